@@ -1,0 +1,71 @@
+"""Every error edgesig raises on purpose, in one place.
+
+Callers at a point of sale catch ``EdgesigError`` once; the subclasses let them tell
+"the pen data is bad" from "this user is not enrolled" from "the store was tampered
+with". Each message says what is wrong and what to do about it.
+"""
+from __future__ import annotations
+
+
+class EdgesigError(Exception):
+    """Base class of every error edgesig raises deliberately."""
+
+
+class InvalidInputError(EdgesigError, ValueError):
+    """An argument has the wrong type, shape, range or value."""
+
+
+class PenStreamError(InvalidInputError):
+    """Pen data cannot form a usable signature (too short, NaN, time going backwards...)."""
+
+
+class FormatError(InvalidInputError):
+    """A file or byte stream is not in the expected format.
+
+    ``offset`` is the byte (or line) position where reading failed, when known.
+    """
+
+    def __init__(self, message: str, offset: int | None = None):
+        if offset is not None:
+            message = f"{message} (at offset {offset})"
+        super().__init__(message)
+        self.offset = offset
+
+
+class ImageError(InvalidInputError):
+    """An image is unreadable, empty, blank or otherwise unusable."""
+
+
+class UnknownUserError(EdgesigError, KeyError):
+    """The user has no enrolled template for the requested engine."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else "unknown user"
+
+
+class EnrollmentError(EdgesigError):
+    """References cannot be enrolled (too few, inconsistent, or of the wrong kind)."""
+
+
+class EngineUnavailableError(EdgesigError):
+    """The requested engine does not exist or its model is not installed."""
+
+
+class ModelError(EdgesigError):
+    """A model file is missing, corrupted (hash mismatch) or cannot be loaded."""
+
+
+class StoreError(EdgesigError):
+    """The template store cannot be opened, read or written."""
+
+
+class TemplateIntegrityError(StoreError):
+    """A stored template failed authentication: it was altered, moved or rolled back."""
+
+
+class WrongKeyError(StoreError):
+    """The key given does not open this store."""
+
+
+class ReplayError(EdgesigError):
+    """A capture was already seen (sequence number or nonce reused)."""

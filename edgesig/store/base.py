@@ -1,0 +1,114 @@
+"""Template records and the TemplateStore interface every store implements.
+
+A Template is what enrolment leaves behind for one user and one engine: the prepared
+reference features (arrays) and the reference statistics the decision rule needs. It
+serialises to bytes without pickle, so an encrypted store can seal it as one blob.
+"""
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Protocol, runtime_checkable
+
+import numpy as np
+
+from edgesig.errors import StoreError
+
+#: Bumped when the serialised layout of a Template changes.
+TEMPLATE_FORMAT = 1
+
+
+@dataclass(frozen=True, eq=False)
+class Template:
+    """One user's enrolled references for one engine.
+
+    ``references`` holds one prepared feature array per reference signature or image;
+    ``stats`` the decision rule's reference statistics; ``meta`` anything else the
+    engine or the security checks keep (reference fingerprints, adaptation history).
+    ``version`` increases on every write of the record, so a rolled-back copy is
+    detectable by stores that authenticate it.
+    """
+
+    user_id: str
+    engine: str
+    model_version: str
+    references: tuple[np.ndarray, ...]
+    stats: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+
+    def bumped(self, **changes: Any) -> "Template":
+        """A copy with ``changes`` applied and the record version incremented."""
+        return replace(self, version=self.version + 1, updated_at=time.time(), **changes)
+
+    def to_bytes(self) -> bytes:
+        """Serialise without pickle: a JSON header plus an .npz of the arrays."""
+        header = {
+            "format": TEMPLATE_FORMAT, "user_id": self.user_id, "engine": self.engine,
+            "model_version": self.model_version, "stats": self.stats, "meta": self.meta,
+            "version": self.version, "created_at": self.created_at, "updated_at": self.updated_at,
+            "n_references": len(self.references),
+        }
+        buf = io.BytesIO()
+        np.savez(buf, **{f"r{i}": np.asarray(r) for i, r in enumerate(self.references)})
+        head = json.dumps(header, separators=(",", ":")).encode()
+        return len(head).to_bytes(4, "big") + head + buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> "Template":
+        try:
+            size = int.from_bytes(blob[:4], "big")
+            header = json.loads(blob[4:4 + size])
+            if header.get("format") != TEMPLATE_FORMAT:
+                raise StoreError(f"template format {header.get('format')} is not supported "
+                                 f"by this version (expects {TEMPLATE_FORMAT})")
+            with np.load(io.BytesIO(blob[4 + size:]), allow_pickle=False) as npz:
+                refs = tuple(npz[f"r{i}"] for i in range(header["n_references"]))
+        except StoreError:
+            raise
+        except Exception as exc:  # any parse failure of stored bytes is one error kind
+            raise StoreError(f"a stored template could not be decoded ({type(exc).__name__}: {exc})") from None
+        return cls(user_id=header["user_id"], engine=header["engine"],
+                   model_version=header["model_version"], references=refs,
+                   stats=header["stats"], meta=header["meta"], version=header["version"],
+                   created_at=header["created_at"], updated_at=header["updated_at"])
+
+
+@runtime_checkable
+class TemplateStore(Protocol):
+    """Where templates live. Implementations must make ``put`` atomic."""
+
+    def put(self, template: Template) -> None:
+        """Insert or replace the record for (template.user_id, template.engine)."""
+
+    def get(self, user_id: str, engine: str) -> Template:
+        """The record, or UnknownUserError when there is none."""
+
+    def delete(self, user_id: str) -> int:
+        """Remove every record of the user; returns how many were removed."""
+
+    def users(self) -> list[str]:
+        """Enrolled user ids, sorted."""
+
+    def engines(self, user_id: str) -> list[str]:
+        """Engines the user has a record for, sorted (empty when unknown)."""
+
+
+def check_user_id(user_id: Any) -> str:
+    """User ids are non-empty strings of printable characters, at most 256 long."""
+    from edgesig.errors import InvalidInputError
+    if not isinstance(user_id, str) or not user_id or len(user_id) > 256 or not user_id.isprintable():
+        raise InvalidInputError(f"user id must be a non-empty printable string of at most 256 "
+                                f"characters, got {user_id!r:.80}")
+    return user_id
+
+
+def iter_records(store: TemplateStore) -> Iterable[Template]:
+    """Every record in a store, user by user (used by backup and migration)."""
+    for user in store.users():
+        for engine in store.engines(user):
+            yield store.get(user, engine)

@@ -1,0 +1,45 @@
+"""MemoryStore: templates in a dict. For tests, demos and short-lived kiosk sessions."""
+from __future__ import annotations
+
+import threading
+
+from edgesig.errors import UnknownUserError
+from edgesig.store.base import Template, check_user_id
+
+
+class MemoryStore:
+    """A thread-safe in-memory TemplateStore; nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, str], Template] = {}
+        self._lock = threading.Lock()
+
+    def put(self, template: Template) -> None:
+        check_user_id(template.user_id)
+        with self._lock:
+            self._records[(template.user_id, template.engine)] = template
+
+    def get(self, user_id: str, engine: str) -> Template:
+        check_user_id(user_id)
+        with self._lock:
+            record = self._records.get((user_id, engine))
+        if record is None:
+            raise UnknownUserError(f"user {user_id!r} is not enrolled for engine {engine!r}; "
+                                   "call enroll() first")
+        return record
+
+    def delete(self, user_id: str) -> int:
+        check_user_id(user_id)
+        with self._lock:
+            keys = [k for k in self._records if k[0] == user_id]
+            for key in keys:
+                del self._records[key]
+        return len(keys)
+
+    def users(self) -> list[str]:
+        with self._lock:
+            return sorted({u for u, _ in self._records})
+
+    def engines(self, user_id: str) -> list[str]:
+        with self._lock:
+            return sorted(e for u, e in self._records if u == user_id)
