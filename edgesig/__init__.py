@@ -1,0 +1,43 @@
+"""edgesig: on-device handwritten signature verification.
+
+>>> import edgesig
+>>> v = edgesig.Verifier()                       # best validated pen engine, in-memory store
+>>> report = v.enroll("alice", [p1, p2, p3, p4, p5])
+>>> r = v.verify_stroke("alice", pen)            # r.accepted, r.score, r.reasons, ...
+"""
+from __future__ import annotations
+
+import threading
+
+from edgesig.capture import load_pen, save_pen
+from edgesig.errors import (EdgesigError, EngineUnavailableError, EnrollmentError, FormatError,
+                            ImageError, InvalidInputError, ModelError, PenStreamError, ReplayError,
+                            StoreError, TemplateIntegrityError, UnknownUserError, WrongKeyError)
+from edgesig.pen import DeviceInfo, PenStream
+from edgesig.results import EnrollmentReport, VerifyResult
+from edgesig.store import MemoryStore, Template, TemplateStore
+from edgesig.verifier import Verifier
+
+__version__ = "0.1.0"
+
+_VERIFIERS: dict[tuple[int, str], Verifier] = {}
+_VERIFIERS_LOCK = threading.Lock()
+
+
+def verify_stroke(user_id: str, pen: PenStream, *, store: TemplateStore, engine: str = "auto") -> VerifyResult:
+    """One-shot verification against ``store``; the Verifier behind it is built once and reused."""
+    key = (id(store), engine)
+    with _VERIFIERS_LOCK:
+        verifier = _VERIFIERS.get(key)
+        if verifier is None or verifier.store is not store:
+            verifier = _VERIFIERS[key] = Verifier(engine, store)
+    return verifier.verify_stroke(user_id, pen)
+
+
+__all__ = [
+    "Verifier", "PenStream", "DeviceInfo", "load_pen", "save_pen", "verify_stroke",
+    "VerifyResult", "EnrollmentReport", "MemoryStore", "Template", "TemplateStore",
+    "EdgesigError", "InvalidInputError", "PenStreamError", "FormatError", "ImageError",
+    "UnknownUserError", "EnrollmentError", "EngineUnavailableError", "ModelError", "StoreError",
+    "TemplateIntegrityError", "WrongKeyError", "ReplayError",
+]

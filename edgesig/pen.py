@@ -177,11 +177,14 @@ def _time_axis(t: Any, n: int, rate_hz: float | None) -> np.ndarray:
         return np.arange(n, dtype=np.float64) * (1000.0 / rate_hz)
     ts = _vector("t", t, n)
     steps = np.diff(ts)
-    if np.any(steps < -MAX_CLOCK_STEP_BACK_MS):
-        bad = int(np.flatnonzero(steps < -MAX_CLOCK_STEP_BACK_MS)[0]) + 1
+    backwards = steps < 0
+    # an isolated small step back is a clock resync; many, or a large one, is disorder
+    if np.any(steps < -MAX_CLOCK_STEP_BACK_MS) or backwards.sum() > max(2, 0.02 * n):
+        bad = int(np.flatnonzero(steps < -MAX_CLOCK_STEP_BACK_MS if np.any(steps < -MAX_CLOCK_STEP_BACK_MS)
+                                 else backwards)[0]) + 1
         raise PenStreamError(f"time goes backwards at sample {bad} ({ts[bad - 1]:g} -> {ts[bad]:g} ms); "
                              "sort the samples or fix the device clock")
-    if np.any(steps < 0):  # clock resync: keep sample order, hold time until it catches up
+    if np.any(backwards):  # clock resync: keep sample order, hold time until it catches up
         ts = np.maximum.accumulate(ts)
         steps = np.diff(ts)
     if n > 1 and ts[-1] == ts[0]:

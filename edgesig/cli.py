@@ -1,0 +1,135 @@
+"""The `edgesig` command: a thin shell over the library (parse, call, print)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from edgesig.errors import EdgesigError
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        sys.exit(1)
+    except EdgesigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group()
+@click.version_option(package_name="edgesig")
+def cli() -> None:
+    """edgesig: verify handwritten signatures on the device."""
+
+
+def _progress(label: str):
+    def wrap(items):
+        with click.progressbar(list(items), label=label, file=sys.stderr) as bar:
+            yield from bar
+    return wrap
+
+
+@cli.command()
+@click.option("--writers", default=6, show_default=True, help="synthetic writers to generate")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+              help="run on an SVC2004 folder instead of synthetic writers")
+@click.option("--engine", default="auto", show_default=True)
+def demo(writers: int, seed: int, data: str | None, engine: str) -> None:
+    """Enrol writers, verify genuine signatures and forgeries, print the decisions and the EER."""
+    from edgesig.demo import run_demo
+    run_demo(writers=writers, seed=seed, data=data, engine=engine, echo=click.echo)
+
+
+@cli.group()
+def tune() -> None:
+    """Choose engine parameters on validation writers and install them in the manifest."""
+
+
+@tune.command("svc2004")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--val-users", default="1-20", show_default=True)
+@click.option("--test-users", default="21-40", show_default=True)
+@click.option("--refs", default=5, show_default=True)
+@click.option("--install/--no-install", default=True, show_default=True,
+              help="write the chosen DTW entry into edgesig/models/manifest.json")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="write tuning.json here")
+def tune_svc2004(directory: str, val_users: str, test_users: str, refs: int, install: bool,
+                 out: str | None) -> None:
+    """Grid-search the DTW engine on --val-users, report once on --test-users."""
+    from edgesig.eval.protocols import load_svc2004, parse_users
+    from edgesig.eval.tuning import install as install_entry, tune_dtw
+    val = load_svc2004(directory, parse_users(val_users))
+    test = load_svc2004(directory, parse_users(test_users))
+    entry, details = tune_dtw(val, test, refs=refs, progress=_progress("grid"))
+    best = details["trials"][0]
+    click.echo(f"best on users {val_users}: {json.dumps({k: best[k] for k in ('features', 'band')})}")
+    click.echo(_summary_line(f"validation users {val_users}", details["validation"]))
+    click.echo(_summary_line(f"test users {test_users}", details["test"]))
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "tuning.json").write_text(json.dumps(details, indent=2))
+    if install:
+        install_entry(entry, made_by=f"edgesig tune svc2004 DATA --val-users {val_users} "
+                                     f"--test-users {test_users} --refs {refs}")
+        click.echo("installed the dtw entry in the model manifest")
+
+
+def _summary_line(label: str, s: dict) -> str:
+    line = (f"{label}: EER {s['eer']:.2%}  AUC {s['auc']:.4f}  mean per-user EER "
+            f"{s['mean_user_eer']:.2%}")
+    if "far" in s:
+        line += f"  FAR {s['far']:.2%} / FRR {s['frr']:.2%} at the validation threshold"
+    return line
+
+
+@cli.group("eval")
+def eval_group() -> None:
+    """Evaluate an installed engine on a signature database."""
+
+
+@eval_group.command("svc2004")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--refs", default=5, show_default=True)
+@click.option("--engine", default="auto", show_default=True)
+@click.option("--users", default="1-40", show_default=True, help="users to report on")
+@click.option("--out", type=click.Path(file_okay=False), default="report", show_default=True)
+def eval_svc2004(directory: str, refs: int, engine: str, users: str, out: str) -> None:
+    """EER, FAR/FRR at the engine's validation threshold, AUC; report.json and plots in --out."""
+    from edgesig.eval import plots
+    from edgesig.eval.protocols import load_svc2004, parse_users, run_protocol
+    from edgesig.verifier import Verifier
+    verifier = Verifier(engine)
+    eng = verifier.engine(verifier.engine_name)
+    data = load_svc2004(directory, parse_users(users))
+    report = run_protocol(data, eng.prepare, eng.distances, refs=refs, combine=eng.combine,
+                          progress=_progress(f"{eng.name} on {len(data)} users"))
+    report.threshold = eng.calibration.threshold
+    summary = {**report.summary(), "engine": eng.name, "engine_version": eng.version,
+               "engine_metrics": eng.entry.metrics, "refs": refs, "users_spec": users}
+    click.echo(_summary_line(f"{eng.name} on users {users}", summary))
+    trained_on = eng.entry.metrics.get("trained_on_users")
+    if trained_on:
+        click.echo(f"note: this model was trained or tuned on users {trained_on}; for a "
+                   "writer-independent figure use the manifest's cross-validated metrics")
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(summary, indent=2, default=float))
+    if plots.available():
+        written = plots.write_plots(report.genuine, report.forgery, out_dir,
+                                    f"{eng.name}, SVC2004 users {users}", report.threshold)
+        click.echo("wrote " + ", ".join(str(p) for p in [out_dir / "report.json", *written]))
+    else:
+        click.echo(f"wrote {out_dir / 'report.json'} (install matplotlib for ROC/DET plots)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Engine registry: a manifest entry's name selects the thin wrapper class that runs it."""
+from __future__ import annotations
+
+import importlib
+
+from edgesig.engines.base import Engine
+from edgesig.errors import EngineUnavailableError
+from edgesig.runtime import Manifest
+
+#: engine name -> "module:Class"; imported lazily so unused engines cost nothing.
+ENGINE_TYPES: dict[str, str] = {
+    "dtw": "edgesig.engines.dtw:DtwEngine",
+}
+
+
+def load_engine(name: str, manifest: Manifest, threads: int = 1) -> Engine:
+    """Instantiate the engine ``name`` from its manifest entry."""
+    entry = manifest.get(name)
+    target = ENGINE_TYPES.get(name)
+    if target is None:
+        raise EngineUnavailableError(f"engine {name!r} is listed in the manifest but this version of "
+                                     f"edgesig has no code for it (known: {', '.join(ENGINE_TYPES)})")
+    module, cls = target.split(":")
+    engine_cls = getattr(importlib.import_module(module), cls)
+    return engine_cls(entry, threads=threads) if _takes_threads(engine_cls) else engine_cls(entry)
+
+
+def best_engine(manifest: Manifest, modality: str) -> str:
+    """The installed engine of a modality with the lowest validation EER."""
+    candidates = [e for e in manifest.entries.values()
+                  if e.modality == modality and e.name in ENGINE_TYPES]
+    if not candidates:
+        raise EngineUnavailableError(f"no {modality} engine is installed in {manifest.path}; "
+                                     "run `edgesig tune` or `python -m export` to build one")
+    return min(candidates, key=lambda e: e.metrics.get("val_eer", 1.0)).name
+
+
+def _takes_threads(cls: type) -> bool:
+    import inspect
+    return "threads" in inspect.signature(cls.__init__).parameters
+
+
+__all__ = ["Engine", "ENGINE_TYPES", "load_engine", "best_engine"]

@@ -1,0 +1,48 @@
+"""The Engine contract: turn a sample into references, and compare a query with them.
+
+Engines are thin: ``prepare`` makes the per-sample representation that is stored at
+enrolment (features, an embedding sequence, a normalised image), ``distances`` compares
+one prepared query with prepared references. Everything about deciding lives in
+``edgesig.decision``; everything about storing in ``edgesig.store``.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgesig.decision import Calibration
+from edgesig.runtime import ModelEntry
+
+
+class Engine(ABC):
+    """A comparison engine built from a manifest entry."""
+
+    modality: str = "pen"
+
+    def __init__(self, entry: ModelEntry):
+        self.entry = entry
+        self.name = entry.name
+        self.version = entry.version
+        self.calibration = Calibration.from_dict(entry.calibration)
+        self.combine: tuple[str, ...] = tuple(entry.params.get("combine", ("min", "mean")))
+
+    @abstractmethod
+    def prepare(self, sample: Any) -> np.ndarray:
+        """The representation stored for one reference or computed for one query."""
+
+    @abstractmethod
+    def distances(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
+        """Dissimilarity of the query to each reference (lower = more alike)."""
+
+    def pairwise(self, references: Sequence[np.ndarray]) -> np.ndarray:
+        """Symmetric reference-to-reference distance matrix (zero diagonal)."""
+        k = len(references)
+        out = np.zeros((k, k))
+        for i in range(k):
+            if i + 1 < k:
+                row = self.distances(references[i], references[i + 1:])
+                out[i, i + 1:] = row
+                out[i + 1:, i] = row
+        return out

@@ -1,0 +1,1 @@
+"""Evaluation: error rates, protocols over signature databases, plots."""

@@ -1,0 +1,117 @@
+"""Preprocessing of pen streams: segmentation, normalisation, resampling, derived channels.
+
+Everything an online engine needs before LNPS: the pen-down samples, positions freed of
+where and how large the writer signed, and the dynamic channels (velocity, direction,
+pressure) that carry what a forger cannot see on paper.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from edgesig.errors import InvalidInputError
+from edgesig.features.lnps import lnps, zscore_columns
+from edgesig.pen import PenStream
+
+#: Derived channels by name; see :func:`channels`.
+CHANNELS = ("x", "y", "p", "vx", "vy", "speed", "cos", "sin", "ax", "ay", "dp", "curv")
+
+
+def pen_down_segments(pen: PenStream) -> list[slice]:
+    """Slices of consecutive pen-down samples (one per stroke group / word)."""
+    down = np.concatenate(([False], pen.pen_down, [False]))
+    edges = np.flatnonzero(np.diff(down.astype(np.int8)))
+    return [slice(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def normalized_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre on the centroid and divide by the vertical spread.
+
+    One scale factor for both axes keeps the aspect ratio; the vertical spread is more
+    stable across a writer's signatures than the width, which flourishes change.
+    """
+    scale = float(np.std(y))
+    if scale <= 1e-9:
+        scale = max(float(np.std(x)), 1e-9)
+    return (x - x.mean()) / scale, (y - y.mean()) / scale
+
+
+def channels(pen: PenStream, names: tuple[str, ...], pen_up: bool = False) -> np.ndarray:
+    """The named channels as an (n, len(names)) float64 array, not yet z-normalised.
+
+    With ``pen_up`` False only pen-down samples are used (hover samples differ between
+    devices); positions are normalised by :func:`normalized_xy`, velocities are per ms.
+    """
+    unknown = [n for n in names if n not in CHANNELS]
+    if unknown:
+        raise InvalidInputError(f"unknown channels {unknown}; known: {', '.join(CHANNELS)}")
+    src = pen if pen_up else pen.select(pen.pen_down)
+    x, y = normalized_xy(src.x, src.y)
+    t = src.t - src.t[0]
+    vx, vy = _gradient(x, t), _gradient(y, t)
+    speed = np.hypot(vx, vy)
+    safe = np.maximum(speed, 1e-12)
+    ax, ay = _gradient(vx, t), _gradient(vy, t)
+    table = {
+        "x": x, "y": y, "p": src.pressure, "vx": vx, "vy": vy, "speed": speed,
+        "cos": vx / safe, "sin": vy / safe, "ax": ax, "ay": ay,
+        "dp": _gradient(src.pressure, t),
+        "curv": (vx * ay - vy * ax) / safe ** 3 / (1.0 + np.abs(vx * ay - vy * ax) / safe ** 3),
+    }
+    return np.column_stack([table[n] for n in names])
+
+
+def _gradient(values: np.ndarray, t: np.ndarray) -> np.ndarray:
+    if values.size < 2:
+        return np.zeros_like(values)
+    return np.gradient(values, t)
+
+
+def resample_uniform(table: np.ndarray, t: np.ndarray, step_ms: float) -> np.ndarray:
+    """Linear resampling of each column to a uniform ``step_ms`` time grid."""
+    grid = np.arange(t[0], t[-1] + 1e-9, step_ms)
+    return np.column_stack([np.interp(grid, t, table[:, j]) for j in range(table.shape[1])])
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Which features an online engine computes; stored with the model so enrolment and
+    verification always agree."""
+
+    path: tuple[str, ...] = ("x", "y")       # channels forming the path for LNPS
+    window: int = 9                          # LNPS window in samples (odd)
+    level: int = 2                           # signature truncation level
+    extra: tuple[str, ...] = ("x", "y", "vx", "vy", "p")  # raw channels appended
+    pen_up: bool = False                     # include hover samples
+    stride: int = 1                          # keep every stride-th sample (speed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "FeatureConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
+
+    @property
+    def dim(self) -> int:
+        from edgesig.features.lnps import signature_dim
+        return (signature_dim(len(self.path), self.level) if self.level else 0) + len(self.extra)
+
+
+def extract(pen: PenStream, cfg: FeatureConfig) -> np.ndarray:
+    """Per-sample feature sequence (n, cfg.dim), float64, each column z-normalised."""
+    names = tuple(dict.fromkeys(cfg.path + cfg.extra))
+    table = channels(pen, names, pen_up=cfg.pen_up)
+    col = {n: i for i, n in enumerate(names)}
+    parts = []
+    if cfg.level:
+        # positions are already size-normalised; LNPS divides by the window length anyway
+        path = np.ascontiguousarray(table[:, [col[n] for n in cfg.path]])
+        parts.append(lnps(path, cfg.window, cfg.level))
+    if cfg.extra:
+        parts.append(zscore_columns(np.ascontiguousarray(table[:, [col[n] for n in cfg.extra]])))
+    feats = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+    return np.ascontiguousarray(feats[::cfg.stride])

@@ -1,0 +1,179 @@
+"""Verifier: the facade that wires capture, engines, decision and store together.
+
+POS code needs three calls: ``enroll``, ``verify_stroke`` (pen) and ``verify_image``
+(paper). Everything else (which engine, how references are normalised, where templates
+live) is configuration with sensible defaults.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgesig.decision import ReferenceStats, dissimilarity
+from edgesig.engines import Engine, best_engine, load_engine
+from edgesig.errors import EnrollmentError, InvalidInputError
+from edgesig.pen import PenStream
+from edgesig.results import EnrollmentReport, VerifyResult
+from edgesig.runtime import Manifest
+from edgesig.store import MemoryStore, Template, TemplateStore
+from edgesig.store.base import check_user_id
+
+MIN_REFERENCES = 3
+MAX_REFERENCES = 20
+
+
+@dataclass(frozen=True)
+class EnrollPolicy:
+    """How strict enrolment is about its references.
+
+    A reference is an outlier when its median distance to the others exceeds
+    ``outlier_ratio`` times the median distance among the others. A reference set whose
+    mean pairwise distance exceeds ``max_spread`` (from validation writers' genuine sets)
+    is refused outright: it mixes writers or signature styles.
+    """
+
+    outlier_ratio: float = 1.8
+    max_spread: float = float("inf")
+    typical_spread: float | None = None
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "EnrollPolicy":
+        data = params.get("enroll", {})
+        return cls(**{k: float(v) for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+class Verifier:
+    """Enrol users and verify their signatures on this device.
+
+    ``engine`` names the online engine ("auto" = the best validated one installed);
+    ``store`` keeps the templates (a MemoryStore unless given); ``threads`` is the
+    intra-op thread count of ONNX engines.
+    """
+
+    def __init__(self, engine: str = "auto", store: TemplateStore | None = None, *,
+                 models_dir: str | None = None, threads: int = 1):
+        self.store: TemplateStore = store if store is not None else MemoryStore()
+        self.manifest = Manifest(models_dir)
+        self.threads = threads
+        self._engine_name = best_engine(self.manifest, "pen") if engine == "auto" else engine
+        self._engines: dict[str, Engine] = {}
+        self.engine(self._engine_name)  # fail at construction, not at the first customer
+
+    @property
+    def engine_name(self) -> str:
+        return self._engine_name
+
+    def engine(self, name: str) -> Engine:
+        if name not in self._engines:
+            self._engines[name] = load_engine(name, self.manifest, self.threads)
+        return self._engines[name]
+
+    # -- enrolment -------------------------------------------------------------------
+    def enroll(self, user_id: str, pens: Sequence[PenStream]) -> EnrollmentReport:
+        """Enrol (or re-enrol) ``user_id`` from 3–20 reference signatures.
+
+        Outlier references are dropped and reported; if fewer than three consistent
+        references remain, or the set as a whole is far more spread out than any genuine
+        writer's, EnrollmentError says which references to capture again.
+        """
+        check_user_id(user_id)
+        samples = _check_samples(pens, PenStream, "PenStream")
+        engine = self.engine(self._engine_name)
+        prepared = [engine.prepare(p) for p in samples]
+        template, report = self._build_template(user_id, engine, prepared)
+        self.store.put(template)
+        return report
+
+    def _build_template(self, user_id: str, engine: Engine,
+                        prepared: list[np.ndarray]) -> tuple[Template, EnrollmentReport]:
+        policy = EnrollPolicy.from_params(engine.entry.params)
+        dist = engine.pairwise(prepared)
+        kept, outliers, reasons = _split_outliers(dist, policy.outlier_ratio)
+        if len(kept) < MIN_REFERENCES:
+            raise EnrollmentError(
+                f"only {len(kept)} of {len(prepared)} references agree with each other "
+                f"(outliers: {', '.join(str(i) for i in outliers)}); capture the signature again "
+                f"at least {MIN_REFERENCES} times")
+        sub = dist[np.ix_(kept, kept)]
+        stats = ReferenceStats.from_matrix(sub)
+        if stats.d_mean > policy.max_spread:
+            raise EnrollmentError(
+                f"the references are inconsistent: their mean distance {stats.d_mean:.3g} is above "
+                f"{policy.max_spread:.3g}, the most any validation writer's genuine set reached; "
+                "they look like different signatures. Enrol again with signatures of one person "
+                "signed the same way")
+        typical = policy.typical_spread or stats.d_mean
+        consistency = float(np.clip(typical / stats.d_mean, 0.0, 1.0))
+        template = Template(user_id=user_id, engine=engine.name, model_version=engine.version,
+                            references=tuple(prepared[i] for i in kept), stats=stats.to_dict())
+        report = EnrollmentReport(user_id, engine.name, len(prepared), tuple(kept), tuple(outliers),
+                                  consistency, tuple(reasons))
+        return template, report
+
+    # -- verification ----------------------------------------------------------------
+    def verify_stroke(self, user_id: str, pen: PenStream) -> VerifyResult:
+        """Compare a pen signature with ``user_id``'s enrolled references."""
+        start = time.perf_counter()
+        check_user_id(user_id)
+        if not isinstance(pen, PenStream):
+            raise InvalidInputError(f"verify_stroke needs a PenStream, got {type(pen).__name__}; "
+                                    "build one with PenStream.from_arrays or edgesig.load_pen")
+        engine = self.engine(self._engine_name)
+        template = self.store.get(user_id, engine.name)
+        query = engine.prepare(pen)
+        return self._decide(user_id, engine, template, query, start)
+
+    def _decide(self, user_id: str, engine: Engine, template: Template, query: np.ndarray,
+                start: float) -> VerifyResult:
+        stats = ReferenceStats.from_dict(template.stats)
+        dists = engine.distances(query, template.references)
+        d = dissimilarity(dists, stats, engine.combine)
+        score = float(engine.calibration.probability(d))
+        threshold = engine.calibration.score_threshold
+        accepted = bool(d <= engine.calibration.threshold)
+        reasons = () if accepted else (f"score {score:.3f} below threshold {threshold:.3f}",)
+        return VerifyResult(user_id=user_id, accepted=accepted, score=score, threshold=threshold,
+                            engine=engine.name, latency_ms=(time.perf_counter() - start) * 1e3,
+                            reasons=reasons, distance=d, model_version=template.model_version,
+                            details={"distances": [float(x) for x in dists]})
+
+    # -- users -----------------------------------------------------------------------
+    def users(self) -> list[str]:
+        return self.store.users()
+
+    def delete(self, user_id: str) -> int:
+        """Forget a user everywhere; returns the number of templates removed."""
+        return self.store.delete(check_user_id(user_id))
+
+
+def _check_samples(samples: Any, kind: type, label: str) -> list[Any]:
+    if isinstance(samples, (str, bytes)) or not isinstance(samples, Sequence):
+        raise InvalidInputError(f"references must be a list of {label}s, got {type(samples).__name__}")
+    bad = [i for i, s in enumerate(samples) if not isinstance(s, kind)]
+    if bad:
+        raise InvalidInputError(f"reference {bad[0]} is a {type(samples[bad[0]]).__name__}, not a {label}")
+    if not MIN_REFERENCES <= len(samples) <= MAX_REFERENCES:
+        raise EnrollmentError(f"enrolment needs {MIN_REFERENCES} to {MAX_REFERENCES} references, "
+                              f"got {len(samples)}; ask the signer for {MIN_REFERENCES}–5 signatures")
+    return list(samples)
+
+
+def _split_outliers(dist: np.ndarray, ratio: float) -> tuple[list[int], list[int], list[str]]:
+    """Indices kept and dropped, with a reason per dropped reference."""
+    k = dist.shape[0]
+    kept, outliers, reasons = [], [], []
+    for i in range(k):
+        others = [j for j in range(k) if j != i]
+        own = float(np.median(dist[i, others]))
+        among = dist[np.ix_(others, others)][~np.eye(k - 1, dtype=bool)]
+        base = float(np.median(among)) if among.size else own
+        if base > 0 and own > ratio * base:
+            outliers.append(i)
+            reasons.append(f"reference {i} differs from the others ({own / base:.1f}x their typical "
+                           "distance); it was left out, capture it again if the set is short")
+        else:
+            kept.append(i)
+    return kept, outliers, reasons

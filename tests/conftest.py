@@ -1,0 +1,34 @@
+"""Shared fixtures: the SVC2004 folder (skipped cleanly when absent) and simple pen streams."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesig.pen import PenStream
+
+SVC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "svc2004_task2"
+
+
+@pytest.fixture(scope="session")
+def svc_dir() -> Path:
+    if not (SVC_DIR / "U1S1.TXT").exists():
+        pytest.skip(f"SVC2004 data not found at {SVC_DIR} (../shared/data beside the repo)")
+    return SVC_DIR
+
+
+def wavy_pen(seed: int = 0, n: int = 200, noise: float = 0.02, speed: float = 1.0) -> PenStream:
+    """A smooth loopy stroke with a little noise: stands in for a signature in unit tests."""
+    rng = np.random.default_rng(seed)
+    s = np.linspace(0, 4 * np.pi, n)
+    x = 1000 * (s + 0.6 * np.sin(2 * s)) + rng.normal(0, noise * 1000, n)
+    y = 1000 * (np.cos(3 * s) + 0.3 * np.sin(s)) + rng.normal(0, noise * 1000, n)
+    t = np.cumsum(rng.uniform(9.0, 11.0, n)) / speed
+    p = np.clip(0.5 + 0.3 * np.sin(s) + rng.normal(0, 0.02, n), 0.05, 1.0)
+    return PenStream.from_arrays(x, y, t, p)
+
+
+@pytest.fixture
+def pens() -> list[PenStream]:
+    return [wavy_pen(seed) for seed in range(6)]

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from edgesig.errors import InvalidInputError
+from edgesig.features.dtw import dtw, dtw_to_many
+
+
+def dtw_reference(a, b):
+    """Plain numpy DTW with path-length normalisation (ties broken like the kernel)."""
+    n, m = len(a), len(b)
+    cost = np.full((n + 1, m + 1), np.inf)
+    steps = np.zeros((n + 1, m + 1))
+    cost[0, 0] = 0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            c = np.linalg.norm(a[i - 1] - b[j - 1])
+            options = [(cost[i - 1, j - 1], steps[i - 1, j - 1]), (cost[i - 1, j], steps[i - 1, j]),
+                       (cost[i, j - 1], steps[i, j - 1])]
+            best = min(options, key=lambda o: o[0])
+            cost[i, j] = best[0] + c
+            steps[i, j] = best[1] + 1
+    return cost[n, m] / steps[n, m]
+
+
+def test_matches_reference_without_band():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(30, 4)), rng.normal(size=(25, 4))
+    assert dtw(a, b) == pytest.approx(dtw_reference(a, b), rel=1e-9)
+
+
+def test_identity_symmetry_and_time_warp():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(50, 3)).cumsum(axis=0)
+    assert dtw(a, a) == 0.0
+    b = rng.normal(size=(40, 3)).cumsum(axis=0)
+    assert dtw(a, b) == pytest.approx(dtw(b, a))
+    stretched = np.repeat(a, 2, axis=0)  # the same path written twice as slowly
+    assert dtw(a, stretched) == 0.0
+
+
+def test_band_only_restricts():
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=(60, 2)), rng.normal(size=(70, 2))
+    assert dtw(a, b, 0.05) >= dtw(a, b, 0.3) - 1e-12 >= dtw(a, b) - 1e-12
+
+
+def test_many_equals_single():
+    rng = np.random.default_rng(3)
+    q = rng.normal(size=(30, 2))
+    refs = [rng.normal(size=(n, 2)) for n in (20, 30, 45)]
+    np.testing.assert_allclose(dtw_to_many(q, refs, 0.2), [dtw(q, r, 0.2) for r in refs])
+
+
+def test_bad_input():
+    with pytest.raises(InvalidInputError, match="channels"):
+        dtw(np.zeros((5, 2)), np.zeros((5, 3)))
+    with pytest.raises(InvalidInputError, match="NaN"):
+        dtw(np.full((5, 2), np.nan), np.zeros((5, 2)))
+    with pytest.raises(InvalidInputError, match="band"):
+        dtw(np.zeros((5, 2)), np.zeros((5, 2)), band=2.0)

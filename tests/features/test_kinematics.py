@@ -1,0 +1,33 @@
+import numpy as np
+import pytest
+
+from edgesig.errors import InvalidInputError
+from edgesig.features.kinematics import FeatureConfig, channels, extract, pen_down_segments
+from edgesig.pen import PenStream
+from tests.conftest import wavy_pen
+
+
+def test_segments_follow_pen_down():
+    down = np.array([0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0], bool)
+    n = down.size
+    pen = PenStream.from_arrays(np.arange(n), np.arange(n) ** 1.5, np.arange(n) * 10.0, pen_down=down)
+    assert [(s.start, s.stop) for s in pen_down_segments(pen)] == [(1, 4), (6, 13)]
+
+
+def test_features_invariant_to_position_and_size():
+    pen = wavy_pen(1)
+    moved = PenStream.from_arrays(pen.x * 3 + 500, pen.y * 3 - 200, pen.t, pen.pressure)
+    cfg = FeatureConfig()
+    np.testing.assert_allclose(extract(pen, cfg), extract(moved, cfg), atol=1e-6)
+
+
+def test_feature_shape_and_config_roundtrip():
+    cfg = FeatureConfig(level=3, extra=("vx", "p"), stride=2)
+    feats = extract(wavy_pen(2, n=101), cfg)
+    assert feats.shape == (51, cfg.dim) and np.all(np.isfinite(feats))
+    assert FeatureConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_unknown_channel():
+    with pytest.raises(InvalidInputError, match="unknown channels"):
+        channels(wavy_pen(0), ("x", "bogus"))

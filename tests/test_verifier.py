@@ -1,0 +1,122 @@
+"""The public API: enrol, verify, the one-shot function and every documented bad input."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import edgesig
+from edgesig import (EngineUnavailableError, EnrollmentError, InvalidInputError, MemoryStore,
+                     UnknownUserError, Verifier)
+from edgesig.pen import PenStream
+from tests.conftest import wavy_pen
+
+
+@pytest.fixture
+def verifier(pens):
+    v = Verifier("dtw")
+    v.enroll("alice", pens[:5])
+    return v
+
+
+def test_genuine_scores_above_a_different_signature(verifier, pens):
+    genuine = verifier.verify_stroke("alice", pens[5])
+    other = PenStream.from_arrays(np.linspace(0, 5000, 150), 800 * np.sin(np.linspace(0, 25, 150)) ** 3,
+                                  np.arange(150) * 10.0, np.full(150, 0.6))
+    impostor = verifier.verify_stroke("alice", other)
+    assert 0.0 <= impostor.score < genuine.score <= 1.0
+    assert not impostor.accepted and impostor.reasons
+    assert genuine.engine == "dtw" and genuine.latency_ms > 0
+    assert genuine.threshold == verifier.engine("dtw").calibration.score_threshold
+
+
+def test_one_shot_function_uses_the_store(pens):
+    store = MemoryStore()
+    Verifier("dtw", store).enroll("bob", pens[:5])
+    r1 = edgesig.verify_stroke("bob", pens[5], store=store, engine="dtw")
+    r2 = edgesig.verify_stroke("bob", pens[5], store=store, engine="dtw")
+    assert r1.score == r2.score and r1.user_id == "bob"
+
+
+def test_unknown_user(verifier, pens):
+    with pytest.raises(UnknownUserError, match="not enrolled"):
+        verifier.verify_stroke("mallory", pens[0])
+
+
+@pytest.mark.parametrize("refs, error, pattern", [
+    (2, EnrollmentError, "3 to 20 references"),
+    (21, EnrollmentError, "3 to 20 references"),
+])
+def test_enrolment_count(pens, refs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        Verifier("dtw").enroll("carol", [pens[i % len(pens)] for i in range(refs)])
+
+
+def test_enrolment_of_wrong_types(pens):
+    v = Verifier("dtw")
+    with pytest.raises(InvalidInputError, match="list of PenStreams"):
+        v.enroll("carol", pens[0])
+    with pytest.raises(InvalidInputError, match="not a PenStream"):
+        v.enroll("carol", [pens[0], "x", pens[1]])
+    with pytest.raises(InvalidInputError, match="user id"):
+        v.enroll("", pens[:5])
+    with pytest.raises(InvalidInputError, match="needs a PenStream"):
+        v.verify_stroke("carol", np.zeros((100, 3)))
+
+
+def test_inconsistent_references_are_refused():
+    """Five different 'signatures' share nothing: enrolment must refuse them."""
+    rng = np.random.default_rng(0)
+    refs = []
+    for k in range(5):
+        n = 120 + 20 * k
+        s = np.linspace(0, (k + 1) * 3, n)
+        x = 1000 * np.cumsum(rng.normal(0, 1, n))
+        y = 1000 * np.sin(s * (k + 1)) * (k + 1)
+        refs.append(PenStream.from_arrays(x, y, np.arange(n) * 10.0, rng.uniform(0.1, 1, n)))
+    with pytest.raises(EnrollmentError, match="inconsistent|agree"):
+        Verifier("dtw").enroll("dave", refs)
+
+
+def test_outlier_reference_is_left_out(pens):
+    odd = PenStream.from_arrays(np.linspace(0, 4000, 180), 900 * np.sign(np.sin(np.linspace(0, 30, 180))),
+                                np.arange(180) * 10.0, np.full(180, 0.4))
+    report = Verifier("dtw").enroll("erin", pens[:4] + [odd])
+    assert report.outliers == (4,) and report.kept == (0, 1, 2, 3)
+    assert "reference 4" in report.reasons[0]
+    assert 0.0 < report.consistency <= 1.0
+
+
+def test_unknown_engine():
+    with pytest.raises(EngineUnavailableError, match="no model named"):
+        Verifier("nonexistent")
+
+
+def test_delete_and_users(verifier):
+    assert verifier.users() == ["alice"]
+    assert verifier.delete("alice") == 1
+    assert verifier.users() == []
+
+
+def test_import_does_not_load_torch():
+    code = "import edgesig, sys; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_second_process_uses_numba_cache():
+    """numba kernels compile once; a later process loads them from the on-disk cache."""
+    import os
+    code = ("import edgesig\n"
+            "from edgesig.features import dtw, lnps\n"
+            "from tests.conftest import wavy_pen\n"
+            "v = edgesig.Verifier('dtw'); pens = [wavy_pen(s) for s in range(6)]\n"
+            "v.enroll('a', pens[:5]); v.verify_stroke('a', pens[5])\n"
+            "k = [dtw._dtw_many, lnps.lnps_raw, lnps.zscore_columns]\n"
+            "print(sum(len(f.stats.cache_misses) for f in k), sum(len(f.stats.cache_hits) for f in k))")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=root, capture_output=True)
+    out = subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=root,
+                         capture_output=True, text=True)
+    misses, hits = map(int, out.stdout.split())
+    assert misses == 0 and hits >= 3
