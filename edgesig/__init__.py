@@ -20,22 +20,31 @@ from edgesig.verifier import Verifier
 
 __version__ = "0.1.0"
 
-_VERIFIERS: dict[tuple[int, str], Verifier] = {}
+_VERIFIERS: dict[tuple[int, str, str], Verifier] = {}
 _VERIFIERS_LOCK = threading.Lock()
+
+
+def _cached_verifier(store: TemplateStore, engine: str, image_engine: str) -> Verifier:
+    key = (id(store), engine, image_engine)
+    with _VERIFIERS_LOCK:
+        verifier = _VERIFIERS.get(key)
+        if verifier is None or verifier.store is not store:
+            verifier = _VERIFIERS[key] = Verifier(engine, store, image_engine=image_engine)
+    return verifier
 
 
 def verify_stroke(user_id: str, pen: PenStream, *, store: TemplateStore, engine: str = "auto") -> VerifyResult:
     """One-shot verification against ``store``; the Verifier behind it is built once and reused."""
-    key = (id(store), engine)
-    with _VERIFIERS_LOCK:
-        verifier = _VERIFIERS.get(key)
-        if verifier is None or verifier.store is not store:
-            verifier = _VERIFIERS[key] = Verifier(engine, store)
-    return verifier.verify_stroke(user_id, pen)
+    return _cached_verifier(store, engine, "auto").verify_stroke(user_id, pen)
+
+
+def verify_image(user_id: str, image: object, *, store: TemplateStore, engine: str = "auto") -> VerifyResult:
+    """One-shot offline verification of a paper signature against ``store``."""
+    return _cached_verifier(store, "auto", engine).verify_image(user_id, image)
 
 
 __all__ = [
-    "Verifier", "PenStream", "DeviceInfo", "load_pen", "save_pen", "verify_stroke",
+    "Verifier", "PenStream", "DeviceInfo", "load_pen", "save_pen", "verify_stroke", "verify_image",
     "VerifyResult", "EnrollmentReport", "MemoryStore", "Template", "TemplateStore",
     "EdgesigError", "InvalidInputError", "PenStreamError", "FormatError", "ImageError",
     "UnknownUserError", "EnrollmentError", "EngineUnavailableError", "ModelError", "StoreError",

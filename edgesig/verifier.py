@@ -49,22 +49,30 @@ class Verifier:
     """Enrol users and verify their signatures on this device.
 
     ``engine`` names the online engine ("auto" = the best validated one installed);
-    ``store`` keeps the templates (a MemoryStore unless given); ``threads`` is the
-    intra-op thread count of ONNX engines.
+    ``image_engine`` the offline one, resolved when first used; ``store`` keeps the
+    templates (a MemoryStore unless given); ``threads`` is the intra-op thread count of
+    ONNX engines.
     """
 
     def __init__(self, engine: str = "auto", store: TemplateStore | None = None, *,
-                 models_dir: str | None = None, threads: int = 1):
+                 image_engine: str = "auto", models_dir: str | None = None, threads: int = 1):
         self.store: TemplateStore = store if store is not None else MemoryStore()
         self.manifest = Manifest(models_dir)
         self.threads = threads
         self._engine_name = best_engine(self.manifest, "pen") if engine == "auto" else engine
+        self._image_engine_name = image_engine
         self._engines: dict[str, Engine] = {}
         self.engine(self._engine_name)  # fail at construction, not at the first customer
 
     @property
     def engine_name(self) -> str:
         return self._engine_name
+
+    @property
+    def image_engine_name(self) -> str:
+        if self._image_engine_name == "auto":
+            self._image_engine_name = best_engine(self.manifest, "image")
+        return self._image_engine_name
 
     def engine(self, name: str) -> Engine:
         if name not in self._engines:
@@ -81,8 +89,20 @@ class Verifier:
         """
         check_user_id(user_id)
         samples = _check_samples(pens, PenStream, "PenStream")
-        engine = self.engine(self._engine_name)
-        prepared = [engine.prepare(p) for p in samples]
+        return self._enroll(user_id, self.engine(self._engine_name), samples)
+
+    def enroll_images(self, user_id: str, images: Sequence[Any]) -> EnrollmentReport:
+        """Enrol ``user_id`` from 3–20 images of paper signatures (paths, bytes or arrays).
+
+        Each image goes through the offline pipeline (sheet, clean-up, crop,
+        normalisation); an image without a signature raises ImageError naming it.
+        """
+        check_user_id(user_id)
+        samples = _check_samples(images, object, "image")
+        return self._enroll(user_id, self.engine(self.image_engine_name), samples)
+
+    def _enroll(self, user_id: str, engine: Engine, samples: list[Any]) -> EnrollmentReport:
+        prepared = [engine.prepare(s) for s in samples]
         template, report = self._build_template(user_id, engine, prepared)
         self.store.put(template)
         return report
@@ -125,6 +145,18 @@ class Verifier:
         template = self.store.get(user_id, engine.name)
         query = engine.prepare(pen)
         return self._decide(user_id, engine, template, query, start)
+
+    def verify_image(self, user_id: str, image: Any) -> VerifyResult:
+        """Compare a paper signature (path, bytes or array) with ``user_id``'s references.
+
+        A sheet without a signature raises ImageError("no signature found ..."): there
+        is nothing to score.
+        """
+        start = time.perf_counter()
+        check_user_id(user_id)
+        engine = self.engine(self.image_engine_name)
+        template = self.store.get(user_id, engine.name)
+        return self._decide(user_id, engine, template, engine.prepare(image), start)
 
     def _decide(self, user_id: str, engine: Engine, template: Template, query: np.ndarray,
                 start: float) -> VerifyResult:
