@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import threading
 
+from edgesig.audit import AuditLog, verify_log
 from edgesig.capture import load_pen, save_pen
 from edgesig.errors import (EdgesigError, EngineUnavailableError, EnrollmentError, FormatError,
                             ImageError, InvalidInputError, ModelError, PenStreamError, ReplayError,
                             StoreError, TemplateIntegrityError, UnknownUserError, WrongKeyError)
 from edgesig.pen import DeviceInfo, PenStream
 from edgesig.results import EnrollmentReport, VerifyResult
-from edgesig.store import MemoryStore, Template, TemplateStore
+from edgesig.security import ReplayGuard, fingerprint, near_duplicate, timing_anomalies
+from edgesig.store import (EncryptedStore, EnvKey, KeyFile, Keyring, MemoryStore, Passphrase, Template,
+                           TemplateStore)
 from edgesig.verifier import Verifier
 
 __version__ = "0.1.0"
@@ -46,6 +49,8 @@ def verify_image(user_id: str, image: object, *, store: TemplateStore, engine: s
 __all__ = [
     "Verifier", "PenStream", "DeviceInfo", "load_pen", "save_pen", "verify_stroke", "verify_image",
     "VerifyResult", "EnrollmentReport", "MemoryStore", "Template", "TemplateStore",
+    "EncryptedStore", "KeyFile", "Passphrase", "EnvKey", "Keyring", "AuditLog", "verify_log",
+    "ReplayGuard", "fingerprint", "near_duplicate", "timing_anomalies",
     "EdgesigError", "InvalidInputError", "PenStreamError", "FormatError", "ImageError",
     "UnknownUserError", "EnrollmentError", "EngineUnavailableError", "ModelError", "StoreError",
     "TemplateIntegrityError", "WrongKeyError", "ReplayError",

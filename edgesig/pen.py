@@ -92,8 +92,8 @@ class PenStream:
                                  "split the capture or lower the sample rate")
         ys = _vector("y", y, n)
         ts = _time_axis(t, n, sample_rate_hz or device.sample_rate_hz)
-        if pressure_max is None or not np.isfinite(pressure_max) or pressure_max <= 0:
-            raise PenStreamError(f"pressure_max must be a positive number, got {pressure_max!r}")
+        if not _is_positive_number(pressure_max):
+            raise PenStreamError(f"pressure_max must be a positive number, got {pressure_max!r:.40}")
         if pressure is None:
             ps = np.ones(n) if pen_down is None else _vector("pen_down", pen_down, n).astype(bool).astype(float)
         else:
@@ -152,9 +152,12 @@ class PenStream:
 def _vector(name: str, value: Any, n: int | None = None) -> np.ndarray:
     """A finite 1-D float64 copy of ``value`` of length ``n``, or a PenStreamError."""
     try:
-        arr = np.array(value, dtype=np.float64, copy=True)
+        complex_values = np.iscomplexobj(value)
+        arr = None if complex_values else np.array(value, dtype=np.float64, copy=True)
     except (TypeError, ValueError) as exc:
         raise PenStreamError(f"{name} must be a sequence of numbers ({exc})") from None
+    if arr is None:
+        raise PenStreamError(f"{name} must be real numbers, got complex values")
     if arr.ndim != 1:
         raise PenStreamError(f"{name} must be one-dimensional, got shape {arr.shape}")
     if n is not None and arr.size != n:
@@ -172,8 +175,10 @@ def _time_axis(t: Any, n: int, rate_hz: float | None) -> np.ndarray:
     such runs evenly up to the next distinct stamp so velocities stay finite.
     """
     if t is None:
-        if not rate_hz or rate_hz <= 0:
+        if rate_hz is None:
             raise PenStreamError("no timestamps given: pass t= (ms) or sample_rate_hz=")
+        if not _is_positive_number(rate_hz):
+            raise PenStreamError(f"sample_rate_hz must be a positive finite number, got {rate_hz!r:.40}")
         return np.arange(n, dtype=np.float64) * (1000.0 / rate_hz)
     ts = _vector("t", t, n)
     steps = np.diff(ts)
@@ -192,6 +197,11 @@ def _time_axis(t: Any, n: int, rate_hz: float | None) -> np.ndarray:
     return _spread_repeats(ts) if np.any(steps == 0) else ts
 
 
+def _is_positive_number(value: Any) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            and bool(np.isfinite(value)) and value > 0)
+
+
 def _spread_repeats(ts: np.ndarray) -> np.ndarray:
     out = ts.copy()
     positive = np.diff(ts)[np.diff(ts) > 0]
@@ -204,7 +214,7 @@ def _spread_repeats(ts: np.ndarray) -> np.ndarray:
             end += 1
         run = end - start + 1
         if run > 1:
-            gap = (ts[end + 1] - ts[start]) if end + 1 < n else fallback * run
+            gap = (ts[end + 1] - ts[start]) if end + 1 < n else fallback
             out[start:end + 1] = ts[start] + gap * np.arange(run) / run
         start = end + 1
     return out

@@ -7,17 +7,19 @@ live) is configuration with sensible defaults.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import numpy as np
 
+from edgesig.audit import AuditLog
 from edgesig.decision import ReferenceStats, dissimilarity
 from edgesig.engines import Engine, best_engine, load_engine
 from edgesig.errors import EnrollmentError, InvalidInputError
 from edgesig.pen import PenStream
 from edgesig.results import EnrollmentReport, VerifyResult
 from edgesig.runtime import Manifest
+from edgesig.security import ReplayGuard, fingerprint, near_duplicate, timing_anomalies
 from edgesig.store import MemoryStore, Template, TemplateStore
 from edgesig.store.base import check_user_id
 
@@ -51,12 +53,17 @@ class Verifier:
     ``engine`` names the online engine ("auto" = the best validated one installed);
     ``image_engine`` the offline one, resolved when first used; ``store`` keeps the
     templates (a MemoryStore unless given); ``threads`` is the intra-op thread count of
-    ONNX engines.
+    ONNX engines. ``replay_guard`` remembers nonces, sequence numbers and recently
+    accepted signatures (one per Verifier unless shared); ``audit`` records every
+    enrolment and decision without biometric data.
     """
 
     def __init__(self, engine: str = "auto", store: TemplateStore | None = None, *,
-                 image_engine: str = "auto", models_dir: str | None = None, threads: int = 1):
+                 image_engine: str = "auto", models_dir: str | None = None, threads: int = 1,
+                 replay_guard: ReplayGuard | None = None, audit: AuditLog | None = None):
         self.store: TemplateStore = store if store is not None else MemoryStore()
+        self.replay_guard = replay_guard if replay_guard is not None else ReplayGuard()
+        self.audit = audit
         self.manifest = Manifest(models_dir)
         self.threads = threads
         self._engine_name = best_engine(self.manifest, "pen") if engine == "auto" else engine
@@ -89,7 +96,18 @@ class Verifier:
         """
         check_user_id(user_id)
         samples = _check_samples(pens, PenStream, "PenStream")
-        return self._enroll(user_id, self.engine(self._engine_name), samples)
+        fingerprints = [fingerprint(p) for p in samples]
+        for i, pen in enumerate(samples):
+            copy_of = near_duplicate(fingerprints[i], fingerprints[:i])
+            if copy_of is not None:
+                raise EnrollmentError(f"reference {i} is a copy of reference {copy_of}; a hand never "
+                                      "signs twice exactly alike, capture real signatures")
+            anomalies = timing_anomalies(pen)
+            if anomalies:
+                raise EnrollmentError(f"reference {i} has implausible timing ({'; '.join(anomalies)}); "
+                                      "capture it again from the pad")
+        return self._enroll(user_id, self.engine(self._engine_name), samples,
+                            {"fingerprints": [fp.tolist() for fp in fingerprints]})
 
     def enroll_images(self, user_id: str, images: Sequence[Any]) -> EnrollmentReport:
         """Enrol ``user_id`` from 3–20 images of paper signatures (paths, bytes or arrays).
@@ -99,12 +117,18 @@ class Verifier:
         """
         check_user_id(user_id)
         samples = _check_samples(images, object, "image")
-        return self._enroll(user_id, self.engine(self.image_engine_name), samples)
+        return self._enroll(user_id, self.engine(self.image_engine_name), samples, {})
 
-    def _enroll(self, user_id: str, engine: Engine, samples: list[Any]) -> EnrollmentReport:
+    def _enroll(self, user_id: str, engine: Engine, samples: list[Any],
+                per_reference: dict[str, list[Any]]) -> EnrollmentReport:
+        """Prepare, check and store; ``per_reference`` meta is kept for the kept references."""
         prepared = [engine.prepare(s) for s in samples]
         template, report = self._build_template(user_id, engine, prepared)
-        self.store.put(template)
+        meta = {key: [values[i] for i in report.kept] for key, values in per_reference.items()}
+        self.store.put(replace(template, meta={**template.meta, **meta}))
+        if self.audit is not None:
+            self.audit.record("enrol", user_id, engine=engine.name, n_references=len(samples),
+                              kept=len(report.kept), reasons=list(report.reasons))
         return report
 
     def _build_template(self, user_id: str, engine: Engine,
@@ -143,8 +167,14 @@ class Verifier:
                                     "build one with PenStream.from_arrays or edgesig.load_pen")
         engine = self.engine(self._engine_name)
         template = self.store.get(user_id, engine.name)
-        query = engine.prepare(pen)
-        return self._decide(user_id, engine, template, query, start)
+        security = timing_anomalies(pen) + self.replay_guard.check(
+            user_id, pen, template.meta.get("fingerprints", ()))
+        result = self._decide(user_id, engine, template, engine.prepare(pen), start)
+        if security:
+            result = replace(result, accepted=False, reasons=result.reasons + tuple(security))
+        elif result.accepted:
+            self.replay_guard.remember_accepted(user_id, pen)
+        return self._audited(result, device=pen.device.name, sequence=pen.sequence)
 
     def verify_image(self, user_id: str, image: Any) -> VerifyResult:
         """Compare a paper signature (path, bytes or array) with ``user_id``'s references.
@@ -156,7 +186,15 @@ class Verifier:
         check_user_id(user_id)
         engine = self.engine(self.image_engine_name)
         template = self.store.get(user_id, engine.name)
-        return self._decide(user_id, engine, template, engine.prepare(image), start)
+        return self._audited(self._decide(user_id, engine, template, engine.prepare(image), start))
+
+    def _audited(self, result: VerifyResult, **fields: Any) -> VerifyResult:
+        if self.audit is not None:
+            self.audit.record("verify" if result.accepted else "reject", result.user_id,
+                              engine=result.engine, accepted=result.accepted, score=result.score,
+                              threshold=result.threshold, latency_ms=result.latency_ms,
+                              reasons=list(result.reasons), **fields)
+        return result
 
     def _decide(self, user_id: str, engine: Engine, template: Template, query: np.ndarray,
                 start: float) -> VerifyResult:
@@ -178,7 +216,10 @@ class Verifier:
 
     def delete(self, user_id: str) -> int:
         """Forget a user everywhere; returns the number of templates removed."""
-        return self.store.delete(check_user_id(user_id))
+        removed = self.store.delete(check_user_id(user_id))
+        if self.audit is not None:
+            self.audit.record("delete", user_id, removed=removed)
+        return removed
 
 
 def _check_samples(samples: Any, kind: type, label: str) -> list[Any]:

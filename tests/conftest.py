@@ -22,8 +22,10 @@ def wavy_pen(seed: int = 0, n: int = 200, noise: float = 0.02, speed: float = 1.
     """A smooth loopy stroke with a little noise: stands in for a signature in unit tests."""
     rng = np.random.default_rng(seed)
     s = np.linspace(0, 4 * np.pi, n)
-    x = 1000 * (s + 0.6 * np.sin(2 * s)) + rng.normal(0, noise * 1000, n)
-    y = 1000 * (np.cos(3 * s) + 0.3 * np.sin(s)) + rng.normal(0, noise * 1000, n)
+    s = s + 0.25 * np.sin(s / 2 + rng.uniform(0, 2 * np.pi))  # each signature is drawn a bit differently
+    sx, sy = rng.uniform(0.9, 1.1, 2)
+    x = 1000 * sx * (s + 0.6 * np.sin(2 * s)) + rng.normal(0, noise * 1000, n)
+    y = 1000 * sy * (np.cos(3 * s) + 0.3 * np.sin(s)) + rng.normal(0, noise * 1000, n)
     t = np.cumsum(rng.uniform(9.0, 11.0, n)) / speed
     p = np.clip(0.5 + 0.3 * np.sin(s) + rng.normal(0, 0.02, n), 0.05, 1.0)
     return PenStream.from_arrays(x, y, t, p)

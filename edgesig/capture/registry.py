@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from edgesig.errors import FormatError, InvalidInputError
+from edgesig.errors import EdgesigError, FormatError, InvalidInputError
 from edgesig.pen import PenStream
 
 #: Largest pen file read (a long signature at 1 kHz is well under 5 MB in any format).
@@ -56,11 +56,11 @@ def load_pen(source: str | os.PathLike | bytes, format: str | None = None, **opt
     """
     data, name = _read_source(source)
     if format is not None:
-        return get_format(format).read(data, **options)
+        return _read_with(get_format(format), data, options)
     _load_builtin()
     for fmt in _FORMATS.values():
-        if fmt.sniff(data, name):
-            return fmt.read(data, **options)
+        if _sniffs(fmt, data, name):
+            return _read_with(fmt, data, options)
     raise FormatError(f"could not recognise the pen format of {name or 'the given bytes'}; "
                       f"pass format= one of {', '.join(_FORMATS)}")
 
@@ -71,6 +71,23 @@ def save_pen(pen: PenStream, path: str | os.PathLike, format: str) -> None:
     if fmt.write is None:
         raise InvalidInputError(f"format {format!r} is read-only")
     Path(path).write_bytes(fmt.write(pen))
+
+
+def _read_with(fmt: PenFormat, data: bytes, options: dict[str, Any]) -> PenStream:
+    """Run a reader; a reader that trips over malformed data still yields a FormatError."""
+    try:
+        return fmt.read(data, **options)
+    except EdgesigError:
+        raise
+    except Exception as exc:  # readers parse untrusted bytes: every failure is one error kind
+        raise FormatError(f"malformed {fmt.name} data ({type(exc).__name__}: {exc})") from None
+
+
+def _sniffs(fmt: PenFormat, data: bytes, name: str) -> bool:
+    try:
+        return bool(fmt.sniff(data, name))
+    except Exception:  # a sniffer that cannot read the bytes does not recognise them
+        return False
 
 
 def _read_source(source: Any) -> tuple[bytes, str]:
@@ -87,5 +104,17 @@ def _read_source(source: Any) -> tuple[bytes, str]:
 
 
 def _load_builtin() -> None:
-    """Import the built-in format modules once; each registers itself on import."""
-    from edgesig.capture import svc2004  # noqa: F401
+    """Import the built-in format modules once; each registers itself on import.
+
+    Detection order is most specific first, whatever order modules were imported in:
+    magic numbers (ISO 19794-7, framed packets), then markup and JSON, then line-based
+    text (hid-recorder, evtest, SVC2004, .hwr), and last the binary evdev heuristic,
+    which only checks record sizes and field ranges. Formats registered by users follow.
+    """
+    from edgesig.capture import (evdev, framing, hid, hwr, inkml, iso19794_7,  # noqa: F401
+                                 pointer_events, svc2004)
+    order = ("iso19794_7", "frames", "inkml", "pointer_events", "hid", "evtest", "svc2004", "hwr", "evdev")
+    ordered = {name: _FORMATS[name] for name in order if name in _FORMATS}
+    ordered.update(_FORMATS)
+    _FORMATS.clear()
+    _FORMATS.update(ordered)

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Protocol, runtime_checkable
 
 import numpy as np
 
-from edgesig.errors import StoreError
+from edgesig.errors import InvalidInputError, StoreError
 
 #: Bumped when the serialised layout of a Template changes.
 TEMPLATE_FORMAT = 1
@@ -53,9 +53,21 @@ class Template:
             "version": self.version, "created_at": self.created_at, "updated_at": self.updated_at,
             "n_references": len(self.references),
         }
+        try:
+            arrays = {f"r{i}": np.asarray(r) for i, r in enumerate(self.references)}
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"template references must be a sequence of arrays: {exc}") from None
+        bad = [k for k, a in arrays.items() if a.dtype.kind not in "biufc"]
+        if bad:
+            raise InvalidInputError(f"template references must be numeric arrays; reference {bad[0][1:]} "
+                                    f"has dtype {arrays[bad[0]].dtype}")
+        try:
+            head = json.dumps(header, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"template stats and meta must be JSON data (str, int, float, bool, "
+                                    f"None, lists, dicts with str keys): {exc}") from None
         buf = io.BytesIO()
-        np.savez(buf, **{f"r{i}": np.asarray(r) for i, r in enumerate(self.references)})
-        head = json.dumps(header, separators=(",", ":")).encode()
+        np.savez(buf, allow_pickle=False, **arrays)
         return len(head).to_bytes(4, "big") + head + buf.getvalue()
 
     @classmethod
@@ -68,14 +80,19 @@ class Template:
                                  f"by this version (expects {TEMPLATE_FORMAT})")
             with np.load(io.BytesIO(blob[4 + size:]), allow_pickle=False) as npz:
                 refs = tuple(npz[f"r{i}"] for i in range(header["n_references"]))
+            template = cls(user_id=header["user_id"], engine=header["engine"],
+                           model_version=header["model_version"], references=refs,
+                           stats=header["stats"], meta=header["meta"], version=header["version"],
+                           created_at=header["created_at"], updated_at=header["updated_at"])
+            if not (isinstance(template.user_id, str) and isinstance(template.engine, str)
+                    and isinstance(template.model_version, str) and isinstance(template.stats, dict)
+                    and isinstance(template.meta, dict) and type(template.version) is int):
+                raise TypeError("header fields have the wrong types")
         except StoreError:
             raise
         except Exception as exc:  # any parse failure of stored bytes is one error kind
             raise StoreError(f"a stored template could not be decoded ({type(exc).__name__}: {exc})") from None
-        return cls(user_id=header["user_id"], engine=header["engine"],
-                   model_version=header["model_version"], references=refs,
-                   stats=header["stats"], meta=header["meta"], version=header["version"],
-                   created_at=header["created_at"], updated_at=header["updated_at"])
+        return template
 
 
 @runtime_checkable
@@ -100,7 +117,6 @@ class TemplateStore(Protocol):
 
 def check_user_id(user_id: Any) -> str:
     """User ids are non-empty strings of printable characters, at most 256 long."""
-    from edgesig.errors import InvalidInputError
     if not isinstance(user_id, str) or not user_id or len(user_id) > 256 or not user_id.isprintable():
         raise InvalidInputError(f"user id must be a non-empty printable string of at most 256 "
                                 f"characters, got {user_id!r:.80}")

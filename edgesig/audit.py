@@ -1,0 +1,226 @@
+"""An append-only audit log of enrolments, verifications and rejections.
+
+A bank or a notary must be able to show, months later, who was enrolled, which
+signatures were accepted and why others were refused, without the log itself becoming
+a second copy of everyone's biometrics. So each line is JSON with the event, the time,
+a keyed hash of the user id (never the id: an auditor with the key can compute the hash
+of a given user and search for it), and a short list of allowed scalar fields. Anything
+else (an array, a template, a raw pen stream) is refused with InvalidInputError, and the
+raw user id is scrubbed from any string field.
+
+Lines are chained: each carries the SHA-256 of the previous line and an HMAC over
+itself, so :func:`verify_log` finds edited, inserted, removed or reordered lines.
+Truncating the newest lines off the end is not detectable from the file alone.
+Several processes may append to one file: each line is one ``write`` under an
+exclusive ``flock``.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import numbers
+import os
+import re
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgesig.errors import InvalidInputError, StoreError
+from edgesig.store.keys import derive_subkey
+
+try:  # POSIX: serialise appends from several processes; elsewhere one process per log
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+EVENTS = frozenset({"enrol", "verify", "reject", "delete", "rotate", "update", "backup", "restore"})
+#: The only fields an entry may carry, with their kinds: nothing that could hold a signature.
+FIELDS: dict[str, str] = {
+    "engine": "text", "model_version": "text", "decision": "text", "accepted": "flag",
+    "reasons": "texts", "latency_ms": "number", "score": "number", "threshold": "number",
+    "device": "text", "sequence": "count", "n_references": "count", "kept": "count",
+    "removed": "count", "error": "text",
+}
+MAX_TEXT = 400
+_GENESIS = "0" * 64
+
+
+class AuditLog:
+    """Append audit entries to ``path`` (JSON lines), or keep the last ``keep`` in memory.
+
+    ``key`` (at least 16 bytes, e.g. ``EncryptedStore.audit_key``) keys the user-id hash
+    and the line MACs; the same key must be given to :func:`verify_log`.
+    """
+
+    def __init__(self, path: str | os.PathLike | None, *, key: bytes, fsync: bool = False, keep: int = 1000):
+        if not isinstance(key, (bytes, bytearray)) or len(key) < 16:
+            raise InvalidInputError("the audit log key must be at least 16 bytes (e.g. EncryptedStore.audit_key)")
+        self.path = None if path is None else Path(path)
+        self._user_key = derive_subkey(bytes(key), b"edgesig-audit", "audit-user")
+        self._mac_key = derive_subkey(bytes(key), b"edgesig-audit", "audit-mac")
+        self._fsync = fsync
+        self._memory: deque[bytes] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+
+    def user_hash(self, user_id: str) -> str:
+        """The pseudonym this log uses for ``user_id`` (to search the log for one person)."""
+        return hmac.digest(self._user_key, user_id.encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
+
+    def record(self, event: str, user_id: str | None, **fields: Any) -> dict[str, Any]:
+        """Append one entry; returns it as written. ``user_id`` is None for store-wide events."""
+        if event not in EVENTS:
+            raise InvalidInputError(f"unknown audit event {event!r}; use one of {', '.join(sorted(EVENTS))}")
+        if user_id is not None and not isinstance(user_id, str):
+            raise InvalidInputError(f"user_id must be a string or None, got {type(user_id).__name__}")
+        entry: dict[str, Any] = {"time": _utc_now(), "event": event,
+                                 "user": None if user_id is None else self.user_hash(user_id)}
+        for name, value in fields.items():
+            entry[name] = _clean_field(name, value, user_id, entry["user"])
+        with self._lock:
+            if self.path is None:
+                line = _seal(entry, self._memory[-1] if self._memory else None, self._mac_key)
+                self._memory.append(line)
+            else:
+                line = self._append_to_file(entry)
+        return json.loads(line)
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every entry in the file (or in memory), oldest first.
+
+        A line that does not parse (a write torn by a crash) is skipped here;
+        :func:`verify_log` reports it.
+        """
+        with self._lock:
+            lines = list(self._memory) if self.path is None else _read_lines(self.path)
+        entries = []
+        for line in lines:
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue
+        return entries
+
+    def _append_to_file(self, entry: dict[str, Any]) -> bytes:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(f"cannot open audit log {self.path}: {exc.strerror}") from None
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            last, torn = _last_line(self.path)
+            line = _seal(entry, last, self._mac_key)
+            os.write(fd, (b"\n" if torn else b"") + line + b"\n")
+            if self._fsync:
+                os.fsync(fd)
+            return line
+        except OSError as exc:
+            raise StoreError(f"cannot append to audit log {self.path}: {exc.strerror}") from None
+        finally:
+            os.close(fd)  # releases the flock
+
+
+def verify_log(path: str | os.PathLike, *, key: bytes) -> list[str]:
+    """Problems found in an audit log file (empty when every line is intact and in order)."""
+    mac_key = derive_subkey(bytes(key), b"edgesig-audit", "audit-mac")
+    problems, prev = [], None
+    for number, line in enumerate(_read_lines(Path(path)), start=1):
+        try:
+            entry = json.loads(line)
+            mac = entry.pop("mac")
+            ok_mac = hmac.compare_digest(mac, _mac(entry, mac_key))
+            ok_prev = entry.get("prev") == _line_hash(prev)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            problems.append(f"line {number} is not a valid audit entry")
+        else:
+            if not ok_mac:
+                problems.append(f"line {number} was modified")
+            if not ok_prev:
+                problems.append(f"line {number} does not follow line {number - 1} (lines removed, inserted or "
+                                "reordered)")
+        prev = line
+    return problems
+
+
+def _clean_field(name: str, value: Any, user_id: str | None, pseudonym: str | None) -> Any:
+    kind = FIELDS.get(name)
+    if kind is None:
+        raise InvalidInputError(f"audit field {name!r} is not allowed (allowed: {', '.join(sorted(FIELDS))}); "
+                                "the audit log never holds biometric data")
+    if value is None:
+        return None
+    if kind == "text" and isinstance(value, str):
+        return _scrub(value, user_id, pseudonym)
+    if kind == "texts" and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return [_scrub(v, user_id, pseudonym) for v in value]
+    if kind == "flag" and isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if kind == "count" and isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if kind == "number" and isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        return round(float(value), 6) if math.isfinite(value) else None
+    raise InvalidInputError(f"audit field {name!r} must be {_KIND_NAMES[kind]}, got {type(value).__name__}")
+
+
+_KIND_NAMES = {"text": "a string", "texts": "a list of strings", "flag": "a bool",
+               "count": "an integer", "number": "a number"}
+
+
+def _scrub(text: str, user_id: str | None, pseudonym: str | None) -> str:
+    """``text`` cut to MAX_TEXT characters, with the raw user id replaced by its pseudonym."""
+    if user_id:
+        text = re.sub(rf"(?<!\w){re.escape(user_id)}(?!\w)", f"user:{pseudonym}", text)
+    return text[:MAX_TEXT]
+
+
+def _seal(entry: dict[str, Any], previous: bytes | None, mac_key: bytes) -> bytes:
+    entry = {**entry, "prev": _line_hash(previous)}
+    entry["mac"] = _mac(entry, mac_key)
+    return json.dumps(entry, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+def _mac(entry: dict[str, Any], mac_key: bytes) -> str:
+    body = json.dumps(entry, sort_keys=True, ensure_ascii=True, separators=(",", ":")).encode()
+    return hmac.digest(mac_key, body, "sha256").hex()
+
+
+def _line_hash(line: bytes | None) -> str:
+    return _GENESIS if line is None else hashlib.sha256(line).hexdigest()
+
+
+def _last_line(path: Path) -> tuple[bytes | None, bool]:
+    """The last line of the file, and whether it lacks its newline (a torn write)."""
+    with open(path, "rb") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        chunk = 4096
+        while True:
+            start = max(0, end - chunk)
+            fh.seek(start)
+            data = fh.read(end - start)
+            body = data[:-1] if data.endswith(b"\n") else data
+            cut = body.rfind(b"\n")
+            if cut >= 0 or start == 0:
+                line = body[cut + 1:]
+                return (line or None), bool(data) and not data.endswith(b"\n")
+            chunk *= 2
+
+
+def _read_lines(path: Path) -> list[bytes]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise StoreError(f"cannot read audit log {path}: {exc.strerror}") from None
+    return [line for line in data.split(b"\n") if line]
+
+
+def _utc_now() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"

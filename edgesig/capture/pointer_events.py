@@ -1,0 +1,176 @@
+"""W3C Pointer Events recorded as JSON, as a browser canvas would send them: read and write.
+
+A web or kiosk signing page listens to ``pointerdown``/``pointermove``/``pointerup`` on a
+canvas and posts the events. The recording is a JSON array of event objects, or an
+object with an ``"events"`` array. Fields read (names as in the Pointer Events spec):
+``type``, ``pointerType``, ``pointerId``, ``isPrimary``, ``offsetX``/``offsetY`` (else
+``clientX``/``clientY``), ``pressure`` (0..1), ``tiltX``/``tiltY`` (degrees),
+``azimuthAngle``/``altitudeAngle`` (radians, Pointer Events 3), ``timeStamp`` (ms,
+float), ``buttons``, and ``coalesced``: the list ``getCoalescedEvents()`` returned
+for that event (the high-rate samples a browser merges into one ``pointermove``).
+
+Choices:
+
+* Pen events only, unless the recording has none: then mouse or touch events are
+  accepted (finger signatures on phones), with pressure 0.5 while down, as the spec
+  prescribes for devices without pressure. ``isPrimary: false`` pointers (a second
+  finger, a palm) are ignored.
+* Coalesced events replace their parent; events are sorted by ``timeStamp`` (coalesced
+  lists and parents interleave) and exact repeats are dropped.
+* Pen state: down from ``pointerdown`` to ``pointerup``/``pointercancel``; moves while up
+  are hover samples. The ``pointerup`` itself is a pen-up sample at the lift point.
+* Units: coordinates stay in CSS pixels; ``units_per_mm`` is 96 / 25.4 = 3.78 px per mm
+  (the CSS reference pixel, 96 per inch). A CSS pixel is only nominally that size on a
+  real screen: pass ``px_per_mm=`` measured for the kiosk's display to get true mm.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from edgesig.capture.registry import PenFormat, register
+from edgesig.capture.units import CSS_PX_PER_MM, drop_exact_duplicates, sort_by_time, tilt_from_orientation
+from edgesig.errors import FormatError
+from edgesig.pen import DeviceInfo, PenStream
+
+DOWN_TYPES = frozenset({"pointerdown"})
+UP_TYPES = frozenset({"pointerup", "pointercancel"})
+#: Pressure the spec gives a pressed mouse button or touch contact without force sensing.
+NO_FORCE_PRESSURE = 0.5
+# Columns of the working table.
+_T, _X, _Y, _P, _DOWN, _TX, _TY, _AZ, _AL = range(9)
+
+
+def sniff(data: bytes, name: str) -> bool:
+    head = data[:2048]
+    return head.lstrip()[:1] in (b"[", b"{") and b"pointerType" in head
+
+
+def read(data: bytes, *, px_per_mm: float = CSS_PX_PER_MM, **_: object) -> PenStream:
+    """A PenStream from recorded pointer events (see the module docstring)."""
+    events = _events(data)
+    kinds = {str(e.get("pointerType", "")) for e in events}
+    kind = "pen" if "pen" in kinds else "touch" if "touch" in kinds else "mouse"
+    rows = []
+    for index, event in enumerate(events):
+        if event.get("pointerType") != kind or event.get("isPrimary", True) is False:
+            continue
+        for sample in _expand(event, index):
+            rows.append(_row(sample, kind, index))
+    if not rows:
+        raise FormatError("no pointer events with coordinates and a timeStamp found")
+    table = drop_exact_duplicates(sort_by_time(np.asarray(rows, dtype=np.float64)))
+    down = _pen_state(table)
+    pressure = np.where(down, table[:, _P], 0.0) if kind == "pen" else np.where(down, NO_FORCE_PRESSURE, 0.0)
+    optional = {}
+    if np.isfinite(table[:, _TX]).all() and np.isfinite(table[:, _TY]).all():
+        optional.update(tilt_x=table[:, _TX], tilt_y=table[:, _TY])
+    if np.isfinite(table[:, _AZ]).all() and np.isfinite(table[:, _AL]).all():
+        optional.update(azimuth=np.degrees(table[:, _AZ]), altitude=np.degrees(table[:, _AL]))
+    device = DeviceInfo(name=f"Pointer Events ({kind})", units_per_mm=px_per_mm, timing_jitter=True)
+    return PenStream.from_arrays(table[:, _X], table[:, _Y], table[:, _T], pressure, down,
+                                 device=device, **optional)
+
+
+def write(pen: PenStream, *, px_per_mm: float = CSS_PX_PER_MM) -> bytes:
+    """The stream as a JSON recording of pen pointer events (one event per sample)."""
+    scale = px_per_mm / pen.device.units_per_mm if pen.device.units_per_mm else 1.0
+    tilt = _tilt(pen)
+    events = []
+    previous = False
+    for i in range(len(pen)):
+        down = bool(pen.pen_down[i])
+        kind = "pointerdown" if down and not previous else "pointerup" if previous and not down else "pointermove"
+        event: dict[str, Any] = {
+            "type": kind, "pointerType": "pen", "pointerId": 1, "isPrimary": True,
+            "timeStamp": round(float(pen.t[i]), 3),
+            "offsetX": round(float(pen.x[i] * scale), 3), "offsetY": round(float(pen.y[i] * scale), 3),
+            "pressure": round(float(pen.pressure[i]), 5) if down else 0.0, "buttons": int(down)}
+        if tilt is not None:
+            event["tiltX"], event["tiltY"] = round(float(tilt[0][i]), 2), round(float(tilt[1][i]), 2)
+        if pen.azimuth is not None and pen.altitude is not None:
+            event["azimuthAngle"] = round(math.radians(float(pen.azimuth[i])), 5)
+            event["altitudeAngle"] = round(math.radians(float(pen.altitude[i])), 5)
+        events.append(event)
+        previous = down
+    return json.dumps({"events": events}, separators=(",", ":")).encode("utf-8")
+
+
+def _tilt(pen: PenStream) -> tuple[np.ndarray, np.ndarray] | None:
+    if pen.tilt_x is not None and pen.tilt_y is not None:
+        return pen.tilt_x, pen.tilt_y
+    if pen.azimuth is not None and pen.altitude is not None:
+        return tilt_from_orientation(pen.azimuth, pen.altitude)
+    return None
+
+
+def _events(data: bytes) -> list[dict]:
+    try:
+        text = data.decode("utf-8")
+        doc = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise FormatError("a pointer-event recording must be UTF-8 JSON", offset=exc.start) from None
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"invalid JSON: {exc.msg}", offset=len(text[:exc.pos].encode("utf-8"))) from None
+    except RecursionError:
+        raise FormatError("JSON nested too deeply to be a pointer-event recording") from None
+    events = doc.get("events") if isinstance(doc, dict) else doc
+    if not isinstance(events, list):
+        raise FormatError('expected a JSON array of events or {"events": [...]}')
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise FormatError(f"event {index} is {type(event).__name__}, not an object", offset=index)
+    return events
+
+
+def _expand(event: dict, index: int) -> list[dict]:
+    """The event's coalesced samples (inheriting its fields) or the event itself."""
+    coalesced = event.get("coalesced")
+    if not coalesced:
+        return [event]
+    if not isinstance(coalesced, list) or not all(isinstance(c, dict) for c in coalesced):
+        raise FormatError(f"event {index}: 'coalesced' must be a list of event objects", offset=index)
+    parent = {k: v for k, v in event.items() if k != "coalesced"}
+    return [{**parent, **c} for c in coalesced] + [parent]
+
+
+def _row(event: dict, kind: str, index: int) -> list[float]:
+    x = event.get("offsetX", event.get("clientX"))
+    y = event.get("offsetY", event.get("clientY"))
+    t = event.get("timeStamp")
+    values = [_number(v, name, index) for v, name in ((t, "timeStamp"), (x, "x"), (y, "y"))]
+    pressure = _number(event.get("pressure", NO_FORCE_PRESSURE if kind != "pen" else 0.0), "pressure", index)
+    if not 0.0 <= pressure <= 1.0:
+        raise FormatError(f"event {index}: pressure {pressure} is outside 0..1", offset=index)
+    state = 1.0 if event.get("type") in DOWN_TYPES else -1.0 if event.get("type") in UP_TYPES else 0.0
+    angles = [_optional(event.get(k), k, index) for k in ("tiltX", "tiltY", "azimuthAngle", "altitudeAngle")]
+    return values + [pressure, state] + angles
+
+
+def _number(value: Any, name: str, index: int) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise FormatError(f"event {index}: {name} must be a finite number, got {value!r:.30}", offset=index)
+    return float(value)
+
+
+def _optional(value: Any, name: str, index: int) -> float:
+    return float("nan") if value is None else _number(value, name, index)
+
+
+def _pen_state(table: np.ndarray) -> np.ndarray:
+    """Down from a pointerdown up to (not including) the next pointerup; moves keep the state."""
+    down = np.zeros(table.shape[0], dtype=bool)
+    state = False
+    for i, kind in enumerate(table[:, _DOWN]):
+        if kind > 0:
+            state = True
+        elif kind < 0:
+            state = False
+        down[i] = state
+    return down
+
+
+FORMAT = register(PenFormat("pointer_events", sniff, read, write, suffixes=(".json",)))

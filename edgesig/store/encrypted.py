@@ -1,0 +1,566 @@
+"""EncryptedStore: templates in SQLite, each sealed with AES-256-GCM, the whole table authenticated.
+
+Why each piece exists (the threats are a stolen or copied device, a crash mid-write, and
+someone editing the database file to swap, restore or plant templates):
+
+* Confidentiality: a record's blob is ``Template.to_bytes()`` encrypted with AES-256-GCM
+  under a fresh random 96-bit nonce per write. User ids are stored only as
+  HMAC-SHA256(uid-subkey, user id) (``uid_hash``); the id itself is sealed in ``uid_box``
+  (and inside the blob) so ``users()`` can list ids without decrypting whole templates.
+  Subkeys come from the master key by HKDF with the random ``store_id`` as salt, so one
+  key used for two stores does not link their users.
+* Binding: the GCM associated data is (store id, uid_hash, engine, model version, record
+  version, write sequence number). A blob copied to another user's row, another engine,
+  another store, or paired with another version fails authentication. The keyed hash
+  stands in for the user id so a row can be authenticated before its id is known.
+* Rollback of a row to an older, validly encrypted copy: GCM cannot see that, so the
+  store authenticates its *current state*. Every row has a tag HMAC(state-subkey,
+  uid_hash, engine, model version, version, seq, nonce); the state digest is the XOR of
+  all tags, and ``meta`` keeps ``counter`` (a write counter that only increases) and
+  ``state_mac`` = HMAC(state-subkey, store id, counter, digest). The digest itself is
+  never stored (an attacker who saw digests could combine old rows whose tags XOR to a
+  stored value); it is recomputed from the rows when the store opens, or when another
+  process has written (counter changed), and kept in memory with each row's tag, so a
+  ``get`` checks its row against the authenticated tag in O(1). Restoring, deleting or
+  inserting any row without the key breaks the MAC: TemplateIntegrityError.
+  What this cannot see is a rollback of the *whole file* to an earlier copy; callers that
+  keep ``counter`` somewhere trusted (a secure element, a server) pass it back as
+  ``min_counter`` to catch that too.
+* Wrong key: ``meta.key_check`` is an HMAC of a constant under a subkey, so a wrong key
+  gives WrongKeyError at open instead of a storm of integrity errors.
+* Nothing lost: SQLite in WAL mode with ``synchronous=FULL``; every write is one
+  ``BEGIN IMMEDIATE`` transaction that changes the rows and the state MAC together, so a
+  killed process leaves either the old or the new state. ``busy_timeout`` lets several
+  processes share the file; one connection per store object, guarded by a lock, makes
+  it thread-safe. ``secure_delete`` zeroes freed pages so deleted users and old-key
+  ciphertexts do not linger.
+* Upgrades: ``meta.schema_version`` and ``MIGRATIONS`` (from-version -> function) run in
+  the opening transaction, so a store made by this version opens under the next.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from edgesig.errors import (InvalidInputError, StoreError, TemplateIntegrityError, UnknownUserError,
+                            WrongKeyError)
+from edgesig.store.backup import read_backup, write_backup
+from edgesig.store.base import Template, check_user_id
+from edgesig.store.keys import KDF_META, derive_subkey, resolve_key
+
+STORE_FORMAT = "edgesig-encrypted-store"
+SCHEMA_VERSION = 2
+DEFAULT_TIMEOUT_S = 10.0
+_CHECK_TEXT = b"edgesig store key check"
+
+_RECORDS_TABLE = """CREATE TABLE records (
+    uid_hash BLOB NOT NULL, engine TEXT NOT NULL, model_version TEXT NOT NULL,
+    version INTEGER NOT NULL, seq INTEGER NOT NULL, nonce BLOB NOT NULL, blob BLOB NOT NULL,
+    uid_box BLOB NOT NULL, PRIMARY KEY (uid_hash, engine))"""
+_UPSERT = """INSERT INTO records (uid_hash, engine, model_version, version, seq, nonce, blob, uid_box)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uid_hash, engine) DO UPDATE SET
+    model_version = excluded.model_version, version = excluded.version, seq = excluded.seq,
+    nonce = excluded.nonce, blob = excluded.blob, uid_box = excluded.uid_box"""
+_ROW_COLUMNS = "uid_hash, engine, model_version, version, seq, nonce"
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """The per-purpose subkeys of one master key for one store."""
+
+    master: bytes
+    store_id: bytes
+    aead: AESGCM
+    uid: bytes
+    state: bytes
+
+    @classmethod
+    def derive(cls, master: bytes, store_id: bytes) -> "_Keys":
+        return cls(master, store_id, AESGCM(derive_subkey(master, store_id, "store-aead")),
+                   derive_subkey(master, store_id, "store-uid"), derive_subkey(master, store_id, "store-state"))
+
+    def check_value(self) -> str:
+        return hmac.digest(derive_subkey(self.master, self.store_id, "store-check"),
+                           _CHECK_TEXT, "sha256").hex()
+
+    def uid_hash(self, user_id: str) -> bytes:
+        return hmac.digest(self.uid, user_id.encode("utf-8"), "sha256")
+
+    def state_mac(self, counter: int, digest: int) -> str:
+        msg = b"state" + self.store_id + counter.to_bytes(8, "big") + digest.to_bytes(32, "big")
+        return hmac.digest(self.state, msg, "sha256").hex()
+
+    def seal_uid(self, user_id: str, uid_hash: bytes) -> bytes:
+        nonce = secrets.token_bytes(12)
+        return nonce + self.aead.encrypt(nonce, user_id.encode("utf-8"), b"uid" + self.store_id + uid_hash)
+
+    def open_uid(self, box: bytes, uid_hash: bytes) -> str:
+        try:
+            user_id = self.aead.decrypt(box[:12], box[12:], b"uid" + self.store_id + uid_hash).decode("utf-8")
+        except (InvalidTag, UnicodeDecodeError):
+            raise TemplateIntegrityError("a stored user id failed authentication: the store file was "
+                                         "altered; restore it from a backup") from None
+        if not hmac.compare_digest(self.uid_hash(user_id), uid_hash):
+            raise TemplateIntegrityError("a stored user id does not match its row; the store was altered")
+        return user_id
+
+
+@dataclass(frozen=True)
+class _Row:
+    """The clear columns of a record: what its tag and associated data bind."""
+
+    uid_hash: bytes
+    engine: str
+    model_version: str
+    version: int
+    seq: int
+    nonce: bytes
+
+    @classmethod
+    def from_db(cls, values: tuple[Any, ...]) -> "_Row":
+        types = (bytes, str, str, int, int, bytes)
+        if len(values) != 6 or not all(isinstance(v, t) for v, t in zip(values, types)):
+            raise TemplateIntegrityError("a record has columns of the wrong type; the store file was "
+                                         "altered outside edgesig")
+        return cls(*values)
+
+    def associated_data(self, store_id: bytes) -> bytes:
+        return json.dumps([store_id.hex(), self.uid_hash.hex(), self.engine, self.model_version,
+                           self.version, self.seq], separators=(",", ":")).encode()
+
+    def tag(self, keys: _Keys) -> bytes:
+        return hmac.digest(keys.state, b"row" + self.associated_data(keys.store_id) + self.nonce, "sha256")
+
+
+@dataclass(frozen=True)
+class _State:
+    """The authenticated view of the table: each row's tag and version, the counter."""
+
+    tags: dict[tuple[bytes, str], tuple[bytes, int]]
+    counter: int
+    digest: int
+    mac: str
+
+
+class EncryptedStore:
+    """A TemplateStore in one SQLite file; templates are encrypted and authenticated.
+
+    ``key`` is 32 raw bytes or a key source from :mod:`edgesig.store.keys` (KeyFile,
+    Passphrase, EnvKey, Keyring). ``timeout`` is how long a write waits for another
+    process holding the file. ``min_counter`` refuses a store whose write counter is
+    below a value kept elsewhere (whole-file rollback). Each ``put`` stores the record
+    with a version above the one it replaces, whatever ``template.version`` says.
+
+    ``get`` keeps the last ``cache_size`` decoded templates: when a row's tag and
+    ciphertext are byte-for-byte the ones already authenticated, the cached template is
+    returned without decrypting and parsing again (as with MemoryStore, callers share
+    the returned object and must not modify its arrays).
+    """
+
+    def __init__(self, path: str | os.PathLike, key: Any, *, timeout: float = DEFAULT_TIMEOUT_S,
+                 min_counter: int = 0, cache_size: int = 256):
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._state: _State | None = None
+        self._cache: OrderedDict[tuple[bytes, str], tuple[bytes, bytes, Template]] = OrderedDict()
+        self._cache_size = cache_size
+        self._conn: sqlite3.Connection | None = _connect(self.path, timeout)
+        try:
+            with self._txn("IMMEDIATE") as conn:
+                meta = _read_meta(conn)
+                self._keys = self._initialise(conn, key) if meta is None else self._open_existing(conn, meta, key)
+                self._sync(conn)
+        except BaseException:
+            self.close()
+            raise
+        if self._state.counter < min_counter:
+            counter = self._state.counter
+            self.close()
+            raise TemplateIntegrityError(f"store {self.path} is at write {counter}, older than the "
+                                         f"{min_counter} recorded elsewhere: the file was rolled back")
+
+    # -- TemplateStore ---------------------------------------------------------------
+    def put(self, template: Template) -> None:
+        """Insert or replace the record for (user, engine) atomically."""
+        _check_template(template)
+        self._write(lambda conn, state: self._write_records(conn, [template], self._keys, state))
+
+    def get(self, user_id: str, engine: str) -> Template:
+        check_user_id(user_id)
+        _check_name("engine", engine)
+        with self._txn() as conn:
+            self._sync(conn)
+            template = self._read_record(conn, self._keys.uid_hash(user_id), engine)
+        if template is None:
+            raise UnknownUserError(f"user {user_id!r} is not enrolled for engine {engine!r}; call enroll() first")
+        if template.user_id != user_id:
+            raise TemplateIntegrityError("a record decrypted to another user's template; the store was altered")
+        return template
+
+    def delete(self, user_id: str) -> int:
+        """Remove every record of the user (freed pages are zeroed); returns how many."""
+        check_user_id(user_id)
+        removed = self._write(lambda conn, state: self._delete_rows(conn, self._keys.uid_hash(user_id), state))
+        self._checkpoint()
+        return removed
+
+    def users(self) -> list[str]:
+        with self._txn() as conn:
+            self._sync(conn)
+            rows = conn.execute("SELECT uid_hash, engine, uid_box FROM records").fetchall()
+            tags = self._state.tags
+        names = set()
+        for uid_hash, engine, box in rows:
+            if (uid_hash, engine) not in tags or not isinstance(box, bytes):
+                raise TemplateIntegrityError("the store holds a record edgesig did not write; restore it "
+                                             "from a backup")
+            names.add(self._keys.open_uid(box, uid_hash))
+        return sorted(names)
+
+    def engines(self, user_id: str) -> list[str]:
+        check_user_id(user_id)
+        with self._txn() as conn:
+            self._sync(conn)
+            uid_hash = self._keys.uid_hash(user_id)
+            return sorted(e for h, e in self._state.tags if h == uid_hash)
+
+    # -- key management and backups --------------------------------------------------
+    def rotate_key(self, new_key: Any) -> None:
+        """Re-encrypt every record under ``new_key`` in one transaction."""
+        new_meta: dict[str, str] = {}
+        keys = _Keys.derive(resolve_key(new_key, new_meta), self._keys.store_id)
+
+        def rotate(conn: sqlite3.Connection, state: _State) -> tuple[_State, None]:
+            records = [self._read_record(conn, h, e) for h, e in sorted(state.tags)]
+            conn.execute("DELETE FROM records")
+            empty = _State({}, state.counter, 0, "")
+            new_state, _ = self._write_records(conn, records, keys, empty, keep_versions=True)
+            conn.execute("DELETE FROM meta WHERE key = ?", (KDF_META,))
+            _set_meta(conn, {**new_meta, "key_check": keys.check_value()})
+            return new_state, None
+
+        self._write(rotate, keys=keys)
+        self._checkpoint()
+
+    def export_backup(self, path: str | os.PathLike, key: Any = None) -> int:
+        """Write every record to an encrypted backup file; ``key`` defaults to the store's."""
+        with self._txn() as conn:
+            self._sync(conn)
+            records = [self._read_record(conn, h, e) for h, e in sorted(self._state.tags)]
+            meta = _read_meta(conn)
+        if key is None:  # same key and passphrase parameters as the store
+            kdf = {KDF_META: meta[KDF_META]} if KDF_META in meta else {}
+            return write_backup(path, records, self._keys.master, kdf)
+        return write_backup(path, records, key)
+
+    def import_backup(self, path: str | os.PathLike, key: Any = None) -> int:
+        """Restore every record of a backup (replacing the same user+engine); returns how many."""
+        records = read_backup(path, self._keys.master if key is None else key)
+        for template in records:
+            _check_template(template)
+        self._write(lambda conn, state: self._write_records(conn, records, self._keys, state))
+        return len(records)
+
+    @property
+    def counter(self) -> int:
+        """The authenticated write counter: increases with every committed change."""
+        with self._lock:
+            if self._state is None:
+                raise StoreError(f"store {self.path} is closed")
+            return self._state.counter
+
+    @property
+    def audit_key(self) -> bytes:
+        """A subkey for :class:`edgesig.audit.AuditLog`, so its user hashes need no extra secret."""
+        return derive_subkey(self._keys.master, self._keys.store_id, "audit")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+            self._state = None
+            self._cache.clear()
+
+    def __enter__(self) -> "EncryptedStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"EncryptedStore({str(self.path)!r})"
+
+    # -- opening ---------------------------------------------------------------------
+    def _initialise(self, conn: sqlite3.Connection, key: Any) -> _Keys:
+        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise StoreError(f"{self.path} is an SQLite file but not an edgesig store")
+        meta: dict[str, str] = {}
+        keys = _Keys.derive(resolve_key(key, meta), secrets.token_bytes(16))
+        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute(_RECORDS_TABLE)
+        _set_meta(conn, {**meta, "format": STORE_FORMAT, "schema_version": str(SCHEMA_VERSION),
+                         "store_id": keys.store_id.hex(), "created_at": repr(time.time()),
+                         "key_check": keys.check_value(), "counter": "0", "state_mac": keys.state_mac(0, 0)})
+        return keys
+
+    def _open_existing(self, conn: sqlite3.Connection, meta: dict[str, str], key: Any) -> _Keys:
+        if meta.get("format") != STORE_FORMAT:
+            raise StoreError(f"{self.path} is an SQLite file but not an edgesig store")
+        try:
+            version = int(meta["schema_version"])
+            store_id = bytes.fromhex(meta["store_id"])
+        except (KeyError, ValueError):
+            raise StoreError(f"{self.path} has damaged store metadata; restore it from a backup") from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written by a newer edgesig (schema {version}, this version "
+                             f"reads up to {SCHEMA_VERSION}); upgrade edgesig")
+        keys = _Keys.derive(resolve_key(key, dict(meta)), store_id)
+        if not hmac.compare_digest(keys.check_value(), meta.get("key_check", "")):
+            raise WrongKeyError(f"the key given does not open {self.path}; use the key (or passphrase) "
+                                "the store was created or last rotated with")
+        for step in range(version, SCHEMA_VERSION):
+            MIGRATIONS[step](conn, keys)
+            _set_meta(conn, {"schema_version": str(step + 1)})
+        return keys
+
+    # -- transactions and state ------------------------------------------------------
+    @contextmanager
+    def _txn(self, mode: str = "") -> Iterator[sqlite3.Connection]:
+        """One SQLite transaction (``IMMEDIATE`` takes the write lock at once)."""
+        with self._lock, _sqlite_errors(self.path):
+            if self._conn is None:
+                raise StoreError(f"store {self.path} is closed")
+            conn = self._conn
+            conn.execute(f"BEGIN {mode}")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _write(self, change: Callable[[sqlite3.Connection, _State], tuple[_State, Any]],
+               keys: _Keys | None = None) -> Any:
+        """Apply ``change`` and the new state MAC in one transaction; memory follows on commit.
+
+        ``keys`` are the keys the new state is written under (a rotation's new ones).
+        """
+        with self._lock:
+            keys = keys or self._keys
+            with self._txn("IMMEDIATE") as conn:
+                self._sync(conn)
+                new_state, result = change(conn, self._state)
+                new_state = replace(new_state, counter=new_state.counter + 1,
+                                    mac=keys.state_mac(new_state.counter + 1, new_state.digest))
+                _set_meta(conn, {"counter": str(new_state.counter), "state_mac": new_state.mac})
+            self._state, self._keys = new_state, keys
+            return result
+
+    def _sync(self, conn: sqlite3.Connection) -> None:
+        """Make the in-memory state match the file, verifying it when another writer changed it."""
+        try:
+            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('counter', 'state_mac')"))
+            counter, mac = int(meta["counter"]), str(meta["state_mac"])
+        except (KeyError, ValueError, TypeError):
+            raise TemplateIntegrityError(f"the state record of {self.path} is missing or damaged") from None
+        if self._state is not None and counter == self._state.counter and mac == self._state.mac:
+            return
+        check = conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
+        if check is None or not hmac.compare_digest(str(check[0]), self._keys.check_value()):
+            raise WrongKeyError(f"the key of {self.path} was changed (rotated by another process?); "
+                                "reopen the store with the new key")
+        if self._state is not None and counter < self._state.counter:
+            raise TemplateIntegrityError(f"the write counter of {self.path} went backwards: the file was "
+                                         "replaced by an older copy")
+        tags: dict[tuple[bytes, str], tuple[bytes, int]] = {}
+        digest = 0
+        for values in conn.execute(f"SELECT {_ROW_COLUMNS} FROM records"):
+            row = _Row.from_db(tuple(values))
+            tag = row.tag(self._keys)
+            tags[(row.uid_hash, row.engine)] = (tag, row.version)
+            digest ^= int.from_bytes(tag, "big")
+        if not hmac.compare_digest(self._keys.state_mac(counter, digest), mac):
+            raise TemplateIntegrityError(f"the records of {self.path} do not match its authenticated state: "
+                                         "a record was rolled back, deleted or inserted outside edgesig. "
+                                         "Restore the store from a backup (import_backup)")
+        self._state = _State(tags, counter, digest, mac)
+
+    # -- records ---------------------------------------------------------------------
+    def _read_record(self, conn: sqlite3.Connection, uid_hash: bytes, engine: str) -> Template | None:
+        found = conn.execute(f"SELECT {_ROW_COLUMNS}, blob FROM records WHERE uid_hash = ? AND engine = ?",
+                             (uid_hash, engine)).fetchone()
+        expected = self._state.tags.get((uid_hash, engine))
+        if found is None:
+            if expected is not None:
+                raise TemplateIntegrityError(f"a {engine!r} record was removed outside edgesig; restore "
+                                             "the store from a backup")
+            return None
+        row, blob = _Row.from_db(tuple(found[:6])), found[6]
+        if expected is None or not hmac.compare_digest(row.tag(self._keys), expected[0]):
+            raise TemplateIntegrityError(f"a {engine!r} record is not the one edgesig last wrote (rolled "
+                                         "back or replaced); restore the store from a backup")
+        cached = self._cache.get((uid_hash, engine))
+        if cached is not None and cached[0] == expected[0] and cached[1] == blob:  # the bytes already verified
+            self._cache.move_to_end((uid_hash, engine))
+            return cached[2]
+        try:
+            plain = self._keys.aead.decrypt(row.nonce, blob, row.associated_data(self._keys.store_id))
+        except (InvalidTag, TypeError, ValueError):
+            raise TemplateIntegrityError(f"a {engine!r} record failed authentication: its bytes were changed "
+                                         "or it was moved from another user; restore it from a backup") from None
+        template = Template.from_bytes(plain)
+        if (template.engine, template.model_version, template.version) != (row.engine, row.model_version,
+                                                                           row.version):
+            raise TemplateIntegrityError("a record's contents do not match its row; the store was altered")
+        if self._cache_size > 0:
+            self._cache[(uid_hash, engine)] = (expected[0], blob, template)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return template
+
+    def _write_records(self, conn: sqlite3.Connection, records: Iterable[Template], keys: _Keys,
+                       state: _State, keep_versions: bool = False) -> tuple[_State, None]:
+        tags, counter, digest = dict(state.tags), state.counter, state.digest
+        for template in records:
+            uid_hash = keys.uid_hash(template.user_id)
+            old = tags.get((uid_hash, template.engine))
+            version = max(template.version, 1)
+            if old is not None and not keep_versions:
+                version = max(version, old[1] + 1)
+                digest ^= int.from_bytes(old[0], "big")
+            counter += 1
+            row = _Row(uid_hash, template.engine, template.model_version, version, counter, secrets.token_bytes(12))
+            plain = replace(template, version=version).to_bytes()
+            blob = keys.aead.encrypt(row.nonce, plain, row.associated_data(keys.store_id))
+            conn.execute(_UPSERT, (uid_hash, row.engine, row.model_version, version, counter, row.nonce, blob,
+                                   keys.seal_uid(template.user_id, uid_hash)))
+            tag = row.tag(keys)
+            tags[(uid_hash, row.engine)] = (tag, version)
+            digest ^= int.from_bytes(tag, "big")
+        return _State(tags, counter, digest, ""), None
+
+    def _delete_rows(self, conn: sqlite3.Connection, uid_hash: bytes, state: _State) -> tuple[_State, int]:
+        doomed = [k for k in state.tags if k[0] == uid_hash]
+        removed = conn.execute("DELETE FROM records WHERE uid_hash = ?", (uid_hash,)).rowcount
+        if removed != len(doomed):
+            raise TemplateIntegrityError("the store held records of this user that edgesig did not write; "
+                                         "nothing was deleted. Restore the store from a backup")
+        tags = {k: v for k, v in state.tags.items() if k[0] != uid_hash}
+        digest = state.digest
+        for k in doomed:
+            digest ^= int.from_bytes(state.tags[k][0], "big")
+        return _State(tags, state.counter, digest, ""), removed
+
+    def _checkpoint(self) -> None:
+        """Fold the WAL into the main file and truncate it, so old pages leave the disk (best effort)."""
+        with self._lock, _sqlite_errors(self.path):
+            if self._conn is not None:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection, keys: _Keys) -> None:
+    """Schema 1 kept user ids only inside the template blobs, so listing users meant
+    decrypting every template. Schema 2 adds the sealed ``uid_box`` column."""
+    rows = conn.execute(f"SELECT {_ROW_COLUMNS}, blob FROM records").fetchall()
+    conn.execute("ALTER TABLE records RENAME TO records_v1")
+    conn.execute(_RECORDS_TABLE)
+    for values in rows:
+        row = _Row.from_db(tuple(values[:6]))
+        try:
+            plain = keys.aead.decrypt(row.nonce, values[6], row.associated_data(keys.store_id))
+        except (InvalidTag, TypeError, ValueError):
+            raise TemplateIntegrityError("a record failed authentication while upgrading the store; "
+                                         "restore it from a backup") from None
+        user_id = Template.from_bytes(plain).user_id
+        conn.execute(_UPSERT, (*values, keys.seal_uid(user_id, row.uid_hash)))
+    conn.execute("DROP TABLE records_v1")
+
+
+#: Schema upgrades, keyed by the version they start from; run in order when opening.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, _Keys], None]] = {1: _migrate_1_to_2}
+
+
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    if path.is_dir():
+        raise InvalidInputError(f"store path {path} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise StoreError(f"folder {path.parent} does not exist; create it first")
+    try:  # create owner-only before SQLite does with the umask; -wal/-shm inherit the mode
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot create store {path}: {exc.strerror}") from None
+    with _sqlite_errors(path):
+        conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{path} cannot use write-ahead logging (journal mode {mode}); "
+                                 "put it on a local file system")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA secure_delete = ON")
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+@contextmanager
+def _sqlite_errors(path: Path) -> Iterator[None]:
+    """SQLite's exceptions as StoreError with a message that says what to do."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreError(f"store {path} is busy (another process holds it); retry, or raise timeout=") from None
+        raise StoreError(f"store {path} cannot be used: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is not an edgesig store or is corrupted ({exc}); restore it from a "
+                         "backup") from None
+
+
+def _read_meta(conn: sqlite3.Connection) -> dict[str, str] | None:
+    """The meta table as a dict, or None when there is no meta table (a new file)."""
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+    return dict(conn.execute("SELECT key, value FROM meta")) if exists else None
+
+
+def _set_meta(conn: sqlite3.Connection, values: dict[str, str]) -> None:
+    conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                     "value = excluded.value", list(values.items()))
+
+
+def _check_name(what: str, value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > 128 or not value.isprintable():
+        raise InvalidInputError(f"{what} must be a non-empty printable string of at most 128 characters, "
+                                f"got {value!r:.80}")
+    return value
+
+
+def _check_template(template: Any) -> None:
+    if not isinstance(template, Template):
+        raise InvalidInputError(f"put() takes a Template, got {type(template).__name__}")
+    check_user_id(template.user_id)
+    _check_name("engine", template.engine)
+    if not isinstance(template.model_version, str) or len(template.model_version) > 128:
+        raise InvalidInputError(f"model_version must be a string of at most 128 characters, "
+                                f"got {template.model_version!r:.80}")
+    if not isinstance(template.version, int) or isinstance(template.version, bool) or not 0 <= template.version < 2 ** 62:
+        raise InvalidInputError(f"template version must be a non-negative integer, got {template.version!r:.40}")

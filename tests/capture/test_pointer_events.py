@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import pytest
+
+from edgesig.capture import load_pen, pointer_events
+from edgesig.capture.units import CSS_PX_PER_MM
+from edgesig.errors import FormatError
+
+from tests.capture.helpers import assert_same
+
+
+def _pen_event(kind, t, x, y, p, **extra):
+    return {"type": kind, "pointerType": "pen", "pointerId": 7, "timeStamp": t, "clientX": x, "clientY": y,
+            "pressure": p, **extra}
+
+
+def _stroke(n=12, t0=100.0):
+    events = [_pen_event("pointerdown", t0, 10.0, 20.0, 0.3)]
+    events += [_pen_event("pointermove", t0 + 4.0 * i, 10.0 + i, 20.0 + 0.5 * i, 0.5) for i in range(1, n)]
+    events.append(_pen_event("pointerup", t0 + 4.0 * n, 10.0 + n, 20.0 + 0.5 * n, 0.0))
+    return events
+
+
+def test_round_trip_in_css_pixels(synth_pen):
+    back = load_pen(pointer_events.write(synth_pen))
+    assert back.device.units_per_mm == pytest.approx(CSS_PX_PER_MM)
+    assert_same(synth_pen, back, xy_mm=1e-3, t_ms=1e-3, pressure=1e-5)
+    assert np.abs(back.azimuth - synth_pen.azimuth).max() < 1e-3
+    assert back.tilt_x is not None
+
+
+def test_pen_state_follows_down_move_up():
+    pen = pointer_events.read(json.dumps(_stroke()).encode())
+    assert pen.pen_down.tolist() == [True] * 12 + [False]
+    assert pen.pressure[-1] == 0.0 and pen.pressure[0] == pytest.approx(0.3)
+    assert pen.t[0] == 100.0
+
+
+def test_coalesced_samples_replace_their_parent_and_order_is_restored():
+    events = _stroke()
+    move = events[5]
+    move["coalesced"] = [{"timeStamp": move["timeStamp"] - 2.0, "clientX": 14.5, "clientY": 22.2,
+                          "pressure": 0.5}, {k: move[k] for k in ("timeStamp", "clientX", "clientY", "pressure")}]
+    events[3], events[4] = events[4], events[3]  # delivered out of order
+    pen = pointer_events.read(json.dumps({"events": events}).encode())
+    assert len(pen) == 14  # 13 events, one of them carrying an extra coalesced sample
+    assert np.all(np.diff(pen.t) > 0)
+    assert 14.5 in pen.x
+
+
+def test_touch_is_used_only_when_there_is_no_pen_with_pressure_one_half():
+    touch = [{**e, "pointerType": "touch", "pressure": 0.9} for e in _stroke()]
+    pen = pointer_events.read(json.dumps(touch).encode())
+    assert set(pen.pressure[pen.pen_down]) == {0.5}
+    palm = [{**e, "pointerType": "touch", "clientX": 500} for e in _stroke()]
+    mixed = pointer_events.read(json.dumps(palm + _stroke(t0=300.0)).encode())
+    assert mixed.x.max() < 100 and mixed.device.name == "Pointer Events (pen)"
+
+
+def test_secondary_pointers_are_ignored():
+    second = [{**e, "isPrimary": False, "pointerId": 8, "clientX": 900} for e in _stroke()]
+    pen = pointer_events.read(json.dumps(_stroke() + second).encode())
+    assert pen.x.max() < 100
+
+
+def test_px_per_mm_override():
+    pen = pointer_events.read(json.dumps(_stroke()).encode(), px_per_mm=5.0)
+    assert pen.device.units_per_mm == 5.0
+
+
+@pytest.mark.parametrize("data, message", [
+    (b'[{"type": "pointerdown", "pointerType": "pen"', "invalid JSON"),
+    (b'{"pointers": []}', "JSON array of events"),
+    (b'[1, 2]', "not an object"),
+    (json.dumps([_pen_event("pointerdown", "soon", 1, 2, 0.5)]).encode(), "timeStamp must be"),
+    (json.dumps([_pen_event("pointerdown", 1, 1, 2, 1.5)]).encode(), "outside 0..1"),
+    (json.dumps([{"type": "pointerdown", "pointerType": "pen"}]).encode(), "must be a finite number"),
+    (json.dumps([{**_pen_event("pointermove", 1, 1, 2, 0.5), "coalesced": 3}]).encode(), "coalesced"),
+    (b"[]", "no pointer events"),
+])
+def test_malformed_recordings(data, message):
+    with pytest.raises(FormatError, match=message):
+        pointer_events.read(data)
+
+
+def test_invalid_json_names_the_offset():
+    with pytest.raises(FormatError) as err:
+        pointer_events.read('[{"pointerType": "stylo é",, }]'.encode())
+    assert err.value.offset == 28  # bytes, not characters: "é" is two

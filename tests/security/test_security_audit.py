@@ -1,0 +1,111 @@
+"""Audit log: no biometric data, no raw user ids, tamper-evident, safe across processes."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgesig.audit import AuditLog, verify_log
+from edgesig.errors import InvalidInputError
+
+KEY = b"k" * 32
+
+
+def test_entries_hold_only_pseudonyms_and_scalars(tmp_path, scribble):
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=KEY)
+    user = "alice.smith@example.com"
+    log.record("enrol", user, engine="dtw", n_references=5, kept=4, reasons=["reference 2 differs"])
+    log.record("verify", user, engine="dtw", accepted=True, score=np.float32(0.91), threshold=0.5,
+               latency_ms=3.25, decision="accept", device="pad-1", sequence=np.int64(12))
+    log.record("reject", user, engine="dtw", accepted=False, reasons=[f"{user} replayed nonce"],
+               latency_ms=float("nan"))
+    log.record("rotate", None)
+    entries = log.entries()
+    assert [e["event"] for e in entries] == ["enrol", "verify", "reject", "rotate"]
+    assert entries[0]["user"] == log.user_hash(user) and entries[3]["user"] is None
+    assert entries[1]["score"] == pytest.approx(0.91, abs=1e-6) and entries[1]["sequence"] == 12
+    assert entries[2]["latency_ms"] is None
+    assert entries[2]["reasons"] == [f"user:{log.user_hash(user)} replayed nonce"]
+    raw = path.read_bytes()
+    assert user.encode() not in raw and b"alice" not in raw
+    coords = set(scribble.x) | set(scribble.y) | set(scribble.t)
+    for entry in entries:  # only scalars and the reasons list; no pen values anywhere
+        for name, value in entry.items():
+            assert not isinstance(value, (dict, list)) or name == "reasons"
+            assert not (isinstance(value, (int, float)) and not isinstance(value, bool) and value in coords)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert verify_log(path, key=KEY) == []
+
+
+def test_biometric_or_unknown_fields_are_refused(tmp_path, scribble):
+    log = AuditLog(tmp_path / "a.jsonl", key=KEY)
+    for fields in ({"x": scribble.x}, {"pen": scribble}, {"references": [1.0, 2.0]}, {"score": "high"},
+                   {"reasons": [1, 2]}, {"accepted": 1}, {"sequence": True}, {"score": np.zeros(3)}):
+        with pytest.raises(InvalidInputError):
+            log.record("verify", "alice", **fields)
+    with pytest.raises(InvalidInputError):
+        log.record("hack", "alice")
+    with pytest.raises(InvalidInputError):
+        AuditLog(None, key=b"short")
+    assert log.entries() == []
+
+
+def test_pseudonyms_depend_on_the_key():
+    a, b = AuditLog(None, key=KEY), AuditLog(None, key=b"j" * 32)
+    assert a.user_hash("alice") == AuditLog(None, key=KEY).user_hash("alice")
+    assert a.user_hash("alice") != b.user_hash("alice") and a.user_hash("alice") != a.user_hash("bob")
+
+
+def test_tampering_is_found(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=KEY)
+    for i in range(5):
+        log.record("verify", f"user{i}", accepted=bool(i % 2), engine="dtw")
+    lines = path.read_bytes().split(b"\n")[:-1]
+    edited = json.loads(lines[2])
+    edited["accepted"] = not edited["accepted"]
+    path.write_bytes(b"\n".join(lines[:2] + [json.dumps(edited).encode()] + lines[3:]) + b"\n")
+    assert verify_log(path, key=KEY) == ["line 3 was modified",
+                                         "line 4 does not follow line 3 (lines removed, inserted or reordered)"]
+    path.write_bytes(b"\n".join(lines[:1] + lines[2:]) + b"\n")
+    assert verify_log(path, key=KEY) == ["line 2 does not follow line 1 (lines removed, inserted or reordered)"]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert verify_log(path, key=b"x" * 32) != []  # another key cannot vouch for it
+
+
+def test_torn_last_line_does_not_break_the_log(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=KEY)
+    log.record("verify", "alice", accepted=True)
+    with open(path, "ab") as fh:
+        fh.write(b'{"time": "2024-01-01T00:00')  # a crash in the middle of a write
+    log.record("verify", "bob", accepted=False)
+    assert verify_log(path, key=KEY) == ["line 2 is not a valid audit entry"]
+    assert [e["user"] for e in log.entries()] == [log.user_hash("alice"), log.user_hash("bob")]
+    log.record("verify", "\ud800 odd id", accepted=False)  # any str works as a user id
+    assert len(log.entries()) == 3
+
+
+def test_memory_log_keeps_the_last_entries():
+    log = AuditLog(None, key=KEY, keep=3)
+    for i in range(5):
+        log.record("delete", f"u{i}", removed=1)
+    assert [e["user"] for e in log.entries()] == [log.user_hash(f"u{i}") for i in (2, 3, 4)]
+
+
+def test_several_processes_append_one_chain(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    code = ("import sys; from edgesig.audit import AuditLog; log = AuditLog(sys.argv[1], key=b'k' * 32)\n"
+            "for i in range(60): log.record('verify', f'user{i}', accepted=True, latency_ms=1.0)")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    children = [subprocess.Popen([sys.executable, "-c", code, str(path)], env=env) for _ in range(3)]
+    assert all(c.wait(timeout=60) == 0 for c in children)
+    assert len(AuditLog(path, key=KEY).entries()) == 180
+    assert verify_log(path, key=KEY) == []

@@ -1,0 +1,86 @@
+"""ReplayGuard: nonces, sequence numbers and recently accepted signatures."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from edgesig.errors import InvalidInputError
+from edgesig.pen import DeviceInfo
+from edgesig.security import ReplayGuard, fingerprint
+from tests.security.test_security_fingerprint import copy_of
+
+PAD = DeviceInfo(name="pad-1")
+OTHER = DeviceInfo(name="pad-2")
+
+
+def test_nonce_works_once_per_device(scribble):
+    guard = ReplayGuard()
+    pen = scribble.with_meta(device=PAD, nonce=b"n-1")
+    assert guard.check("alice", pen) == []
+    assert guard.check("alice", pen) == ["replayed capture: this nonce was already presented"]
+    assert guard.check("alice", scribble.with_meta(device=OTHER, nonce=b"n-1")) == []  # another pad's nonce space
+    assert guard.check("alice", scribble.with_meta(device=PAD, nonce=b"n-2")) == []
+
+
+def test_sequence_numbers_must_increase(scribble):
+    guard = ReplayGuard()
+    assert guard.check("alice", scribble.with_meta(device=PAD, sequence=5)) == []
+    assert guard.check("alice", scribble.with_meta(device=PAD, sequence=9)) == []
+    for old in (9, 6):
+        reasons = guard.check("alice", scribble.with_meta(device=PAD, sequence=old))
+        assert len(reasons) == 1 and "not above the last one" in reasons[0] and "(9)" in reasons[0]
+    assert guard.check("bob", scribble.with_meta(device=OTHER, sequence=1)) == []
+    assert guard.check("alice", scribble) == []  # a pad without counters is not held to them
+
+
+def test_near_duplicates_of_references_and_of_accepted_signatures(svc_pens):
+    guard = ReplayGuard()
+    refs = [fingerprint(svc_pens[(3, s)]).tolist() for s in range(1, 6)]
+    rng = np.random.default_rng(5)
+    reasons = guard.check("carol", copy_of(svc_pens[(3, 4)], rng), refs)
+    assert reasons == ["near-duplicate of reference 3: a copy, not a new signature"]
+    fresh = svc_pens[(3, 10)]
+    assert guard.check("carol", fresh, refs) == []
+    guard.remember_accepted("carol", fresh)
+    assert guard.check("carol", copy_of(fresh, rng), refs) == [
+        "near-duplicate of a recently accepted signature: a replayed copy"]
+    assert guard.check("dave", copy_of(fresh, rng)) == []  # remembered per user
+    assert guard.check("carol", svc_pens[(3, 11)], refs) == []
+
+
+def test_memory_is_bounded(scribble):
+    guard = ReplayGuard(max_nonces=3, max_users=2, recent_per_user=2, max_devices=2)
+    for i in range(5):
+        guard.check("u", scribble.with_meta(device=PAD, nonce=bytes([i])))
+    assert guard.check("u", scribble.with_meta(device=PAD, nonce=bytes([0]))) == []  # forgotten
+    assert guard.check("u", scribble.with_meta(device=PAD, nonce=bytes([4]))) != []  # remembered
+    for user in ("a", "b", "c"):
+        guard.remember_accepted(user, scribble)
+    assert guard.check("a", scribble) == []  # least recently seen user dropped
+    assert guard.check("c", scribble) != []
+
+
+def test_thread_safe_single_use(scribble):
+    guard = ReplayGuard()
+    pen = scribble.with_meta(device=PAD, nonce=b"once")
+    results: list[list[str]] = []
+    lock = threading.Lock()
+
+    def attempt() -> None:
+        reasons = guard.check("alice", pen)
+        with lock:
+            results.append(reasons)
+
+    threads = [threading.Thread(target=attempt) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r == [] for r in results) == 1
+
+
+def test_not_a_pen():
+    with pytest.raises(InvalidInputError):
+        ReplayGuard().check("alice", [1, 2, 3])
