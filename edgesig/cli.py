@@ -49,6 +49,97 @@ def demo(writers: int, seed: int, data: str | None, engine: str) -> None:
     run_demo(writers=writers, seed=seed, data=data, engine=engine, echo=click.echo)
 
 
+def _store_options(f):
+    """--store and the key source shared by the commands that keep templates."""
+    f = click.option("--key-file", type=click.Path(dir_okay=False), default=None,
+                     help="32-byte key file (created with 0600 permissions if missing); "
+                          "default: $EDGESIG_KEY if set, else STORE.key")(f)
+    f = click.option("--store", "store_path", type=click.Path(dir_okay=False), required=True,
+                     help="encrypted template store (SQLite file, created if missing)")(f)
+    return f
+
+
+def _open_store(store_path: str, key_file: str | None):
+    import os
+    from edgesig.store import EncryptedStore, EnvKey, KeyFile
+    if key_file is None and os.environ.get("EDGESIG_KEY"):
+        return EncryptedStore(store_path, EnvKey())
+    return EncryptedStore(store_path, KeyFile(key_file or f"{store_path}.key"))
+
+
+def _load_pens(files: tuple[str, ...], fmt: str | None, rate: float | None) -> list:
+    from edgesig.capture import load_pen
+    options = {"sample_rate_hz": rate} if rate else {}
+    return [load_pen(f, format=fmt, **options) for f in files]
+
+
+_pen_format = click.option("--format", "fmt", default=None,
+                           help="pen file format (default: detected from the content)")
+_sample_rate = click.option("--sample-rate", type=float, default=None,
+                            help="samples per second, for formats without timestamps (.hwr)")
+
+
+@cli.command()
+@_store_options
+@click.option("--user", required=True)
+@click.option("--engine", default="auto", show_default=True)
+@_pen_format
+@_sample_rate
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def enroll(store_path: str, key_file: str | None, user: str, engine: str, fmt: str | None,
+           sample_rate: float | None, files: tuple[str, ...]) -> None:
+    """Enrol USER from 3–20 reference pen files."""
+    from edgesig.verifier import Verifier
+    with _open_store(store_path, key_file) as store:
+        report = Verifier(engine, store).enroll(user, _load_pens(files, fmt, sample_rate))
+    click.echo(f"enrolled {user!r} with {len(report.kept)} of {report.n_references} references "
+               f"(engine {report.engine}, consistency {report.consistency:.2f})")
+    for reason in report.reasons:
+        click.echo(f"  note: {reason}")
+
+
+@cli.command()
+@_store_options
+@click.option("--user", required=True)
+@click.option("--pen", "pen_file", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--engine", default="auto", show_default=True)
+@_pen_format
+@_sample_rate
+@click.option("--json", "as_json", is_flag=True, help="print the VerifyResult as JSON")
+def verify(store_path: str, key_file: str | None, user: str, pen_file: str, engine: str,
+           fmt: str | None, sample_rate: float | None, as_json: bool) -> None:
+    """Verify a pen file against USER's templates; exit status 0 accepted, 1 rejected."""
+    from edgesig.verifier import Verifier
+    with _open_store(store_path, key_file) as store:
+        result = Verifier(engine, store).verify_stroke(user, _load_pens((pen_file,), fmt, sample_rate)[0])
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(f"{'ACCEPTED' if result.accepted else 'REJECTED'}  score {result.score:.3f} "
+                   f"(threshold {result.threshold:.3f}, engine {result.engine}, {result.latency_ms:.1f} ms)")
+        for reason in result.reasons:
+            click.echo(f"  {reason}")
+    sys.exit(0 if result.accepted else 1)
+
+
+@cli.command()
+@_store_options
+def users(store_path: str, key_file: str | None) -> None:
+    """List the enrolled users."""
+    with _open_store(store_path, key_file) as store:
+        for user in store.users():
+            click.echo(f"{user}\t{', '.join(store.engines(user))}")
+
+
+@cli.command()
+@_store_options
+@click.option("--user", required=True)
+def delete(store_path: str, key_file: str | None, user: str) -> None:
+    """Delete every template of USER."""
+    with _open_store(store_path, key_file) as store:
+        click.echo(f"removed {store.delete(user)} template(s) of {user!r}")
+
+
 @cli.group()
 def tune() -> None:
     """Choose engine parameters on validation writers and install them in the manifest."""

@@ -1,7 +1,8 @@
 """SVC2004 text format: a point count, then ``x y t button azimuth altitude pressure`` lines.
 
 Task 1 files have only x y t button; both are read. Pressure is 0..1023 on the WACOM
-Intuos used by the competition; azimuth/altitude are in degrees (0..359, 0..90).
+Intuos used by the competition; azimuth/altitude are in tenths of a degree in the files
+(the sample set spans 1050..1560 and 370..830) and in degrees in the PenStream.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from edgesig.pen import DeviceInfo, PenStream
 DEVICE = DeviceInfo(name="WACOM Intuos (SVC2004)", units_per_mm=None, sample_rate_hz=100.0,
                     timing_jitter=False)
 PRESSURE_MAX = 1023.0
+ANGLE_UNITS_PER_DEGREE = 10.0
 
 
 def sniff(data: bytes, name: str) -> bool:
@@ -55,13 +57,15 @@ def read(data: bytes, **_: object) -> PenStream:
     x, y, t, button = table[:, 0], table[:, 1], table[:, 2], table[:, 3] > 0
     if table.shape[1] == 4:
         return PenStream.from_arrays(x, y, t, pen_down=button, device=DEVICE)
-    return PenStream.from_arrays(x, y, t, table[:, 6], pen_down=button, azimuth=table[:, 4],
-                                 altitude=table[:, 5], pressure_max=PRESSURE_MAX, device=DEVICE)
+    return PenStream.from_arrays(x, y, t, table[:, 6], pen_down=button,
+                                 azimuth=table[:, 4] / ANGLE_UNITS_PER_DEGREE,
+                                 altitude=table[:, 5] / ANGLE_UNITS_PER_DEGREE,
+                                 pressure_max=PRESSURE_MAX, device=DEVICE)
 
 
 def write(pen: PenStream) -> bytes:
-    az = pen.azimuth if pen.azimuth is not None else np.zeros(len(pen))
-    al = pen.altitude if pen.altitude is not None else np.full(len(pen), 90.0)
+    az = (pen.azimuth if pen.azimuth is not None else np.zeros(len(pen))) * ANGLE_UNITS_PER_DEGREE
+    al = (pen.altitude if pen.altitude is not None else np.full(len(pen), 90.0)) * ANGLE_UNITS_PER_DEGREE
     lines = [str(len(pen))]
     for i in range(len(pen)):
         lines.append(f"{pen.x[i]:.0f} {pen.y[i]:.0f} {pen.t[i]:.0f} {int(pen.pen_down[i])} "

@@ -1,0 +1,53 @@
+"""`edgesig enroll / verify / users / delete` over an encrypted store, on the shipped samples."""
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgesig.cli import cli
+
+SAMPLES = Path(__file__).resolve().parents[1] / "firmware_samples"
+FORMATS = sorted(p.name for p in SAMPLES.iterdir() if p.is_dir() and (p / "genuine_1").parent.is_dir()
+                 and any(f.stem == "genuine_6" for f in p.iterdir()))
+
+
+def _files(fmt: str, stem: str) -> str:
+    return str(next(f for f in (SAMPLES / fmt).iterdir() if f.stem == stem))
+
+
+@pytest.fixture(scope="module")
+def enrolled(tmp_path_factory):
+    store = tmp_path_factory.mktemp("store") / "t.db"
+    refs = [_files("svc2004", f"genuine_{k}") for k in range(1, 6)]
+    result = CliRunner().invoke(cli, ["enroll", "--store", str(store), "--user", "writer9", "--engine", "dtw", *refs])
+    assert result.exit_code == 0, result.output
+    assert "enrolled 'writer9'" in result.output
+    assert (Path(str(store) + ".key").stat().st_mode & 0o777) == 0o600
+    return store
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_each_sample_format_verifies_end_to_end(enrolled, fmt):
+    runner = CliRunner()
+    genuine = runner.invoke(cli, ["verify", "--store", str(enrolled), "--user", "writer9", "--engine", "dtw",
+                                  "--pen", _files(fmt, "genuine_6")])
+    assert "score" in genuine.output, genuine.output
+    assert genuine.exit_code in (0, 1)  # decided, not crashed
+    forgery = runner.invoke(cli, ["verify", "--store", str(enrolled), "--user", "writer9", "--engine", "dtw",
+                                  "--pen", _files(fmt, "forgery_1")])
+    assert forgery.exit_code == 1 and "REJECTED" in forgery.output
+
+
+def test_users_and_delete(enrolled):
+    runner = CliRunner()
+    assert "writer9" in runner.invoke(cli, ["users", "--store", str(enrolled)]).output
+    out = runner.invoke(cli, ["verify", "--store", str(enrolled), "--user", "nobody", "--pen",
+                              _files("svc2004", "genuine_6")])
+    assert out.exit_code != 0
+
+
+def test_wrong_key_is_a_clear_error(enrolled, tmp_path):
+    other = tmp_path / "other.key"
+    out = CliRunner().invoke(cli, ["users", "--store", str(enrolled), "--key-file", str(other)])
+    assert out.exit_code != 0 and isinstance(out.exception, Exception)
+    assert "key" in str(out.exception).lower()
