@@ -158,8 +158,13 @@ class Verifier:
         return template, report
 
     # -- verification ----------------------------------------------------------------
-    def verify_stroke(self, user_id: str, pen: PenStream) -> VerifyResult:
-        """Compare a pen signature with ``user_id``'s enrolled references."""
+    def verify_stroke(self, user_id: str, pen: PenStream, *,
+                      prepared: np.ndarray | None = None) -> VerifyResult:
+        """Compare a pen signature with ``user_id``'s enrolled references.
+
+        ``prepared`` is the engine's representation of ``pen`` when a streaming session
+        has already computed it (see :class:`edgesig.capture.session.Session`).
+        """
         start = time.perf_counter()
         check_user_id(user_id)
         if not isinstance(pen, PenStream):
@@ -169,7 +174,8 @@ class Verifier:
         template = self.store.get(user_id, engine.name)
         security = timing_anomalies(pen) + self.replay_guard.check(
             user_id, pen, template.meta.get("fingerprints", ()))
-        result = self._decide(user_id, engine, template, engine.prepare(pen), start)
+        query = engine.prepare(pen) if prepared is None else prepared
+        result = self._decide(user_id, engine, template, query, start)
         if security:
             result = replace(result, accepted=False, reasons=result.reasons + tuple(security))
         elif result.accepted:

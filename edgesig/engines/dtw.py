@@ -26,7 +26,11 @@ class DtwEngine(Engine):
         self.band = float(entry.params.get("band", 0.0))
 
     def prepare(self, sample: PenStream) -> np.ndarray:
-        return extract(sample, self.features).astype(np.float32)
+        return self.from_features(extract(sample, self.features))
+
+    def from_features(self, features: np.ndarray) -> np.ndarray:
+        """The stored representation from already computed features (streaming sessions)."""
+        return features.astype(np.float32)
 
     def distances(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
         return dtw_to_many(query, list(references), self.band)

@@ -89,6 +89,41 @@ def path_signature(path: np.ndarray, level: int) -> np.ndarray:
 
 
 @nb.njit(cache=True, nogil=True)
+def lnps_rows(path: np.ndarray, n: int, window: int, level: int, lo: int, hi: int,
+              out: np.ndarray) -> None:
+    """Fill ``out[lo:hi]`` with the LNPS rows of the first ``n`` samples of ``path``.
+
+    Row i uses the window centred on sample i, clipped to [0, n). Rows whose window is
+    complete never change as samples are appended, which is what lets a streaming
+    session compute them while the pen is still moving.
+    """
+    d = path.shape[1]
+    half = window // 2
+    offsets = _level_offsets(d, level)
+    powers = np.empty(offsets[level], dtype=np.float64)
+    delta = np.empty(d, dtype=np.float64)
+    for i in range(lo, hi):
+        a = max(0, i - half)
+        b = min(n - 1, i + half)
+        sig = out[i]
+        sig[:] = 0.0
+        length = 0.0
+        for s in range(a, b):
+            acc = 0.0
+            for c in range(d):
+                diff = path[s + 1, c] - path[s, c]
+                acc += diff * diff
+            length += np.sqrt(acc)
+        if length <= 1e-12:
+            continue
+        inv = 1.0 / length
+        for s in range(a, b):
+            for c in range(d):
+                delta[c] = (path[s + 1, c] - path[s, c]) * inv
+            _chen_append(sig, delta, level, offsets, powers)
+
+
+@nb.njit(cache=True, nogil=True)
 def lnps_raw(path: np.ndarray, window: int, level: int) -> np.ndarray:
     """Per-sample signature of the arc-length-normalised window centred on the sample.
 
@@ -96,33 +131,8 @@ def lnps_raw(path: np.ndarray, window: int, level: int) -> np.ndarray:
     with (near) zero arc length gives a zero signature.
     """
     n, d = path.shape
-    half = window // 2
-    offsets = _level_offsets(d, level)
-    dim = offsets[level]
-    out = np.zeros((n, dim), dtype=np.float64)
-    powers = np.empty(dim, dtype=np.float64)
-    delta = np.empty(d, dtype=np.float64)
-    seg_len = np.empty(max(n - 1, 1), dtype=np.float64)
-    for s in range(n - 1):
-        acc = 0.0
-        for c in range(d):
-            diff = path[s + 1, c] - path[s, c]
-            acc += diff * diff
-        seg_len[s] = np.sqrt(acc)
-    for i in range(n):
-        a = max(0, i - half)
-        b = min(n - 1, i + half)
-        length = 0.0
-        for s in range(a, b):
-            length += seg_len[s]
-        if length <= 1e-12:
-            continue
-        inv = 1.0 / length
-        sig = out[i]
-        for s in range(a, b):
-            for c in range(d):
-                delta[c] = (path[s + 1, c] - path[s, c]) * inv
-            _chen_append(sig, delta, level, offsets, powers)
+    out = np.zeros((n, _level_offsets(d, level)[level]), dtype=np.float64)
+    lnps_rows(path, n, window, level, 0, n, out)
     return out
 
 

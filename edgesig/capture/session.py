@@ -1,0 +1,142 @@
+"""Streaming capture: samples in as the pad sends them, a verification out at pen-up.
+
+A POS pad streams samples while the customer signs. ``Session`` keeps the pen state,
+computes the features that are already final while the pen moves (see
+:mod:`edgesig.features.streaming`), notices the end of the signature (the pen stays up
+longer than ``pen_up_timeout_ms``, the pad's END frame, or an explicit :meth:`done`),
+and then verifies, so the customer waits only for the last small step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+
+from edgesig.capture.framing import PenPacket, SessionEnd, SessionStart
+from edgesig.errors import InvalidInputError, PenStreamError
+from edgesig.features.streaming import StreamingFeatures
+from edgesig.pen import MAX_POINTS, DeviceInfo, PenStream
+from edgesig.results import VerifyResult
+
+
+@dataclass
+class _Samples:
+    t: list[float] = field(default_factory=list)
+    x: list[float] = field(default_factory=list)
+    y: list[float] = field(default_factory=list)
+    p: list[float] = field(default_factory=list)
+    down: list[bool] = field(default_factory=list)
+    tilt_x: list[float] = field(default_factory=list)
+    tilt_y: list[float] = field(default_factory=list)
+
+
+class Session:
+    """One signing: feed samples (or decoded frames), get a VerifyResult at the end.
+
+    ``on_result`` is called with the result when the session ends by itself (pen-up
+    timeout or END frame). States: "idle" (nothing yet), "writing", "pen_up", "done".
+    """
+
+    def __init__(self, verifier, user_id: str, *, pen_up_timeout_ms: float = 1500.0,
+                 device: DeviceInfo | None = None, pressure_max: float = 1.0,
+                 on_result: Callable[[VerifyResult], None] | None = None):
+        if pen_up_timeout_ms <= 0:
+            raise InvalidInputError(f"pen_up_timeout_ms must be positive, got {pen_up_timeout_ms}")
+        self.verifier = verifier
+        self.user_id = user_id
+        self.pen_up_timeout_ms = float(pen_up_timeout_ms)
+        self.device = device or DeviceInfo(name="stream")
+        self.pressure_max = float(pressure_max)
+        self.on_result = on_result
+        self.engine = verifier.engine(verifier.engine_name)
+        config = getattr(self.engine, "features", None)
+        self._features = StreamingFeatures(config) if config is not None else None
+        self._samples = _Samples()
+        self._last_down_t: float | None = None
+        self._nonce: bytes | None = None
+        self._sequence: int | None = None
+        self.result: VerifyResult | None = None
+
+    @property
+    def state(self) -> str:
+        if self.result is not None:
+            return "done"
+        if not self._samples.t:
+            return "idle"
+        return "writing" if self._samples.down[-1] else "pen_up"
+
+    def add_point(self, t_ms: float, x: float, y: float, pressure: float = 1.0,
+                  pen_down: bool | None = None, tilt_x: float = 0.0, tilt_y: float = 0.0) -> VerifyResult | None:
+        """Add one sample; returns the result if this sample shows the signature had ended."""
+        if self.result is not None:
+            raise InvalidInputError("this session has ended; start a new Session for the next signature")
+        down = pressure > 0 if pen_down is None else bool(pen_down)
+        if self._timed_out(t_ms):
+            return self._finish()
+        if len(self._samples.t) >= MAX_POINTS:
+            raise PenStreamError(f"more than {MAX_POINTS} samples in one signature; call done() or cancel")
+        s = self._samples
+        for values, v in ((s.t, t_ms), (s.x, x), (s.y, y), (s.p, pressure), (s.down, down),
+                          (s.tilt_x, tilt_x), (s.tilt_y, tilt_y)):
+            values.append(v)
+        if down:
+            self._last_down_t = float(t_ms)
+        if self._features is not None:
+            self._features.push(float(x), float(y), down)
+        return None
+
+    def add_frames(self, frames: Iterable[SessionStart | PenPacket | SessionEnd]) -> VerifyResult | None:
+        """Consume decoded frames from :class:`edgesig.capture.framing.FrameDecoder`."""
+        for frame in frames:
+            if isinstance(frame, SessionStart):
+                self._nonce, self._sequence = frame.nonce, frame.session_counter
+                self.pressure_max = float(frame.pressure_max)
+                self.device = DeviceInfo(name=self.device.name, units_per_mm=frame.units_per_mm,
+                                         sample_rate_hz=self.device.sample_rate_hz,
+                                         timing_jitter=self.device.timing_jitter)
+            elif isinstance(frame, PenPacket):
+                result = self.add_point(frame.t_ms, frame.x, frame.y, frame.pressure, frame.tip,
+                                        frame.tilt_x, frame.tilt_y)
+                if result is not None:
+                    return result
+            elif isinstance(frame, SessionEnd):
+                return self._finish()
+        return None
+
+    def poll(self, now_ms: float) -> VerifyResult | None:
+        """Call from a timer with the device clock: ends the session after the pen-up timeout."""
+        return self._finish() if self.result is None and self._timed_out(now_ms) else None
+
+    def done(self) -> VerifyResult:
+        """The signer pressed OK: verify what was captured."""
+        return self.result if self.result is not None else self._finish()
+
+    def _timed_out(self, now_ms: float) -> bool:
+        return (self._last_down_t is not None and self.state == "pen_up"
+                and now_ms - self._last_down_t > self.pen_up_timeout_ms)
+
+    def pen(self) -> PenStream:
+        """The samples so far as a validated PenStream."""
+        s = self._samples
+        return PenStream.from_arrays(s.x, s.y, s.t, s.p, s.down, tilt_x=s.tilt_x, tilt_y=s.tilt_y,
+                                     pressure_max=self.pressure_max, device=self.device,
+                                     sequence=self._sequence, nonce=self._nonce)
+
+    def _finish(self) -> VerifyResult:
+        pen = self.pen()
+        prepared = None
+        if self._features is not None and hasattr(self.engine, "from_features"):
+            prepared = self.engine.from_features(self._features.finish(pen))
+        self.result = self.verifier.verify_stroke(self.user_id, pen, prepared=prepared)
+        if self.on_result is not None:
+            self.on_result(self.result)
+        return self.result
+
+
+def stream_points(pen: PenStream) -> Iterable[tuple[float, float, float, float, bool]]:
+    """(t, x, y, pressure, pen_down) tuples of a recorded stream, to replay it into a Session."""
+    return zip(pen.t.tolist(), pen.x.tolist(), pen.y.tolist(), pen.pressure.tolist(),
+               pen.pen_down.tolist())
+
+
+__all__ = ["Session", "stream_points"]

@@ -1,0 +1,78 @@
+"""Streaming verification: incremental features equal batch ones; a session ends and verifies."""
+import numpy as np
+import pytest
+
+from edgesig import InvalidInputError, Verifier
+from edgesig.capture import Session, stream_points
+from edgesig.features.kinematics import FeatureConfig, extract
+from edgesig.features.streaming import StreamingFeatures
+from edgesig.synth import make_writer
+
+
+@pytest.fixture(scope="module")
+def writer_pens():
+    w = make_writer(5)
+    rng = np.random.default_rng(1)
+    return [w.genuine(rng) for _ in range(6)], w.forgery(rng)
+
+
+@pytest.mark.parametrize("cfg", [FeatureConfig(), FeatureConfig(window=5, level=3, pen_up=True),
+                                 FeatureConfig(stride=2, extra=("vx", "vy", "p"))])
+def test_streaming_features_equal_batch(writer_pens, cfg):
+    pen = writer_pens[0][0]
+    stream = StreamingFeatures(cfg, capacity=16)  # small capacity: exercises growth too
+    for t, x, y, p, down in stream_points(pen):
+        stream.push(x, y, down)
+    assert stream.pending_rows <= cfg.window // 2
+    np.testing.assert_allclose(stream.finish(pen), extract(pen, cfg), atol=1e-9)
+
+
+def _verifier(writer_pens):
+    genuine, _ = writer_pens
+    v = Verifier("dtw")
+    v.enroll("w5", genuine[:5])
+    return v
+
+
+def test_session_ends_on_pen_up_timeout_and_matches_batch(writer_pens):
+    v = _verifier(writer_pens)
+    query = writer_pens[0][5]
+    expected = Verifier("dtw", v.store).verify_stroke("w5", query)
+    results = []
+    session = Session(v, "w5", pen_up_timeout_ms=500, device=query.device, on_result=results.append)
+    for t, x, y, p, down in stream_points(query):
+        assert session.add_point(t, x, y, p, down) is None
+    assert session.state in ("writing", "pen_up")
+    assert session.poll(query.t[-1] + 100) is None          # not yet timed out
+    result = session.poll(query.t[-1] + 2000)
+    assert result is not None and results == [result] and session.state == "done"
+    assert result.score == pytest.approx(expected.score, abs=1e-6)
+    with pytest.raises(InvalidInputError, match="ended"):
+        session.add_point(0, 0, 0)
+
+
+def test_session_done_rejects_forgery(writer_pens):
+    v = _verifier(writer_pens)
+    forgery = writer_pens[1]
+    session = Session(v, "w5", device=forgery.device)
+    for point in stream_points(forgery):
+        session.add_point(*point)
+    assert not session.done().accepted
+
+
+def test_session_from_frames(writer_pens):
+    """A framed recording from the reference pad encoder ends with END and is verified."""
+    import pathlib
+    from edgesig import load_pen
+    from edgesig.capture import framing
+    data = pathlib.Path(__file__).resolve().parents[2] / "firmware_samples" / "frames"
+    blob = next(data.glob("genuine_6*")).read_bytes()
+    decoder = framing.FrameDecoder()
+    decoder.feed(blob)
+    v = Verifier("dtw")
+    refs = [load_pen(next(data.glob(f"genuine_{k}*"))) for k in range(1, 6)]
+    v.enroll("writer9", refs)
+    session = Session(v, "writer9")
+    result = session.add_frames(decoder.frames())
+    assert result is not None and result.user_id == "writer9" and 0 <= result.score <= 1
+    assert session.state == "done" and session.pen().nonce is not None
