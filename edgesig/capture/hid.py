@@ -302,7 +302,7 @@ def decode_reports(descriptor: bytes | Descriptor, reports: bytes | Sequence[byt
         raise FormatError(f"no pen reports (ID {layout.report_id}, {size} bytes) among {len(items)} reports")
     body = np.frombuffer(b"".join(items[i] for i in keep), dtype=np.uint8).reshape(len(keep), size)
     body = body[:, 1:] if desc.uses_report_ids else body
-    return _to_pen(layout, body, times[keep], name)
+    return _to_pen(layout, body, times[keep], name, host_clock=timestamps_ms is not None)
 
 
 def _report_times(n: int, timestamps_ms: Sequence[float] | None, rate_hz: float | None) -> np.ndarray:
@@ -330,7 +330,9 @@ def _extract(body: np.ndarray, f: Field) -> np.ndarray:
     return out
 
 
-def _to_pen(layout: PenLayout, body: np.ndarray, times: np.ndarray, name: str) -> PenStream:
+def _to_pen(layout: PenLayout, body: np.ndarray, times: np.ndarray, name: str,
+            host_clock: bool) -> PenStream:
+    """``host_clock``: the times are real arrival times (they jitter), not a synthesised grid."""
     raw = {usage: _extract(body, f) for usage, f in layout.fields.items()}
     fx, fy = layout.fields[X], layout.fields[Y]
     upm_x, upm_y = fx.units_per_mm(), fy.units_per_mm()
@@ -348,7 +350,7 @@ def _to_pen(layout: PenLayout, body: np.ndarray, times: np.ndarray, name: str) -
         raise FormatError("the pen never came in range in these reports")
     full = float(fp.logical_max - fp.logical_min) if fp and fp.logical_max > fp.logical_min else 1.0
     angles = {"tilt_x": table[:, 5], "tilt_y": table[:, 6]} if has_tilt else {}
-    device = DeviceInfo(name=name, units_per_mm=upm_x or upm_y, timing_jitter=True)
+    device = DeviceInfo(name=name, units_per_mm=upm_x or upm_y, timing_jitter=host_clock)
     return PenStream.from_arrays(table[:, 1], table[:, 2], table[:, 0], table[:, 3] if fp else None,
                                  table[:, 4] > 0, pressure_max=full, device=device, **angles)
 
