@@ -82,8 +82,9 @@ FORMATS: dict[str, tuple[str, Callable[[PenStream, int], bytes]]] = {
     "evtest": (".evtest", lambda pen, i: evdev.write_text(pen, absinfo=ABSINFO)),
     "frames": (".esf", frames),
 }
-#: Verbose text formats (evtest, pointer-event JSON) get only genuine_1, genuine_6 and the
-#: forgery, to keep the folder under 1 MB; enrol from another format's genuine_1..5 (same writer).
+#: Verbose text formats (evtest, pointer-event JSON) get only the files to verify (genuine_6
+#: and the forgery), to keep the folder well under 1 MB; enrol from another format's
+#: genuine_1..5 (same writer).
 TWO_FILE_FORMATS = frozenset({"evtest", "pointer_events"})
 #: Axis ranges of the evdev samples: the reference pad (216 x 135 mm at 100 units/mm).
 ABSINFO = {"ABS_X": evdev.AbsInfo(0, 21600, 100), "ABS_Y": evdev.AbsInfo(0, 13500, 100),
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
         for index, pen in enumerate(pens):
             stem = f"genuine_{index + 1}" if index < N_GENUINE else "forgery_1"
             path = folder / (stem + suffix)
-            if directory in TWO_FILE_FORMATS and 0 < index < N_GENUINE - 1:
+            if directory in TWO_FILE_FORMATS and index < N_GENUINE - 1:
                 continue
             path.write_bytes(encode(pen, index))
             written.append(path)

@@ -1,4 +1,5 @@
 """Capture: every way pen data enters edgesig, converted to PenStream."""
+from edgesig.capture import evdev, framing, hid, hwr, inkml, iso19794_7, pointer_events, svc2004  # noqa: F401
 from edgesig.capture.registry import formats, get_format, load_pen, save_pen
 from edgesig.capture.session import Session, stream_points
 

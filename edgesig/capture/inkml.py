@@ -27,6 +27,7 @@ prefixes over still decode it.
 """
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -273,17 +274,17 @@ def _value(token: str, i: int, mode: list[str], last: list[float], step: list[fl
         digits = token.lstrip("+-")
         number = sign * (int(digits[1:], 16) if digits.startswith("#") else float(digits))
         explicit = mode[i] == "!"
-    if not np.isfinite(number):
+    if not math.isfinite(number):
         raise FormatError(f"trace value {token!r:.30} is not finite", offset=pos)
     if explicit:
         value = number
-    elif not np.isfinite(last[i]):
+    elif not math.isfinite(last[i]):
         raise FormatError("a difference-coded value has no explicit value before it", offset=pos)
     elif mode[i] == "'":
         value = last[i] + number
     else:
         value = last[i] + step[i] + number
-    step[i] = value - last[i] if np.isfinite(last[i]) else 0.0
+    step[i] = value - last[i] if math.isfinite(last[i]) else 0.0
     last[i] = value
     return value
 

@@ -26,13 +26,9 @@ def test_each_writer_output_is_detected_as_its_format(name, synth_pen):
     assert pen.n_down == synth_pen.n_down
 
 
-@pytest.mark.parametrize("name", [n for n in WRITABLE if n != "iso19794_7"])
+@pytest.mark.parametrize("name", WRITABLE)
 def test_svc2004_files_survive_every_format(name, svc_dir):
-    """Real tablet data (WACOM, SVC2004) through each writer and back.
-
-    ISO 19794-7 is left out: the SVC2004 reader hands azimuth/altitude over in the files'
-    tenths of a degree (altitude up to 900), which the ISO record cannot hold as degrees.
-    """
+    """Real tablet data (WACOM, SVC2004) through each writer and back."""
     for path in sorted(svc_dir.glob("U1S*.TXT"))[:3]:
         pen = load_pen(path)
         back = load_pen(get_format(name).write(pen),

@@ -18,7 +18,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "firmware_samples"
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _valid(folder: str, name: str = "genuine_1") -> bytes:
+def _valid(folder: str, name: str = "genuine_6") -> bytes:
     return next(p for p in (SAMPLES / folder).iterdir() if p.stem == name).read_bytes()
 
 
