@@ -222,5 +222,54 @@ def eval_svc2004(directory: str, refs: int, engine: str, users: str, out: str) -
         click.echo(f"wrote {out_dir / 'report.json'} (install matplotlib for ROC/DET plots)")
 
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+@cli.command("explain-image")
+@click.argument("references", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--query", "-q", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="the signature image to explain")
+@click.option("--out", "-o", default="explain.png", show_default=True, type=click.Path(dir_okay=False),
+              help="heatmap PNG to write")
+def explain_image_cmd(references: tuple[str, ...], query: str, out: str) -> None:
+    """Heatmap of where the REFERENCES are stable and where --query deviates (optical flow)."""
+    from edgesig.offline.flow import explain_image
+    exp = explain_image(list(references), query, out)
+    if exp.probabilities is not None:
+        click.echo("P(genuine) per reference: " + " ".join(f"{p:.2f}" for p in exp.probabilities)
+                   + f"; majority vote: {'genuine' if exp.vote else 'not genuine'}")
+    click.echo(f"cells beyond 2 reference spreads: {int((exp.deviation > 2).sum())} of {exp.deviation.size}")
+    click.echo(f"wrote {exp.path}")
+
+
+@cli.command("identify")
+@click.argument("query", type=click.Path(exists=True, dir_okay=False))
+@click.option("--gallery", required=True, type=click.Path(exists=True, file_okay=False),
+              help="one sub-folder per enrolled user, holding that user's reference signatures")
+@click.option("--top-k", default=5, show_default=True)
+@click.option("--closed-set", is_flag=True, help="always rank the users, never answer unknown")
+def identify_cmd(query: str, gallery: str, top_k: int, closed_set: bool) -> None:
+    """Which user of --gallery wrote QUERY (a pen file or an image), or "unknown"."""
+    from edgesig.capture import load_pen
+    from edgesig.identify import UNKNOWN, Identifier, load_identification
+    is_image = Path(query).suffix.lower() in IMAGE_SUFFIXES
+    embedder, threshold = load_identification("image" if is_image else "pen")
+    load = str if is_image else load_pen
+    ident = Identifier(threshold=None if closed_set else threshold)
+    for user_dir in sorted(p for p in Path(gallery).iterdir() if p.is_dir()):
+        files = sorted(f for f in user_dir.iterdir()
+                       if f.is_file() and (f.suffix.lower() in IMAGE_SUFFIXES) == is_image)
+        if files:
+            ident.add(user_dir.name, embedder.embed_many([load(f) for f in files]))
+    if len(ident) == 0:
+        raise click.UsageError(f"no {'image' if is_image else 'pen'} references in the sub-folders of {gallery}")
+    ranking = ident.identify(embedder.embed(load(query)), top_k)
+    if ranking == UNKNOWN:
+        click.echo(f"unknown: no enrolled user scores above the threshold {threshold:.3f}")
+        return
+    for rank, (user, score) in enumerate(ranking, 1):
+        click.echo(f"{rank}. {user}  {score:.3f}")
+
+
 if __name__ == "__main__":
     main()

@@ -15,7 +15,8 @@ import numpy as np
 from edgesig.audit import AuditLog
 from edgesig.decision import ReferenceStats, dissimilarity
 from edgesig.engines import Engine, best_engine, load_engine
-from edgesig.errors import EnrollmentError, InvalidInputError
+from edgesig.errors import EnrollmentError, InvalidInputError, UnknownUserError
+from edgesig.identify import Embedder, Identifier, Ranking, entry_name, load_identification
 from edgesig.pen import PenStream
 from edgesig.results import EnrollmentReport, VerifyResult
 from edgesig.runtime import Manifest
@@ -69,6 +70,8 @@ class Verifier:
         self._engine_name = best_engine(self.manifest, "pen") if engine == "auto" else engine
         self._image_engine_name = image_engine
         self._engines: dict[str, Engine] = {}
+        self._identifiers: dict[str, Identifier] = {}
+        self._embedders: dict[str, tuple[Embedder, float]] = {}
         self.engine(self._engine_name)  # fail at construction, not at the first customer
 
     @property
@@ -106,8 +109,10 @@ class Verifier:
             if anomalies:
                 raise EnrollmentError(f"reference {i} has implausible timing ({'; '.join(anomalies)}); "
                                       "capture it again from the pad")
-        return self._enroll(user_id, self.engine(self._engine_name), samples,
-                            {"fingerprints": [fp.tolist() for fp in fingerprints]})
+        report = self._enroll(user_id, self.engine(self._engine_name), samples,
+                              {"fingerprints": [fp.tolist() for fp in fingerprints]})
+        self._store_embeddings(user_id, "pen", samples)
+        return report
 
     def enroll_images(self, user_id: str, images: Sequence[Any]) -> EnrollmentReport:
         """Enrol ``user_id`` from 3–20 images of paper signatures (paths, bytes or arrays).
@@ -117,7 +122,9 @@ class Verifier:
         """
         check_user_id(user_id)
         samples = _check_samples(images, object, "image")
-        return self._enroll(user_id, self.engine(self.image_engine_name), samples, {})
+        report = self._enroll(user_id, self.engine(self.image_engine_name), samples, {})
+        self._store_embeddings(user_id, "image", samples)
+        return report
 
     def _enroll(self, user_id: str, engine: Engine, samples: list[Any],
                 per_reference: dict[str, list[Any]]) -> EnrollmentReport:
@@ -216,6 +223,35 @@ class Verifier:
                             reasons=reasons, distance=d, model_version=template.model_version,
                             details={"distances": [float(x) for x in dists]})
 
+    # -- identification ----------------------------------------------------------------
+    def identify(self, sample: Any, top_k: int = 5) -> Ranking:
+        """Which enrolled users wrote ``sample`` (a PenStream or an image): [(user_id, score)]
+        best first, or "unknown" when nobody scores above the validated open-set threshold."""
+        modality = "pen" if isinstance(sample, PenStream) else "image"
+        embedder, threshold = self._identification(modality)
+        ident = self._identifiers.get(modality)
+        if ident is None:
+            ident = self._identifiers[modality] = Identifier.from_store(self.store, entry_name(modality), threshold)
+        if len(ident) == 0:
+            raise UnknownUserError(f"nobody is enrolled for {modality} identification; enrol users "
+                                   f"while the id-{modality} model is installed")
+        return ident.identify(embedder.embed(sample), top_k)
+
+    def _store_embeddings(self, user_id: str, modality: str, samples: list[Any]) -> None:
+        """Keep identification embeddings beside the template when an id model is installed."""
+        name = entry_name(modality)
+        if name not in self.manifest.entries:
+            return
+        embedder, _ = self._identification(modality)
+        self.store.put(Template(user_id=user_id, engine=name, model_version=self.manifest.get(name).version,
+                                references=tuple(embedder.embed_many(samples)), stats={}))
+        self._identifiers.pop(modality, None)
+
+    def _identification(self, modality: str) -> tuple[Embedder, float]:
+        if modality not in self._embedders:
+            self._embedders[modality] = load_identification(modality, self.manifest)
+        return self._embedders[modality]
+
     # -- users -----------------------------------------------------------------------
     def users(self) -> list[str]:
         return self.store.users()
@@ -223,6 +259,7 @@ class Verifier:
     def delete(self, user_id: str) -> int:
         """Forget a user everywhere; returns the number of templates removed."""
         removed = self.store.delete(check_user_id(user_id))
+        self._identifiers.clear()
         if self.audit is not None:
             self.audit.record("delete", user_id, removed=removed)
         return removed

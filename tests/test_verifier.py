@@ -94,8 +94,10 @@ def test_unknown_engine():
 
 def test_delete_and_users(verifier):
     assert verifier.users() == ["alice"]
-    assert verifier.delete("alice") == 1
-    assert verifier.users() == []
+    records = verifier.store.engines("alice")  # the engine's template, plus id embeddings if installed
+    assert "dtw" in records
+    assert verifier.delete("alice") == len(records)
+    assert verifier.users() == [] and verifier.store.engines("alice") == []
 
 
 def test_import_does_not_load_torch():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 
 from edgesig.engines.base import Engine
 from edgesig.errors import EngineUnavailableError
@@ -10,6 +11,11 @@ from edgesig.runtime import Manifest
 #: engine name -> "module:Class"; imported lazily so unused engines cost nothing.
 ENGINE_TYPES: dict[str, str] = {
     "dtw": "edgesig.engines.dtw:DtwEngine",
+    "sdinet": "edgesig.engines.sdinet:SdinetEngine",
+    "gru": "edgesig.engines.gru:GruEngine",
+    "flow": "edgesig.engines.flow:FlowEngine",
+    "crosswriter": "edgesig.engines.crosswriter:CrossWriterEngine",
+    "ensemble": "edgesig.engines.ensemble:EnsembleEngine",
 }
 
 
@@ -22,7 +28,9 @@ def load_engine(name: str, manifest: Manifest, threads: int = 1) -> Engine:
                                      f"edgesig has no code for it (known: {', '.join(ENGINE_TYPES)})")
     module, cls = target.split(":")
     engine_cls = getattr(importlib.import_module(module), cls)
-    return engine_cls(entry, threads=threads) if _takes_threads(engine_cls) else engine_cls(entry)
+    accepted = inspect.signature(engine_cls.__init__).parameters
+    options = {"threads": threads, "manifest": manifest}
+    return engine_cls(entry, **{k: v for k, v in options.items() if k in accepted})
 
 
 def best_engine(manifest: Manifest, modality: str) -> str:
@@ -33,11 +41,6 @@ def best_engine(manifest: Manifest, modality: str) -> str:
         raise EngineUnavailableError(f"no {modality} engine is installed in {manifest.path}; "
                                      "run `edgesig tune` or `python -m export` to build one")
     return min(candidates, key=lambda e: e.metrics.get("val_eer", 1.0)).name
-
-
-def _takes_threads(cls: type) -> bool:
-    import inspect
-    return "threads" in inspect.signature(cls.__init__).parameters
 
 
 __all__ = ["Engine", "ENGINE_TYPES", "load_engine", "best_engine"]

@@ -1,0 +1,113 @@
+"""Online verification latency: ``Verifier.verify_stroke`` against 5 enrolled references.
+
+This is the figure the product promise is about ("well under 10 ms per pair"), timed
+through the public facade so it includes everything a POS call pays: input checks,
+feature extraction, the model (if any), DTW to every reference and the decision.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from edgesig.bench.context import NUMBA_NOTE, Context, engine_threads, installed_engines
+from edgesig.bench.inputs import cycle, pen_set
+from edgesig.bench.record import Row, Section, Value
+from edgesig.bench.timing import measure
+from edgesig.errors import EdgesigError
+
+USER = "bench-user"
+
+
+def run(ctx: Context) -> Section:
+    section = Section("online", "Online verify (verify_stroke, 5 references)")
+    entries = installed_engines(ctx, "pen")
+    if not entries:
+        section.skipped = "no pen engine is installed in the model manifest"
+        return section
+    for entry in entries:
+        for n in ctx.lengths:
+            for threads in engine_threads(ctx, entry):
+                try:
+                    section.rows.extend(_engine_rows(ctx, entry.name, n, threads))
+                    if threads in (None, 1):
+                        section.notes.append(_decisions(ctx, entry.name, n))
+                except EdgesigError as exc:
+                    section.notes.append(f"{entry.name} ({n} points): skipped: {exc}")
+                    break
+    best = _fastest_single(section)
+    if best is not None and not ctx.quick:
+        section.values.append(_concurrent_throughput(ctx, best))
+    section.notes.append(NUMBA_NOTE)
+    return section
+
+
+def _verifier(ctx: Context, engine: str, n: int, threads: int | None):
+    from edgesig.verifier import Verifier
+    verifier = Verifier(engine, models_dir=ctx.models_dir, threads=threads or 1)
+    verifier.enroll(USER, list(pen_set(n, ctx.seed).references))
+    return verifier
+
+
+def _engine_rows(ctx: Context, engine: str, n: int, threads: int | None) -> list[Row]:
+    verifier = _verifier(ctx, engine, n, threads)
+    pens = pen_set(n, ctx.seed)
+    verify = cycle(lambda q: verifier.verify_stroke(USER, q), pens.queries)
+    tag = "-" if threads is None else threads
+    verify_t = measure(verify, ctx.effort)
+    params = {"engine": engine, "points": n, "references": len(pens.references)}
+    rows = [Row.of(f"verify_stroke {engine}, {n} pts", verify_t, threads, params,
+                   f"online.{engine}.verify.n{n}.t{tag}")]
+    if not ctx.quick:  # enrolment is rarer and slower; the full run times it
+        enroll_t = measure(lambda: verifier.enroll(USER, list(pens.references)), ctx.effort.lighter())
+        rows.append(Row.of(f"enroll {engine}, 5 x {n} pts", enroll_t, threads, params,
+                           f"online.{engine}.enroll.n{n}.t{tag}"))
+    return rows
+
+
+def _decisions(ctx: Context, engine: str, n: int) -> str:
+    """What the timed calls decided, so a fast path (e.g. a replay refusal) cannot hide."""
+    verifier = _verifier(ctx, engine, n, 1)
+    pens = pen_set(n, ctx.seed)
+    results = [verifier.verify_stroke(USER, q) for q in pens.queries]
+    gen = [r.accepted for r, g in zip(results, pens.genuine) if g]
+    forged = [r.accepted for r, g in zip(results, pens.genuine) if not g]
+    reasons = sorted({r for res in results for r in res.reasons if not r.startswith("score ")})
+    return (f"{engine}, {n} pts: query pool decisions: genuine accepted {sum(gen)}/{len(gen)}, "
+            f"skilled forgeries accepted {sum(forged)}/{len(forged)}"
+            + (f"; other reasons seen: {'; '.join(reasons)}" if reasons else ""))
+
+
+def _fastest_single(section: Section) -> Row | None:
+    """The verify row with the lowest p50 among single-thread (or thread-less) rows at the longest input."""
+    rows = [r for r in section.rows if ".verify." in r.key and r.threads in (None, 1)]
+    if not rows:
+        return None
+    longest = max(r.params["points"] for r in rows)
+    return min((r for r in rows if r.params["points"] == longest), key=lambda r: r.stats.p50)
+
+
+def _concurrent_throughput(ctx: Context, row: Row, callers: int = 2) -> Value:
+    """Verifications per second with ``callers`` threads sharing one Verifier (nogil kernels)."""
+    engine, n = row.params["engine"], row.params["points"]
+    verifier = _verifier(ctx, engine, n, row.threads)
+    queries = pen_set(n, ctx.seed).queries
+    calls = max(20, int(row.stats.per_second * (0.5 if ctx.quick else 3.0)))
+    barrier = threading.Barrier(callers + 1)
+
+    def worker(offset: int) -> None:
+        barrier.wait()
+        for k in range(calls):
+            verifier.verify_stroke(USER, queries[(k + offset) % len(queries)])
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(callers)]
+    for t in pool:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for t in pool:
+        t.join()
+    rate = callers * calls / (time.perf_counter() - start)
+    return Value(f"verify_stroke {engine}, {n} pts: throughput with {callers} concurrent callers",
+                 float(np.round(rate, 1)), "calls/s", key=f"online.{engine}.concurrent{callers}.n{n}")

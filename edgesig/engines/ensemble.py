@@ -1,0 +1,128 @@
+"""The offline ensemble: SDINet and cross-writer distances, calibrated and fused.
+
+The two image models fail differently (SDINet compares stroke details of the two images
+laid over each other, the cross-writer network compares global, attention-pooled
+embeddings), so a weighted sum of their opinions can beat either. Their raw distances
+(1 - P(same writer)) are not on one scale, so each member's pair distance d is first
+mapped to 1 - P_m(genuine | d) by a logistic calibration fitted on the validation
+writers' reference-query pairs; the fused distance is sum_m w_m (1 - P_m), with weights
+chosen on the same validation writers (``export.offline.crosswriter_cli ensemble``).
+It stays a per-reference distance in [0, 1], so enrolment checks and the
+Sharma-Sundaram decision work unchanged.
+
+Prepared sample layout (what a template stores): ONE 1-D float32 array, the members'
+prepared arrays flattened and concatenated in the manifest's member order (SDINet
+155x220, then cross-writer 224x224: 84,276 values). The offline pipeline (sheet,
+lighting, lines, location) runs once; only the last normalisation differs per member.
+The manifest pins each member's sha256: an ensemble fitted on other member files is
+refused rather than silently miscalibrated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from edgesig.decision import Calibration
+from edgesig.engines.base import Engine
+from edgesig.errors import EngineUnavailableError, ImageError, InvalidInputError
+from edgesig.runtime import Manifest, ModelEntry
+
+#: Smallest fused distance: keeps the decision's normalisers away from zero.
+_D_FLOOR = 1e-4
+
+
+def _normalizers() -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    from edgesig.offline import normalize_crosswriter, normalize_sdinet
+    return {"sdinet": normalize_sdinet, "crosswriter": normalize_crosswriter}
+
+
+@dataclass(frozen=True)
+class Member:
+    """One fused engine: where its part of a prepared array lies, its weight and calibration."""
+
+    engine: Engine
+    target: str
+    shape: tuple[int, int]
+    weight: float
+    calibration: Calibration
+
+    @property
+    def size(self) -> int:
+        return self.shape[0] * self.shape[1]
+
+
+class EnsembleEngine(Engine):
+    modality = "image"
+
+    def __init__(self, entry: ModelEntry, threads: int = 1, manifest: Manifest | None = None):
+        super().__init__(entry)
+        from edgesig.engines import load_engine
+        manifest = manifest or Manifest()
+        specs = entry.params.get("members", [])
+        if not specs:
+            raise EngineUnavailableError(f"ensemble entry {entry.name!r} lists no members; rebuild it")
+        members = []
+        for spec in specs:
+            installed = manifest.get(spec["name"])
+            if spec.get("sha256") and installed.sha256 != spec["sha256"]:
+                raise EngineUnavailableError(
+                    f"the ensemble was fitted on another {spec['name']!r} model file (sha256 "
+                    f"{spec['sha256'][:12]}…, installed {str(installed.sha256)[:12]}…); refit it with "
+                    "`python -m export offline crosswriter ensemble` or choose a single image engine")
+            members.append(Member(load_engine(spec["name"], manifest, threads), str(spec["target"]),
+                                  (int(spec["shape"][0]), int(spec["shape"][1])), float(spec["weight"]),
+                                  Calibration.from_dict(spec["calibration"])))
+        self.members = tuple(members)
+        self.length = sum(m.size for m in self.members)
+
+    def prepare(self, image: Any) -> np.ndarray:
+        """The members' normalised arrays, flattened and concatenated (see the module doc)."""
+        from edgesig.offline import prepare
+        try:
+            prepared = prepare(image, self.members[0].target)
+        except ImageError:
+            raise
+        except InvalidInputError as exc:
+            raise ImageError(str(exc)) from None
+        norm = _normalizers()
+        parts = [prepared.array if m.target == prepared.target else norm[m.target](prepared.steps["crop"])
+                 for m in self.members]
+        return np.concatenate([p.astype(np.float32, copy=False).ravel() for p in parts])
+
+    def split(self, sample: np.ndarray, label: str = "sample") -> list[np.ndarray]:
+        """A prepared array cut back into the members' (H, W) arrays."""
+        a = np.asarray(sample)
+        if a.shape != (self.length,) or not np.issubdtype(a.dtype, np.floating):
+            raise InvalidInputError(f"the {label} must be a float ({self.length},) array from "
+                                    f"EnsembleEngine.prepare, got {a.dtype} {a.shape}")
+        out, start = [], 0
+        for m in self.members:
+            out.append(a[start:start + m.size].reshape(m.shape))
+            start += m.size
+        return out
+
+    def member_distances(self, query: np.ndarray, references: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Each member's raw distances of the query to the references."""
+        if len(references) == 0:
+            raise InvalidInputError("need at least one reference to compare the query with")
+        q = self.split(query, "query")
+        refs = [self.split(r, "reference") for r in references]
+        return [m.engine.distances(q[i], [r[i] for r in refs]) for i, m in enumerate(self.members)]
+
+    def distances(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
+        """sum_m w_m (1 - P_m(genuine | d_m)) per reference."""
+        fused = fuse([m.weight for m in self.members], [m.calibration for m in self.members],
+                     self.member_distances(query, references))
+        return np.maximum(fused, _D_FLOOR)
+
+
+def fuse(weights: Sequence[float], calibrations: Sequence[Calibration],
+         distances: Sequence[np.ndarray]) -> np.ndarray:
+    """The fusion rule, shared by the engine and the fitting code: sum_m w_m (1 - P_m(d_m))."""
+    out = np.zeros(np.shape(distances[0]), dtype=np.float64)
+    for w, cal, d in zip(weights, calibrations, distances):
+        if w:
+            out += w * (1.0 - np.asarray(cal.probability(np.asarray(d, dtype=np.float64))))
+    return out

@@ -1,0 +1,269 @@
+"""Remove printed lines from the binarised sheet: ruled lines, signature lines, boxes.
+
+Forms carry lines that touch or cross the signature, and a box around a signature
+would otherwise be taken for part of it. Printed lines are straight, thin, solid and
+long, or meet at right angles as a box's sides do; handwriting is rarely all of that.
+Each line found is fitted as a straight segment and exactly its own width is erased,
+so the letters standing on a signature line keep their feet, and where a stroke
+crossed a line the gap is closed again.
+
+Binary images are uint8 with ink = 255 (see ``edgesig.offline.clean``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numba import njit
+
+#: Gaps along a line bridged while looking for it (light lines binarise as dashes)...
+MAX_GAP = 6
+#: ...and the drift across it tolerated (lines not perfectly axis-aligned after unwarping).
+MAX_DRIFT = 1
+#: A line's pixels (with gaps bridged) cover at least this fraction of its length.
+LINE_COVERAGE = 0.85
+#: A line is at most this thick (pixels); handwriting that lines up forms thicker bands.
+MAX_LINE_WIDTH = 12
+#: At least this fraction of a printed line's clear columns lie within a pixel of a
+#: straight fit; the feet of cursive letters, which line up too, wander more.
+MIN_STRAIGHT = 0.7
+#: At least this fraction of a line's length must be clear of other ink, to measure it
+#: (a long signature can cover most of a signature line).
+MIN_CLEAR = 0.1
+
+
+@dataclass(frozen=True)
+class LineRemoval:
+    """``binary`` without the lines; ``lines`` the pixels removed (255), for cleaning gray images."""
+
+    binary: np.ndarray
+    lines: np.ndarray
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A straight line candidate: across = slope * along + offset, for along in [start, end]."""
+
+    horizontal: bool
+    start: float
+    end: float
+    slope: float
+    offset: float
+    width: float
+
+    @property
+    def length(self) -> float:
+        return self.end - self.start
+
+    def across_at(self, along: float) -> float:
+        return self.slope * along + self.offset
+
+
+def remove_lines(binary: np.ndarray, *, evidence: np.ndarray | None = None,
+                 long: tuple[float, float] = (0.35, 0.5), short: tuple[float, float] = (0.12, 0.12)) -> LineRemoval:
+    """Remove printed straight lines from ``binary`` (ink = 255).
+
+    A candidate is a thin, solid, straight run at least ``short`` long (fractions of the
+    width for horizontal lines, of the height for vertical ones). It is removed when it
+    is ``long`` too, or when it meets perpendicular candidates at both of its ends, as a
+    printed box's sides do; a capital's down-stroke standing on a line does not. A ruler-straight handwritten underline longer
+    than a third of the sheet is removed like a printed line.
+
+    ``evidence`` is a more permissive ink mask of the same image (see
+    ``edgesig.offline.clean.line_evidence``) to find faint lines in: light ruled lines
+    binarise as short dashes with the signature's threshold but as lines with a lower one.
+    """
+    h, w = binary.shape
+    source = binary if evidence is None else cv2.bitwise_or(binary, evidence)
+    candidates = _candidates(source, int(max(15, short[0] * w)), horizontal=True) + \
+        _candidates(source, int(max(15, short[1] * h)), horizontal=False)
+    printed = _printed(candidates, long[0] * w, long[1] * h)
+    if not printed:
+        return LineRemoval(binary=binary, lines=np.zeros_like(binary))
+    horiz = cv2.bitwise_and(_draw([s for s in printed if s.horizontal], binary.shape), binary)
+    vert = cv2.bitwise_and(_draw([s for s in printed if not s.horizontal], binary.shape), binary)
+    lines = cv2.bitwise_or(horiz, vert)
+    cleaned = cv2.bitwise_and(binary, cv2.bitwise_not(lines))
+    width = int(np.ceil(max(s.width for s in printed)))
+    # Strokes crossing a horizontal line left a vertical gap, and vice versa: bridge them.
+    bridge_v = cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, width + 3)))
+    bridge_h = cv2.morphologyEx(cleaned, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (width + 3, 1)))
+    restored = cv2.bitwise_or(cv2.bitwise_and(bridge_v, horiz), cv2.bitwise_and(bridge_h, vert))
+    cleaned = cv2.bitwise_or(cleaned, restored)
+    cleaned, leftovers = _drop_leftovers(cleaned, printed, width)
+    removed = cv2.bitwise_or(cv2.bitwise_and(lines, cv2.bitwise_not(restored)), leftovers)
+    return LineRemoval(binary=cleaned, lines=removed)
+
+
+def _candidates(source: np.ndarray, length: int, horizontal: bool) -> list[Segment]:
+    """Straight, thin, solid runs at least ``length`` long, fitted as segments."""
+    work = source if horizontal else cv2.transpose(source)
+    gap, drift = 2 * MAX_GAP + 1, 2 * MAX_DRIFT + 1
+    thick = cv2.dilate(work, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, drift)))
+    band = _runs(thick, length)
+    if not band.any():
+        return []
+    band = cv2.dilate(band, cv2.getStructuringElement(cv2.MORPH_RECT, (1, drift)))
+    contours, _ = cv2.findContours(band, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    found = []
+    for c in contours:
+        x, y, bw, bh = cv2.boundingRect(c)
+        segment = _fit(cv2.bitwise_and(work[y:y + bh, x:x + bw], band[y:y + bh, x:x + bw]), x, y, horizontal)
+        if segment is not None:
+            found.append(segment)
+    return found
+
+
+def _fit(part: np.ndarray, x: int, y: int, horizontal: bool) -> Segment | None:
+    """Fit the ink of one band (rows = across, columns = along) as a straight thin line, or None.
+
+    The line is looked for in the rows around the band's densest one (those at least
+    half as dense, plus two): strokes that join the band elsewhere (the lower half of a
+    signature written on the line) do not count.
+    """
+    rows_ink = cv2.reduce(part, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    peak = int(np.argmax(rows_ink))
+    dense = rows_ink >= rows_ink[peak] / 2
+    top, bottom = peak, peak
+    while top > 0 and dense[top - 1]:
+        top -= 1
+    while bottom + 1 < dense.size and dense[bottom + 1]:
+        bottom += 1
+    top = max(top - 2, 0)
+    part = part[top:bottom + 3]
+    per_column = cv2.reduce(part, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
+    n = per_column.size
+    if np.count_nonzero(per_column) < LINE_COVERAGE * n:
+        return None
+    clear = (per_column > 0) & (per_column <= MAX_LINE_WIDTH)
+    along = np.flatnonzero(clear)
+    if along.size < max(MIN_CLEAR * n, 2):
+        return None
+    counts = per_column[along]
+    moments = np.arange(part.shape[0], dtype=np.float64) @ part / 255.0  # sum of row indices of ink
+    centre = moments[along] / counts
+    u = along.astype(np.float64)
+    slope, offset = _line_fit(u, centre)
+    for _ in range(2):  # refit on the columns the line explains; strokes touching it do not count
+        inliers = np.abs(centre - (slope * u + offset)) <= 1.0
+        if inliers.sum() < 2:
+            return None
+        slope, offset = _line_fit(u[inliers], centre[inliers])
+    inliers = np.abs(centre - (slope * u + offset)) <= 1.0
+    if inliers.mean() < MIN_STRAIGHT:  # not ruler-straight: the feet of cursive letters wander
+        return None
+    ends = np.flatnonzero(per_column)
+    return Segment(horizontal=horizontal, start=float(x + ends[0]), end=float(x + ends[-1] + 1), slope=slope,
+                   offset=float(y + top + offset - slope * x), width=float(counts[inliers].mean()))
+
+
+def _line_fit(u: np.ndarray, v: np.ndarray) -> tuple[float, float]:
+    """Least-squares v = slope * u + offset."""
+    mu, mv = float(u.sum()) / u.size, float(v.sum()) / v.size
+    du = u - mu
+    denom = float(du @ du)
+    slope = float(du @ (v - mv)) / denom if denom > 0 else 0.0
+    return slope, mv - slope * mu
+
+
+def _printed(candidates: list[Segment], long_h: float, long_v: float) -> list[Segment]:
+    """The candidates that are printed lines: long, or box sides.
+
+    A box side meets a perpendicular candidate at each of its two ends; a letter's
+    down-stroke standing on a line, or the bottoms of cursive letters ending at a
+    capital, make one such corner at most.
+    """
+    ok = [s.length >= (long_h if s.horizontal else long_v) for s in candidates]
+    ends = [[False, False] for _ in candidates]
+    reach = 4.0
+    for i, a in enumerate(candidates):
+        for j, b in enumerate(candidates):
+            if not (a.horizontal and not b.horizontal):
+                continue
+            # a: horizontal (y = f(x)); b: vertical (x = g(y)). Corner: each ends at the other.
+            x_of_b = b.across_at(a.across_at((a.start + a.end) / 2))
+            y_of_a = a.across_at(x_of_b)
+            tol_a, tol_b = reach + b.width + 0.1 * a.length, reach + a.width + 0.1 * b.length
+            a_end = _which_end(x_of_b, a, tol_a)
+            b_end = _which_end(y_of_a, b, tol_b)
+            if a_end is not None and b_end is not None:
+                ends[i][a_end] = ends[j][b_end] = True
+    return [s for s, long_enough, (first, last) in zip(candidates, ok, ends) if long_enough or (first and last)]
+
+
+def _which_end(along: float, segment: Segment, tolerance: float) -> int | None:
+    """0 or 1 when ``along`` is within ``tolerance`` of the segment's start or end, else None."""
+    if abs(along - segment.start) <= tolerance:
+        return 0
+    if abs(along - segment.end) <= tolerance:
+        return 1
+    return None
+
+
+def _draw(segments: list[Segment], shape: tuple[int, int]) -> np.ndarray:
+    """Mask of the segments, each drawn one pixel wider than its measured width."""
+    mask = np.zeros(shape, np.uint8)
+    scale = 16  # sub-pixel endpoints (cv2 shift=4)
+    for s in segments:
+        p0 = (s.start, s.across_at(s.start))
+        p1 = (s.end, s.across_at(s.end))
+        if not s.horizontal:
+            p0, p1 = p0[::-1], p1[::-1]
+        cv2.line(mask, tuple(int(round(v * scale)) for v in p0), tuple(int(round(v * scale)) for v in p1), 255,
+                 max(int(round(s.width)) + 1, 1), cv2.LINE_8, shift=4)
+    return mask
+
+
+def _drop_leftovers(cleaned: np.ndarray, printed: list[Segment], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Remove thin fragments lying along a removed line (dashes of a faint line, its frayed ends).
+
+    They are as thin as the line, longer along it than across, and lie within a few
+    pixels of it or of its extension; strokes crossing the line reach further and stay.
+    """
+    contours, _ = cv2.findContours(cleaned, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return cleaned, np.zeros_like(cleaned)
+    boxes = np.array([cv2.boundingRect(c) for c in contours], np.float64)
+    thin = width + 3
+    drop = np.zeros(len(boxes), bool)
+    for s in printed:
+        x, y, bw, bh = boxes.T if s.horizontal else boxes[:, [1, 0, 3, 2]].T  # along, across, sizes
+        mid = s.slope * (x + bw / 2) + s.offset
+        # Along the line's extension too: its frayed ends may not have joined its band.
+        drop |= (bh <= thin) & (bw >= 2 * bh) & (y >= mid - thin) & (y + bh <= mid + thin)
+    leftovers = np.zeros_like(cleaned)
+    if drop.any():
+        cv2.drawContours(leftovers, [c for c, d in zip(contours, drop) if d], -1, 255, cv2.FILLED)
+        leftovers = cv2.bitwise_and(leftovers, cleaned)
+        cleaned = cv2.bitwise_and(cleaned, cv2.bitwise_not(leftovers))
+    return cleaned, leftovers
+
+
+def _runs(binary: np.ndarray, length: int) -> np.ndarray:
+    """255 on every row run of non-zero pixels at least ``length`` long."""
+    runs = np.zeros_like(binary)
+    # Only rows holding at least ``length`` ink pixels can hold such a run.
+    counts = cv2.reduce(binary, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    _mark_long_runs(binary, length, runs, np.flatnonzero(counts >= 255 * length))
+    return runs
+
+
+@njit(cache=True)
+def _mark_long_runs(src, length, out, rows):  # pragma: no cover - numba
+    """Set ``out`` to 255 on every run of non-zero pixels at least ``length`` long in ``rows``.
+
+    A linear scan: the morphological opening it replaces costs O(length) per pixel.
+    """
+    w = src.shape[1]
+    for r in rows:
+        start = -1
+        for c in range(w + 1):
+            on = c < w and src[r, c] != 0
+            if on and start < 0:
+                start = c
+            elif not on and start >= 0:
+                if c - start >= length:
+                    for k in range(start, c):
+                        out[r, k] = 255
+                start = -1

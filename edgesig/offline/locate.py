@@ -1,0 +1,185 @@
+"""Find the signature on the cleaned sheet and return its bounding box.
+
+After binarisation the sheet holds the signature, and possibly specks of noise,
+slivers of the background at the sheet's edge, and printed text. A signature is a few
+large connected strokes with its dots and separate parts close by, so: drop specks and
+edge slivers, group components whose boxes lie within a gap scaled to the strokes'
+size, and keep the group whose components' boxes cover the most area. Printed text is a group
+of small characters; a group whose tallest part is shorter than a handwritten stroke
+is not a signature, so a blank form gives "no signature found" instead of a box.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edgesig.offline.reasons import NO_SIGNATURE, image_error
+
+#: Components whose longer box side is below this fraction of the image diagonal (and
+#: 2 px) are specks; an i-dot in a kiosk photo can be as small as 2-3 px.
+SPECK_FRACTION = 0.0025
+#: The tallest stroke of a signature spans at least this fraction of the image diagonal;
+#: printed text is smaller.
+MIN_STROKE_FRACTION = 0.025
+#: Two components are grouped when their boxes are closer than GAP_FACTOR x the smaller
+#: one's height, bounded to [GAP_MIN, GAP_MAX] x the image diagonal: the parts of a
+#: signature sit about a letter's height apart, while a printed word (long but low)
+#: joins only what is nearly touching it.
+GAP_FACTOR, GAP_MIN, GAP_MAX = 1.5, 0.03, 0.12
+#: At most this many components (the largest) are grouped; the rest is noise.
+MAX_COMPONENTS = 400
+
+
+@dataclass(frozen=True)
+class Box:
+    """Half-open pixel box: columns x0..x1-1, rows y0..y1-1."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def area(self) -> int:
+        return max(self.width, 0) * max(self.height, 0)
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """(rows, columns) to index an image with: ``img[box.slices]``."""
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+    def padded(self, margin: int, shape: tuple[int, ...]) -> "Box":
+        """The box grown by ``margin`` pixels on each side, clipped to an image of ``shape``."""
+        h, w = shape[:2]
+        return Box(max(self.x0 - margin, 0), max(self.y0 - margin, 0),
+                   min(self.x1 + margin, w), min(self.y1 + margin, h))
+
+    def normalized(self, width: int, height: int) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) divided by the image size: [0, 1] sheet coordinates."""
+        return self.x0 / width, self.y0 / height, self.x1 / width, self.y1 / height
+
+
+def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def ink_box(binary: np.ndarray) -> Box | None:
+    """Bounding box of all ink (255) pixels, None when there is none."""
+    pts = cv2.findNonZero(binary)
+    if pts is None:
+        return None
+    x, y, w, h = cv2.boundingRect(pts)
+    return Box(x, y, x + w, y + h)
+
+
+def locate_signature(binary: np.ndarray) -> Box:
+    """Box of the signature in a binary image (ink = 255); ImageError "no signature found" if none."""
+    h, w = binary.shape
+    diag = float(np.hypot(h, w))
+    boxes = _plausible_components(component_boxes(binary), h, w, diag)
+    if len(boxes) == 0:
+        raise image_error(NO_SIGNATURE, "the sheet is blank; sign inside the marked area and try again")
+    heights = boxes[:, 3] - boxes[:, 1]
+    if heights.max() < MIN_STROKE_FRACTION * diag:
+        raise image_error(NO_SIGNATURE, "only specks or printed text on the sheet; sign and try again")
+    groups = _group(boxes, diag)
+    areas = (boxes[:, 2] - boxes[:, 0]).astype(np.float64) * heights
+    best, best_score = -1, -1.0
+    for label in np.unique(groups):
+        member = groups == label
+        if heights[member].max() < MIN_STROKE_FRACTION * diag:
+            continue
+        score = float(areas[member].sum())
+        if score > best_score:
+            best, best_score = label, score
+    g = boxes[groups == best]
+    return Box(int(g[:, 0].min()), int(g[:, 1].min()), int(g[:, 2].max()), int(g[:, 3].max()))
+
+
+def component_boxes(binary: np.ndarray) -> np.ndarray:
+    """(n, 4) int array of the (x0, y0, x1, y1) boxes of the connected ink components.
+
+    Outer contours give the same boxes as labelling the components (a part lying in
+    another's hole lies in its box too) at a tenth of the cost.
+    """
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return np.zeros((0, 4), np.int64)
+    rects = np.array([cv2.boundingRect(c) for c in contours], np.int64)
+    rects[:, 2:] += rects[:, :2]
+    return rects
+
+
+def _plausible_components(boxes: np.ndarray, h: int, w: int, diag: float) -> np.ndarray:
+    """Boxes without specks, slivers along the sheet's edge and frame-wide artefacts touching it."""
+    x0, y0, x1, y1 = (boxes[:, i] for i in range(4))
+    bw, bh = x1 - x0, y1 - y0
+    keep = np.maximum(bw, bh) >= max(2.0, SPECK_FRACTION * diag)
+    touches_lr = (x0 == 0) | (x1 == w)
+    touches_tb = (y0 == 0) | (y1 == h)
+    keep &= ~(touches_lr & (bw < 0.05 * w)) & ~(touches_tb & (bh < 0.05 * h))
+    keep &= ~((touches_lr | touches_tb) & ((bw >= 0.9 * w) | (bh >= 0.9 * h)))
+    kept = boxes[keep]
+    if len(kept) > MAX_COMPONENTS:
+        size = (kept[:, 2] - kept[:, 0]) * (kept[:, 3] - kept[:, 1])
+        kept = kept[np.argsort(size)[::-1][:MAX_COMPONENTS]]
+    return kept
+
+
+def _group(boxes: np.ndarray, diag: float) -> np.ndarray:
+    """Group label of each box, merging groups until none lies within another's reach.
+
+    A group's scale is its tallest member's height; two groups merge when their boxes
+    are closer than GAP_FACTOR x the smaller scale (within [GAP_MIN, GAP_MAX] x diag).
+    Merging in rounds lets a small piece (the tail of a letter) extend its word's box
+    towards the next word, which then joins at the word's scale, while printed text
+    keeps the small scale of its characters.
+    """
+    labels = np.arange(len(boxes))
+    current = boxes.astype(np.float64)
+    scale = current[:, 3] - current[:, 1]
+    while True:
+        x0, y0, x1, y1 = current.T
+        allowed = np.clip(GAP_FACTOR * np.minimum(scale[:, None], scale[None, :]), GAP_MIN * diag, GAP_MAX * diag)
+        dx = np.maximum(x0[:, None], x0[None, :]) - np.minimum(x1[:, None], x1[None, :])
+        dy = np.maximum(y0[:, None], y0[None, :]) - np.minimum(y1[:, None], y1[None, :])
+        merged = _connected(np.maximum(dx, dy) <= allowed)
+        n = int(merged.max()) + 1
+        if n == len(current):
+            return labels
+        labels = merged[labels]
+        grouped = np.empty((n, 4))
+        grouped[:, :2], grouped[:, 2:] = np.inf, -np.inf
+        np.minimum.at(grouped[:, 0], merged, x0)
+        np.minimum.at(grouped[:, 1], merged, y0)
+        np.maximum.at(grouped[:, 2], merged, x1)
+        np.maximum.at(grouped[:, 3], merged, y1)
+        tallest = np.zeros(n)
+        np.maximum.at(tallest, merged, scale)
+        current, scale = grouped, tallest
+
+
+def _connected(near: np.ndarray) -> np.ndarray:
+    """Connected components of a symmetric adjacency matrix, labelled 0..k-1."""
+    labels = np.arange(len(near))
+    while True:
+        merged = np.where(near, labels[None, :], len(near)).min(axis=1)
+        if np.array_equal(merged, labels):
+            break
+        labels = merged[merged]  # pointer jumping: converge in O(log n) rounds
+    return np.unique(labels, return_inverse=True)[1]

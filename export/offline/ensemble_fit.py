@@ -1,0 +1,98 @@
+"""Fit and evaluate the offline ensemble on one writer-disjoint fold.
+
+Both members are the installed int8 files (what the kiosk runs), scored on the same
+rendered signatures: SDINet sees them through its 155x220 normalisation, the
+cross-writer network through its 224x224 one (``crosswriter_data`` reproduces SDINet's
+renders exactly). On the fold's validation writers, per member, a logistic calibration
+maps a pair distance to P(genuine) (genuine query-reference pairs against skilled
+forgery pairs); the weights are then searched on a 0.1 grid of the simplex for the
+lowest validation EER of the whole protocol (Sharma-Sundaram terms chosen per weight),
+ties going to the most even weights. The test writers are scored only at the end.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgesig.decision import Calibration, fit_calibration
+from edgesig.engines.ensemble import fuse
+from export.offline.evaluate import (CONDITIONS, Scorer, UserDistances, calibrate, choose_combine,
+                                     condition_distances, summarize)
+from export.offline.data import ImageWriter
+
+#: member -> distances per condition -> per user
+MemberDistances = dict[str, list[UserDistances]]
+
+
+@dataclass
+class EnsembleFit:
+    weights: list[float]
+    member_calibrations: list[Calibration]
+    combine: tuple[str, ...]
+    calibration: Calibration
+    val_eer: float
+    grid: list[dict[str, Any]]
+
+
+def score_members(scorers: Sequence[Scorer], images: Sequence[dict[int, ImageWriter]],
+                  users: Sequence[int]) -> list[MemberDistances]:
+    """Per member, the protocol's distances on ``users`` under every condition."""
+    return [{c: condition_distances(s, [imgs[u] for u in users], c) for c in CONDITIONS}
+            for s, imgs in zip(scorers, images)]
+
+
+def fuse_users(weights: Sequence[float], cals: Sequence[Calibration],
+               members: Sequence[list[UserDistances]]) -> list[UserDistances]:
+    """The fused distances of every user (reference matrix diagonal kept at zero)."""
+    out = []
+    for per_user in zip(*members):
+        refs = fuse(weights, cals, [u.refs for u in per_user])
+        np.fill_diagonal(refs, 0.0)
+        out.append(UserDistances(per_user[0].user, refs, fuse(weights, cals, [u.genuine for u in per_user]),
+                                 fuse(weights, cals, [u.forgery for u in per_user])))
+    return out
+
+
+def pair_calibration(dists: Sequence[UserDistances]) -> Calibration:
+    """P(genuine | one pair distance), fitted on genuine vs skilled-forgery query-reference pairs."""
+    return fit_calibration(np.concatenate([u.genuine.ravel() for u in dists]),
+                           np.concatenate([u.forgery.ravel() for u in dists]))
+
+
+def simplex(n: int, step: float = 0.1) -> list[tuple[float, ...]]:
+    k = int(round(1 / step))
+    return [tuple(c / k for c in combo) for combo in itertools.product(range(k + 1), repeat=n)
+            if sum(combo) == k]
+
+
+def fit(val: Sequence[MemberDistances], step: float = 0.1) -> EnsembleFit:
+    """Member calibrations, weights, terms and threshold from the validation writers only."""
+    pooled = [m["clean"] + m["camera"] for m in val]
+    cals = [pair_calibration(p) for p in pooled]
+    grid = []
+    for w in simplex(len(val), step):
+        combine, eer = choose_combine(fuse_users(w, cals, pooled))
+        grid.append({"weights": list(w), "combine": list(combine), "val_eer": eer})
+    even = 1.0 / len(val)
+    best = min(grid, key=lambda g: (round(g["val_eer"], 9), max(abs(x - even) for x in g["weights"])))
+    fused = fuse_users(best["weights"], cals, pooled)
+    combine = tuple(best["combine"])
+    return EnsembleFit(best["weights"], cals, combine, calibrate(fused, combine), best["val_eer"], grid)
+
+
+def evaluate(fitted: EnsembleFit, test: Sequence[MemberDistances]) -> dict[str, dict[str, float]]:
+    """Test metrics per condition at the validation threshold."""
+    return {c: summarize(fuse_users(fitted.weights, fitted.member_calibrations, [m[c] for m in test]),
+                         fitted.combine, fitted.calibration.threshold) for c in CONDITIONS}
+
+
+def single(val: MemberDistances, test: MemberDistances) -> dict[str, Any]:
+    """One member alone through the same protocol (terms and threshold from validation)."""
+    pooled = val["clean"] + val["camera"]
+    combine, eer = choose_combine(pooled)
+    cal = calibrate(pooled, combine)
+    return {"val_eer": eer, "combine": list(combine),
+            "test": {c: summarize(test[c], combine, cal.threshold) for c in CONDITIONS}}

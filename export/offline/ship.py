@@ -1,0 +1,70 @@
+"""From a trained fold to the shipped int8 model: export, quantize, check parity, install.
+
+Parity is measured where it matters: on the fold's unseen test writers, through the
+same protocol as the reported EER, with the fp32 and int8 ONNX files side by side
+(pair accuracy at p >= 0.5, and the Sharma-Sundaram EER per degradation).
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgesig.runtime import Manifest, ModelEntry, sha256_file
+from export.offline.data import ImageWriter, sample_pairs, to_float
+from export.offline.evaluate import CONDITIONS, condition_distances, onnx_scorer, to_report
+
+MODEL_FILE = "sdinet-int8.onnx"
+
+
+def calibration_pairs(writers: Sequence[ImageWriter], n: int = 256, seed: int = 0) -> np.ndarray:
+    """Float pairs from training writers (genuine, skilled and random) for activation ranges."""
+    pairs, _ = sample_pairs(writers, n, np.random.default_rng(seed))
+    return to_float(pairs)
+
+
+def parity(fp32: str | Path, int8: str | Path, writers: Sequence[ImageWriter], combine: tuple[str, ...],
+           threads: int = 2) -> dict[str, Any]:
+    """fp32 vs int8 pair accuracy and EER on ``writers``, per degradation."""
+    out: dict[str, Any] = {}
+    scorers = {"fp32": onnx_scorer(str(fp32), threads), "int8": onnx_scorer(str(int8), threads)}
+    for cond in CONDITIONS:
+        row = {}
+        for name, score in scorers.items():
+            dists = condition_distances(score, writers, cond)
+            gen = np.concatenate([u.genuine.ravel() for u in dists])
+            forg = np.concatenate([u.forgery.ravel() for u in dists])
+            acc = (np.sum(gen <= 0.5) + np.sum(forg > 0.5)) / (gen.size + forg.size)
+            row[name] = {"pair_accuracy": float(acc), "eer": float(to_report(dists, combine).summary()["eer"])}
+        row["abs_diff_points"] = {k: 100 * abs(row["fp32"][k] - row["int8"][k]) for k in ("pair_accuracy", "eer")}
+        out[cond] = row
+    return out
+
+
+def install(models_dir: str | Path, int8: str | Path, version: str, fold: dict[str, Any],
+            cv: dict[str, Any], extra_metrics: dict[str, Any], made_by: str) -> ModelEntry:
+    """Copy the int8 file into ``models_dir`` and write its manifest entry."""
+    target = Path(models_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    dest = target / MODEL_FILE
+    shutil.copyfile(int8, dest)
+    metrics = {"val_eer": fold["val_eer"],
+               "val_eer_definition": "EER on the shipped fold's 5 validation writers, clean + camera pooled",
+               "protocol": "rendered SVC2004 Task 2, skilled forgeries, 5 references, writer-disjoint folds",
+               "shipped_fold": {k: fold[k] for k in ("fold", "train_users", "val_users", "test_users", "test")},
+               "cv_mean": cv["mean"],
+               "cv_folds": [{"fold": f["fold"], "val_eer": f["val_eer"], "test": f["test"]} for f in cv["folds"]],
+               **extra_metrics}
+    entry = ModelEntry(
+        name="sdinet", version=version, modality="image", file=MODEL_FILE, sha256=sha256_file(dest),
+        inputs=[{"name": "pair", "dtype": "float32", "shape": ["N", 2, 155, 220],
+                 "layout": "channel 0 = reference, 1 = query; ink = 1, paper = 0"},
+                {"name": "p_genuine", "dtype": "float32", "shape": ["N"], "role": "output"}],
+        params={"target": "sdinet", "combine": list(fold["combine"]), "distance": "1 - p_genuine"},
+        calibration=fold["calibration"], metrics=metrics, made_by=made_by,
+        extra={"created": time.strftime("%Y-%m-%d")})
+    Manifest(target).put(entry)
+    return entry

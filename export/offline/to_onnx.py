@@ -1,0 +1,108 @@
+"""SDINet to ONNX, then to int8: QDQ convolutions and FCs, dynamically quantized LSTMs.
+
+The TorchScript exporter (``dynamo=False``) writes ``nn.LSTM`` as ONNX LSTM ops, which
+onnxruntime's dynamic quantizer turns into its ``DynamicQuantizeLSTM`` contrib op with
+int8 weights. The convolutions and the fully connected layers get static QDQ int8
+(per-channel weights, activation ranges calibrated on real rendered pairs). Order:
+static first (its calibration runs the float LSTMs), then dynamic for the LSTMs.
+
+Input ``pair`` float32 (N, 2, 155, 220), channel 0 = reference, 1 = query, ink = 1;
+output ``p_genuine`` float32 (N,).
+"""
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto
+
+from export.offline.sdinet import IMG_H, IMG_W, Sdinet
+
+OPSET = 17
+INPUT = "pair"
+OUTPUT = "p_genuine"
+
+
+class _Probability(torch.nn.Module):
+    def __init__(self, model: Sdinet):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pair: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(pair), dim=1)[:, 1]
+
+
+def export_onnx(model: Sdinet, path: str | Path) -> Path:
+    """fp32 ONNX with a dynamic batch axis."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapped = _Probability(model.cpu()).eval()  # the exporter restores the wrapper's mode on every submodule
+    dummy = torch.zeros(2, 2, IMG_H, IMG_W)
+    torch.onnx.export(wrapped, (dummy,), str(path), input_names=[INPUT], output_names=[OUTPUT],
+                      dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}}, opset_version=OPSET,
+                      dynamo=False, do_constant_folding=True)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    return path
+
+
+class _Calibration:
+    """onnxruntime CalibrationDataReader over float pairs, one pair per run."""
+
+    def __init__(self, pairs: np.ndarray):
+        self._it = iter(pairs.astype(np.float32))
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        nxt = next(self._it, None)
+        return None if nxt is None else {INPUT: nxt[None]}
+
+
+def quantize(fp32_path: str | Path, int8_path: str | Path, calibration_pairs: np.ndarray) -> Path:
+    """Static QDQ int8 (Conv, Gemm, MatMul; per channel), then dynamic int8 LSTMs."""
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_dynamic,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    int8_path = Path(int8_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        pre, static = Path(tmp) / "pre.onnx", Path(tmp) / "static.onnx"
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(static), _Calibration(calibration_pairs), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=["Conv", "Gemm", "MatMul"], per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+        quantize_dynamic(str(static), str(int8_path), op_types_to_quantize=["LSTM"],
+                         weight_type=QuantType.QInt8, per_channel=False)
+    return int8_path
+
+
+def inspect(path: str | Path) -> dict[str, Any]:
+    """Op-type counts, initializer bytes by dtype, and which weight-bearing ops stayed float."""
+    model = onnx.load(str(path))
+    g = model.graph
+    ops = Counter(n.op_type for n in g.node)
+    init = {t.name: t for t in g.initializer}
+    dtype_bytes: Counter[str] = Counter()
+    for t in g.initializer:
+        dtype_bytes[TensorProto.DataType.Name(t.data_type)] += len(t.raw_data) or _size(t)
+    produced_by_dq = {n.output[0] for n in g.node if n.op_type == "DequantizeLinear"}
+    float_weight_ops = []
+    for n in g.node:
+        if n.op_type in ("Conv", "Gemm", "MatMul", "LSTM"):
+            w = n.input[1]
+            if w in init and init[w].data_type == TensorProto.FLOAT and w not in produced_by_dq:
+                float_weight_ops.append(n.name or n.op_type)
+    return {"file_bytes": Path(path).stat().st_size, "ops": dict(sorted(ops.items())),
+            "initializer_bytes": dict(dtype_bytes), "float_weight_ops": float_weight_ops}
+
+
+def _size(t: onnx.TensorProto) -> int:
+    return int(np.prod(t.dims)) * 4 if t.dims else 4
+
+
+def is_int8(info: dict[str, Any]) -> bool:
+    """No Conv/Gemm/MatMul/LSTM with a float weight initializer, and no float LSTM left."""
+    return not info["float_weight_ops"] and info["ops"].get("LSTM", 0) == 0

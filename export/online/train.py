@@ -1,0 +1,96 @@
+"""Training loop: DTW triplet loss (weight 1) + center loss (weight 0.5), Adam with weight
+decay 1e-4, optional synthetic pretraining. Seeded; CUDA when present, CPU otherwise."""
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from edgesig.features.kinematics import FeatureConfig
+from export.online.data import DEFAULT_FEATURES, Augment, FeatureBank, Writer
+from export.online.losses import CenterLoss, triplet_loss
+from export.online.nets import GruEmbedder
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 600
+    batch: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    triplet_weight: float = 1.0
+    center_weight: float = 0.5
+    margin: float = 1.0
+    band: float = 0.1
+    p_forgery: float = 0.5
+    hidden: int = 128
+    out_dim: int = 64
+    seed: int = 0
+    augment: Augment = field(default_factory=lambda: Augment(rotation_deg=5.0, scale=0.1, time_warp=0.2))
+    features: FeatureConfig = DEFAULT_FEATURES
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["features"] = self.features.to_dict()
+        return out
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(writers: list[Writer], cfg: TrainConfig, model: GruEmbedder | None = None,
+          desc: str = "train", quiet: bool = False) -> GruEmbedder:
+    """Train (or continue training) an embedder on the writers' triplets."""
+    seed_all(cfg.seed)
+    dev = device()
+    if model is None:
+        model = GruEmbedder(cfg.features.dim, cfg.hidden, cfg.out_dim)
+    model.to(dev).train()
+    centers = CenterLoss(len(writers), cfg.out_dim).to(dev)
+    opt = torch.optim.Adam([{"params": model.parameters(), "weight_decay": cfg.weight_decay},
+                            {"params": centers.parameters()}], lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.steps, 1), eta_min=cfg.lr * 0.05)
+    bank = FeatureBank(writers, cfg.features, cfg.augment, cfg.seed)
+    bar = tqdm(range(cfg.steps), desc=desc, disable=quiet, dynamic_ncols=True)
+    for _ in bar:
+        keys, anchor_writers = bank.triplets(cfg.batch, cfg.p_forgery)
+        flat = [k for triple in keys for k in triple]
+        seqs = [torch.from_numpy(bank.get(*k)).to(dev) for k in flat]
+        emb = model.embed_many(seqs)
+        a, p, n = emb[0::3], emb[1::3], emb[2::3]
+        tri, violated = triplet_loss(a, p, n, cfg.band, cfg.margin)
+        w = torch.tensor(anchor_writers, device=dev)
+        cen = centers(a + p, torch.cat([w, w]))
+        loss = cfg.triplet_weight * tri + cfg.center_weight * cen
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        bar.set_postfix(tri=f"{tri.item():.3f}", cen=f"{cen.item():.3f}", viol=f"{violated:.2f}")
+    return model.eval().cpu()
+
+
+def save_checkpoint(model: GruEmbedder, cfg: TrainConfig, path: str | Path, info: dict[str, Any]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state": model.state_dict(), "spec": model.spec(), "train": cfg.to_dict(), "info": info}, path)
+
+
+def load_checkpoint(path: str | Path) -> tuple[GruEmbedder, dict[str, Any]]:
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    spec = ckpt["spec"]
+    model = GruEmbedder(spec["in_dim"], spec["hidden"], spec["out_dim"], spec["layers"])
+    model.load_state_dict(ckpt["state"])
+    return model.eval(), ckpt
