@@ -98,6 +98,7 @@ class Manifest:
         with os.fdopen(fd, "w") as fh:
             json.dump(body, fh, indent=2, sort_keys=True)
             fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the manifest is package data
         os.replace(tmp, self.path)
 
 
