@@ -95,10 +95,23 @@ def lnps_rows(path: np.ndarray, n: int, window: int, level: int, lo: int, hi: in
 
     Row i uses the window centred on sample i, clipped to [0, n). Rows whose window is
     complete never change as samples are appended, which is what lets a streaming
-    session compute them while the pen is still moving.
+    session compute them while the pen is still moving. Window arc lengths come from a
+    prefix sum; level 2 (the default) uses prefix signatures, see :func:`_level2_rows`.
     """
     d = path.shape[1]
     half = window // 2
+    first = max(0, lo - half)
+    last = min(n - 1, hi - 1 + half)
+    cum = np.zeros(last - first + 1)  # cum[k] = arc length from sample first to first + k
+    for s in range(first, last):
+        acc = 0.0
+        for c in range(d):
+            diff = path[s + 1, c] - path[s, c]
+            acc += diff * diff
+        cum[s - first + 1] = cum[s - first] + np.sqrt(acc)
+    if level == 2:
+        _level2_rows(path, n, half, lo, hi, first, last, cum, out)
+        return
     offsets = _level_offsets(d, level)
     powers = np.empty(offsets[level], dtype=np.float64)
     delta = np.empty(d, dtype=np.float64)
@@ -107,13 +120,7 @@ def lnps_rows(path: np.ndarray, n: int, window: int, level: int, lo: int, hi: in
         b = min(n - 1, i + half)
         sig = out[i]
         sig[:] = 0.0
-        length = 0.0
-        for s in range(a, b):
-            acc = 0.0
-            for c in range(d):
-                diff = path[s + 1, c] - path[s, c]
-                acc += diff * diff
-            length += np.sqrt(acc)
+        length = cum[b - first] - cum[a - first]
         if length <= 1e-12:
             continue
         inv = 1.0 / length
@@ -121,6 +128,46 @@ def lnps_rows(path: np.ndarray, n: int, window: int, level: int, lo: int, hi: in
             for c in range(d):
                 delta[c] = (path[s + 1, c] - path[s, c]) * inv
             _chen_append(sig, delta, level, offsets, powers)
+
+
+@nb.njit(cache=True, nogil=True)
+def _level2_rows(path: np.ndarray, n: int, half: int, lo: int, hi: int, first: int, last: int,
+                 cum: np.ndarray, out: np.ndarray) -> None:
+    """Level-2 rows from prefix signatures, O(d²) per row whatever the window.
+
+    With P(k) the signature of the path up to sample k, Chen's identity gives the window
+    [a, b] as P(a)⁻¹ ⊗ P(b): level 1 is x_b − x_a and level 2 is
+    P2(b) − P2(a) − (x_a − x_first) ⊗ (x_b − x_a). Positions are taken relative to the
+    first sample used, which keeps the prefix terms small.
+    """
+    d = path.shape[1]
+    m = last - first + 1
+    p2 = np.zeros((m, d * d))
+    for k in range(1, m):
+        s = first + k - 1
+        for i in range(d):
+            di = path[s + 1, i] - path[s, i]
+            xi = path[s, i] - path[first, i]
+            for j in range(d):
+                dj = path[s + 1, j] - path[s, j]
+                p2[k, i * d + j] = p2[k - 1, i * d + j] + xi * dj + 0.5 * di * dj
+    for row in range(lo, hi):
+        a = max(0, row - half)
+        b = min(n - 1, row + half)
+        sig = out[row]
+        sig[:] = 0.0
+        length = cum[b - first] - cum[a - first]
+        if length <= 1e-12:
+            continue
+        inv = 1.0 / length
+        for i in range(d):
+            sig[i] = (path[b, i] - path[a, i]) * inv
+        inv2 = inv * inv
+        for i in range(d):
+            xa = path[a, i] - path[first, i]
+            for j in range(d):
+                inc = path[b, j] - path[a, j]
+                sig[d + i * d + j] = (p2[b - first, i * d + j] - p2[a - first, i * d + j] - xa * inc) * inv2
 
 
 @nb.njit(cache=True, nogil=True)

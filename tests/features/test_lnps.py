@@ -49,3 +49,14 @@ def test_bad_path():
         lnps(np.full((20, 2), np.nan))
     with pytest.raises(InvalidInputError):
         lnps(np.zeros(20))
+
+
+def test_level2_prefix_path_is_precise_on_long_paths_in_device_units():
+    """Level 2 uses prefix signatures; on 1000 samples in tablet units it still matches
+    the window-by-window computation."""
+    path = np.random.default_rng(7).normal(0, 30, size=(1000, 2)).cumsum(axis=0) + 20_000
+    fast = lnps_raw(path, 9, 2)
+    for i in (0, 4, 500, 995, 999):
+        seg = path[max(0, i - 4): min(1000, i + 5)]
+        length = np.linalg.norm(np.diff(seg, axis=0), axis=1).sum()
+        np.testing.assert_allclose(fast[i], path_signature(seg / length, 2), atol=1e-9, rtol=0)
