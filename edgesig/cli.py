@@ -112,6 +112,41 @@ def verify(store_path: str, key_file: str | None, user: str, pen_file: str, engi
     from edgesig.verifier import Verifier
     with _open_store(store_path, key_file) as store:
         result = Verifier(engine, store).verify_stroke(user, _load_pens((pen_file,), fmt, sample_rate)[0])
+    _print_result(result, as_json)
+
+
+@cli.command("enroll-images")
+@_store_options
+@click.option("--user", required=True)
+@click.option("--engine", default="auto", show_default=True, help="image engine")
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def enroll_images(store_path: str, key_file: str | None, user: str, engine: str, images: tuple[str, ...]) -> None:
+    """Enrol USER from 3–20 photos or scans of paper signatures."""
+    from edgesig.verifier import Verifier
+    with _open_store(store_path, key_file) as store:
+        report = Verifier(store=store, image_engine=engine).enroll_images(user, list(images))
+    click.echo(f"enrolled {user!r} with {len(report.kept)} of {report.n_references} images "
+               f"(engine {report.engine}, consistency {report.consistency:.2f})")
+    for reason in report.reasons:
+        click.echo(f"  note: {reason}")
+
+
+@cli.command("verify-image")
+@_store_options
+@click.option("--user", required=True)
+@click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--engine", default="auto", show_default=True, help="image engine")
+@click.option("--json", "as_json", is_flag=True, help="print the VerifyResult as JSON")
+def verify_image_cmd(store_path: str, key_file: str | None, user: str, image: str, engine: str,
+                     as_json: bool) -> None:
+    """Verify a photo or scan against USER's image templates; exit 0 accepted, 1 rejected."""
+    from edgesig.verifier import Verifier
+    with _open_store(store_path, key_file) as store:
+        result = Verifier(store=store, image_engine=engine).verify_image(user, image)
+    _print_result(result, as_json)
+
+
+def _print_result(result, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -51,3 +51,27 @@ def test_wrong_key_is_a_clear_error(enrolled, tmp_path):
     out = CliRunner().invoke(cli, ["users", "--store", str(enrolled), "--key-file", str(other)])
     assert out.exit_code != 0 and isinstance(out.exception, Exception)
     assert "key" in str(out.exception).lower()
+
+
+def test_image_enrol_and_verify(tmp_path):
+    """Rendered paper signatures of a synthetic writer through enroll-images / verify-image."""
+    import cv2
+    import numpy as np
+    from edgesig.synth import make_writer
+    from edgesig.synth.render import RenderStyle, render
+    rng = np.random.default_rng(4)
+    writer = make_writer(9)
+    paths = []
+    for k in range(6):
+        img = render(writer.genuine(rng), rng, style=RenderStyle.random(rng, "scan"))
+        paths.append(tmp_path / f"g{k}.png")
+        cv2.imwrite(str(paths[-1]), img)
+    store = tmp_path / "img.db"
+    runner = CliRunner()
+    out = runner.invoke(cli, ["enroll-images", "--store", str(store), "--user", "w9", *map(str, paths[:5])])
+    assert out.exit_code == 0, out.output
+    assert "enrolled 'w9'" in out.output
+    result = runner.invoke(cli, ["verify-image", "--store", str(store), "--user", "w9", "--image", str(paths[5]),
+                                 "--json"])
+    assert result.exit_code in (0, 1), result.output
+    assert '"engine"' in result.output and '"score"' in result.output

@@ -34,12 +34,20 @@ def load_engine(name: str, manifest: Manifest, threads: int = 1) -> Engine:
 
 
 def best_engine(manifest: Manifest, modality: str) -> str:
-    """The installed engine of a modality with the lowest validation EER."""
+    """The installed engine of a modality with the lowest validation EER.
+
+    When entries carry ``selection_eer`` (the EER on the same writer-disjoint test
+    writers for every engine so marked), only those are compared: each engine's own
+    ``val_eer`` comes from its own protocol and does not compare across engines.
+    """
     candidates = [e for e in manifest.entries.values()
                   if e.modality == modality and e.name in ENGINE_TYPES]
     if not candidates:
         raise EngineUnavailableError(f"no {modality} engine is installed in {manifest.path}; "
                                      "run `edgesig tune` or `python -m export` to build one")
+    comparable = [e for e in candidates if "selection_eer" in e.metrics]
+    if comparable:  # engines measured on one protocol; the others' numbers do not compare
+        return min(comparable, key=lambda e: e.metrics["selection_eer"]).name
     return min(candidates, key=lambda e: e.metrics.get("val_eer", 1.0)).name
 
 

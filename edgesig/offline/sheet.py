@@ -110,25 +110,28 @@ def _candidate(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
     area = cv2.contourArea(outline)
     if area < MIN_AREA_FRACTION * frame_area:
         return None
-    quad = _quad_vertices(outline)
+    quad = _hull_quad(outline)
     if quad is None:
         return None
-    quad_area = cv2.contourArea(outline[quad].reshape(4, 2).astype(np.float32))
+    quad_area = abs(cv2.contourArea(quad))
     if not MIN_AREA_FRACTION * frame_area <= quad_area <= MAX_AREA_FRACTION * frame_area:
         return None
     if min(area, quad_area) / max(area, quad_area) < QUAD_FIT:
         return None
-    return _refine_corners(outline.reshape(-1, 2).astype(np.float32), quad, shape)
+    return _refine_corners(outline.reshape(-1, 2).astype(np.float64), quad, shape)
 
 
 def edge_support(white: np.ndarray, corners: np.ndarray, samples: int = 40) -> float:
     """How sheet-like the quadrilateral's weakest side is, from 0 to 1.
 
     Along each side (corners in continuous coordinates, in order around the quad) the
-    brightness is read 3 and 8 pixels inside and outside. A point supports the side
-    when the inside is brighter, the step is at least ``EDGE_MIN_STEP`` levels, and at
-    least 60 % of it is already there 3 pixels from the line (a sharp edge, not a
-    shadow's ramp). Returns the smallest fraction of supporting points over the sides.
+    brightness is read from 8 pixels inside to 8 outside. A point supports the side when
+    the step from the brightest reading 4-8 px inside to the darkest 4-8 px outside is
+    at least ``EDGE_MIN_STEP`` levels and half of it happens within 4 pixels somewhere
+    near the line (a sharp edge, not a shadow's ramp; the coarse outline may be a pixel
+    or two off). Taking the brightest and darkest readings keeps a printed line running
+    along the sheet's edge from hiding the step. Returns the smallest fraction of
+    supporting points over the sides.
     """
     h, w = white.shape
     a = corners.astype(np.float64)
@@ -139,11 +142,12 @@ def edge_support(white: np.ndarray, corners: np.ndarray, samples: int = 40) -> f
     normal *= np.where(outward == 0, 1.0, outward)
     u = np.linspace(0.15, 0.85, samples)
     pts = a[:, None, :] + u[None, :, None] * (b - a)[:, None, :] - 0.5  # (4, samples, 2), pixel centres
-    offsets = np.array([-8.0, -3.0, 3.0, 8.0])
+    offsets = np.arange(-8.0, 9.0)
     q = np.rint(pts[:, :, None, :] + offsets[None, None, :, None] * normal[:, None, None, :]).astype(np.int64)
     values = white[np.clip(q[..., 1], 0, h - 1), np.clip(q[..., 0], 0, w - 1)].astype(np.float64)
-    far, near = values[..., 0] - values[..., 3], values[..., 1] - values[..., 2]
-    ok = (far >= EDGE_MIN_STEP) & (near >= 0.6 * far)
+    step = values[..., :5].max(axis=2) - values[..., 12:].min(axis=2)
+    near = (values[..., 4:9] - values[..., 8:13]).max(axis=2)  # v(k - 2) - v(k + 2), k in -2..2
+    ok = (step >= EDGE_MIN_STEP) & (near >= 0.5 * step)
     return float(ok.mean(axis=1).min())
 
 
@@ -177,6 +181,10 @@ def snap_to_edges(img: np.ndarray, corners: np.ndarray, reach: float, samples: i
         if good.sum() >= samples // 3:
             pts = (base[good] + found[good, None] * normal).astype(np.float32)
             vx, vy, x0, y0 = (float(v) for v in cv2.fitLine(pts, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel())
+            # Points more than 1.5 px off: the edge of something lying across the side.
+            off = np.abs((pts[:, 0] - x0) * vy - (pts[:, 1] - y0) * vx)
+            if (off <= 1.5).sum() >= samples // 3:
+                vx, vy, x0, y0 = (float(v) for v in cv2.fitLine(pts[off <= 1.5], cv2.DIST_L2, 0, 0.01, 0.01).ravel())
             lines.append((vx, vy, x0, y0))
         else:
             lines.append((float(direction[0]), float(direction[1]), float(a[0]), float(a[1])))
@@ -217,7 +225,14 @@ def edge_mask(white: np.ndarray) -> np.ndarray:
     mask = np.zeros_like(white)
     if outline is not None:
         cv2.drawContours(mask, [outline], -1, 255, cv2.FILLED)
-    return mask
+    return _detach(mask)
+
+
+def _detach(mask: np.ndarray) -> np.ndarray:
+    """Open the mask with a kernel of 1/25 of the frame: a pen or strip lying against the
+    sheet comes off, while the sheet, far larger, only loses the tips of its corners."""
+    k = max(5, (min(mask.shape) // 25) | 1)
+    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
 
 
 def whiteness(small: np.ndarray) -> np.ndarray:
@@ -234,9 +249,8 @@ def paper_mask(white: np.ndarray, threshold: float) -> np.ndarray:
     """Binary mask (255 = paper) of pixels above ``threshold``, ink holes and specks closed."""
     _, mask = cv2.threshold(white, threshold, 255, cv2.THRESH_BINARY)
     k = max(3, (min(mask.shape) // 60) | 1)
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel)
-    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    return _detach(mask)
 
 
 def _thresholds(white: np.ndarray) -> list[float]:
@@ -291,52 +305,60 @@ def _pixel_centres(corners: np.ndarray) -> np.ndarray:
     return (corners - 0.5).astype(np.float32)
 
 
-def _quad_vertices(outline: np.ndarray) -> np.ndarray | None:
-    """Indices into ``outline`` of four vertices approximating its convex hull."""
-    hull_idx = cv2.convexHull(outline, returnPoints=False).ravel()
-    hull_idx = np.sort(hull_idx)
-    hull = outline[hull_idx]
-    perimeter = cv2.arcLength(hull, True)
-    for eps in (0.01, 0.02, 0.03, 0.045, 0.06, 0.08):
-        approx = cv2.approxPolyDP(hull, eps * perimeter, True)
-        if len(approx) == 4:
-            pts = approx.reshape(-1, 2)
-            idx = [int(hull_idx[np.flatnonzero((hull.reshape(-1, 2) == p).all(1))[0]]) for p in pts]
-            return np.sort(np.array(idx))
-        if len(approx) < 4:
-            return None
-    return None
+def _hull_quad(outline: np.ndarray) -> np.ndarray | None:
+    """Four corners from the outline's convex hull: its four longest sides, extended.
 
-
-def _refine_corners(points: np.ndarray, vertex_idx: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
-    """Fit a line to the outline between each pair of vertices; corners are their intersections.
-
-    Contour points are the outermost paper pixels; in continuous coordinates (pixel i
-    spans [i, i + 1]) their centres lie half a pixel inside the paper's edge, so each
-    fitted line is moved out by half a pixel. The 12 % of each side next to a corner is
-    left out, where mask rounding bends the outline.
+    Something lying across the sheet's edge (a pen, a phone) adds short sides to the
+    hull; the sheet's own four sides stay the longest.
     """
-    n = len(points)
-    centre = points.mean(axis=0) + 0.5
+    hull = cv2.convexHull(outline)
+    poly = cv2.approxPolyDP(hull, 0.01 * cv2.arcLength(hull, True), True).reshape(-1, 2).astype(np.float64)
+    if len(poly) < 4:
+        return None
+    lengths = np.linalg.norm(np.roll(poly, -1, axis=0) - poly, axis=1)
+    sides = np.sort(np.argsort(lengths)[-4:])  # the four longest, in order around the hull
+    lines = []
+    for k in sides:
+        a, b = poly[k], poly[(k + 1) % len(poly)]
+        d = (b - a) / max(np.linalg.norm(b - a), 1e-9)
+        lines.append((float(d[0]), float(d[1]), float(a[0]), float(a[1])))
+    corners = [_intersect(lines[k - 1], lines[k]) for k in range(4)]
+    if any(c is None for c in corners):
+        return None
+    quad = np.array(corners, np.float32)
+    return quad if cv2.isContourConvex(quad.reshape(-1, 1, 2)) else None
+
+
+def _refine_corners(points: np.ndarray, quad: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
+    """Fit each side to the outline points lying along it; corners are the intersections.
+
+    Points within 2 px of a side and away from its ends (where mask rounding bends the
+    outline) belong to it; a bump where something crosses the edge does not. Contour
+    points are the outermost paper pixels; in continuous coordinates (pixel i spans
+    [i, i + 1]) their centres lie half a pixel inside the paper's edge, so each fitted
+    line is moved out by half a pixel.
+    """
+    pts = points + 0.5
+    centre = quad.mean(axis=0)
     lines = []
     for k in range(4):
-        a, b = int(vertex_idx[k]), int(vertex_idx[(k + 1) % 4])
-        idx = np.arange(a, b + 1) if b > a else np.concatenate([np.arange(a, n), np.arange(0, b + 1)])
-        trim = int(len(idx) * 0.12)
-        side = points[idx[trim:len(idx) - trim]] if len(idx) - 2 * trim >= 5 else points[idx]
-        if len(side) < 2:
+        a, b = quad[k].astype(np.float64), quad[(k + 1) % 4].astype(np.float64)
+        length = max(np.linalg.norm(b - a), 1e-9)
+        d = (b - a) / length
+        rel = pts - a
+        along = rel @ d / length
+        dist = np.abs(rel @ np.array([-d[1], d[0]]))
+        side = pts[(dist <= 2.0) & (along > 0.1) & (along < 0.9)]
+        if len(side) < 5:
             return None
-        vx, vy, x0, y0 = (float(v) for v in cv2.fitLine(side + 0.5, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel())
+        vx, vy, x0, y0 = (float(v) for v in cv2.fitLine(side.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel())
         nx, ny = -vy, vx
         if nx * (x0 - centre[0]) + ny * (y0 - centre[1]) < 0:
             nx, ny = -nx, -ny
         lines.append((vx, vy, x0 + 0.5 * nx, y0 + 0.5 * ny))
-    corners = []
-    for k in range(4):
-        p = _intersect(lines[k - 1], lines[k])
-        if p is None:
-            return None
-        corners.append(p)
+    corners = [_intersect(lines[k - 1], lines[k]) for k in range(4)]
+    if any(c is None for c in corners):
+        return None
     out = np.array(corners, np.float32)
     h, w = shape
     if not np.all((out > -0.1 * np.array([w, h])) & (out < 1.1 * np.array([w, h]))):

@@ -7,7 +7,6 @@ Everything runs with one torch thread by default: the training machine is a shar
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -206,6 +205,9 @@ def ensemble(data: str, work: str, members: str, seed: int, threads: int, step: 
     if fitted.val_eer >= best_single or min(fitted.weights) == 0.0:
         click.echo(f"NOT installed: validation EER {100 * fitted.val_eer:.2f} % does not beat the best single "
                    f"model ({100 * best_single:.2f} %) with every member weighted")
+        if install and manifest.entries.pop("ensemble", None) is not None:
+            manifest.put(entries[0])  # rewrites the manifest without the stale ensemble (fitted on old members)
+            click.echo("removed the previous ensemble entry: it was fitted on other member files")
         return
     if install:
         entry = _ensemble_entry(entries, fitted, result, version)

@@ -9,7 +9,8 @@ images differ: the same renders, normalised the cross-writer way.
 
 Defaults follow the paper (Adam, lr 1e-3, dropout 0.1, focal alpha 0.25, gamma 2) except
 the batch, 24 pairs instead of 64, and a cosine decay of the rate: on a shared 2-core CPU
-a step costs about a second, so a run is bounded by ``steps`` (wall clock is recorded).
+a step of 24 pairs cost 0.7-3 s (load-dependent), so a run is bounded by ``steps`` (its
+wall clock is recorded).
 """
 from __future__ import annotations
 

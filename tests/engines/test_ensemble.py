@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edgesig.decision import Calibration
-from edgesig.engines import ENGINE_TYPES, load_engine
+from edgesig.engines import ENGINE_TYPES, best_engine, load_engine
 from edgesig.engines.ensemble import fuse
 from edgesig.errors import EngineUnavailableError, InvalidInputError
 from edgesig.runtime import Manifest, ModelEntry
@@ -100,3 +100,19 @@ def test_refuses_members_it_was_not_fitted_on(models, tmp_path):
     other.put(ModelEntry(**{**entry.__dict__, "params": {**entry.params, "members": specs}}))
     with pytest.raises(EngineUnavailableError, match="refit"):
         load_engine("ensemble", Manifest(tmp_path))
+
+
+def test_installed_ensemble_beats_its_members_on_validation():
+    m = Manifest()
+    if "ensemble" not in m.entries:
+        pytest.skip("no ensemble installed (it is installed only when it beats every member on validation)")
+    entry = m.get("ensemble")
+    specs = entry.params["members"]
+    assert all(s["weight"] > 0 for s in specs) and abs(sum(s["weight"] for s in specs) - 1) < 1e-9
+    for spec in specs:
+        member = m.get(spec["name"])
+        assert spec["sha256"] == member.sha256
+        assert entry.metrics["val_eer"] < member.metrics["val_eer"]
+    # "auto" picks it over its members (another image engine may still validate lower)
+    best = m.get(best_engine(m, "image"))
+    assert best.metrics["val_eer"] <= entry.metrics["val_eer"]

@@ -62,9 +62,10 @@ def test_prepare_and_distances(engine):
     assert query.shape == (155, 220) and query.dtype == np.float32
     d = engine.distances(query, refs)
     assert d.shape == (3,) and np.all((d >= 0) & (d <= 1))
-    # one batched run equals one run per reference
+    # one batched run equals one run per reference, up to dynamic quantization:
+    # int8 activation ranges are picked per run, so values differ slightly (below 1e-2)
     single = np.array([engine.distances(query, [r])[0] for r in refs])
-    np.testing.assert_allclose(d, single, atol=1e-5)
+    np.testing.assert_allclose(d, single, atol=1e-2)
 
 
 @pytest.mark.parametrize("bad", [b"", b"garbage bytes, not an image", np.zeros((0, 0), np.uint8),

@@ -53,11 +53,9 @@ def test_entry_metadata(manifest):
     assert entry.modality == "image" and entry.params["target"] == "crosswriter"
     assert set(entry.params["combine"]) <= {"min", "mean", "max", "tmp"}
     assert 0 <= entry.metrics["val_eer"] <= 0.5 and entry.calibration["slope"] > 0
-    for cond in ("clean", "camera"):
+    for cond in ("clean", "camera"):   # int8 vs fp32 on the fold's unseen test writers
         diff = entry.metrics["parity"][cond]["abs_diff_points"]
-        # pair decisions agree within half a point; the EER of 150 genuine + 200 forged queries
-        # moves in 0.67-point steps and differed by up to 2 points (see RESULTS_offline_crosswriter.md)
-        assert diff["pair_accuracy"] <= 0.5 and diff["eer"] <= 2.5
+        assert diff["pair_accuracy"] <= 0.5 and diff["eer"] <= 0.5
 
 
 def test_prepare_and_distances(engine):
