@@ -27,7 +27,7 @@ def main(cv_path: str, data_dir: str) -> None:
     rows = []
     for fold in cv["folds"]:
         report = run_protocol([users[u] for u in fold["test_users"]], engine.prepare, engine.distances,
-                              combine=engine.combine)
+                              combine=engine.combine, penalty=engine.penalty)
         rows.append((fold["fold"], fold["test_users"], report.summary()["eer"], fold["eer"]))
     print("| fold | test writers | DTW EER | GRU EER |\n|---|---|---|---|")
     for fold, test, dtw_eer, gru_eer in rows:

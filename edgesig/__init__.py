@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 
+from edgesig.adaptation import AdaptPolicy
 from edgesig.audit import AuditLog, verify_log
 from edgesig.capture import load_pen, save_pen
 from edgesig.errors import (EdgesigError, EngineUnavailableError, EnrollmentError, FormatError,
@@ -47,7 +48,7 @@ def verify_image(user_id: str, image: object, *, store: TemplateStore, engine: s
 
 
 __all__ = [
-    "Verifier", "PenStream", "DeviceInfo", "load_pen", "save_pen", "verify_stroke", "verify_image",
+    "Verifier", "AdaptPolicy", "PenStream", "DeviceInfo", "load_pen", "save_pen", "verify_stroke", "verify_image",
     "VerifyResult", "EnrollmentReport", "MemoryStore", "Template", "TemplateStore",
     "EncryptedStore", "KeyFile", "Passphrase", "EnvKey", "Keyring", "AuditLog", "verify_log",
     "ReplayGuard", "fingerprint", "near_duplicate", "timing_anomalies",

@@ -237,7 +237,7 @@ def eval_svc2004(directory: str, refs: int, engine: str, users: str, out: str) -
     eng = verifier.engine(verifier.engine_name)
     data = load_svc2004(directory, parse_users(users))
     report = run_protocol(data, eng.prepare, eng.distances, refs=refs, combine=eng.combine,
-                          progress=_progress(f"{eng.name} on {len(data)} users"))
+                          penalty=eng.penalty, progress=_progress(f"{eng.name} on {len(data)} users"))
     report.threshold = eng.calibration.threshold
     summary = {**report.summary(), "engine": eng.name, "engine_version": eng.version,
                "engine_metrics": eng.entry.metrics, "refs": refs, "users_spec": users}

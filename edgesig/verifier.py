@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgesig.adaptation import AdaptPolicy, adapted, n_enrolled, reverted
 from edgesig.audit import AuditLog
 from edgesig.decision import ReferenceStats, dissimilarity
 from edgesig.engines import Engine, best_engine, load_engine
@@ -56,15 +57,19 @@ class Verifier:
     templates (a MemoryStore unless given); ``threads`` is the intra-op thread count of
     ONNX engines. ``replay_guard`` remembers nonces, sequence numbers and recently
     accepted signatures (one per Verifier unless shared); ``audit`` records every
-    enrolment and decision without biometric data.
+    enrolment and decision without biometric data. With ``adapt`` (an
+    :class:`~edgesig.adaptation.AdaptPolicy`) confidently accepted signatures join the
+    template, bounded and reversible (:meth:`revert_adaptation`); off by default.
     """
 
     def __init__(self, engine: str = "auto", store: TemplateStore | None = None, *,
                  image_engine: str = "auto", models_dir: str | None = None, threads: int = 1,
-                 replay_guard: ReplayGuard | None = None, audit: AuditLog | None = None):
+                 replay_guard: ReplayGuard | None = None, audit: AuditLog | None = None,
+                 adapt: AdaptPolicy | None = None):
         self.store: TemplateStore = store if store is not None else MemoryStore()
         self.replay_guard = replay_guard if replay_guard is not None else ReplayGuard()
         self.audit = audit
+        self.adapt = adapt
         self.manifest = Manifest(models_dir)
         self.threads = threads
         self._engine_name = best_engine(self.manifest, "pen") if engine == "auto" else engine
@@ -187,6 +192,7 @@ class Verifier:
             result = replace(result, accepted=False, reasons=result.reasons + tuple(security))
         elif result.accepted:
             self.replay_guard.remember_accepted(user_id, pen)
+            result = self._maybe_adapt(engine, template, query, result, fingerprint(pen))
         return self._audited(result, device=pen.device.name, sequence=pen.sequence)
 
     def verify_image(self, user_id: str, image: Any) -> VerifyResult:
@@ -199,7 +205,34 @@ class Verifier:
         check_user_id(user_id)
         engine = self.engine(self.image_engine_name)
         template = self.store.get(user_id, engine.name)
-        return self._audited(self._decide(user_id, engine, template, engine.prepare(image), start))
+        query = engine.prepare(image)
+        result = self._decide(user_id, engine, template, query, start)
+        return self._audited(self._maybe_adapt(engine, template, query, result))
+
+    def _maybe_adapt(self, engine: Engine, template: Template, query: np.ndarray, result: VerifyResult,
+                     fp: np.ndarray | None = None) -> VerifyResult:
+        """Add a confidently accepted query to the template when adaptation is on."""
+        if self.adapt is None or not result.accepted or result.score < self.adapt.min_score:
+            return result
+        self.store.put(adapted(template, engine, query, self.adapt, fp))
+        if self.audit is not None:
+            self.audit.record("update", result.user_id, engine=engine.name, decision="adapted",
+                              n_references=len(template.references) + 1)
+        return replace(result, details={**result.details, "adapted": True})
+
+    def revert_adaptation(self, user_id: str) -> int:
+        """Restore ``user_id``'s templates as enrolled; returns how many adapted references went."""
+        check_user_id(user_id)
+        removed = 0
+        for name in self.store.engines(user_id):
+            template = self.store.get(user_id, name)
+            extra = len(template.references) - n_enrolled(template)
+            if extra > 0:
+                self.store.put(reverted(template))
+                removed += extra
+        if self.audit is not None:
+            self.audit.record("update", user_id, decision="reverted adaptation", removed=removed)
+        return removed
 
     def _audited(self, result: VerifyResult, **fields: Any) -> VerifyResult:
         if self.audit is not None:
@@ -211,9 +244,15 @@ class Verifier:
 
     def _decide(self, user_id: str, engine: Engine, template: Template, query: np.ndarray,
                 start: float) -> VerifyResult:
+        if template.model_version != engine.version:
+            raise EnrollmentError(
+                f"{user_id!r} was enrolled with {engine.name} {template.model_version}, but "
+                f"{engine.name} {engine.version} is installed and compares differently; enrol "
+                "the user again (the old template stays stored until then)")
         stats = ReferenceStats.from_dict(template.stats)
         dists = engine.distances(query, template.references)
-        d = dissimilarity(dists, stats, engine.combine)
+        penalty = engine.penalty(query, template.references)
+        d = dissimilarity(dists, stats, engine.combine) + penalty
         score = float(engine.calibration.probability(d))
         threshold = engine.calibration.score_threshold
         accepted = bool(d <= engine.calibration.threshold)
@@ -221,7 +260,7 @@ class Verifier:
         return VerifyResult(user_id=user_id, accepted=accepted, score=score, threshold=threshold,
                             engine=engine.name, latency_ms=(time.perf_counter() - start) * 1e3,
                             reasons=reasons, distance=d, model_version=template.model_version,
-                            details={"distances": [float(x) for x in dists]})
+                            details={"distances": [float(x) for x in dists], "penalty": penalty})
 
     # -- identification ----------------------------------------------------------------
     def identify(self, sample: Any, top_k: int = 5) -> Ranking:

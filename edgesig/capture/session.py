@@ -126,7 +126,7 @@ class Session:
         pen = self.pen()
         prepared = None
         if self._features is not None and hasattr(self.engine, "from_features"):
-            prepared = self.engine.from_features(self._features.finish(pen))
+            prepared = self.engine.from_features(self._features.finish(pen), pen)
         self.result = self.verifier.verify_stroke(self.user_id, pen, prepared=prepared)
         if self.on_result is not None:
             self.on_result(self.result)

@@ -36,6 +36,14 @@ class Engine(ABC):
     def distances(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
         """Dissimilarity of the query to each reference (lower = more alike)."""
 
+    def penalty(self, query: np.ndarray, references: Sequence[np.ndarray]) -> float:
+        """A term added to the Sharma–Sundaram dissimilarity (0 unless an engine has one).
+
+        For what per-reference distances cannot carry, such as the DTW engine's global
+        features, which are compared with the references' mean.
+        """
+        return 0.0
+
     def pairwise(self, references: Sequence[np.ndarray]) -> np.ndarray:
         """Symmetric reference-to-reference distance matrix (zero diagonal)."""
         k = len(references)

@@ -1,8 +1,12 @@
-"""DTW over LNPS and kinematic features: the engine that needs no model file.
+"""DTW over LNPS and kinematic features, plus a global-feature term: no model file needed.
 
-Its parameters (feature channels, LNPS window and level, Sakoe–Chiba band) and its
-calibration are chosen on validation writers by ``edgesig tune`` and stored in the
-manifest like any model's.
+Its parameters (feature channels, LNPS window and level, Sakoe–Chiba band, the weight
+and scales of the global term) and its calibration are chosen on validation writers by
+``edgesig tune`` and stored in the manifest like any model's.
+
+The prepared representation is one float32 array of shape (1 + n, width): row 0 holds
+the global descriptor (``edgesig.features.global_features``), rows 1.. the per-sample
+features; both are zero-padded to the wider of the two, which DTW does not notice.
 """
 from __future__ import annotations
 
@@ -11,10 +15,14 @@ from typing import Sequence
 import numpy as np
 
 from edgesig.engines.base import Engine
+from edgesig.errors import ModelError
 from edgesig.features.dtw import dtw_to_many
+from edgesig.features.global_features import GLOBAL_FEATURES, deviation, global_features
 from edgesig.features.kinematics import FeatureConfig, extract
 from edgesig.pen import PenStream
 from edgesig.runtime import ModelEntry
+
+N_GLOBAL = len(GLOBAL_FEATURES)
 
 
 class DtwEngine(Engine):
@@ -24,13 +32,30 @@ class DtwEngine(Engine):
         super().__init__(entry)
         self.features = FeatureConfig.from_dict(entry.params.get("features", {}))
         self.band = float(entry.params.get("band", 0.0))
+        term = entry.params.get("global", {"weight": 0.0, "scale": [1.0] * N_GLOBAL})
+        self.global_weight = float(term["weight"])
+        self.global_scale = np.asarray(term["scale"], dtype=np.float64)
+        if self.global_scale.shape != (N_GLOBAL,) or not np.all(self.global_scale > 0):
+            raise ModelError(f"dtw manifest entry: global.scale needs {N_GLOBAL} positive values, "
+                             f"got {term['scale']!r}; re-run `edgesig tune`")
+        self.width = max(self.features.dim, N_GLOBAL)
 
     def prepare(self, sample: PenStream) -> np.ndarray:
-        return self.from_features(extract(sample, self.features))
+        return self.from_features(extract(sample, self.features), sample)
 
-    def from_features(self, features: np.ndarray) -> np.ndarray:
+    def from_features(self, features: np.ndarray, pen: PenStream) -> np.ndarray:
         """The stored representation from already computed features (streaming sessions)."""
-        return features.astype(np.float32)
+        out = np.zeros((1 + len(features), self.width), dtype=np.float32)
+        out[0, :N_GLOBAL] = global_features(pen)
+        out[1:, :features.shape[1]] = features
+        return out
 
     def distances(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
-        return dtw_to_many(query, list(references), self.band)
+        return dtw_to_many(query[1:], [r[1:] for r in references], self.band)
+
+    def penalty(self, query: np.ndarray, references: Sequence[np.ndarray]) -> float:
+        """Weighted deviation of the query's global features from the references' mean."""
+        if self.global_weight == 0.0:
+            return 0.0
+        refs = np.stack([r[0, :N_GLOBAL] for r in references]).astype(np.float64)
+        return self.global_weight * deviation(query[0, :N_GLOBAL].astype(np.float64), refs, self.global_scale)

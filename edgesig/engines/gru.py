@@ -31,8 +31,12 @@ class GruEngine(Engine):
     def prepare(self, sample: PenStream) -> np.ndarray:
         return self.from_features(extract(sample, self.features))
 
-    def from_features(self, features: np.ndarray) -> np.ndarray:
-        """Per-step embeddings from already computed features (streaming sessions)."""
+    def from_features(self, features: np.ndarray, pen: PenStream | None = None) -> np.ndarray:
+        """Per-step embeddings from already computed features (streaming sessions).
+
+        ``pen`` is accepted for the engines' common signature; the embedding needs only
+        the features.
+        """
         return self.session.run({self.input_name: features.astype(np.float32)})[0].astype(np.float32)
 
     def distances(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:

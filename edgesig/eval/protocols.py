@@ -109,8 +109,12 @@ class Report:
 def run_protocol(users: Sequence[UserSamples], prepare: Callable[[Any], np.ndarray],
                  distances: Callable[[np.ndarray, Sequence[np.ndarray]], np.ndarray],
                  refs: int = 5, combine: tuple[str, ...] = ("min", "mean"),
-                 progress: Callable[[Iterable], Iterable] | None = None) -> Report:
-    """Score every user's tests against their first ``refs`` genuine samples."""
+                 progress: Callable[[Iterable], Iterable] | None = None,
+                 penalty: Callable[[np.ndarray, Sequence[np.ndarray]], float] | None = None) -> Report:
+    """Score every user's tests against their first ``refs`` genuine samples.
+
+    ``penalty`` is an engine's extra term (``Engine.penalty``), added as the verifier adds it.
+    """
     scored = []
     iterator = progress(users) if progress else users
     for u in iterator:
@@ -126,8 +130,10 @@ def run_protocol(users: Sequence[UserSamples], prepare: Callable[[Any], np.ndarr
         stats = ReferenceStats.from_matrix(dist)
 
         def score(samples: list[Any]) -> np.ndarray:
-            return np.array([dissimilarity(distances(prepare(s), feats_ref), stats, combine)
-                             for s in samples])
+            def one(query: np.ndarray) -> float:
+                extra = penalty(query, feats_ref) if penalty is not None else 0.0
+                return dissimilarity(distances(query, feats_ref), stats, combine) + extra
+            return np.array([one(prepare(s)) for s in samples])
         scored.append(UserScores(u.user, score(u.genuine[refs:]), score(u.forgery), stats.d_mean))
     return Report(scored)
 

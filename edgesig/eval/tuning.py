@@ -1,24 +1,28 @@
 """Choosing the DTW engine's parameters on validation writers, and writing its manifest entry.
 
-The grid is small on purpose: each point is a full protocol run. Parameters, the
+The grid is small on purpose: each point is a full protocol run. First the local
+features and band, then the weight of the global-feature term on top of the winner
+(its scales are the validation writers' typical genuine deviations). Parameters, the
 calibration and the enrolment policy all come from the validation users; the test
 users are scored once, with everything frozen, and only reported.
 """
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from edgesig.decision import fit_calibration
+from edgesig.engines.dtw import N_GLOBAL, DtwEngine
 from edgesig.eval.protocols import Report, UserSamples, run_protocol
-from edgesig.features.dtw import dtw_to_many
-from edgesig.features.kinematics import FeatureConfig, extract
+from edgesig.features.global_features import global_features
+from edgesig.features.kinematics import FeatureConfig
 from edgesig.runtime import Manifest, ModelEntry
 
-DTW_VERSION = "1.0"
+DTW_VERSION = "1.1"
+GLOBAL_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5)
 
 
 @dataclass(frozen=True)
@@ -26,9 +30,17 @@ class DtwCandidate:
     features: FeatureConfig
     band: float
     combine: tuple[str, ...] = ("min", "mean")
+    global_weight: float = 0.0
+    global_scale: tuple[float, ...] = (1.0,) * N_GLOBAL
 
     def params(self) -> dict[str, Any]:
-        return {"features": self.features.to_dict(), "band": self.band, "combine": list(self.combine)}
+        return {"features": self.features.to_dict(), "band": self.band, "combine": list(self.combine),
+                "global": {"weight": self.global_weight, "scale": list(self.global_scale)}}
+
+    def engine(self) -> DtwEngine:
+        """The runtime engine with these parameters (uncalibrated), so tuning scores what ships."""
+        return DtwEngine(ModelEntry(name="dtw", version=DTW_VERSION, modality="pen", params=self.params(),
+                                    calibration={"threshold": 0.0, "slope": 1.0}))
 
 
 def default_grid() -> list[DtwCandidate]:
@@ -42,15 +54,26 @@ def default_grid() -> list[DtwCandidate]:
 
 
 def evaluate(cand: DtwCandidate, users: Sequence[UserSamples], refs: int = 5) -> Report:
+    engine = cand.engine()
     cache: dict[int, np.ndarray] = {}
 
     def prepare(pen: Any) -> np.ndarray:
         key = id(pen)
         if key not in cache:
-            cache[key] = extract(pen, cand.features)
+            cache[key] = engine.prepare(pen)
         return cache[key]
-    return run_protocol(users, prepare, lambda q, r: dtw_to_many(q, list(r), cand.band),
-                        refs=refs, combine=cand.combine)
+    return run_protocol(users, prepare, engine.distances, refs=refs, combine=cand.combine,
+                        penalty=engine.penalty)
+
+
+def global_scale(users: Sequence[UserSamples], refs: int = 5) -> tuple[float, ...]:
+    """Each global feature's mean |genuine − mean of the references| over ``users``."""
+    deviations = []
+    for u in users:
+        g = np.array([global_features(p) for p in u.genuine])
+        deviations.append(np.abs(g[refs:] - g[:refs].mean(axis=0)))
+    scale = np.concatenate(deviations).mean(axis=0)
+    return tuple(float(max(s, 1e-6)) for s in scale)
 
 
 def tune_dtw(val: Sequence[UserSamples], test: Sequence[UserSamples],
@@ -61,7 +84,9 @@ def tune_dtw(val: Sequence[UserSamples], test: Sequence[UserSamples],
     for cand in progress(list(grid or default_grid())):
         trials.append((evaluate(cand, val, refs).summary()["eer"], cand))
     trials.sort(key=lambda t: t[0])
-    best = trials[0][1]
+    best = replace(trials[0][1], global_scale=global_scale(val, refs))
+    weighted = [(evaluate(replace(best, global_weight=w), val, refs).summary()["eer"], w) for w in GLOBAL_WEIGHTS]
+    best = replace(best, global_weight=min(weighted, key=lambda t: t[0])[1])
     val_report = evaluate(best, val, refs)
     calibration = fit_calibration(val_report.genuine, val_report.forgery)
     spreads = np.array([u.spread for u in val_report.users])
@@ -80,6 +105,7 @@ def tune_dtw(val: Sequence[UserSamples], test: Sequence[UserSamples],
                  "test_mean_user_eer": test_sum["mean_user_eer"], "test_users": len(test),
                  "protocol": f"SVC2004 Task 2, skilled forgeries, {refs} references"})
     details = {"trials": [{"val_eer": e, **c.params()} for e, c in trials],
+               "global_weight_trials": [{"val_eer": e, "weight": w} for e, w in weighted],
                "validation": val_sum, "test": test_sum}
     return entry, details
 
