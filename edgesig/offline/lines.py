@@ -66,9 +66,10 @@ def remove_lines(binary: np.ndarray, *, evidence: np.ndarray | None = None,
 
     A candidate is a thin, solid, straight run at least ``short`` long (fractions of the
     width for horizontal lines, of the height for vertical ones). It is removed when it
-    is ``long`` too, or when it meets perpendicular candidates at both of its ends, as a
-    printed box's sides do; a capital's down-stroke standing on a line does not. A ruler-straight handwritten underline longer
-    than a third of the sheet is removed like a printed line.
+    is ``long`` too, or when it meets perpendicular candidates at both of its ends that
+    are long or box sides themselves, as a printed box's sides do; a capital's
+    down-stroke standing on a line does not. A ruler-straight handwritten underline
+    longer than a third of the sheet is removed like a printed line.
 
     ``evidence`` is a more permissive ink mask of the same image (see
     ``edgesig.offline.clean.line_evidence``) to find faint lines in: light ruled lines
@@ -133,8 +134,12 @@ def _fit(part: np.ndarray, x: int, y: int, horizontal: bool) -> Segment | None:
     top = max(top - 2, 0)
     part = part[top:bottom + 3]
     per_column = cv2.reduce(part, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255
-    n = per_column.size
-    if np.count_nonzero(per_column) < LINE_COVERAGE * n:
+    ends = np.flatnonzero(per_column)
+    if ends.size == 0:
+        return None
+    # Coverage over the inked extent: the band also holds the gap-bridging dilation's margins.
+    n = int(ends[-1] - ends[0] + 1)
+    if ends.size < LINE_COVERAGE * n:
         return None
     clear = (per_column > 0) & (per_column <= MAX_LINE_WIDTH)
     along = np.flatnonzero(clear)
@@ -153,7 +158,6 @@ def _fit(part: np.ndarray, x: int, y: int, horizontal: bool) -> Segment | None:
     inliers = np.abs(centre - (slope * u + offset)) <= 1.0
     if inliers.mean() < MIN_STRAIGHT:  # not ruler-straight: the feet of cursive letters wander
         return None
-    ends = np.flatnonzero(per_column)
     return Segment(horizontal=horizontal, start=float(x + ends[0]), end=float(x + ends[-1] + 1), slope=slope,
                    offset=float(y + top + offset - slope * x), width=float(counts[inliers].mean()))
 
@@ -170,12 +174,12 @@ def _line_fit(u: np.ndarray, v: np.ndarray) -> tuple[float, float]:
 def _printed(candidates: list[Segment], long_h: float, long_v: float) -> list[Segment]:
     """The candidates that are printed lines: long, or box sides.
 
-    A box side meets a perpendicular candidate at each of its two ends; a letter's
-    down-stroke standing on a line, or the bottoms of cursive letters ending at a
-    capital, make one such corner at most.
+    A box side meets a perpendicular candidate at each of its two ends, and those
+    partners are long lines or box sides too; a letter's down-stroke standing on a line,
+    or the bottoms of cursive letters ending at a capital, make one such corner at most.
     """
     ok = [s.length >= (long_h if s.horizontal else long_v) for s in candidates]
-    ends = [[False, False] for _ in candidates]
+    partners: list[tuple[list[int], list[int]]] = [([], []) for _ in candidates]
     reach = 4.0
     for i, a in enumerate(candidates):
         for j, b in enumerate(candidates):
@@ -188,8 +192,14 @@ def _printed(candidates: list[Segment], long_h: float, long_v: float) -> list[Se
             a_end = _which_end(x_of_b, a, tol_a)
             b_end = _which_end(y_of_a, b, tol_b)
             if a_end is not None and b_end is not None:
-                ends[i][a_end] = ends[j][b_end] = True
-    return [s for s, long_enough, (first, last) in zip(candidates, ok, ends) if long_enough or (first and last)]
+                partners[i][a_end].append(j)
+                partners[j][b_end].append(i)
+    cornered = [bool(first) and bool(last) for first, last in partners]
+    # A box side's partners are box sides too (long, or cornered at both ends); a
+    # handwritten underline between a capital and a loop has partners cornered once.
+    framed = [any(ok[j] or cornered[j] for j in first) and any(ok[j] or cornered[j] for j in last)
+              for first, last in partners]
+    return [s for s, long_enough, boxed in zip(candidates, ok, framed) if long_enough or boxed]
 
 
 def _which_end(along: float, segment: Segment, tolerance: float) -> int | None:
@@ -218,8 +228,8 @@ def _draw(segments: list[Segment], shape: tuple[int, int]) -> np.ndarray:
 def _drop_leftovers(cleaned: np.ndarray, printed: list[Segment], width: int) -> tuple[np.ndarray, np.ndarray]:
     """Remove thin fragments lying along a removed line (dashes of a faint line, its frayed ends).
 
-    They are as thin as the line, longer along it than across, and lie within a few
-    pixels of it or of its extension; strokes crossing the line reach further and stay.
+    They are specks or dashes as thin as the line and lie within a few pixels of it or
+    of its extension; strokes crossing the line reach further and stay.
     """
     contours, _ = cv2.findContours(cleaned, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
@@ -231,7 +241,8 @@ def _drop_leftovers(cleaned: np.ndarray, printed: list[Segment], width: int) -> 
         x, y, bw, bh = boxes.T if s.horizontal else boxes[:, [1, 0, 3, 2]].T  # along, across, sizes
         mid = s.slope * (x + bw / 2) + s.offset
         # Along the line's extension too: its frayed ends may not have joined its band.
-        drop |= (bh <= thin) & (bw >= 2 * bh) & (y >= mid - thin) & (y + bh <= mid + thin)
+        speck_or_dash = (bh <= thin) & ((bw >= 2 * bh) | (bw <= thin))
+        drop |= speck_or_dash & (y >= mid - thin) & (y + bh <= mid + thin)
     leftovers = np.zeros_like(cleaned)
     if drop.any():
         cv2.drawContours(leftovers, [c for c, d in zip(contours, drop) if d], -1, 255, cv2.FILLED)

@@ -28,6 +28,9 @@ MIN_STROKE_FRACTION = 0.025
 #: signature sit about a letter's height apart, while a printed word (long but low)
 #: joins only what is nearly touching it.
 GAP_FACTOR, GAP_MIN, GAP_MAX = 1.5, 0.03, 0.12
+#: Groups smaller than this fraction of the diagonal are specks: they join each other
+#: only when nearly touching (an i-dot still joins its word at the normal gap).
+SPECK_CHAIN = 0.01
 #: At most this many components (the largest) are grouped; the rest is noise.
 MAX_COMPONENTS = 400
 
@@ -148,14 +151,19 @@ def _group(boxes: np.ndarray, diag: float) -> np.ndarray:
     are closer than GAP_FACTOR x the smaller scale (within [GAP_MIN, GAP_MAX] x diag).
     Merging in rounds lets a small piece (the tail of a letter) extend its word's box
     towards the next word, which then joins at the word's scale, while printed text
-    keeps the small scale of its characters.
+    keeps the small scale of its characters. A speck (an i-dot, noise) joins a group
+    without extending its box, so noise cannot lead a group across the sheet.
     """
     labels = np.arange(len(boxes))
     current = boxes.astype(np.float64)
     scale = current[:, 3] - current[:, 1]
     while True:
         x0, y0, x1, y1 = current.T
-        allowed = np.clip(GAP_FACTOR * np.minimum(scale[:, None], scale[None, :]), GAP_MIN * diag, GAP_MAX * diag)
+        smaller = np.minimum(scale[:, None], scale[None, :])
+        allowed = np.clip(GAP_FACTOR * smaller, GAP_MIN * diag, GAP_MAX * diag)
+        # Two specks join only when nearly touching: scattered noise must not chain up.
+        both_specks = np.maximum(scale[:, None], scale[None, :]) < SPECK_CHAIN * diag
+        allowed = np.where(both_specks, GAP_FACTOR * smaller, allowed)
         dx = np.maximum(x0[:, None], x0[None, :]) - np.minimum(x1[:, None], x1[None, :])
         dy = np.maximum(y0[:, None], y0[None, :]) - np.minimum(y1[:, None], y1[None, :])
         merged = _connected(np.maximum(dx, dy) <= allowed)
@@ -163,12 +171,17 @@ def _group(boxes: np.ndarray, diag: float) -> np.ndarray:
         if n == len(current):
             return labels
         labels = merged[labels]
+        # A group's box spans its members that are not specks (all of them if none is).
+        big = scale >= SPECK_CHAIN * diag
+        has_big = np.zeros(n, bool)
+        np.logical_or.at(has_big, merged, big)
+        use = big | ~has_big[merged]
         grouped = np.empty((n, 4))
         grouped[:, :2], grouped[:, 2:] = np.inf, -np.inf
-        np.minimum.at(grouped[:, 0], merged, x0)
-        np.minimum.at(grouped[:, 1], merged, y0)
-        np.maximum.at(grouped[:, 2], merged, x1)
-        np.maximum.at(grouped[:, 3], merged, y1)
+        np.minimum.at(grouped[:, 0], merged[use], x0[use])
+        np.minimum.at(grouped[:, 1], merged[use], y0[use])
+        np.maximum.at(grouped[:, 2], merged[use], x1[use])
+        np.maximum.at(grouped[:, 3], merged[use], y1[use])
         tallest = np.zeros(n)
         np.maximum.at(tallest, merged, scale)
         current, scale = grouped, tallest
