@@ -196,8 +196,8 @@ def tune_svc2004(directory: str, val_users: str, test_users: str, refs: int, ins
     val = load_svc2004(directory, parse_users(val_users))
     test = load_svc2004(directory, parse_users(test_users))
     entry, details = tune_dtw(val, test, refs=refs, progress=_progress("grid"))
-    best = details["trials"][0]
-    click.echo(f"best on users {val_users}: {json.dumps({k: best[k] for k in ('features', 'band')})}")
+    chosen = {**{k: entry.params[k] for k in ("features", "band")}, "global_weight": entry.params["global"]["weight"]}
+    click.echo(f"chosen on users {val_users}: {json.dumps(chosen)}")
     click.echo(_summary_line(f"validation users {val_users}", details["validation"]))
     click.echo(_summary_line(f"test users {test_users}", details["test"]))
     if out:

@@ -192,7 +192,7 @@ class Verifier:
             result = replace(result, accepted=False, reasons=result.reasons + tuple(security))
         elif result.accepted:
             self.replay_guard.remember_accepted(user_id, pen)
-            result = self._maybe_adapt(engine, template, query, result, fingerprint(pen))
+            result = self._maybe_adapt(engine, template, query, result, pen)
         return self._audited(result, device=pen.device.name, sequence=pen.sequence)
 
     def verify_image(self, user_id: str, image: Any) -> VerifyResult:
@@ -210,10 +210,11 @@ class Verifier:
         return self._audited(self._maybe_adapt(engine, template, query, result))
 
     def _maybe_adapt(self, engine: Engine, template: Template, query: np.ndarray, result: VerifyResult,
-                     fp: np.ndarray | None = None) -> VerifyResult:
+                     pen: PenStream | None = None) -> VerifyResult:
         """Add a confidently accepted query to the template when adaptation is on."""
         if self.adapt is None or not result.accepted or result.score < self.adapt.min_score:
             return result
+        fp = fingerprint(pen) if pen is not None else None
         self.store.put(adapted(template, engine, query, self.adapt, fp))
         if self.audit is not None:
             self.audit.record("update", result.user_id, engine=engine.name, decision="adapted",

@@ -32,7 +32,11 @@ def _dtw(a: np.ndarray, b: np.ndarray, band: float) -> float:
         centre = i * ratio
         lo = max(1, int(centre) - width)
         hi = min(m, int(centre) + width + 1)
-        for j in range(m + 1):
+        # Only the band is written; the next row reads one cell left of its band and up to
+        # its own right edge, so just those cells of this row must read as unreachable.
+        hi_next = min(m, int((i + 1) * ratio) + width + 1)
+        cur_cost[lo - 1] = inf
+        for j in range(hi + 1, hi_next + 1):
             cur_cost[j] = inf
         for j in range(lo, hi + 1):
             acc = 0.0
@@ -58,10 +62,10 @@ def _dtw(a: np.ndarray, b: np.ndarray, band: float) -> float:
 
 
 @nb.njit(cache=True, nogil=True)
-def _dtw_many(query: np.ndarray, refs: nb.typed.List, band: float) -> np.ndarray:
-    out = np.empty(len(refs))
-    for k in range(len(refs)):
-        out[k] = _dtw(query, refs[k], band)
+def _dtw_many(query: np.ndarray, packed: np.ndarray, starts: np.ndarray, band: float) -> np.ndarray:
+    out = np.empty(len(starts) - 1)
+    for k in range(len(starts) - 1):
+        out[k] = _dtw(query, packed[starts[k]:starts[k + 1]], band)
     return out
 
 
@@ -81,11 +85,17 @@ def dtw(a: np.ndarray, b: np.ndarray, band: float = 0.0) -> float:
 
 
 def dtw_to_many(query: np.ndarray, refs: list[np.ndarray], band: float = 0.0) -> np.ndarray:
-    """DTW from one query to several references, in one compiled loop (no per-call overhead)."""
-    typed = nb.typed.List()
-    for r in refs:
-        typed.append(np.ascontiguousarray(r, dtype=np.float64))
-    return _dtw_many(np.ascontiguousarray(query, dtype=np.float64), typed, float(band))
+    """DTW from one query to several references, in one compiled loop (no per-call overhead).
+
+    The references are packed into one array with row offsets: cheaper to hand to
+    numba than a typed list, which costs more than the DTW itself for short signatures.
+    """
+    if not refs:
+        return np.empty(0)
+    packed = np.concatenate(refs, axis=0).astype(np.float64, copy=False)
+    starts = np.zeros(len(refs) + 1, dtype=np.int64)
+    np.cumsum([len(r) for r in refs], out=starts[1:])
+    return _dtw_many(np.ascontiguousarray(query, dtype=np.float64), packed, starts, float(band))
 
 
 def _sequence(name: str, seq: np.ndarray) -> np.ndarray:

@@ -50,16 +50,19 @@ def channels(pen: PenStream, names: tuple[str, ...], pen_up: bool = False) -> np
     src = pen if pen_up else pen.select(pen.pen_down)
     x, y = normalized_xy(src.x, src.y)
     t = src.t - src.t[0]
-    vx, vy = _gradient(x, t), _gradient(y, t)
-    speed = np.hypot(vx, vy)
-    safe = np.maximum(speed, 1e-12)
-    ax, ay = _gradient(vx, t), _gradient(vy, t)
-    table = {
-        "x": x, "y": y, "p": src.pressure, "vx": vx, "vy": vy, "speed": speed,
-        "cos": vx / safe, "sin": vy / safe, "ax": ax, "ay": ay,
-        "dp": _gradient(src.pressure, t),
-        "curv": (vx * ay - vy * ax) / safe ** 3 / (1.0 + np.abs(vx * ay - vy * ax) / safe ** 3),
-    }
+    table = {"x": x, "y": y, "p": src.pressure}
+    wanted = set(names)
+    if "dp" in wanted:
+        table["dp"] = _gradient(src.pressure, t)
+    if wanted - table.keys():  # only what is asked for: this runs on every verification
+        vx, vy = _gradient(x, t), _gradient(y, t)
+        speed = np.hypot(vx, vy)
+        safe = np.maximum(speed, 1e-12)
+        table.update(vx=vx, vy=vy, speed=speed, cos=vx / safe, sin=vy / safe)
+        if wanted & {"ax", "ay", "curv"}:
+            ax, ay = _gradient(vx, t), _gradient(vy, t)
+            bend = (vx * ay - vy * ax) / safe ** 3
+            table.update(ax=ax, ay=ay, curv=bend / (1.0 + np.abs(bend)))
     return np.column_stack([table[n] for n in names])
 
 
@@ -85,7 +88,8 @@ class FeatureConfig:
     level: int = 2                           # signature truncation level
     extra: tuple[str, ...] = ("x", "y", "vx", "vy", "p")  # raw channels appended
     pen_up: bool = False                     # include hover samples
-    stride: int = 1                          # keep every stride-th sample (speed)
+    stride: int = 1                          # keep every stride-th feature row (speed)
+    rate_hz: float | None = None             # first thin the pen to about this rate (None: keep all)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -101,8 +105,29 @@ class FeatureConfig:
         return (signature_dim(len(self.path), self.level) if self.level else 0) + len(self.extra)
 
 
+def decimation(pen: PenStream, rate_hz: float | None) -> int:
+    """Keep every k-th sample to come down to about ``rate_hz``: k = round(capture rate / rate_hz).
+
+    A 200 Hz pad then gives the same features (LNPS windows spanning the same time) and
+    the same DTW work as a 100 Hz one. The capture rate is the device's, else estimated
+    from the median sampling interval.
+    """
+    if rate_hz is None:
+        return 1
+    rate = pen.device.sample_rate_hz
+    if not rate:
+        dt = np.diff(pen.t)
+        dt = dt[dt > 0]
+        rate = 1000.0 / float(np.median(dt)) if dt.size else rate_hz
+    k = max(1, int(round(rate / rate_hz)))
+    return k if k == 1 or np.count_nonzero(pen.pen_down[::k]) >= 2 else 1
+
+
 def extract(pen: PenStream, cfg: FeatureConfig) -> np.ndarray:
     """Per-sample feature sequence (n, cfg.dim), float64, each column z-normalised."""
+    k = decimation(pen, cfg.rate_hz)
+    if k > 1:
+        pen = pen.select(np.arange(len(pen)) % k == 0)
     names = tuple(dict.fromkeys(cfg.path + cfg.extra))
     table = channels(pen, names, pen_up=cfg.pen_up)
     col = {n: i for i, n in enumerate(names)}

@@ -23,7 +23,8 @@ class StreamingFeatures:
     Feed every sample with :meth:`push` in arrival order, then call :meth:`finish` with
     the complete PenStream; the result equals ``extract(pen, cfg)``. Incremental work is
     done only for LNPS over positions (scale-free, so raw device units give the same
-    rows); other configurations fall back to computing everything at the end.
+    rows) and used only when the pen needs no thinning (``cfg.rate_hz``); otherwise
+    everything is computed at the end.
     """
 
     def __init__(self, cfg: FeatureConfig, capacity: int = 1024):
@@ -56,9 +57,9 @@ class StreamingFeatures:
 
     def finish(self, pen: PenStream) -> np.ndarray:
         """The complete feature sequence of ``pen`` (the stream the samples formed)."""
-        from edgesig.features.kinematics import extract
+        from edgesig.features.kinematics import decimation, extract
         cfg = self.cfg
-        if not self.incremental:
+        if not self.incremental or decimation(pen, cfg.rate_hz) > 1:
             return extract(pen, cfg)
         lnps_rows(self._path, self._n, cfg.window, cfg.level, self._done, self._n, self._rows)
         self._done = self._n

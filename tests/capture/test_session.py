@@ -27,6 +27,16 @@ def test_streaming_features_equal_batch(writer_pens, cfg):
     np.testing.assert_allclose(stream.finish(pen), extract(pen, cfg), atol=1e-9)
 
 
+@pytest.mark.parametrize("rate", [100.0, 200.0])
+def test_streaming_equals_batch_when_the_pen_is_thinned(rate):
+    pen = make_writer(7, sample_rate_hz=rate).genuine(np.random.default_rng(2))
+    cfg = FeatureConfig(window=5, pen_up=True, stride=2, rate_hz=100.0)
+    stream = StreamingFeatures(cfg)
+    for t, x, y, p, down in stream_points(pen):
+        stream.push(x, y, down)
+    np.testing.assert_allclose(stream.finish(pen), extract(pen, cfg), atol=1e-9)
+
+
 def _verifier(writer_pens):
     genuine, _ = writer_pens
     v = Verifier("dtw")

@@ -5,14 +5,20 @@ from edgesig.errors import InvalidInputError
 from edgesig.features.dtw import dtw, dtw_to_many
 
 
-def dtw_reference(a, b):
-    """Plain numpy DTW with path-length normalisation (ties broken like the kernel)."""
+def dtw_reference(a, b, band=0.0):
+    """Plain numpy DTW with path-length normalisation (ties broken like the kernel).
+
+    With ``band``, cells farther than ceil(band * max(n, m)) from the scaled diagonal
+    (one more on the right, as in the kernel) are unreachable.
+    """
     n, m = len(a), len(b)
+    width = max(int(np.ceil(band * max(n, m))), 1) if band > 0 else max(n, m)
     cost = np.full((n + 1, m + 1), np.inf)
     steps = np.zeros((n + 1, m + 1))
     cost[0, 0] = 0
     for i in range(1, n + 1):
-        for j in range(1, m + 1):
+        centre = int(i * m / n)
+        for j in range(max(1, centre - width), min(m, centre + width + 1) + 1):
             c = np.linalg.norm(a[i - 1] - b[j - 1])
             options = [(cost[i - 1, j - 1], steps[i - 1, j - 1]), (cost[i - 1, j], steps[i - 1, j]),
                        (cost[i, j - 1], steps[i, j - 1])]
@@ -26,6 +32,14 @@ def test_matches_reference_without_band():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(30, 4)), rng.normal(size=(25, 4))
     assert dtw(a, b) == pytest.approx(dtw_reference(a, b), rel=1e-9)
+
+
+@pytest.mark.parametrize("n, m, band", [(40, 25, 0.1), (25, 40, 0.1), (30, 30, 0.05), (60, 17, 0.2)])
+def test_matches_reference_with_band(n, m, band):
+    rng = np.random.default_rng(n * m)
+    a, b = rng.normal(size=(n, 3)), rng.normal(size=(m, 3))
+    assert dtw(a, b, band) == pytest.approx(dtw_reference(a, b, band), rel=1e-9)
+    assert dtw_to_many(a, [b, a], band)[0] == pytest.approx(dtw_reference(a, b, band), rel=1e-9)
 
 
 def test_identity_symmetry_and_time_warp():

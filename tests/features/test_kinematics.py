@@ -31,3 +31,26 @@ def test_feature_shape_and_config_roundtrip():
 def test_unknown_channel():
     with pytest.raises(InvalidInputError, match="unknown channels"):
         channels(wavy_pen(0), ("x", "bogus"))
+
+
+def _sampled(rate_hz: float, declared: bool) -> PenStream:
+    """One smooth signature-like path sampled at ``rate_hz`` for two seconds."""
+    t = np.arange(0.0, 2000.0, 1000.0 / rate_hz)
+    s = t / 2000.0 * 4 * np.pi
+    return PenStream.from_arrays(1000 * (s + 0.6 * np.sin(2 * s)), 1000 * np.cos(3 * s), t,
+                                 0.5 + 0.3 * np.sin(s), sample_rate_hz=rate_hz if declared else None)
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_fast_pads_are_thinned_to_the_common_rate(declared):
+    cfg = FeatureConfig(window=5, rate_hz=100.0)
+    slow, fast = extract(_sampled(100.0, declared), cfg), extract(_sampled(200.0, declared), cfg)
+    assert fast.shape == slow.shape
+    np.testing.assert_allclose(fast, slow, atol=1e-6)
+    assert extract(_sampled(200.0, declared), FeatureConfig(window=5)).shape[0] == 2 * slow.shape[0]
+
+
+def test_stride_keeps_every_other_row():
+    pen = wavy_pen(4)
+    full, half = extract(pen, FeatureConfig(window=5)), extract(pen, FeatureConfig(window=5, stride=2))
+    np.testing.assert_array_equal(half, full[::2])
