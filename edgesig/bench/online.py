@@ -56,8 +56,10 @@ def _engine_rows(ctx: Context, engine: str, n: int, threads: int | None) -> list
     verify = cycle(lambda q: verifier.verify_stroke(USER, q), pens.queries)
     tag = "-" if threads is None else threads
     verify_t = measure(verify, ctx.effort)
-    params = {"engine": engine, "points": n, "references": len(pens.references)}
-    rows = [Row.of(f"verify_stroke {engine}, {n} pts", verify_t, threads, params,
+    rate = 1000.0 / float(np.median(np.diff(pens.references[0].t)))
+    params = {"engine": engine, "points": n, "references": len(pens.references), "sample_rate_hz": round(rate)}
+    # The rate matters: an engine that thins pens to a common rate does less work on a fast pad.
+    rows = [Row.of(f"verify_stroke {engine}, {n} pts @ {rate:.0f} Hz", verify_t, threads, params,
                    f"online.{engine}.verify.n{n}.t{tag}")]
     if not ctx.quick:  # enrolment is rarer and slower; the full run times it
         enroll_t = measure(lambda: verifier.enroll(USER, list(pens.references)), ctx.effort.lighter())
