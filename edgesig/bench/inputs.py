@@ -7,7 +7,7 @@ always gives the same inputs, so two runs time the same work.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Callable, Sequence
 
@@ -46,13 +46,22 @@ def resample(pen: PenStream, n: int) -> PenStream:
 
 
 @lru_cache(maxsize=8)
-def pen_set(n: int, seed: int) -> PenSet:
-    """Five genuine references and 16 queries (11 genuine, 5 skilled forgeries)."""
+def pen_set(n: int, seed: int, rate_hz: float | None = None) -> PenSet:
+    """Five genuine references and 16 queries (11 genuine, 5 skilled forgeries).
+
+    By default the pad's rate is chosen so that a natural signature has about ``n``
+    points. With ``rate_hz`` the pad runs at that rate and the writer signs slower or
+    faster until the signature has about ``n`` points: the costly case for engines that
+    thin fast pads (a slow pad, or a long signature).
+    """
     from edgesig.synth import make_population
-    probe = make_population(1, seed)[0]
+    probe = make_population(1, seed, sample_rate_hz=rate_hz or _BASE_RATE_HZ)[0]
     natural = len(probe.genuine(np.random.default_rng(seed)))
-    rate = float(np.clip(_BASE_RATE_HZ * 1.2 * n / natural, 20.0, 1000.0))
-    writer = make_population(1, seed, sample_rate_hz=rate)[0]
+    if rate_hz is None:
+        rate = float(np.clip(_BASE_RATE_HZ * 1.2 * n / natural, 20.0, 1000.0))
+        writer = make_population(1, seed, sample_rate_hz=rate)[0]
+    else:
+        writer = replace(probe, hand=replace(probe.hand, speed=probe.hand.speed * natural / n))
     rng = np.random.default_rng(seed)
     refs = tuple(resample(writer.genuine(rng), n) for _ in range(N_REFERENCES))
     genuine = tuple(k % 3 != 2 for k in range(N_QUERIES))
@@ -74,9 +83,8 @@ def cycle(fn: Callable[[Any], object], items: Sequence[Any]) -> Callable[[], obj
 
 def path_xy(pen: PenStream) -> np.ndarray:
     """The (n, 2) float64 pen path, centred and scaled like the feature pipeline does."""
-    from edgesig.features.kinematics import normalized_xy
-    x, y = normalized_xy(pen.x, pen.y)
-    return np.ascontiguousarray(np.column_stack([x, y]))
+    from edgesig.features.kinematics import motion_table
+    return np.ascontiguousarray(motion_table(pen.t, pen.x, pen.y, pen.pressure)[:, :2])
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesig.features.kinematics import channels, pen_down_segments
+import numba as nb
+import numpy as np
+
+from edgesig.features.kinematics import motion_table
 from edgesig.pen import PenStream
 
 #: Names of the descriptor's entries, in order.
@@ -22,21 +25,34 @@ _FLOOR = 1e-6
 
 def global_features(pen: PenStream) -> np.ndarray:
     """The descriptor of ``pen`` as a float64 array of ``len(GLOBAL_FEATURES)`` values."""
-    table = channels(pen, ("x", "y", "speed", "p"))  # pen-down samples, size-normalised
-    x, y, speed, pressure = table.T
-    path_length = float(np.hypot(np.diff(x), np.diff(y)).sum()) if len(x) > 1 else 0.0
-    values = (
-        np.log(max(pen.duration_ms, 1.0)),
-        np.log(len(pen_down_segments(pen))),
-        np.log(max(float(speed.mean()), _FLOOR)),
-        np.log(max(float(np.percentile(speed, 95)), _FLOOR)),
-        float(pressure.mean()),
-        float(pressure.std()),
-        pen.n_down / len(pen),
-        np.log(max(float(np.ptp(x)), _FLOOR)),
-        np.log(max(path_length, _FLOOR)),
-    )
-    return np.asarray(values, dtype=np.float64)
+    return _describe(pen.t, pen.x, pen.y, pen.pressure, pen.pen_down)
+
+
+@nb.njit(cache=True, nogil=True)
+def _describe(t: np.ndarray, x: np.ndarray, y: np.ndarray, pressure: np.ndarray,
+              down: np.ndarray) -> np.ndarray:
+    """The descriptor from the stream's arrays; compiled, as it runs on every verification."""
+    keep = np.flatnonzero(down)
+    table = motion_table(t[keep], x[keep], y[keep], pressure[keep])  # pen-down, size-normalised
+    xs, ys, speed, p = table[:, 0], table[:, 1], table[:, 5], table[:, 2]
+    strokes = 0
+    path_length = 0.0
+    for i in range(down.size):
+        if down[i] and (i == 0 or not down[i - 1]):
+            strokes += 1
+    for i in range(1, xs.size):
+        path_length += np.hypot(xs[i] - xs[i - 1], ys[i] - ys[i - 1])
+    out = np.empty(9)
+    out[0] = np.log(max(t[-1] - t[0], 1.0))
+    out[1] = np.log(strokes)
+    out[2] = np.log(max(np.mean(speed), _FLOOR))
+    out[3] = np.log(max(np.percentile(speed, 95.0), _FLOOR))
+    out[4] = np.mean(p)
+    out[5] = np.std(p)
+    out[6] = keep.size / down.size
+    out[7] = np.log(max(xs.max() - xs.min(), _FLOOR))
+    out[8] = np.log(max(path_length, _FLOOR))
+    return out
 
 
 def deviation(query: np.ndarray, references: np.ndarray, scale: np.ndarray) -> float:

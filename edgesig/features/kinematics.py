@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import numba as nb
 import numpy as np
 
 from edgesig.errors import InvalidInputError
@@ -26,50 +27,83 @@ def pen_down_segments(pen: PenStream) -> list[slice]:
     return [slice(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
 
-def normalized_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centre on the centroid and divide by the vertical spread.
+@nb.njit(cache=True, nogil=True)
+def gradient(values: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``np.gradient(values, t)`` (second-order inside, one-sided at the ends); zeros below 2 samples.
 
-    One scale factor for both axes keeps the aspect ratio; the vertical spread is more
-    stable across a writer's signatures than the width, which flourishes change.
+    Compiled because it runs several times on every verification, where numpy's
+    general version costs more in overhead than in arithmetic.
     """
-    scale = float(np.std(y))
+    n = values.size
+    out = np.zeros(n)
+    if n < 2:
+        return out
+    out[0] = (values[1] - values[0]) / (t[1] - t[0])
+    out[n - 1] = (values[n - 1] - values[n - 2]) / (t[n - 1] - t[n - 2])
+    for i in range(1, n - 1):
+        dx1 = t[i] - t[i - 1]
+        dx2 = t[i + 1] - t[i]
+        a = -dx2 / (dx1 * (dx1 + dx2))
+        b = (dx2 - dx1) / (dx1 * dx2)
+        c = dx1 / (dx2 * (dx1 + dx2))
+        out[i] = a * values[i - 1] + b * values[i] + c * values[i + 1]
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def motion_table(t: np.ndarray, x: np.ndarray, y: np.ndarray, pressure: np.ndarray) -> np.ndarray:
+    """Columns x, y, pressure, vx, vy, speed: one compiled pass for the channels every
+    online engine and the global descriptor need.
+
+    Positions are centred on the centroid and divided by the vertical spread: one scale
+    factor for both axes keeps the aspect ratio, and the vertical spread is more stable
+    across a writer's signatures than the width, which flourishes change. Velocities are
+    per ms.
+    """
+    n = x.size
+    out = np.empty((n, 6))
+    scale = np.std(y)
     if scale <= 1e-9:
-        scale = max(float(np.std(x)), 1e-9)
-    return (x - x.mean()) / scale, (y - y.mean()) / scale
+        scale = max(np.std(x), 1e-9)
+    mx, my = np.mean(x), np.mean(y)
+    for i in range(n):
+        out[i, 0] = (x[i] - mx) / scale
+        out[i, 1] = (y[i] - my) / scale
+        out[i, 2] = pressure[i]
+    rel = t - t[0]
+    out[:, 3] = gradient(np.ascontiguousarray(out[:, 0]), rel)
+    out[:, 4] = gradient(np.ascontiguousarray(out[:, 1]), rel)
+    for i in range(n):
+        out[i, 5] = np.hypot(out[i, 3], out[i, 4])
+    return out
+
+
+_MOTION = ("x", "y", "p", "vx", "vy", "speed")
 
 
 def channels(pen: PenStream, names: tuple[str, ...], pen_up: bool = False) -> np.ndarray:
     """The named channels as an (n, len(names)) float64 array, not yet z-normalised.
 
     With ``pen_up`` False only pen-down samples are used (hover samples differ between
-    devices); positions are normalised by :func:`normalized_xy`, velocities are per ms.
+    devices); positions are normalised by :func:`motion_table`, velocities are per ms.
     """
     unknown = [n for n in names if n not in CHANNELS]
     if unknown:
         raise InvalidInputError(f"unknown channels {unknown}; known: {', '.join(CHANNELS)}")
     src = pen if pen_up else pen.select(pen.pen_down)
-    x, y = normalized_xy(src.x, src.y)
-    t = src.t - src.t[0]
-    table = {"x": x, "y": y, "p": src.pressure}
+    base = motion_table(src.t, src.x, src.y, src.pressure)
+    table = dict(zip(_MOTION, base.T))
     wanted = set(names)
-    if "dp" in wanted:
-        table["dp"] = _gradient(src.pressure, t)
     if wanted - table.keys():  # only what is asked for: this runs on every verification
-        vx, vy = _gradient(x, t), _gradient(y, t)
-        speed = np.hypot(vx, vy)
+        t = src.t - src.t[0]
+        vx, vy, speed = table["vx"], table["vy"], table["speed"]
         safe = np.maximum(speed, 1e-12)
-        table.update(vx=vx, vy=vy, speed=speed, cos=vx / safe, sin=vy / safe)
+        table.update(cos=vx / safe, sin=vy / safe, dp=gradient(src.pressure, t))
         if wanted & {"ax", "ay", "curv"}:
-            ax, ay = _gradient(vx, t), _gradient(vy, t)
+            ax, ay = gradient(vx, t), gradient(vy, t)
             bend = (vx * ay - vy * ax) / safe ** 3
             table.update(ax=ax, ay=ay, curv=bend / (1.0 + np.abs(bend)))
     return np.column_stack([table[n] for n in names])
-
-
-def _gradient(values: np.ndarray, t: np.ndarray) -> np.ndarray:
-    if values.size < 2:
-        return np.zeros_like(values)
-    return np.gradient(values, t)
 
 
 def resample_uniform(table: np.ndarray, t: np.ndarray, step_ms: float) -> np.ndarray:
@@ -116,11 +150,18 @@ def decimation(pen: PenStream, rate_hz: float | None) -> int:
         return 1
     rate = pen.device.sample_rate_hz
     if not rate:
-        dt = np.diff(pen.t)
-        dt = dt[dt > 0]
-        rate = 1000.0 / float(np.median(dt)) if dt.size else rate_hz
+        step = _median_step(pen.t)
+        rate = 1000.0 / step if step > 0 else rate_hz
     k = max(1, int(round(rate / rate_hz)))
     return k if k == 1 or np.count_nonzero(pen.pen_down[::k]) >= 2 else 1
+
+
+@nb.njit(cache=True, nogil=True)
+def _median_step(t: np.ndarray) -> float:
+    """Median of the positive sampling intervals (0 when there is none)."""
+    steps = np.diff(t)
+    steps = steps[steps > 0]
+    return np.median(steps) if steps.size else 0.0
 
 
 def extract(pen: PenStream, cfg: FeatureConfig) -> np.ndarray:

@@ -44,3 +44,27 @@ def test_pen_lifts_count_strokes_and_down_fraction():
 def test_deviation_is_scaled_mean_absolute_difference():
     refs = np.array([[1.0, 2.0], [3.0, 2.0]])
     assert deviation(np.array([2.0, 5.0]), refs, np.array([1.0, 3.0])) == pytest.approx((0 + 1) / 2)
+
+
+def _numpy_descriptor(pen: PenStream) -> np.ndarray:
+    """The descriptor written plainly with numpy: what the compiled kernel must equal."""
+    down = pen.pen_down
+    x, y, t, p = pen.x[down], pen.y[down], pen.t[down] - pen.t[down][0], pen.pressure[down]
+    scale = float(np.std(y)) if np.std(y) > 1e-9 else max(float(np.std(x)), 1e-9)
+    x, y = (x - x.mean()) / scale, (y - y.mean()) / scale
+    speed = np.hypot(np.gradient(x, t), np.gradient(y, t))
+    strokes = np.count_nonzero(np.diff(np.r_[0, down.astype(int)]) == 1)
+    path = float(np.hypot(np.diff(x), np.diff(y)).sum())
+    return np.array([np.log(max(pen.duration_ms, 1.0)), np.log(strokes), np.log(max(speed.mean(), 1e-6)),
+                     np.log(max(np.percentile(speed, 95), 1e-6)), p.mean(), p.std(), down.mean(),
+                     np.log(max(np.ptp(x), 1e-6)), np.log(max(path, 1e-6))])
+
+
+def test_compiled_descriptor_equals_the_numpy_formulas(pens):
+    rng = np.random.default_rng(5)
+    lifted = []
+    for pen in pens[:4]:
+        down = pen.pen_down & (rng.random(len(pen)) > 0.05)  # random pen lifts
+        lifted.append(PenStream.from_arrays(pen.x, pen.y, pen.t, pen.pressure, down))
+    for pen in list(pens) + lifted:
+        np.testing.assert_allclose(global_features(pen), _numpy_descriptor(pen), rtol=1e-12, atol=1e-12)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from edgesig.errors import InvalidInputError
-from edgesig.features.kinematics import FeatureConfig, channels, extract, pen_down_segments
+from edgesig.features.kinematics import FeatureConfig, channels, extract, gradient, motion_table, pen_down_segments
 from edgesig.pen import PenStream
 from tests.conftest import wavy_pen
 
@@ -54,3 +54,22 @@ def test_stride_keeps_every_other_row():
     pen = wavy_pen(4)
     full, half = extract(pen, FeatureConfig(window=5)), extract(pen, FeatureConfig(window=5, stride=2))
     np.testing.assert_array_equal(half, full[::2])
+
+
+def test_compiled_gradient_equals_numpy():
+    rng = np.random.default_rng(3)
+    for n in (2, 3, 17, 200):
+        t = np.cumsum(rng.uniform(0.5, 12.0, n))
+        values = rng.normal(size=n)
+        np.testing.assert_allclose(gradient(values, t), np.gradient(values, t), rtol=1e-12, atol=1e-12)
+    assert np.all(gradient(np.array([4.0]), np.array([0.0])) == 0.0)
+
+
+def test_motion_table_normalises_by_vertical_spread(pens):
+    pen = pens[0]
+    table = motion_table(pen.t, pen.x, pen.y, pen.pressure)
+    scale = np.std(pen.y)
+    np.testing.assert_allclose(table[:, 0], (pen.x - pen.x.mean()) / scale, atol=1e-12)
+    np.testing.assert_allclose(table[:, 1], (pen.y - pen.y.mean()) / scale, atol=1e-12)
+    np.testing.assert_allclose(table[:, 3], np.gradient(table[:, 0], pen.t - pen.t[0]), atol=1e-12)
+    np.testing.assert_allclose(table[:, 5], np.hypot(table[:, 3], table[:, 4]), atol=1e-12)
