@@ -8,9 +8,9 @@ and then verifies, so the customer waits only for the last small step.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+import numpy as np
 
 from edgesig.capture.framing import PenPacket, SessionEnd, SessionStart
 from edgesig.errors import InvalidInputError, PenStreamError
@@ -19,15 +19,29 @@ from edgesig.pen import MAX_POINTS, DeviceInfo, PenStream
 from edgesig.results import VerifyResult
 
 
-@dataclass
 class _Samples:
-    t: list[float] = field(default_factory=list)
-    x: list[float] = field(default_factory=list)
-    y: list[float] = field(default_factory=list)
-    p: list[float] = field(default_factory=list)
-    down: list[bool] = field(default_factory=list)
-    tilt_x: list[float] = field(default_factory=list)
-    tilt_y: list[float] = field(default_factory=list)
+    """The samples so far in one growing float64 table (columns t, x, y, p, down, tilt_x, tilt_y).
+
+    An array rather than Python lists: at pen-up the whole table becomes a PenStream,
+    and converting thousands of Python floats is the slowest step the signer waits for.
+    """
+
+    def __init__(self, capacity: int = 1024):
+        self._table = np.empty((capacity, 7))
+        self.n = 0
+
+    def append(self, row: tuple[float, ...]) -> None:
+        if self.n == len(self._table):
+            self._table = np.concatenate([self._table, np.empty_like(self._table)])
+        self._table[self.n] = row
+        self.n += 1
+
+    @property
+    def last_down(self) -> bool:
+        return bool(self._table[self.n - 1, 4]) if self.n else False
+
+    def columns(self) -> tuple[np.ndarray, ...]:
+        return tuple(self._table[:self.n, k] for k in range(7))
 
 
 class Session:
@@ -61,28 +75,30 @@ class Session:
     def state(self) -> str:
         if self.result is not None:
             return "done"
-        if not self._samples.t:
+        if not self._samples.n:
             return "idle"
-        return "writing" if self._samples.down[-1] else "pen_up"
+        return "writing" if self._samples.last_down else "pen_up"
 
     def add_point(self, t_ms: float, x: float, y: float, pressure: float = 1.0,
                   pen_down: bool | None = None, tilt_x: float = 0.0, tilt_y: float = 0.0) -> VerifyResult | None:
         """Add one sample; returns the result if this sample shows the signature had ended."""
         if self.result is not None:
             raise InvalidInputError("this session has ended; start a new Session for the next signature")
+        try:
+            t_ms, x, y, pressure, tilt_x, tilt_y = map(float, (t_ms, x, y, pressure, tilt_x, tilt_y))
+        except (TypeError, ValueError):
+            raise PenStreamError(f"sample {self._samples.n}: t, x, y, pressure and tilt must be numbers, got "
+                                 f"{(t_ms, x, y, pressure, tilt_x, tilt_y)!r:.200}") from None
         down = pressure > 0 if pen_down is None else bool(pen_down)
         if self._timed_out(t_ms):
             return self._finish()
-        if len(self._samples.t) >= MAX_POINTS:
+        if self._samples.n >= MAX_POINTS:
             raise PenStreamError(f"more than {MAX_POINTS} samples in one signature; call done() or cancel")
-        s = self._samples
-        for values, v in ((s.t, t_ms), (s.x, x), (s.y, y), (s.p, pressure), (s.down, down),
-                          (s.tilt_x, tilt_x), (s.tilt_y, tilt_y)):
-            values.append(v)
+        self._samples.append((t_ms, x, y, pressure, down, tilt_x, tilt_y))
         if down:
-            self._last_down_t = float(t_ms)
+            self._last_down_t = t_ms
         if self._features is not None:
-            self._features.push(float(x), float(y), down)
+            self._features.push(x, y, down)
         return None
 
     def add_frames(self, frames: Iterable[SessionStart | PenPacket | SessionEnd]) -> VerifyResult | None:
@@ -117,8 +133,8 @@ class Session:
 
     def pen(self) -> PenStream:
         """The samples so far as a validated PenStream."""
-        s = self._samples
-        return PenStream.from_arrays(s.x, s.y, s.t, s.p, s.down, tilt_x=s.tilt_x, tilt_y=s.tilt_y,
+        t, x, y, p, down, tilt_x, tilt_y = self._samples.columns()
+        return PenStream.from_arrays(x, y, t, p, down, tilt_x=tilt_x, tilt_y=tilt_y,
                                      pressure_max=self.pressure_max, device=self.device,
                                      sequence=self._sequence, nonce=self._nonce)
 

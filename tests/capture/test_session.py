@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from edgesig import InvalidInputError, Verifier
+from edgesig import InvalidInputError, PenStreamError, Verifier
 from edgesig.capture import Session, stream_points
 from edgesig.features.kinematics import FeatureConfig, extract
 from edgesig.features.streaming import StreamingFeatures
@@ -86,3 +86,17 @@ def test_session_from_frames(writer_pens):
     result = session.add_frames(decoder.frames())
     assert result is not None and result.user_id == "writer9" and 0 <= result.score <= 1
     assert session.state == "done" and session.pen().nonce is not None
+
+
+def test_session_grows_past_its_buffer_and_refuses_non_numbers(writer_pens):
+    v = _verifier(writer_pens)
+    query = writer_pens[0][5]
+    slow = [(t * 8.0, x, y, p, down) for t, x, y, p, down in stream_points(query)]  # ~8x the points
+    session = Session(v, "w5", device=query.device)
+    for k in range(len(slow) * 8):
+        t, x, y, p, down = slow[k // 8]
+        session.add_point(t + k % 8, x, y, p, down)
+    assert len(session.pen()) == len(slow) * 8 > 1024
+    with pytest.raises(PenStreamError, match="must be numbers"):
+        session.add_point("soon", 1.0, 2.0)
+    assert len(session.pen()) == len(slow) * 8            # the bad sample left nothing behind
