@@ -2,10 +2,11 @@
 
 The grid is small on purpose: each point is a full protocol run. First the local
 features and band; then the feature stride on the winner (it buys speed where
-accuracy allows); then the weight of the global-feature term (its scales are the
-validation writers' typical genuine deviations). Parameters, the calibration and the
-enrolment policy all come from the validation users; the test users are scored once,
-with everything frozen, and only reported.
+accuracy allows); then extra derived channels, added greedily while each one clearly
+helps; then the weight of the global-feature term (its scales are the validation
+writers' typical genuine deviations).
+Parameters, the calibration and the enrolment policy all come from the validation
+users; the test users are scored once, with everything frozen, and only reported.
 """
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ DTW_VERSION = "1.2"
 GLOBAL_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5)
 #: Tried from the fastest: on a validation tie the faster one wins.
 STRIDES = (3, 2, 1)
+#: Derived channels the greedy stage may add, at most MAX_ADDED of them, each only if
+#: it lowers the validation EER by at least MIN_GAIN (well above one decision's worth).
+ADDABLE = ("speed", "cos", "sin", "ax", "ay", "dp", "curv")
+MAX_ADDED = 2
+MIN_GAIN = 0.005
 #: Pens are thinned to about this rate first, so every pad is compared at one rate.
 RATE_HZ = 100.0
 
@@ -91,6 +97,7 @@ def tune_dtw(val: Sequence[UserSamples], test: Sequence[UserSamples],
     trials.sort(key=lambda t: t[0])
     strided = [(evaluate(_with_stride(trials[0][1], s), val, refs).summary()["eer"], s) for s in STRIDES]
     best = _with_stride(trials[0][1], min(strided, key=lambda t: t[0])[1])
+    best, added = _add_channels(best, val, refs)
     best = replace(best, global_scale=global_scale(val, refs))
     weighted = [(evaluate(replace(best, global_weight=w), val, refs).summary()["eer"], w) for w in GLOBAL_WEIGHTS]
     best = replace(best, global_weight=min(weighted, key=lambda t: t[0])[1])
@@ -113,9 +120,31 @@ def tune_dtw(val: Sequence[UserSamples], test: Sequence[UserSamples],
                  "protocol": f"SVC2004 Task 2, skilled forgeries, {refs} references"})
     details = {"trials": [{"val_eer": e, **c.params()} for e, c in trials],
                "stride_trials": [{"val_eer": e, "stride": s} for e, s in strided],
+               "channel_trials": added,
                "global_weight_trials": [{"val_eer": e, "weight": w} for e, w in weighted],
                "validation": val_sum, "test": test_sum}
     return entry, details
+
+
+def _add_channels(cand: DtwCandidate, val: Sequence[UserSamples],
+                  refs: int) -> tuple[DtwCandidate, list[dict[str, Any]]]:
+    """Greedy forward selection of extra channels; returns the winner and every trial."""
+    current = evaluate(cand, val, refs).summary()["eer"]
+    trials: list[dict[str, Any]] = [{"val_eer": current, "extra": list(cand.features.extra)}]
+    for _ in range(MAX_ADDED):
+        options = [c for c in ADDABLE if c not in cand.features.extra]
+        scored = []
+        for name in options:
+            trial = replace(cand, features=replace(cand.features, extra=cand.features.extra + (name,)))
+            scored.append((evaluate(trial, val, refs).summary()["eer"], name, trial))
+            trials.append({"val_eer": scored[-1][0], "extra": list(trial.features.extra)})
+        if not scored:
+            break
+        eer, _, trial = min(scored, key=lambda t: t[0])
+        if eer > current - MIN_GAIN:
+            break
+        cand, current = trial, eer
+    return cand, trials
 
 
 def _with_stride(cand: DtwCandidate, stride: int) -> DtwCandidate:
