@@ -6,18 +6,23 @@ feature extraction, the model (if any), DTW to every reference and the decision.
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
 import numpy as np
 
 from edgesig.bench.context import NUMBA_NOTE, Context, engine_threads, installed_engines
-from edgesig.bench.inputs import cycle, pen_set
+from edgesig.bench.inputs import PenSet, cycle, pen_set
 from edgesig.bench.record import Row, Section, Value
-from edgesig.bench.timing import measure
+from edgesig.bench.timing import measure, measure_staged
 from edgesig.errors import EdgesigError
 
 USER = "bench-user"
+#: The slowest pad in common use (SVC2004's): nothing to thin, so the most work per point.
+SLOW_PAD_HZ = 100.0
+#: A typical POS pad's rate, at which the streaming row replays its signatures.
+STREAM_PAD_HZ = 200.0
 
 
 def run(ctx: Context) -> Section:
@@ -43,10 +48,10 @@ def run(ctx: Context) -> Section:
     return section
 
 
-def _verifier(ctx: Context, engine: str, n: int, threads: int | None):
+def _verifier(ctx: Context, engine: str, n: int, threads: int | None, pens: PenSet | None = None):
     from edgesig.verifier import Verifier
     verifier = Verifier(engine, models_dir=ctx.models_dir, threads=threads or 1)
-    verifier.enroll(USER, list(pen_set(n, ctx.seed).references))
+    verifier.enroll(USER, list((pens or pen_set(n, ctx.seed)).references))
     return verifier
 
 
@@ -56,16 +61,54 @@ def _engine_rows(ctx: Context, engine: str, n: int, threads: int | None) -> list
     verify = cycle(lambda q: verifier.verify_stroke(USER, q), pens.queries)
     tag = "-" if threads is None else threads
     verify_t = measure(verify, ctx.effort)
-    rate = 1000.0 / float(np.median(np.diff(pens.references[0].t)))
-    params = {"engine": engine, "points": n, "references": len(pens.references), "sample_rate_hz": round(rate)}
+    params = _params(engine, pens)
     # The rate matters: an engine that thins pens to a common rate does less work on a fast pad.
-    rows = [Row.of(f"verify_stroke {engine}, {n} pts @ {rate:.0f} Hz", verify_t, threads, params,
+    rows = [Row.of(f"verify_stroke {engine}, {n} pts @ {params['sample_rate_hz']} Hz", verify_t, threads, params,
                    f"online.{engine}.verify.n{n}.t{tag}")]
+    if threads in (None, 1):
+        rows += [_slow_pad_row(ctx, engine, n, threads), _stream_row(ctx, engine, n, threads)]
     if not ctx.quick:  # enrolment is rarer and slower; the full run times it
         enroll_t = measure(lambda: verifier.enroll(USER, list(pens.references)), ctx.effort.lighter())
         rows.append(Row.of(f"enroll {engine}, 5 x {n} pts", enroll_t, threads, params,
                            f"online.{engine}.enroll.n{n}.t{tag}"))
     return rows
+
+
+def _params(engine: str, pens: PenSet) -> dict[str, object]:
+    """Row parameters, with the queries' measured sample rate (median interval)."""
+    rate = 1000.0 / float(np.median([np.median(np.diff(q.t)) for q in pens.queries]))
+    return {"engine": engine, "points": pens.n, "references": len(pens.references), "sample_rate_hz": round(rate)}
+
+
+def _slow_pad_row(ctx: Context, engine: str, n: int, threads: int | None) -> Row:
+    """verify_stroke on ``n`` points from a 100 Hz pad: the worst case for thinning engines."""
+    pens = pen_set(n, ctx.seed, SLOW_PAD_HZ)
+    verifier = _verifier(ctx, engine, n, threads, pens)
+    timed = measure(cycle(lambda q: verifier.verify_stroke(USER, q), pens.queries), ctx.effort)
+    params = _params(engine, pens)
+    return Row.of(f"verify_stroke {engine}, {n} pts @ {params['sample_rate_hz']} Hz", timed, threads, params,
+                  f"online.{engine}.verify_at{SLOW_PAD_HZ:.0f}.n{n}.t{'-' if threads is None else threads}")
+
+
+def _stream_row(ctx: Context, engine: str, n: int, threads: int | None) -> Row:
+    """A streaming Session fed all ``n`` points (untimed); timed: pen-up to result (``done()``)."""
+    from edgesig.capture import Session, stream_points
+    pens = pen_set(n, ctx.seed, STREAM_PAD_HZ)
+    verifier = _verifier(ctx, engine, n, threads, pens)
+    queries = itertools.cycle(pens.queries)
+
+    def signed() -> Session:
+        query = next(queries)
+        session = Session(verifier, USER, device=query.device)
+        for point in stream_points(query):
+            session.add_point(*point)
+        return session
+
+    timed = measure_staged(signed, lambda session: session.done(), ctx.effort)
+    params = _params(engine, pens)
+    return Row.of(f"stream pen-up -> result {engine}, {n} pts @ {params['sample_rate_hz']} Hz", timed, threads,
+                  params,
+                  f"online.{engine}.stream.n{n}.t{'-' if threads is None else threads}")
 
 
 def _decisions(ctx: Context, engine: str, n: int) -> str:

@@ -17,9 +17,11 @@ from __future__ import annotations
 import gc
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -73,15 +75,23 @@ def measure(fn: Callable[[], object], effort: Effort) -> Timed:
     The garbage collector is paused while timing so one unlucky call does not pay for
     everybody's garbage; it runs between measurements.
     """
+    return measure_staged(lambda: None, lambda _: fn(), effort)
+
+
+def measure_staged(setup: Callable[[], T], fn: Callable[[T], object], effort: Effort) -> Timed:
+    """Like :func:`measure`, but each timed ``fn(state)`` gets a fresh ``state = setup()``
+    made untimed just before it: the last step of a longer process (a streaming session's
+    pen-up) is what is timed, not the steps before it."""
     for _ in range(effort.warmup):
-        fn()
+        fn(setup())
     gc.collect()
     gc.disable()
     try:
         out: list[tuple[float, float]] = []
         start = time.perf_counter()
         while len(out) < effort.max_calls:
-            out.append(_call_both(fn))
+            state = setup()
+            out.append(_call_both(lambda: fn(state)))
             spent = time.perf_counter() - start
             if (len(out) >= effort.min_calls and spent >= effort.min_time_s) or spent >= effort.max_time_s:
                 break
