@@ -34,3 +34,9 @@ def test_tune_on_tiny_split_without_install(svc_dir, tmp_path):
     assert entry.name == "dtw" and len(details["trials"]) == 2
     assert details["trials"][0]["val_eer"] <= details["trials"][1]["val_eer"]
     assert entry.metrics["test_users"] == 1 and entry.calibration["slope"] > 0
+    from edgesig.eval.tuning import ADDABLE, MIN_GAIN
+    channels = details["channel_trials"]
+    assert len(channels) >= 1 + len(ADDABLE)                 # the start, then every candidate once
+    added = [c for c in entry.params["features"]["extra"] if c not in channels[0]["extra"]]
+    chosen = min((t["val_eer"] for t in channels if t["extra"] == entry.params["features"]["extra"]))
+    assert not added or chosen <= channels[0]["val_eer"] - MIN_GAIN
