@@ -123,7 +123,7 @@ def quantize(fp32: str, out: str) -> None:
 @click.option("--cv", "cv_path", default=None, help="reuse a cross-validation JSON from `evaluate`")
 @click.option("--models-dir", default=str(MODELS_DIR), show_default=True)
 @click.option("--work", default="build/online", show_default=True)
-@click.option("--version", default="1.0.0", show_default=True)
+@click.option("--version", default="1.1.0", show_default=True)
 @click.option("--parity-users", default="1-40", show_default=True)
 def all_cmd(folds: int, cv_path: str | None, models_dir: str, work: str, version: str,
             parity_users: str, **kw) -> None:
