@@ -1,5 +1,5 @@
 """``python -m export offline crosswriter ...``: train, evaluate, ship and benchmark the cross-writer
-network, and fit the offline ensemble (SDINet + cross-writer).
+network, and fit the offline ensemble (SDINet + cross-writer, optionally + flow for comparison).
 
 Everything runs with one torch thread by default: the training machine is a shared
 2-core CPU and oversubscribed threads made training ten times slower.
@@ -168,12 +168,22 @@ def bench(data: str, work: str, fold: int, threads: int, runs: int) -> None:
 @click.option("--version", default="1.0.0", show_default=True)
 @click.option("--install/--no-install", default=True, show_default=True,
               help="install only if the ensemble beats every member on validation")
+@click.option("--with-flow", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="also fit a 3-member ensemble with this flow model (`flow_train --out` JSON, trained on "
+                   "none of the fold's validation or test writers) and report both; installs nothing")
 def ensemble(data: str, work: str, members: str, seed: int, threads: int, step: float, models_dir: str,
-             version: str, install: bool) -> None:
-    """Fit the ensemble's calibrations and weights on the shipped fold's validation writers, test it."""
+             version: str, install: bool, with_flow: str | None) -> None:
+    """Fit the ensemble's calibrations and weights on the shipped fold's validation writers, test it.
+
+    With ``--with-flow`` the flow engine is the optional third member, fitted by the same
+    protocol; it counts as helping only if the weight search gives it a non-zero weight
+    and the validation EER improves on the two-member fit (issue 10).
+    """
+    import time
+    from edgesig.errors import EdgesigError
     from edgesig.runtime import Manifest
     from export.offline import crosswriter_data, data as sdinet_data
-    from export.offline.ensemble_fit import evaluate, fit, score_members, single
+    from export.offline.ensemble_fit import evaluate, fit, flow_member, load_flow, score_members, single
     from export.offline.evaluate import onnx_scorer
     manifest = Manifest(models_dir)
     entries = [manifest.get(n) for n in members.split(",")]
@@ -182,6 +192,10 @@ def ensemble(data: str, work: str, members: str, seed: int, threads: int, step: 
     if len(keys) != 1 or not next(iter(keys))[1]:
         raise click.ClickException(f"the members were shipped from different folds ({folds}); ship the same fold")
     fold, val_u, test_u = next(iter(keys))
+    try:  # refused before any scoring if flow saw a held-out writer
+        flow = load_flow(with_flow, list(val_u) + list(test_u)) if with_flow else None
+    except EdgesigError as exc:
+        raise click.ClickException(str(exc)) from None
     loaders = {"sdinet": lambda: sdinet_data.svc_image_writers(data, range(1, 41), seed=seed),
                "crosswriter": lambda: crosswriter_data.svc_image_writers(data, range(1, 41), seed=seed)}
     images = [{int(w.key[3:]): w for w in loaders[e.params.get("target", e.name)]()} for e in entries]
@@ -193,13 +207,31 @@ def ensemble(data: str, work: str, members: str, seed: int, threads: int, step: 
               "weights": dict(zip(members.split(","), fitted.weights)), "combine": list(fitted.combine),
               "val_eer": fitted.val_eer, "test": evaluate(fitted, test), "singles": singles,
               "manifest_val_eer": {e.name: e.metrics.get("val_eer") for e in entries}, "grid": fitted.grid}
+    if flow is not None:
+        t0 = time.perf_counter()
+        svc = {int(w.key[3:]): w for w in loaders["sdinet"]()}
+        flow_val, flow_test = flow_member(flow, svc, val_u), flow_member(flow, svc, test_u)
+        three = fit(val + [flow_val], step)
+        singles["flow"] = single(flow_val, flow_test)
+        result["with_flow"] = {
+            "file": with_flow, "weights": dict(zip(members.split(",") + ["flow"], three.weights)),
+            "combine": list(three.combine), "val_eer": three.val_eer, "test": evaluate(three, test + [flow_test]),
+            "kept": three.weights[-1] > 0 and three.val_eer < fitted.val_eer,
+            "flow_seconds": time.perf_counter() - t0, "grid": three.grid}
     Path(work).mkdir(parents=True, exist_ok=True)
-    (Path(work) / f"ensemble_fold{fold}.json").write_text(json.dumps(result, indent=1))
-    for name, r in {**singles, "ensemble": result}.items():
+    (Path(work) / f"ensemble_fold{fold}{'_flow' if with_flow else ''}.json").write_text(json.dumps(result, indent=1))
+    shown = {**singles, "ensemble": result, **({"ensemble+flow": result["with_flow"]} if with_flow else {})}
+    for name, r in shown.items():
         click.echo(f"{name}: val EER {100 * r['val_eer']:.2f} % | " + " | ".join(
             f"{c}: EER {100 * m['eer']:.2f} % FAR {100 * m['far']:.2f} % FRR {100 * m['frr']:.2f} % AUC {m['auc']:.3f}"
             for c, m in r["test"].items()))
     click.echo(f"weights {result['weights']}, terms {'+'.join(fitted.combine)}")
+    if with_flow:
+        r3 = result["with_flow"]
+        click.echo(f"with flow: weights {r3['weights']}, terms {'+'.join(r3['combine'])}; flow "
+                   f"{'KEPT' if r3['kept'] else 'NOT kept'} (needs a non-zero weight and a lower validation EER "
+                   f"than {100 * fitted.val_eer:.2f} %). Nothing installed: the flow file is not a shipped model.")
+        return
     best_single = min([s["val_eer"] for s in singles.values()] + [v for v in result["manifest_val_eer"].values()
                                                                   if v is not None])
     if fitted.val_eer >= best_single or min(fitted.weights) == 0.0:

@@ -8,20 +8,31 @@ maps a pair distance to P(genuine) (genuine query-reference pairs against skille
 forgery pairs); the weights are then searched on a 0.1 grid of the simplex for the
 lowest validation EER of the whole protocol (Sharma-Sundaram terms chosen per weight),
 ties going to the most even weights. The test writers are scored only at the end.
+
+The optical-flow engine can join as a third member (``flow_member``) to test whether it
+helps; it scores SDINet's renders (same 155x220 normalisation as its kiosk input) and
+must come from a flow model fitted on none of the fold's validation or test writers.
 """
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from edgesig.decision import Calibration, fit_calibration
 from edgesig.engines.ensemble import fuse
+from edgesig.engines.flow import FlowEngine
+from edgesig.errors import EdgesigError, ModelError
+from edgesig.eval.protocols import parse_users
+from edgesig.offline.flow import to_grid
+from edgesig.runtime import ModelEntry
 from export.offline.evaluate import (CONDITIONS, Scorer, UserDistances, calibrate, choose_combine,
                                      condition_distances, summarize)
-from export.offline.data import ImageWriter
+from export.offline.data import ImageWriter, to_float
 
 #: member -> distances per condition -> per user
 MemberDistances = dict[str, list[UserDistances]]
@@ -42,6 +53,48 @@ def score_members(scorers: Sequence[Scorer], images: Sequence[dict[int, ImageWri
     """Per member, the protocol's distances on ``users`` under every condition."""
     return [{c: condition_distances(s, [imgs[u] for u in users], c) for c in CONDITIONS}
             for s, imgs in zip(scorers, images)]
+
+
+def flow_distances(engine: FlowEngine, writer: ImageWriter, variant: int, refs: int = 5) -> UserDistances:
+    """One user's protocol distances from the flow engine, on the pair models' renders.
+
+    Flow is not a pair scorer: each comparison is measured against the stability map of
+    the whole reference set, so it gets the set. The distances are FlowEngine's own
+    (max(1 - P(genuine), floor) per reference, its ``pairwise`` for the reference matrix),
+    so the member is calibrated on exactly what the kiosk engine would return.
+    """
+    images = to_float(np.concatenate([writer.genuine[:, variant], writer.forgery[:, variant]]))
+    grids = [to_grid(a, engine.model.cfg) for a in images]
+    ref = grids[:refs]
+    d = np.stack([engine.distances(q, ref) for q in grids[refs:]])
+    n_g = len(writer.genuine) - refs
+    return UserDistances(writer.key, engine.pairwise(ref), d[:n_g], d[n_g:])
+
+
+def flow_member(engine: FlowEngine, images: dict[int, ImageWriter], users: Sequence[int]) -> MemberDistances:
+    """The flow member's distances on ``users`` under every condition (SDINet's renders)."""
+    return {c: [flow_distances(engine, images[u], v) for u in users] for c, v in CONDITIONS.items()}
+
+
+def load_flow(path: str | Path, held_out: Sequence[int]) -> FlowEngine:
+    """The flow engine of a ``flow_train --out`` file (or a manifest entry as JSON).
+
+    Refused when its prior and trees (``train_users``) or its rule and floor
+    (``val_users``) saw one of ``held_out``: fitting or testing the fusion on writers flow
+    has learned would flatter it.
+    """
+    data = json.loads(Path(path).read_text())
+    entry = ModelEntry.from_dict(data.get("entry", data))
+    try:
+        seen = {u for k in ("train_users", "val_users") for u in parse_users(entry.metrics[k])}
+    except (KeyError, EdgesigError):
+        raise ModelError(f"{path} does not say which writers trained the flow model "
+                         "(metrics.train_users / val_users); retrain it with export/offline/flow_train.py") from None
+    overlap = sorted(seen & set(held_out))
+    if overlap:
+        raise ModelError(f"the flow model in {path} was fitted on writers {overlap} that this fold holds out; "
+                         "train one on the fold's training writers only")
+    return FlowEngine(entry)
 
 
 def fuse_users(weights: Sequence[float], cals: Sequence[Calibration],
