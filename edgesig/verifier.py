@@ -184,14 +184,15 @@ class Verifier:
                                     "build one with PenStream.from_arrays or edgesig.load_pen")
         engine = self.engine(self._engine_name)
         template = self.store.get(user_id, engine.name)
+        query_fp = fingerprint(pen)  # once, for the replay check and for remember_accepted
         security = timing_anomalies(pen) + self.replay_guard.check(
-            user_id, pen, template.meta.get("fingerprints", ()))
+            user_id, pen, template.meta.get("fingerprints", ()), query_fp=query_fp)
         query = engine.prepare(pen) if prepared is None else prepared
         result = self._decide(user_id, engine, template, query, start)
         if security:
             result = replace(result, accepted=False, reasons=result.reasons + tuple(security))
         elif result.accepted:
-            self.replay_guard.remember_accepted(user_id, pen)
+            self.replay_guard.remember_accepted(user_id, pen, query_fp=query_fp)
             result = self._maybe_adapt(engine, template, query, result, pen)
         return self._audited(result, device=pen.device.name, sequence=pen.sequence)
 

@@ -75,3 +75,24 @@ def test_bad_fingerprints_are_typed_errors(genuine):
         near_duplicate(fp, [["a"] * 96])
     with pytest.raises(InvalidInputError):
         fingerprint("not a pen")
+
+
+def test_tables_of_fingerprints_in_any_form(svc_pens):
+    """JSON lists, arrays and one (k, 96) float32 table give the same distances as np.mean did."""
+    fps = np.stack([fingerprint(svc_pens[(5, s)]) for s in range(1, 9)])
+    query = fingerprint(svc_pens[(5, 12)])
+    expected = np.sqrt(np.mean((fps - query) ** 2, axis=1))
+    for table in (fps, list(fps), fps.tolist(), fps.astype(np.float64)):
+        assert np.array_equal(fingerprint_distances(query, table), expected)
+        assert np.array_equal(fingerprint_distances(query.tolist(), table), expected)
+
+
+def test_a_bad_entry_in_a_table_is_named(genuine):
+    fp = fingerprint(genuine)
+    good = fp.tolist()
+    for bad, message in ((good[:10], "fingerprint 2 has shape"), ([1e300] * 96, "fingerprint 2 has non-finite"),
+                         (["a"] * 96, "fingerprint 2 is not numeric")):
+        with pytest.raises(InvalidInputError, match=message):
+            near_duplicate(fp, [good, good, bad, good])
+    with pytest.raises(InvalidInputError, match="fingerprint 0 has shape"):
+        near_duplicate(fp, np.zeros((3, 95), dtype=np.float32))

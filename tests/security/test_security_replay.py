@@ -84,3 +84,45 @@ def test_thread_safe_single_use(scribble):
 def test_not_a_pen():
     with pytest.raises(InvalidInputError):
         ReplayGuard().check("alice", [1, 2, 3])
+
+
+def test_a_precomputed_fingerprint_gives_the_same_answers(svc_pens):
+    """query_fp= (what verify_stroke passes, to fingerprint once) changes nothing but the cost."""
+    refs = [fingerprint(svc_pens[(3, s)]).tolist() for s in range(1, 6)]
+    rng = np.random.default_rng(5)
+    pens = [copy_of(svc_pens[(3, 4)], rng), svc_pens[(3, 10)], copy_of(svc_pens[(3, 10)], rng), svc_pens[(3, 11)]]
+    plain, given = ReplayGuard(), ReplayGuard()
+    for pen in pens:
+        fp = fingerprint(pen)
+        assert given.check("carol", pen, refs, query_fp=fp) == plain.check("carol", pen, refs)
+        plain.remember_accepted("carol", pen)
+        given.remember_accepted("carol", pen, query_fp=fp)
+    assert [a.tolist() for a in given._recent["carol"]] == [a.tolist() for a in plain._recent["carol"]]
+
+
+def test_a_bad_precomputed_fingerprint_is_a_typed_error(scribble):
+    guard = ReplayGuard()
+    for bad in (np.zeros(10, dtype=np.float32), np.full(96, np.nan, dtype=np.float32), "fp"):
+        with pytest.raises(InvalidInputError, match="query fingerprint"):
+            guard.check("alice", scribble, query_fp=bad)
+        with pytest.raises(InvalidInputError, match="query fingerprint"):
+            guard.remember_accepted("alice", scribble, query_fp=bad)
+    with pytest.raises(InvalidInputError):
+        guard.check("alice", [1, 2, 3], query_fp=fingerprint(scribble))
+
+
+def test_verify_stroke_fingerprints_the_query_once(monkeypatch):
+    """The replay check and remember_accepted share one fingerprint of the query."""
+    import edgesig.verifier as verifier_module
+    from edgesig.verifier import Verifier
+    from tests.conftest import wavy_pen
+
+    verifier = Verifier("dtw")
+    verifier.enroll("alice", [wavy_pen(s) for s in range(5)])
+    calls = []
+    monkeypatch.setattr(verifier_module, "fingerprint", lambda pen: calls.append(pen) or fingerprint(pen))
+    monkeypatch.setattr("edgesig.security.fingerprint", lambda pen: pytest.fail("fingerprinted again"))
+    result = verifier.verify_stroke("alice", wavy_pen(5))
+    assert result.accepted, result.reasons
+    assert len(calls) == 1
+    assert "recently accepted" in " ".join(verifier.verify_stroke("alice", wavy_pen(5)).reasons)
