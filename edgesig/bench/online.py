@@ -65,7 +65,7 @@ def _engine_rows(ctx: Context, engine: str, n: int, threads: int | None) -> list
     # The rate matters: an engine that thins pens to a common rate does less work on a fast pad.
     rows = [Row.of(f"verify_stroke {engine}, {n} pts @ {params['sample_rate_hz']} Hz", verify_t, threads, params,
                    f"online.{engine}.verify.n{n}.t{tag}")]
-    if threads in (None, 1):
+    if threads in (None, 1) and not ctx.quick:  # the full run only: --quick must fit in a minute
         rows += [_slow_pad_row(ctx, engine, n, threads), _stream_row(ctx, engine, n, threads)]
     if not ctx.quick:  # enrolment is rarer and slower; the full run times it
         enroll_t = measure(lambda: verifier.enroll(USER, list(pens.references)), ctx.effort.lighter())
