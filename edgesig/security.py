@@ -45,7 +45,8 @@ import numba as nb
 import numpy as np
 
 from edgesig.errors import InvalidInputError
-from edgesig.pen import PenStream
+from edgesig.features.kinematics import path_length, stroke_ids
+from edgesig.pen import DeviceInfo, PenStream
 
 #: Points per channel in a fingerprint; a fingerprint is (x, y, pressure) x 32, float32.
 FP_POINTS = 32
@@ -196,10 +197,7 @@ class ReplayGuard:
 def _distances(query: np.ndarray, table: np.ndarray) -> np.ndarray:
     """RMS distances from a checked fingerprint to the rows of a checked (k, 96) table."""
     diff = table - query
-    # np.mean(diff ** 2, axis=1) step for step (float32 sums divided by an intp count,
-    # so in float64 and cast back), without its Python overhead
-    sums = np.add.reduce(diff * diff, axis=1)
-    return np.sqrt(np.true_divide(sums, np.intp(3 * FP_POINTS), out=sums, casting="unsafe"))
+    return np.sqrt(np.mean(diff * diff, axis=1))
 
 
 def _closest(query: np.ndarray, table: np.ndarray, tol: float) -> int | None:
@@ -262,7 +260,11 @@ def _rate_anomaly(pen: PenStream) -> list[str]:
 def _jitter_anomaly(pen: PenStream) -> list[str]:
     if pen.device.timing_jitter is not True:
         return []
-    step = _regular_step(pen.t, MIN_INTERVALS_FOR_JITTER, JITTER_EPS_MS)
+    return _jitter_reasons(_regular_step(pen.t, MIN_INTERVALS_FOR_JITTER, JITTER_EPS_MS))
+
+
+def _jitter_reasons(step: float) -> list[str]:
+    """The reason for a clock without jitter (``step`` is NaN when it jitters)."""
     if math.isnan(step):
         return []
     return [f"perfectly regular sampling ({step:g} ms, no jitter) from a device "
@@ -270,7 +272,12 @@ def _jitter_anomaly(pen: PenStream) -> list[str]:
 
 
 def _motion_anomalies(pen: PenStream) -> list[str]:
-    diagonal, n_windows, mean, std, peak = _motion_stats(pen.t, pen.x, pen.y, pen.pen_down, SPEED_WINDOW_MS)
+    return _motion_reasons(pen.device, *_motion_stats(pen.t, pen.x, pen.y, pen.pen_down, SPEED_WINDOW_MS))
+
+
+def _motion_reasons(device: DeviceInfo, diagonal: float, n_windows: int, mean: float, std: float,
+                    peak: float) -> list[str]:
+    """Reasons from the motion statistics (see :func:`_motion_stats`) of a stream from ``device``."""
     if diagonal == 0:
         return ["the pen never moves while touching: not a signature"]
     if n_windows < 10:
@@ -279,7 +286,7 @@ def _motion_anomalies(pen: PenStream) -> list[str]:
     if mean > 0 and std / mean < MIN_SPEED_VARIATION:
         reasons.append(f"constant pen speed (variation {std / mean:.0%}): a hand speeds up and "
                        "slows down, this looks machine-drawn")
-    upmm = pen.device.units_per_mm
+    upmm = device.units_per_mm
     if upmm:
         if peak / upmm > MAX_SPEED_MM_S:
             reasons.append(f"pen speed {peak / upmm / 1000:.1f} m/s is beyond any hand "
@@ -339,15 +346,8 @@ def _pen_down_span(down: np.ndarray) -> tuple[int, int]:
 @_kernel
 def _unit_time(t: np.ndarray) -> np.ndarray:
     """``t`` mapped onto [0, 1]; evenly spaced (as np.linspace) when it spans no time."""
-    n = t.size
-    span = t[n - 1] - t[0] if n > 1 else 0.0
-    if span > 0:
-        return (t - t[0]) / span
-    if n == 1:
-        return np.zeros(1)
-    u = np.arange(n) * (1.0 / (n - 1))
-    u[n - 1] = 1.0
-    return u
+    span = t[-1] - t[0]
+    return (t - t[0]) / span if span > 0 else np.linspace(0.0, 1.0, t.size)
 
 
 @_kernel
@@ -400,8 +400,8 @@ def _windowed_speeds(t: np.ndarray, x: np.ndarray, y: np.ndarray, down: np.ndarr
     the stream or out of their stroke are dropped.
     """
     n = t.size
-    stroke = _stroke_ids(down)
-    path = _path_length(x, y)
+    stroke = stroke_ids(down)
+    path = path_length(x, y)
     speed = np.empty(n)
     count, last = 0, 0
     for first in range(n):
@@ -416,28 +416,6 @@ def _windowed_speeds(t: np.ndarray, x: np.ndarray, y: np.ndarray, down: np.ndarr
             speed[count] = (path[last] - path[first]) / (t[last] - t[first]) * 1000.0
             count += 1
     return speed[:count]
-
-
-@_kernel
-def _stroke_ids(down: np.ndarray) -> np.ndarray:
-    """1, 2, ... for the samples of each pen-down stroke, -1 while the pen is up."""
-    ids = np.empty(down.size, dtype=np.int64)
-    stroke = 0
-    for i in range(down.size):
-        if down[i] and (i == 0 or not down[i - 1]):
-            stroke += 1
-        ids[i] = stroke if down[i] else -1
-    return ids
-
-
-@_kernel
-def _path_length(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Cumulative path length at each sample, from 0 at the first."""
-    path = np.empty(x.size)
-    path[0] = 0.0
-    for i in range(1, x.size):
-        path[i] = path[i - 1] + math.hypot(x[i] - x[i - 1], y[i] - y[i - 1])
-    return path
 
 
 @_kernel

@@ -9,12 +9,10 @@ the descriptor does not depend on the pad's resolution.
 """
 from __future__ import annotations
 
-import numpy as np
-
 import numba as nb
 import numpy as np
 
-from edgesig.features.kinematics import motion_table
+from edgesig.features.kinematics import motion_table, path_length, stroke_ids
 from edgesig.pen import PenStream
 
 #: Names of the descriptor's entries, in order.
@@ -35,23 +33,16 @@ def _describe(t: np.ndarray, x: np.ndarray, y: np.ndarray, pressure: np.ndarray,
     keep = np.flatnonzero(down)
     table = motion_table(t[keep], x[keep], y[keep], pressure[keep])  # pen-down, size-normalised
     xs, ys, speed, p = table[:, 0], table[:, 1], table[:, 5], table[:, 2]
-    strokes = 0
-    path_length = 0.0
-    for i in range(down.size):
-        if down[i] and (i == 0 or not down[i - 1]):
-            strokes += 1
-    for i in range(1, xs.size):
-        path_length += np.hypot(xs[i] - xs[i - 1], ys[i] - ys[i - 1])
     out = np.empty(9)
     out[0] = np.log(max(t[-1] - t[0], 1.0))
-    out[1] = np.log(strokes)
+    out[1] = np.log(stroke_ids(down).max())
     out[2] = np.log(max(np.mean(speed), _FLOOR))
     out[3] = np.log(max(np.percentile(speed, 95.0), _FLOOR))
     out[4] = np.mean(p)
     out[5] = np.std(p)
     out[6] = keep.size / down.size
     out[7] = np.log(max(xs.max() - xs.min(), _FLOOR))
-    out[8] = np.log(max(path_length, _FLOOR))
+    out[8] = np.log(max(path_length(xs, ys)[-1], _FLOOR))
     return out
 
 

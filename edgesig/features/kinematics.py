@@ -28,6 +28,28 @@ def pen_down_segments(pen: PenStream) -> list[slice]:
 
 
 @nb.njit(cache=True, nogil=True)
+def stroke_ids(down: np.ndarray) -> np.ndarray:
+    """1, 2, ... for the samples of each pen-down stroke, -1 while the pen is up."""
+    ids = np.empty(down.size, dtype=np.int64)
+    stroke = 0
+    for i in range(down.size):
+        if down[i] and (i == 0 or not down[i - 1]):
+            stroke += 1
+        ids[i] = stroke if down[i] else -1
+    return ids
+
+
+@nb.njit(cache=True, nogil=True)
+def path_length(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Cumulative path length at each sample, from 0 at the first."""
+    path = np.empty(x.size)
+    path[0] = 0.0
+    for i in range(1, x.size):
+        path[i] = path[i - 1] + np.hypot(x[i] - x[i - 1], y[i] - y[i - 1])
+    return path
+
+
+@nb.njit(cache=True, nogil=True)
 def gradient(values: np.ndarray, t: np.ndarray) -> np.ndarray:
     """``np.gradient(values, t)`` (second-order inside, one-sided at the ends); zeros below 2 samples.
 
