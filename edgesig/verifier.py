@@ -184,7 +184,7 @@ class Verifier:
                                     "build one with PenStream.from_arrays or edgesig.load_pen")
         engine = self.engine(self._engine_name)
         template = self.store.get(user_id, engine.name)
-        query_fp = fingerprint(pen)  # once, for the replay check and for remember_accepted
+        query_fp = fingerprint(pen)  # once, for the replay check, remember_accepted and adaptation
         security = timing_anomalies(pen) + self.replay_guard.check(
             user_id, pen, template.meta.get("fingerprints", ()), query_fp=query_fp)
         query = engine.prepare(pen) if prepared is None else prepared
@@ -193,7 +193,7 @@ class Verifier:
             result = replace(result, accepted=False, reasons=result.reasons + tuple(security))
         elif result.accepted:
             self.replay_guard.remember_accepted(user_id, pen, query_fp=query_fp)
-            result = self._maybe_adapt(engine, template, query, result, pen)
+            result = self._maybe_adapt(engine, template, query, result, query_fp)
         return self._audited(result, device=pen.device.name, sequence=pen.sequence)
 
     def verify_image(self, user_id: str, image: Any) -> VerifyResult:
@@ -211,12 +211,12 @@ class Verifier:
         return self._audited(self._maybe_adapt(engine, template, query, result))
 
     def _maybe_adapt(self, engine: Engine, template: Template, query: np.ndarray, result: VerifyResult,
-                     pen: PenStream | None = None) -> VerifyResult:
-        """Add a confidently accepted query to the template when adaptation is on."""
+                     query_fp: np.ndarray | None = None) -> VerifyResult:
+        """Add a confidently accepted query (with its pen fingerprint, if a pen) to the
+        template when adaptation is on."""
         if self.adapt is None or not result.accepted or result.score < self.adapt.min_score:
             return result
-        fp = fingerprint(pen) if pen is not None else None
-        self.store.put(adapted(template, engine, query, self.adapt, fp))
+        self.store.put(adapted(template, engine, query, self.adapt, query_fp))
         if self.audit is not None:
             self.audit.record("update", result.user_id, engine=engine.name, decision="adapted",
                               n_references=len(template.references) + 1)
