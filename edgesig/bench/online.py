@@ -58,36 +58,36 @@ def _verifier(ctx: Context, engine: str, n: int, threads: int | None, pens: PenS
 def _engine_rows(ctx: Context, engine: str, n: int, threads: int | None) -> list[Row]:
     verifier = _verifier(ctx, engine, n, threads)
     pens = pen_set(n, ctx.seed)
-    verify = cycle(lambda q: verifier.verify_stroke(USER, q), pens.queries)
-    tag = "-" if threads is None else threads
-    verify_t = measure(verify, ctx.effort)
-    params = _params(engine, pens)
-    # The rate matters: an engine that thins pens to a common rate does less work on a fast pad.
-    rows = [Row.of(f"verify_stroke {engine}, {n} pts @ {params['sample_rate_hz']} Hz", verify_t, threads, params,
-                   f"online.{engine}.verify.n{n}.t{tag}")]
+    rows = [_verify_row(ctx, engine, verifier, pens, threads, "verify")]
     if threads in (None, 1) and not ctx.quick:  # the full run only: --quick must fit in a minute
-        rows += [_slow_pad_row(ctx, engine, n, threads), _stream_row(ctx, engine, n, threads)]
+        slow = pen_set(n, ctx.seed, SLOW_PAD_HZ)
+        rows += [_verify_row(ctx, engine, _verifier(ctx, engine, n, threads, slow), slow, threads,
+                             f"verify_at{SLOW_PAD_HZ:.0f}"),
+                 _stream_row(ctx, engine, n, threads)]
     if not ctx.quick:  # enrolment is rarer and slower; the full run times it
         enroll_t = measure(lambda: verifier.enroll(USER, list(pens.references)), ctx.effort.lighter())
-        rows.append(Row.of(f"enroll {engine}, 5 x {n} pts", enroll_t, threads, params,
-                           f"online.{engine}.enroll.n{n}.t{tag}"))
+        rows.append(Row.of(f"enroll {engine}, 5 x {n} pts", enroll_t, threads, _params(engine, pens),
+                           f"online.{engine}.enroll.n{n}.t{_tag(threads)}"))
     return rows
+
+
+def _verify_row(ctx: Context, engine: str, verifier, pens: PenSet, threads: int | None, kind: str) -> Row:
+    """verify_stroke over the pool's queries. The row names the rate: an engine that thins
+    pens to a common rate does less work on a fast pad."""
+    timed = measure(cycle(lambda q: verifier.verify_stroke(USER, q), pens.queries), ctx.effort)
+    params = _params(engine, pens)
+    return Row.of(f"verify_stroke {engine}, {pens.n} pts @ {params['sample_rate_hz']} Hz", timed, threads, params,
+                  f"online.{engine}.{kind}.n{pens.n}.t{_tag(threads)}")
+
+
+def _tag(threads: int | None) -> str:
+    return "-" if threads is None else str(threads)
 
 
 def _params(engine: str, pens: PenSet) -> dict[str, object]:
     """Row parameters, with the queries' measured sample rate (median interval)."""
     rate = 1000.0 / float(np.median([np.median(np.diff(q.t)) for q in pens.queries]))
     return {"engine": engine, "points": pens.n, "references": len(pens.references), "sample_rate_hz": round(rate)}
-
-
-def _slow_pad_row(ctx: Context, engine: str, n: int, threads: int | None) -> Row:
-    """verify_stroke on ``n`` points from a 100 Hz pad: the worst case for thinning engines."""
-    pens = pen_set(n, ctx.seed, SLOW_PAD_HZ)
-    verifier = _verifier(ctx, engine, n, threads, pens)
-    timed = measure(cycle(lambda q: verifier.verify_stroke(USER, q), pens.queries), ctx.effort)
-    params = _params(engine, pens)
-    return Row.of(f"verify_stroke {engine}, {n} pts @ {params['sample_rate_hz']} Hz", timed, threads, params,
-                  f"online.{engine}.verify_at{SLOW_PAD_HZ:.0f}.n{n}.t{'-' if threads is None else threads}")
 
 
 def _stream_row(ctx: Context, engine: str, n: int, threads: int | None) -> Row:
@@ -107,8 +107,7 @@ def _stream_row(ctx: Context, engine: str, n: int, threads: int | None) -> Row:
     timed = measure_staged(signed, lambda session: session.done(), ctx.effort)
     params = _params(engine, pens)
     return Row.of(f"stream pen-up -> result {engine}, {n} pts @ {params['sample_rate_hz']} Hz", timed, threads,
-                  params,
-                  f"online.{engine}.stream.n{n}.t{'-' if threads is None else threads}")
+                  params, f"online.{engine}.stream.n{n}.t{_tag(threads)}")
 
 
 def _decisions(ctx: Context, engine: str, n: int) -> str:

@@ -22,12 +22,16 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _env() -> dict[str, str]:
+    """This checkout first on the path, as CI runs it."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
 def _bench(*args: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, float]:
     """Run edgesig-bench; returns the process and the CPU seconds it and its children used."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     cpu = _children_cpu_s()
     proc = subprocess.run([sys.executable, "-m", "edgesig.bench", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=timeout)
+                          cwd=ROOT, env=_env(), timeout=timeout)
     return proc, _children_cpu_s() - cpu
 
 
@@ -45,8 +49,7 @@ def quick(tmp_path_factory) -> tuple[subprocess.CompletedProcess, float, float, 
     """The quick run on a machine where edgesig has run once: a fresh clone first fills
     numba's on-disk cache (a one-off compile of every pen kernel, which the bench's own
     cold-start section times), so the minute is spent measuring, as on a device."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    subprocess.run([sys.executable, "-c", _WARM_NUMBA], cwd=ROOT, env=env, check=True, timeout=300)
+    subprocess.run([sys.executable, "-c", _WARM_NUMBA], cwd=ROOT, env=_env(), check=True, timeout=300)
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     start = time.perf_counter()
     proc, cpu_s = _bench("--quick", "--json", str(out))
