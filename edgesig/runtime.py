@@ -46,6 +46,14 @@ class ModelEntry:
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v not in (None, {}, [], "")}
 
+    @property
+    def fingerprint(self) -> str:
+        """What pins this model for an ensemble: its file's sha256, or for an engine that is
+        parameters only (flow's trees), the sha256 of its parameters as canonical JSON."""
+        if self.sha256:
+            return self.sha256
+        return hashlib.sha256(json.dumps(self.params, sort_keys=True).encode()).hexdigest()
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelEntry":
         known = set(cls.__dataclass_fields__)

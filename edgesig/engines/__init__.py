@@ -16,6 +16,7 @@ ENGINE_TYPES: dict[str, str] = {
     "flow": "edgesig.engines.flow:FlowEngine",
     "crosswriter": "edgesig.engines.crosswriter:CrossWriterEngine",
     "ensemble": "edgesig.engines.ensemble:EnsembleEngine",
+    "ensemble-flow": "edgesig.engines.ensemble:EnsembleEngine",
 }
 
 
@@ -36,12 +37,13 @@ def load_engine(name: str, manifest: Manifest, threads: int = 1) -> Engine:
 def best_engine(manifest: Manifest, modality: str) -> str:
     """The installed engine of a modality with the lowest validation EER.
 
-    When entries carry ``selection_eer`` (the EER on the same writer-disjoint test
+    Entries whose ``params.opt_in`` gives a reason (too slow for the latency target, say)
+    are used only when named. When entries carry ``selection_eer`` (the EER on the same writer-disjoint test
     writers for every engine so marked), only those are compared: each engine's own
     ``val_eer`` comes from its own protocol and does not compare across engines.
     """
     candidates = [e for e in manifest.entries.values()
-                  if e.modality == modality and e.name in ENGINE_TYPES]
+                  if e.modality == modality and e.name in ENGINE_TYPES and not e.params.get("opt_in")]
     if not candidates:
         raise EngineUnavailableError(f"no {modality} engine is installed in {manifest.path}; "
                                      "run `edgesig tune` or `python -m export` to build one")

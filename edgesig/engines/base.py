@@ -36,6 +36,14 @@ class Engine(ABC):
     def distances(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
         """Dissimilarity of the query to each reference (lower = more alike)."""
 
+    def from_normalized(self, image: np.ndarray) -> np.ndarray:
+        """What this engine stores for an image its target's normalisation produced.
+
+        An ensemble runs the offline pipeline once and hands each member its target's
+        normalised image; the pair networks compare that image as it is.
+        """
+        return image
+
     def penalty(self, query: np.ndarray, references: Sequence[np.ndarray]) -> float:
         """A term added to the Sharma–Sundaram dissimilarity (0 unless an engine has one).
 

@@ -1,8 +1,9 @@
-"""The offline ensemble: SDINet and cross-writer distances, calibrated and fused.
+"""The offline ensemble: SDINet and cross-writer distances (optionally flow's), calibrated and fused.
 
-The two image models fail differently (SDINet compares stroke details of the two images
+The image models fail differently (SDINet compares stroke details of the two images
 laid over each other, the cross-writer network compares global, attention-pooled
-embeddings), so a weighted sum of their opinions can beat either. Their raw distances
+embeddings, the flow engine measures how far a query bends away from the references'
+stable regions), so a weighted sum of their opinions can beat each of them. Their raw distances
 (1 - P(same writer)) are not on one scale, so each member's pair distance d is first
 mapped to 1 - P_m(genuine | d) by a logistic calibration fitted on the validation
 writers' reference-query pairs; the fused distance is sum_m w_m (1 - P_m), with weights
@@ -12,10 +13,13 @@ Sharma-Sundaram decision work unchanged.
 
 Prepared sample layout (what a template stores): ONE 1-D float32 array, the members'
 prepared arrays flattened and concatenated in the manifest's member order (SDINet
-155x220, then cross-writer 224x224: 84,276 values). The offline pipeline (sheet,
-lighting, lines, location) runs once; only the last normalisation differs per member.
-The manifest pins each member's sha256: an ensemble fitted on other member files is
-refused rather than silently miscalibrated.
+155x220, then cross-writer 224x224: 84,276 values; a flow member adds its 64x96 grid
+of SDINet's image). The offline pipeline (sheet, lighting, lines, location) runs once;
+only the last normalisation differs per member, and each is computed once.
+The manifest pins each member (``ModelEntry.fingerprint``): an ensemble fitted on other
+member files or trees is refused rather than silently miscalibrated. Reference matrices
+are fused from each member's own ``pairwise``, because flow scores a reference pair
+against the stability map of the whole set.
 """
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ class Member:
     """One fused engine: where its part of a prepared array lies, its weight and calibration."""
 
     engine: Engine
-    target: str
+    target: str                 # whose normalisation the member's input starts from
     shape: tuple[int, int]
     weight: float
     calibration: Calibration
@@ -66,10 +70,10 @@ class EnsembleEngine(Engine):
         members = []
         for spec in specs:
             installed = manifest.get(spec["name"])
-            if spec.get("sha256") and installed.sha256 != spec["sha256"]:
+            if spec.get("sha256") and installed.fingerprint != spec["sha256"]:
                 raise EngineUnavailableError(
-                    f"the ensemble was fitted on another {spec['name']!r} model file (sha256 "
-                    f"{spec['sha256'][:12]}…, installed {str(installed.sha256)[:12]}…); refit it with "
+                    f"the ensemble was fitted on another {spec['name']!r} model (sha256 "
+                    f"{spec['sha256'][:12]}…, installed {installed.fingerprint[:12]}…); refit it with "
                     "`python -m export offline crosswriter ensemble` or choose a single image engine")
             members.append(Member(load_engine(spec["name"], manifest, threads), str(spec["target"]),
                                   (int(spec["shape"][0]), int(spec["shape"][1])), float(spec["weight"]),
@@ -86,9 +90,11 @@ class EnsembleEngine(Engine):
             raise
         except InvalidInputError as exc:
             raise ImageError(str(exc)) from None
-        norm = _normalizers()
-        parts = [prepared.array if m.target == prepared.target else norm[m.target](prepared.steps["crop"])
-                 for m in self.members]
+        normalized = {prepared.target: prepared.array}
+        for m in self.members:
+            if m.target not in normalized:
+                normalized[m.target] = _normalizers()[m.target](prepared.steps["crop"])
+        parts = [m.engine.from_normalized(normalized[m.target]) for m in self.members]
         return np.concatenate([p.astype(np.float32, copy=False).ravel() for p in parts])
 
     def split(self, sample: np.ndarray, label: str = "sample") -> list[np.ndarray]:
@@ -116,6 +122,15 @@ class EnsembleEngine(Engine):
         fused = fuse([m.weight for m in self.members], [m.calibration for m in self.members],
                      self.member_distances(query, references))
         return np.maximum(fused, _D_FLOOR)
+
+    def pairwise(self, references: Sequence[np.ndarray]) -> np.ndarray:
+        """The members' own reference matrices, fused (what the ensemble was fitted on)."""
+        refs = [self.split(r, "reference") for r in references]
+        mats = [m.engine.pairwise([r[i] for r in refs]) for i, m in enumerate(self.members)]
+        out = np.maximum(fuse([m.weight for m in self.members], [m.calibration for m in self.members], mats),
+                         _D_FLOOR)
+        np.fill_diagonal(out, 0.0)
+        return out
 
 
 def fuse(weights: Sequence[float], calibrations: Sequence[Calibration],

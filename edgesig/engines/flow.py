@@ -18,7 +18,6 @@ from edgesig.offline.flow import FlowModel, to_grid
 from edgesig.runtime import ModelEntry
 
 
-
 class FlowEngine(Engine):
     modality = "image"
 
@@ -33,7 +32,11 @@ class FlowEngine(Engine):
         """Grid image of a signature: a PreparedImage, or anything offline.prepare accepts."""
         from edgesig.offline.pipeline import PreparedImage, prepare
         array = sample.array if isinstance(sample, PreparedImage) else prepare(sample).array
-        return to_grid(array, self.model.cfg)
+        return self.from_normalized(array)
+
+    def from_normalized(self, image: np.ndarray) -> np.ndarray:
+        """The coarse grid flow runs on, from SDINet's normalised image."""
+        return to_grid(image, self.model.cfg)
 
     def distances(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
         refs = self._check(references)

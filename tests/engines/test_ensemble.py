@@ -1,4 +1,5 @@
-"""The offline ensemble engine: fusion rule, packed layout, pinned members, typed errors."""
+"""The offline ensemble engine: fusion rule, packed layout, pinned members, typed errors,
+and the opt-in flow member (its grid in the layout, its own reference matrix)."""
 from __future__ import annotations
 
 import shutil
@@ -9,7 +10,10 @@ import pytest
 from edgesig.decision import Calibration
 from edgesig.engines import ENGINE_TYPES, best_engine, load_engine
 from edgesig.engines.ensemble import fuse
+from edgesig.engines.flow import FlowEngine
+from edgesig.offline.flow import to_grid
 from edgesig.errors import EngineUnavailableError, InvalidInputError
+from edgesig.eval.protocols import parse_users
 from edgesig.runtime import Manifest, ModelEntry
 from edgesig.synth.render import RenderStyle, render
 from tests.conftest import wavy_pen
@@ -20,6 +24,7 @@ SHAPES = {"sdinet": [155, 220], "crosswriter": [224, 224]}
 
 def test_registered():
     assert ENGINE_TYPES["ensemble"] == "edgesig.engines.ensemble:EnsembleEngine"
+    assert ENGINE_TYPES["ensemble-flow"] == ENGINE_TYPES["ensemble"]
 
 
 def test_fuse_is_the_weighted_sum_of_calibrated_distances():
@@ -116,3 +121,100 @@ def test_installed_ensemble_beats_its_members_on_validation():
     # "auto" picks it over its members (another image engine may still validate lower)
     best = m.get(best_engine(m, "image"))
     assert best.metrics["val_eer"] <= entry.metrics["val_eer"]
+
+
+def _flow_entry(threshold: float = 3.0) -> ModelEntry:
+    from tests.offline.test_flow import CFG, _toy_model
+    model = _toy_model()
+    return ModelEntry(name="flow", version="test", modality="image",
+                      params={"flow": CFG.to_dict(), "prior": model.prior.to_dict(), "trees": model.trees.to_dict(),
+                              "combine": ["min"], "split": threshold},
+                      calibration={"threshold": 1.0, "slope": 1.0}, metrics={"val_eer": 0.3})
+
+
+@pytest.fixture(scope="module")
+def flow_models(models, tmp_path_factory):
+    """The members above plus a toy flow model, fused into an opt-in 'ensemble-flow'."""
+    root = tmp_path_factory.mktemp("flow_models")
+    source, target = Manifest(models), Manifest(root)
+    for name in MEMBERS:
+        shutil.copyfile(models / source.get(name).file, root / source.get(name).file)
+        target.put(source.get(name))
+    flow = _flow_entry()
+    target.put(flow)
+    specs = [dict(s, weight=0.3) for s in source.get("ensemble").params["members"]]
+    specs.append({"name": "flow", "sha256": flow.fingerprint, "target": "sdinet", "shape": [64, 96],
+                  "weight": 0.4, "calibration": {"threshold": 0.5, "slope": 8.0, "bias": 0.0}})
+    target.put(ModelEntry(name="ensemble", version="test", modality="image",
+                          params={**source.get("ensemble").params}, calibration={"threshold": 2.0, "slope": 3.0},
+                          metrics={"val_eer": 0.2}))
+    target.put(ModelEntry(name="ensemble-flow", version="test", modality="image",
+                          params={"members": specs, "combine": ["min"], "opt_in": "too slow for the test budget"},
+                          calibration={"threshold": 2.0, "slope": 3.0}, metrics={"val_eer": 0.1, "selection_eer": 0.01}))
+    return root
+
+
+def test_flow_member_stores_the_grid_of_sdinets_image(flow_models):
+    engine = load_engine("ensemble-flow", Manifest(flow_models), threads=1)
+    rng = np.random.default_rng(2)
+    img = render(wavy_pen(0, noise=0.01), rng, style=RenderStyle.random(rng, "clean"))
+    sd, cw, grid = engine.split(engine.prepare(img))
+    assert engine.length == 155 * 220 + 224 * 224 + 64 * 96
+    assert isinstance(engine.members[2].engine, FlowEngine)
+    assert np.array_equal(grid, to_grid(sd, engine.members[2].engine.model.cfg))
+    assert np.array_equal(grid, engine.members[2].engine.prepare(img))
+
+
+def test_flow_member_reference_matrix_is_flows_own(flow_models):
+    """Flow scores a reference pair against the whole set's stability map, so the fused
+    matrix must come from each member's ``pairwise``, not from query-style distances."""
+    engine = load_engine("ensemble-flow", Manifest(flow_models), threads=1)
+    rng = np.random.default_rng(3)
+    refs = [engine.prepare(render(wavy_pen(k, noise=0.02), rng, style=RenderStyle.random(rng, "clean")))
+            for k in range(4)]
+    parts = [engine.split(r) for r in refs]
+    mats = [m.engine.pairwise([p[i] for p in parts]) for i, m in enumerate(engine.members)]
+    want = np.maximum(fuse([m.weight for m in engine.members], [m.calibration for m in engine.members], mats), 1e-4)
+    np.fill_diagonal(want, 0.0)
+    got = engine.pairwise(refs)
+    assert np.allclose(got, want) and np.allclose(got, got.T)
+    flow = engine.members[2].engine
+    assert np.allclose(mats[2], flow.pairwise([p[2] for p in parts]))
+
+
+def test_auto_skips_an_opt_in_ensemble(flow_models):
+    m = Manifest(flow_models)
+    assert m.get("ensemble-flow").metrics["val_eer"] < m.get("ensemble").metrics["val_eer"]
+    assert best_engine(m, "image") != "ensemble-flow"
+    entry = m.get("ensemble-flow")
+    m.entries["ensemble-flow"] = ModelEntry(**{**entry.__dict__, "params": {
+        k: v for k, v in entry.params.items() if k != "opt_in"}})
+    assert best_engine(m, "image") == "ensemble-flow"  # it would win on validation EER
+
+
+def test_refuses_a_flow_member_with_other_trees(flow_models, tmp_path):
+    m = Manifest(flow_models)
+    other = Manifest(tmp_path)
+    for name in MEMBERS:
+        shutil.copyfile(flow_models / m.get(name).file, tmp_path / m.get(name).file)
+        other.put(m.get(name))
+    other.put(_flow_entry(threshold=2.0))           # same kind of model, other parameters
+    other.put(m.get("ensemble-flow"))
+    with pytest.raises(EngineUnavailableError, match="refit"):
+        load_engine("ensemble-flow", Manifest(tmp_path))
+
+
+def test_installed_ensemble_flow_is_opt_in_and_pinned_to_the_installed_flow():
+    m = Manifest()
+    if "ensemble-flow" not in m.entries:
+        pytest.skip("no ensemble-flow installed (python -m export offline crosswriter ensemble --with-flow ...)")
+    entry = m.get("ensemble-flow")
+    assert entry.params["opt_in"] and best_engine(m, "image") != "ensemble-flow"
+    specs = {s["name"]: s for s in entry.params["members"]}
+    assert set(specs) == {"sdinet", "crosswriter", "flow"} and specs["flow"]["weight"] > 0
+    assert all(s["sha256"] == m.get(n).fingerprint for n, s in specs.items())
+    assert entry.metrics["val_eer"] < m.get("ensemble").metrics["val_eer"]   # kept because it helped
+    flow = m.get("flow").metrics
+    held_out = set(entry.metrics["shipped_fold"]["val_users"]) | set(entry.metrics["shipped_fold"]["test_users"])
+    seen = {u for k in ("train_users", "val_users") for u in parse_users(flow[k])}
+    assert not held_out & seen                # flow never saw the fold's validation or test writers
