@@ -3,6 +3,7 @@ and the opt-in flow member (its grid in the layout, its own reference matrix).""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,10 +99,7 @@ def test_refuses_members_it_was_not_fitted_on(models, tmp_path):
     entry = m.get("ensemble")
     specs = [dict(s) for s in entry.params["members"]]
     specs[1]["sha256"] = "0" * 64
-    other = Manifest(tmp_path)
-    for name in MEMBERS:
-        shutil.copyfile(models / m.get(name).file, tmp_path / m.get(name).file)
-        other.put(m.get(name))
+    other = _with_members(models, tmp_path)
     other.put(ModelEntry(**{**entry.__dict__, "params": {**entry.params, "members": specs}}))
     with pytest.raises(EngineUnavailableError, match="refit"):
         load_engine("ensemble", Manifest(tmp_path))
@@ -123,12 +121,21 @@ def test_installed_ensemble_beats_its_members_on_validation():
     assert best.metrics["val_eer"] <= entry.metrics["val_eer"]
 
 
-def _flow_entry(threshold: float = 3.0) -> ModelEntry:
+def _with_members(source: Path, root: Path) -> Manifest:
+    """A manifest in ``root`` with copies of ``source``'s pair-network members."""
+    src, out = Manifest(source), Manifest(root)
+    for name in MEMBERS:
+        shutil.copyfile(source / src.get(name).file, root / src.get(name).file)
+        out.put(src.get(name))
+    return out
+
+
+def _flow_entry(floor: float = 1e-3) -> ModelEntry:
     from tests.offline.test_flow import CFG, _toy_model
     model = _toy_model()
     return ModelEntry(name="flow", version="test", modality="image",
                       params={"flow": CFG.to_dict(), "prior": model.prior.to_dict(), "trees": model.trees.to_dict(),
-                              "combine": ["min"], "split": threshold},
+                              "combine": ["min"], "distance_floor": floor},
                       calibration={"threshold": 1.0, "slope": 1.0}, metrics={"val_eer": 0.3})
 
 
@@ -136,10 +143,7 @@ def _flow_entry(threshold: float = 3.0) -> ModelEntry:
 def flow_models(models, tmp_path_factory):
     """The members above plus a toy flow model, fused into an opt-in 'ensemble-flow'."""
     root = tmp_path_factory.mktemp("flow_models")
-    source, target = Manifest(models), Manifest(root)
-    for name in MEMBERS:
-        shutil.copyfile(models / source.get(name).file, root / source.get(name).file)
-        target.put(source.get(name))
+    source, target = Manifest(models), _with_members(models, root)
     flow = _flow_entry()
     target.put(flow)
     specs = [dict(s, weight=0.3) for s in source.get("ensemble").params["members"]]
@@ -194,11 +198,8 @@ def test_auto_skips_an_opt_in_ensemble(flow_models):
 
 def test_refuses_a_flow_member_with_other_trees(flow_models, tmp_path):
     m = Manifest(flow_models)
-    other = Manifest(tmp_path)
-    for name in MEMBERS:
-        shutil.copyfile(flow_models / m.get(name).file, tmp_path / m.get(name).file)
-        other.put(m.get(name))
-    other.put(_flow_entry(threshold=2.0))           # same kind of model, other parameters
+    other = _with_members(flow_models, tmp_path)
+    other.put(_flow_entry(floor=0.05))              # the same trees, another distance floor
     other.put(m.get("ensemble-flow"))
     with pytest.raises(EngineUnavailableError, match="refit"):
         load_engine("ensemble-flow", Manifest(tmp_path))
