@@ -45,11 +45,13 @@ def _setup(kw: dict):
     return svc, synth, cfg
 
 
-def _echo_fold(name: str, r: dict) -> None:
+def echo_fold(name: str, r: dict) -> None:
+    """One line per fold result, for SDINet and the cross-writer network alike."""
     parts = [f"{c}: EER {100 * m['eer']:.2f} % FAR {100 * m['far']:.2f} % FRR {100 * m['frr']:.2f} % "
              f"AUC {m['auc']:.3f}" for c, m in r["test"].items()]
-    click.echo(f"{name} (val EER {100 * r['val_eer']:.2f} %, {'+'.join(r['combine'])}, "
-               f"train {r['train_seconds']:.0f} s) | " + " | ".join(parts))
+    timing = f"train {r['train_seconds']:.0f} s" + (f", eval {r['eval_seconds']:.0f} s" if "eval_seconds" in r else "")
+    click.echo(f"{name} (val EER {100 * r['val_eer']:.2f} %, {'+'.join(r['combine'])}, {timing}) | "
+               + " | ".join(parts))
 
 
 @click.group()
@@ -71,7 +73,7 @@ def cv(folds: int, **kw) -> None:
         model, r = run_fold(svc, k, folds, cfg, synth)
         save_checkpoint(model, replace(cfg, seed=cfg.seed + k), work / f"fold{k}.pt", {"fold": r})
         results.append(r)
-        _echo_fold(f"fold {k}", r)
+        echo_fold(f"fold {k}", r)
         (work / "cv.json").write_text(json.dumps({"command": _command(), "folds": results,
                                                   "mean": mean_of(results)}, indent=1))
     click.echo(json.dumps(mean_of(results)))
@@ -93,7 +95,7 @@ def ablate(fold: int, folds: int, variants: str, **kw) -> None:
     for name in variants.split(","):
         _, r = run_fold(svc, fold, folds, replace(cfg, net=SdinetConfig(**flags[name])), synth)
         out[name] = r
-        _echo_fold(name, r)
+        echo_fold(name, r)
         (work / f"ablation_fold{fold}.json").parent.mkdir(parents=True, exist_ok=True)
         (work / f"ablation_fold{fold}.json").write_text(json.dumps({"command": _command(), "runs": out}, indent=1))
 
@@ -110,8 +112,8 @@ def sdinet(data: str, work: str, fold: int, seed: int, threads: int, models_dir:
     """Export a cross-validated fold's model to ONNX, quantize to int8, check parity, install."""
     import torch
     from export.offline.data import svc_image_writers
-    from export.offline.ship import calibration_pairs, install, parity
-    from export.offline.to_onnx import export_onnx, inspect, is_int8, quantize
+    from export.offline.ship import calibration_pairs, checked_int8, install, parity
+    from export.offline.to_onnx import export_onnx, quantize
     from export.offline.train import load_checkpoint
     torch.set_num_threads(threads)
     work_dir = Path(work)
@@ -128,11 +130,10 @@ def sdinet(data: str, work: str, fold: int, seed: int, threads: int, models_dir:
     fp32 = export_onnx(model, work_dir / "sdinet-fp32.onnx")
     int8 = quantize(fp32, work_dir / "sdinet-int8.onnx",
                     calibration_pairs([svc[u] for u in r["train_users"]], seed=seed))
-    info32, info8 = inspect(fp32), inspect(int8)
-    for path, info in ((fp32, info32), (int8, info8)):
-        click.echo(f"{path}: {info['file_bytes']} bytes, initializers {info['initializer_bytes']}, ops {info['ops']}")
-    if not is_int8(info8):
-        raise click.ClickException(f"{int8} still has float weights in {info8['float_weight_ops']}")
+    try:
+        info32, info8 = checked_int8(fp32, int8, echo=click.echo)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     par = parity(fp32, int8, [svc[u] for u in r["test_users"]], tuple(r["combine"]), threads)
     click.echo(f"parity: {json.dumps(par)}")
     entry = install(models_dir, int8, version, r, cv,

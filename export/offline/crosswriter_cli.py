@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from edgesig.runtime import MODELS_DIR
-from export.offline.cli import DEFAULT_DATA, _command
+from export.offline.cli import DEFAULT_DATA, _command, echo_fold
 
 WORK = "build/offline_crosswriter"
 ABLATIONS = {"full": ({}, {}), "-simam": ({"simam": False}, {}), "-spp": ({"spp": False}, {}),
@@ -24,13 +24,6 @@ def _setup(data: str, seed: int, threads: int):
     from export.offline.crosswriter_data import svc_image_writers
     torch.set_num_threads(threads)
     return {int(w.key[3:]): w for w in svc_image_writers(data, range(1, 41), seed=seed)}
-
-
-def _echo(name: str, r: dict) -> None:
-    parts = [f"{c}: EER {100 * m['eer']:.2f} % FAR {100 * m['far']:.2f} % FRR {100 * m['frr']:.2f} % "
-             f"AUC {m['auc']:.3f}" for c, m in r["test"].items()]
-    click.echo(f"{name} (val EER {100 * r['val_eer']:.2f} %, {'+'.join(r['combine'])}, "
-               f"train {r['train_seconds']:.0f} s, eval {r['eval_seconds']:.0f} s) | " + " | ".join(parts))
 
 
 @click.group()
@@ -70,7 +63,7 @@ def cv(data: str, folds: int, only: str, variants: str, steps: int, batch: int, 
             save_checkpoint(model, cfg, work_dir / f"{name}_fold{k}.pt", {"fold": r})
             results["runs"][f"fold{k}"] = r
             out_path.write_text(json.dumps(results, indent=1))
-            _echo(f"{name} fold {k}", r)
+            echo_fold(f"{name} fold {k}", r)
 
 
 def _fold_result(work_dir: Path, variant: str, fold: int) -> dict:
@@ -94,8 +87,7 @@ def ship(data: str, work: str, fold: int, seed: int, threads: int, models_dir: s
     """Export the fold's model to ONNX, quantize to int8, check parity on its test writers, install."""
     from export.offline.crosswriter_ship import export_onnx, float_convs, install, quantize
     from export.offline.crosswriter_train import load_checkpoint
-    from export.offline.ship import calibration_pairs, parity
-    from export.offline.to_onnx import inspect, is_int8
+    from export.offline.ship import calibration_pairs, checked_int8, parity
     svc = _setup(data, seed, threads)
     work_dir = Path(work)
     r = _fold_result(work_dir, "full", fold)
@@ -103,13 +95,11 @@ def ship(data: str, work: str, fold: int, seed: int, threads: int, models_dir: s
     fp32 = export_onnx(model, work_dir / "crosswriter-fp32.onnx")
     int8 = quantize(fp32, work_dir / "crosswriter-int8.onnx",
                     calibration_pairs([svc[u] for u in r["train_users"]], n=256, seed=seed))
-    info32, info8 = inspect(fp32), inspect(int8)
-    for path, info in ((fp32, info32), (int8, info8)):
-        click.echo(f"{path}: {info['file_bytes']} bytes, initializers {info['initializer_bytes']}, ops {info['ops']}")
     kept_float = float_convs(fp32)
-    unexpected = sorted(set(info8["float_weight_ops"]) - set(kept_float))
-    if unexpected or is_int8(info8) != (not kept_float):
-        raise click.ClickException(f"{int8} has unexpected float weights in {unexpected}")
+    try:
+        info32, info8 = checked_int8(fp32, int8, kept_float, echo=click.echo)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     par = parity(fp32, int8, [svc[u] for u in r["test_users"]], tuple(r["combine"]), threads)
     click.echo(f"parity: {json.dumps(par)}")
     entry = install(models_dir, int8, version, r,

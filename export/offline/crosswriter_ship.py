@@ -23,45 +23,17 @@ from typing import Any
 
 import numpy as np
 import onnx
-import torch
 
 from edgesig.runtime import Manifest, ModelEntry, sha256_file
 from export.offline.crosswriter import IMG, CrossWriter
+from export.offline.to_onnx import INPUT, OUTPUT, PairCalibration, export_pair_onnx
 
 MODEL_FILE = "crosswriter-int8.onnx"
-INPUT, OUTPUT, OPSET = "pair", "p_genuine", 17
-
-
-class _Probability(torch.nn.Module):
-    def __init__(self, model: CrossWriter):
-        super().__init__()
-        self.model = model
-
-    def forward(self, pair: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(pair), dim=1)[:, 1]
 
 
 def export_onnx(model: CrossWriter, path: str | Path) -> Path:
-    """fp32 ONNX (TorchScript exporter, BatchNorm folded) with a dynamic batch axis."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wrapped = _Probability(model.cpu()).eval()
-    torch.onnx.export(wrapped, (torch.zeros(2, 2, IMG, IMG),), str(path), input_names=[INPUT],
-                      output_names=[OUTPUT], dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
-                      opset_version=OPSET, dynamo=False, do_constant_folding=True)
-    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
-    return path
-
-
-class _Calibration:
-    """onnxruntime CalibrationDataReader: one float pair per run."""
-
-    def __init__(self, pairs: np.ndarray):
-        self._it = iter(pairs.astype(np.float32))
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        nxt = next(self._it, None)
-        return None if nxt is None else {INPUT: nxt[None]}
+    """The cross-writer network's fp32 ONNX (BatchNorm folded)."""
+    return export_pair_onnx(model, path, IMG, IMG)
 
 
 #: Backbone stages (indices in ``DenseBackbone.net``) whose convolutions stay float.
@@ -85,7 +57,7 @@ def quantize(fp32_path: str | Path, int8_path: str | Path, calibration_pairs: np
     with tempfile.TemporaryDirectory() as tmp:
         pre, static = Path(tmp) / "pre.onnx", Path(tmp) / "static.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(static), _Calibration(calibration_pairs), quant_format=QuantFormat.QDQ,
+        quantize_static(str(pre), str(static), PairCalibration(calibration_pairs), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=["Conv"], per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=float_convs(pre))

@@ -44,6 +44,20 @@ def parity(fp32: str | Path, int8: str | Path, writers: Sequence[ImageWriter], c
     return out
 
 
+def checked_int8(fp32: str | Path, int8: str | Path, allowed_float: Sequence[str] = (),
+                 echo: Any = print) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both files' op counts and initializer bytes (echoed), after refusing an int8 file with
+    float weights other than ``allowed_float`` (the layers a model keeps float on purpose)."""
+    from export.offline.to_onnx import inspect
+    info32, info8 = inspect(fp32), inspect(int8)
+    for path, info in ((fp32, info32), (int8, info8)):
+        echo(f"{path}: {info['file_bytes']} bytes, initializers {info['initializer_bytes']}, ops {info['ops']}")
+    unexpected = sorted(set(info8["float_weight_ops"]) - set(allowed_float))
+    if unexpected or info8["ops"].get("LSTM", 0):
+        raise ValueError(f"{int8} has float weights in {unexpected or 'its LSTMs'}")
+    return info32, info8
+
+
 def install(models_dir: str | Path, int8: str | Path, version: str, fold: dict[str, Any],
             cv: dict[str, Any], extra_metrics: dict[str, Any], made_by: str) -> ModelEntry:
     """Copy the int8 file into ``models_dir`` and write its manifest entry."""

@@ -29,7 +29,9 @@ OUTPUT = "p_genuine"
 
 
 class _Probability(torch.nn.Module):
-    def __init__(self, model: Sdinet):
+    """A pair classifier's P(genuine): what both offline ONNX models output."""
+
+    def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
 
@@ -37,12 +39,13 @@ class _Probability(torch.nn.Module):
         return torch.softmax(self.model(pair), dim=1)[:, 1]
 
 
-def export_onnx(model: Sdinet, path: str | Path) -> Path:
-    """fp32 ONNX with a dynamic batch axis."""
+def export_pair_onnx(model: torch.nn.Module, path: str | Path, height: int, width: int) -> Path:
+    """fp32 ONNX of a (N, 2, height, width) pair classifier (TorchScript exporter, constants
+    folded) with a dynamic batch axis; shared by SDINet and the cross-writer network."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapped = _Probability(model.cpu()).eval()  # the exporter restores the wrapper's mode on every submodule
-    dummy = torch.zeros(2, 2, IMG_H, IMG_W)
+    dummy = torch.zeros(2, 2, height, width)
     torch.onnx.export(wrapped, (dummy,), str(path), input_names=[INPUT], output_names=[OUTPUT],
                       dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}}, opset_version=OPSET,
                       dynamo=False, do_constant_folding=True)
@@ -50,7 +53,12 @@ def export_onnx(model: Sdinet, path: str | Path) -> Path:
     return path
 
 
-class _Calibration:
+def export_onnx(model: Sdinet, path: str | Path) -> Path:
+    """SDINet's fp32 ONNX."""
+    return export_pair_onnx(model, path, IMG_H, IMG_W)
+
+
+class PairCalibration:
     """onnxruntime CalibrationDataReader over float pairs, one pair per run."""
 
     def __init__(self, pairs: np.ndarray):
@@ -70,7 +78,7 @@ def quantize(fp32_path: str | Path, int8_path: str | Path, calibration_pairs: np
     with tempfile.TemporaryDirectory() as tmp:
         pre, static = Path(tmp) / "pre.onnx", Path(tmp) / "static.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(static), _Calibration(calibration_pairs), quant_format=QuantFormat.QDQ,
+        quantize_static(str(pre), str(static), PairCalibration(calibration_pairs), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=["Conv", "Gemm", "MatMul"], per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
@@ -101,8 +109,3 @@ def inspect(path: str | Path) -> dict[str, Any]:
 
 def _size(t: onnx.TensorProto) -> int:
     return int(np.prod(t.dims)) * 4 if t.dims else 4
-
-
-def is_int8(info: dict[str, Any]) -> bool:
-    """No Conv/Gemm/MatMul/LSTM with a float weight initializer, and no float LSTM left."""
-    return not info["float_weight_ops"] and info["ops"].get("LSTM", 0) == 0

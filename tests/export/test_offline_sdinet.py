@@ -71,8 +71,8 @@ def test_train_export_quantize_engine_roundtrip(writers, tmp_path):
     import onnxruntime as ort
 
     from edgesig.engines.sdinet import SdinetEngine
-    from export.offline.ship import calibration_pairs
-    from export.offline.to_onnx import export_onnx, inspect, is_int8, quantize
+    from export.offline.ship import calibration_pairs, checked_int8
+    from export.offline.to_onnx import export_onnx, quantize
     from export.offline.train import TrainConfig, fit, load_checkpoint, save_checkpoint
     cfg = TrainConfig(steps=3, batch=4, net=TINY)
     model, stats = fit(writers, cfg, progress=False)
@@ -82,9 +82,10 @@ def test_train_export_quantize_engine_roundtrip(writers, tmp_path):
     assert cfg2 == cfg
     fp32 = export_onnx(model, tmp_path / "fp32.onnx")
     int8 = quantize(fp32, tmp_path / "sdinet-int8.onnx", calibration_pairs(writers, 8))
-    info = inspect(int8)
-    assert is_int8(info) and info["ops"].get("DynamicQuantizeLSTM") == 4
-    assert info["ops"].get("QuantizeLinear", 0) > 0 and not is_int8(inspect(fp32))
+    _, info = checked_int8(fp32, int8, echo=lambda line: None)
+    assert info["ops"].get("DynamicQuantizeLSTM") == 4 and info["ops"].get("QuantizeLinear", 0) > 0
+    with pytest.raises(ValueError, match="float weights"):
+        checked_int8(fp32, fp32, echo=lambda line: None)
 
     pairs = (writers[0].genuine[:2, 0].astype(np.float32) / 255)[None]
     with torch.no_grad():
