@@ -38,6 +38,11 @@ def _train_options(f):
         click.option("--lr", default=1e-3, show_default=True),
         click.option("--no-augment", is_flag=True, help="disable scale/rotation/time-warp augmentation"),
         click.option("--seed", default=0, show_default=True),
+        click.option("--p-forgery", default=0.5, show_default=True,
+                     help="chance a triplet's negative is a skilled forgery of the anchor's writer"),
+        click.option("--dropout", default=0.0, show_default=True, help="dropout between the GRU layers (training)"),
+        click.option("--hard-frac", default=1.0, show_default=True,
+                     help="< 1: triplet loss over only the hardest fraction of each batch"),
     ]):
         f = opt(f)
     return f
@@ -48,7 +53,8 @@ def _config(kw: dict):
     from export.online.train import TrainConfig
     cfg = TrainConfig(steps=kw["steps"], batch=kw["batch"], lr=kw["lr"], weight_decay=kw["weight_decay"],
                       triplet_weight=kw["triplet_weight"], center_weight=kw["center_weight"],
-                      margin=kw["margin"], seed=kw["seed"])
+                      margin=kw["margin"], seed=kw["seed"], p_forgery=kw["p_forgery"],
+                      dropout=kw["dropout"], hard_frac=kw["hard_frac"])
     return replace(cfg, augment=Augment()) if kw["no_augment"] else cfg
 
 
@@ -76,13 +82,19 @@ def train(out: str, **kw) -> None:
 @_train_options
 @click.option("--folds", default=4, show_default=True)
 @click.option("--out", default="build/online/cv.json", show_default=True, help="per-fold results + val scores")
-def evaluate(out: str, folds: int, **kw) -> None:
+@click.option("--fold-seed", default=None, type=int, help="seed of the writer folds (default: --seed)")
+@click.option("--only-folds", default=None, help="comma-separated fold indices to run (default: all)")
+@click.option("--snapshots", default="", help="comma-separated training steps at which to also score each fold")
+def evaluate(out: str, folds: int, fold_seed: int | None, only_folds: str | None, snapshots: str, **kw) -> None:
     """Writer-independent k-fold evaluation; writes per-fold metrics and validation scores."""
     from export.online.pipeline import cross_validate, load_synth
     cfg = _config(kw)
     synth, note = load_synth(kw["synth"], kw["seed"])
     click.echo(f"synthetic pretraining: {note}")
-    cv = cross_validate(kw["data"], cfg, synth, kw["synth_steps"], folds)
+    only = [int(x) for x in only_folds.split(",")] if only_folds else None
+    snaps = [int(x) for x in snapshots.split(",") if x.strip()]
+    cv = cross_validate(kw["data"], cfg, synth, kw["synth_steps"], folds, fold_seed=fold_seed,
+                        only_folds=only, snapshots=snaps)
     cv.update(synthetic=note, command=_command())
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(cv, indent=1))

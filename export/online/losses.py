@@ -55,13 +55,21 @@ def dtw_distance(a: torch.Tensor, b: torch.Tensor, band: float) -> torch.Tensor:
 
 
 def triplet_loss(anchor: list[torch.Tensor], positive: list[torch.Tensor], negative: list[torch.Tensor],
-                 band: float, margin: float) -> tuple[torch.Tensor, float]:
-    """Mean hinge max(0, d(a,p) − d(a,n) + margin) and the fraction of violated triplets."""
+                 band: float, margin: float, hard_frac: float = 1.0) -> tuple[torch.Tensor, float]:
+    """Mean hinge max(0, d(a,p) − d(a,n) + margin) and the fraction of violated triplets.
+
+    ``hard_frac`` < 1 averages only the hardest (largest-hinge) fraction of the batch:
+    online hard-triplet mining.
+    """
     losses = []
     for a, p, n in zip(anchor, positive, negative):
         losses.append(torch.relu(dtw_distance(a, p, band) - dtw_distance(a, n, band) + margin))
     stacked = torch.stack(losses)
-    return stacked.mean(), float((stacked > 0).float().mean())
+    violated = float((stacked > 0).float().mean())
+    if hard_frac < 1.0:
+        k = max(1, int(math.ceil(hard_frac * len(losses))))
+        return torch.topk(stacked, k).values.mean(), violated
+    return stacked.mean(), violated
 
 
 class CenterLoss(nn.Module):

@@ -11,10 +11,12 @@ from torch import nn
 
 
 class GruEmbedder(nn.Module):
-    def __init__(self, in_dim: int, hidden: int = 128, out_dim: int = 64, layers: int = 2):
+    def __init__(self, in_dim: int, hidden: int = 128, out_dim: int = 64, layers: int = 2,
+                 dropout: float = 0.0):
         super().__init__()
         self.in_dim, self.hidden, self.out_dim, self.layers = in_dim, hidden, out_dim, layers
-        self.gru = nn.GRU(in_dim, hidden, num_layers=layers, batch_first=True)
+        # dropout acts between the GRU layers in training only; eval/export are unaffected
+        self.gru = nn.GRU(in_dim, hidden, num_layers=layers, batch_first=True, dropout=dropout)
         self.fc = nn.Linear(hidden, out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -5,9 +5,10 @@ them and installs the int8 model with its manifest entry.
 """
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -32,27 +33,64 @@ def load_synth(count: int, seed: int) -> tuple[list[Writer], str]:
         return [], f"skipped: edgesig.synth unavailable ({exc})"
 
 
-def fit(svc: list[Writer], synth: list[Writer], cfg: TrainConfig, synth_steps: int,
-        desc: str, quiet: bool = False) -> GruEmbedder:
-    """Optional pretraining on synthetic writers, then training on the real ones."""
-    model = None
+def pretrain(synth: list[Writer], cfg: TrainConfig, synth_steps: int, desc: str,
+             quiet: bool = False) -> GruEmbedder | None:
+    """The synthetic-writer pretraining (None when there is none)."""
     if synth and synth_steps > 0:
         pre = TrainConfig(**{**cfg.__dict__, "steps": synth_steps})
-        model = train(synth, pre, desc=f"{desc} synth", quiet=quiet)
-    return train(svc, cfg, model=model, desc=desc, quiet=quiet)
+        return train(synth, pre, desc=f"{desc} synth", quiet=quiet)
+    return None
+
+
+def fit(svc: list[Writer], synth: list[Writer], cfg: TrainConfig, synth_steps: int,
+        desc: str, quiet: bool = False, pretrained: GruEmbedder | None = None,
+        callback: Callable[[int, GruEmbedder], None] | None = None) -> GruEmbedder:
+    """Optional pretraining on synthetic writers, then training on the real ones.
+
+    ``pretrained`` skips the pretraining and continues from that model (it is trained in place).
+    """
+    model = pretrained if pretrained is not None else pretrain(synth, cfg, synth_steps, desc, quiet)
+    return train(svc, cfg, model=model, desc=desc, quiet=quiet, callback=callback)
 
 
 def cross_validate(data_dir: str, cfg: TrainConfig, synth: list[Writer], synth_steps: int,
-                   folds: int = 4, n_val: int = 5, quiet: bool = False) -> dict[str, Any]:
-    """k-fold by writer; per fold the test metrics and the validation scores."""
+                   folds: int = 4, n_val: int = 5, quiet: bool = False, fold_seed: int | None = None,
+                   only_folds: Sequence[int] | None = None,
+                   snapshots: Sequence[int] = ()) -> dict[str, Any]:
+    """k-fold by writer; per fold the test metrics and the validation scores.
+
+    The folds are drawn with ``fold_seed`` (``cfg.seed`` when None), so training seeds can
+    vary on fixed folds. The synthetic pretraining is the same for every fold (same data,
+    same seed), so it runs once and each fold continues from a copy. ``snapshots`` lists
+    training steps at which the fold's model is also scored (val and test), without
+    changing its training.
+    """
     out: list[dict[str, Any]] = []
-    for fold in make_folds(range(1, 41), folds, n_val, cfg.seed):
-        model = fit(svc_writers(data_dir, fold.train), synth, cfg, synth_steps, f"fold {fold.index}", quiet)
+    base = pretrain(synth, cfg, synth_steps, "all folds", quiet)
+    split = make_folds(range(1, 41), folds, n_val, cfg.seed if fold_seed is None else fold_seed)
+    for fold in split:
+        if only_folds is not None and fold.index not in only_folds:
+            continue
+        val_w, test_w = svc_writers(data_dir, fold.val), svc_writers(data_dir, fold.test)
+        snaps: list[dict[str, Any]] = []
+
+        def snap(step: int, model: GruEmbedder) -> None:
+            if step in snapshots:
+                m = copy.deepcopy(model).eval().cpu()
+                emb = torch_embedder(m, cfg.features)
+                s = fold_summary(score_writers(val_w, emb, cfg.band), score_writers(test_w, emb, cfg.band))
+                snaps.append({"step": step, **{k: s[k] for k in (*METRIC_KEYS, "val_eer")}})
+                print(f"snapshot fold {fold.index} step {step}: EER {100 * s['eer']:.2f} %  "
+                      f"val EER {100 * s['val_eer']:.2f} %", flush=True)
+
+        model = fit(svc_writers(data_dir, fold.train), synth, cfg, synth_steps, f"fold {fold.index}", quiet,
+                    pretrained=copy.deepcopy(base) if base is not None else None,
+                    callback=snap if snapshots else None)
         embed = torch_embedder(model, cfg.features)
-        val = score_writers(svc_writers(data_dir, fold.val), embed, cfg.band)
-        test = score_writers(svc_writers(data_dir, fold.test), embed, cfg.band)
+        val = score_writers(val_w, embed, cfg.band)
+        test = score_writers(test_w, embed, cfg.band)
         out.append({"fold": fold.index, "test_users": fold.test, "val_users": fold.val,
-                    **fold_summary(val, test),
+                    **fold_summary(val, test), "snapshots": snaps,
                     "val_genuine": val.genuine.tolist(), "val_forgery": val.forgery.tolist()})
     mean = {k: float(np.mean([f[k] for f in out])) for k in METRIC_KEYS}
     return {"folds": out, "mean": mean, "train": cfg.to_dict()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -31,6 +31,8 @@ class TrainConfig:
     hidden: int = 128
     out_dim: int = 64
     seed: int = 0
+    dropout: float = 0.0        # between the two GRU layers, training only
+    hard_frac: float = 1.0      # < 1: triplet loss over the hardest fraction of each batch
     augment: Augment = field(default_factory=lambda: Augment(rotation_deg=5.0, scale=0.1, time_warp=0.2))
     features: FeatureConfig = DEFAULT_FEATURES
 
@@ -51,12 +53,15 @@ def seed_all(seed: int) -> None:
 
 
 def train(writers: list[Writer], cfg: TrainConfig, model: GruEmbedder | None = None,
-          desc: str = "train", quiet: bool = False) -> GruEmbedder:
-    """Train (or continue training) an embedder on the writers' triplets."""
+          desc: str = "train", quiet: bool = False,
+          callback: Callable[[int, GruEmbedder], None] | None = None) -> GruEmbedder:
+    """Train (or continue training) an embedder on the writers' triplets.
+
+    ``callback(step, model)``, when given, is called after every step (e.g. snapshots)."""
     seed_all(cfg.seed)
     dev = device()
     if model is None:
-        model = GruEmbedder(cfg.features.dim, cfg.hidden, cfg.out_dim)
+        model = GruEmbedder(cfg.features.dim, cfg.hidden, cfg.out_dim, dropout=cfg.dropout)
     model.to(dev).train()
     centers = CenterLoss(len(writers), cfg.out_dim).to(dev)
     opt = torch.optim.Adam([{"params": model.parameters(), "weight_decay": cfg.weight_decay},
@@ -64,13 +69,13 @@ def train(writers: list[Writer], cfg: TrainConfig, model: GruEmbedder | None = N
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.steps, 1), eta_min=cfg.lr * 0.05)
     bank = FeatureBank(writers, cfg.features, cfg.augment, cfg.seed)
     bar = tqdm(range(cfg.steps), desc=desc, disable=quiet, dynamic_ncols=True)
-    for _ in bar:
+    for step in bar:
         keys, anchor_writers = bank.triplets(cfg.batch, cfg.p_forgery)
         flat = [k for triple in keys for k in triple]
         seqs = [torch.from_numpy(bank.get(*k)).to(dev) for k in flat]
         emb = model.embed_many(seqs)
         a, p, n = emb[0::3], emb[1::3], emb[2::3]
-        tri, violated = triplet_loss(a, p, n, cfg.band, cfg.margin)
+        tri, violated = triplet_loss(a, p, n, cfg.band, cfg.margin, cfg.hard_frac)
         w = torch.tensor(anchor_writers, device=dev)
         cen = centers(a + p, torch.cat([w, w]))
         loss = cfg.triplet_weight * tri + cfg.center_weight * cen
@@ -80,6 +85,8 @@ def train(writers: list[Writer], cfg: TrainConfig, model: GruEmbedder | None = N
         opt.step()
         sched.step()
         bar.set_postfix(tri=f"{tri.item():.3f}", cen=f"{cen.item():.3f}", viol=f"{violated:.2f}")
+        if callback is not None:
+            callback(step + 1, model)
     return model.eval().cpu()
 
 
