@@ -9,7 +9,6 @@ import edgesig
 from edgesig import (EngineUnavailableError, EnrollmentError, InvalidInputError, MemoryStore,
                      UnknownUserError, Verifier)
 from edgesig.pen import PenStream
-from tests.conftest import wavy_pen
 
 
 @pytest.fixture

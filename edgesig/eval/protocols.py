@@ -17,7 +17,6 @@ import numpy as np
 from edgesig.decision import Calibration, ReferenceStats, dissimilarity
 from edgesig.errors import InvalidInputError
 from edgesig.eval.metrics import auc, eer, far_frr
-from edgesig.pen import PenStream
 
 SVC_GENUINE = range(1, 21)
 SVC_FORGERY = range(21, 41)

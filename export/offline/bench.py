@@ -42,7 +42,6 @@ def measure(int8: str | Path, fp32: str | Path, model: Any, pair: np.ndarray, th
         sess = InferSession(path, threads=threads)
         feeds = {sess.input_names[0]: x}
         out[name] = _median_ms(lambda: sess.run(feeds), runs)
-        del sess
     out["fp32_over_int8"] = out["fp32_onnx_ms"] / out["int8_onnx_ms"]
     out["eager_over_int8"] = out["torch_eager_ms"] / out["int8_onnx_ms"]
     out.update(threads=threads, runs=runs)

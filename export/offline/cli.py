@@ -65,7 +65,7 @@ def offline() -> None:
 def cv(folds: int, **kw) -> None:
     """Writer-disjoint k-fold: per fold a checkpoint and metrics under --work."""
     from export.offline.folds import mean_of, run_fold
-    from export.offline.train import save_checkpoint
+    from export.offline.checkpoint import save_checkpoint
     svc, synth, cfg = _setup(kw)
     work = Path(kw["work"])
     results = []

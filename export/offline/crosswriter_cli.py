@@ -47,7 +47,8 @@ def cv(data: str, folds: int, only: str, variants: str, steps: int, batch: int, 
        threads: int, work: str) -> None:
     """Writer-disjoint folds (and ablations): <variant>_fold<k>.pt and results_<variant>.json."""
     from export.offline.crosswriter import CrossWriterConfig, LossConfig
-    from export.offline.crosswriter_train import TrainConfig, run_fold, save_checkpoint
+    from export.offline.checkpoint import save_checkpoint
+    from export.offline.crosswriter_train import TrainConfig, run_fold
     svc = _setup(data, seed, threads)
     work_dir = Path(work)
     ks = [int(k) for k in only.split(",")] if only else list(range(folds))

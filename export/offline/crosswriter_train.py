@@ -22,11 +22,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from export.offline.checkpoint import read_checkpoint
 from export.offline.crosswriter import CrossWriter, CrossWriterConfig, LossConfig, pair_loss
 from export.offline.data import ImageWriter, PairMix, sample_pairs, to_float
-from export.offline.evaluate import CONDITIONS, calibrate, choose_combine, condition_distances, summarize, \
-    torch_scorer
-from export.offline.folds import split
+from export.offline.evaluate import torch_scorer
+from export.offline.folds import score_fold, split
 
 
 @dataclass(frozen=True)
@@ -83,31 +83,12 @@ def run_fold(svc: dict[int, ImageWriter], fold: int, folds: int, cfg: TrainConfi
              progress: bool = True) -> tuple[CrossWriter, dict[str, Any]]:
     """Train on the fold's training writers, choose terms and threshold on its validation
     writers, test on its test writers (exactly as ``export.offline.folds.run_fold``)."""
-    train_u, val_u, test_u = split(fold, folds)
+    train_u, _, _ = split(fold, folds)
     model, stats = fit([svc[u] for u in train_u], cfg, desc=f"fold {fold}", progress=progress)
     t0 = time.perf_counter()
-    score = torch_scorer(model)
-    val = {c: condition_distances(score, [svc[u] for u in val_u], c) for c in CONDITIONS}
-    pooled = val["clean"] + val["camera"]
-    combine, val_eer = choose_combine(pooled)
-    cal = calibrate(pooled, combine)
-    test = {c: summarize(condition_distances(score, [svc[u] for u in test_u], c), combine, cal.threshold)
-            for c in CONDITIONS}
-    return model, {"fold": fold, "train_users": train_u, "val_users": val_u, "test_users": test_u,
-                   "combine": list(combine), "val_eer": val_eer, "calibration": cal.to_dict(),
-                   "test": test, "eval_seconds": time.perf_counter() - t0, "config": cfg.to_dict(), **stats}
-
-
-def save_checkpoint(model: CrossWriter, cfg: TrainConfig, path: str | Path, meta: dict[str, Any]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state": model.state_dict(), "config": cfg.to_dict(), "meta": meta}, path)
-    return path
+    result = score_fold(torch_scorer(model), svc, fold, folds)
+    return model, {**result, "eval_seconds": time.perf_counter() - t0, "config": cfg.to_dict(), **stats}
 
 
 def load_checkpoint(path: str | Path) -> tuple[CrossWriter, TrainConfig, dict[str, Any]]:
-    ck = torch.load(str(path), map_location="cpu", weights_only=False)
-    cfg = TrainConfig.from_dict(ck["config"])
-    model = CrossWriter(cfg.net)
-    model.load_state_dict(ck["state"])
-    return model.eval(), cfg, ck["meta"]
+    return read_checkpoint(path, TrainConfig.from_dict, lambda cfg: CrossWriter(cfg.net))

@@ -11,8 +11,8 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 from export.offline.data import ImageWriter
-from export.offline.evaluate import (CONDITIONS, calibrate, choose_combine, condition_distances, summarize,
-                                     torch_scorer)
+from export.offline.evaluate import (CONDITIONS, Scorer, calibrate, choose_combine, condition_distances,
+                                     summarize, torch_scorer)
 from export.offline.sdinet import Sdinet
 from export.offline.train import TrainConfig, fit
 
@@ -30,19 +30,25 @@ def split(fold: int, folds: int, n_val: int = 5) -> tuple[list[int], list[int], 
 def run_fold(svc: dict[int, ImageWriter], fold: int, folds: int, cfg: TrainConfig,
              synth: Sequence[ImageWriter] = (), progress: bool = True) -> tuple[Sdinet, dict[str, Any]]:
     """Train, validate and test one fold; returns the model and a JSON-able result."""
-    train_u, val_u, test_u = split(fold, folds)
+    train_u, _, _ = split(fold, folds)
     model, stats = fit([svc[u] for u in train_u] + list(synth), replace(cfg, seed=cfg.seed + fold),
                        desc=f"fold {fold}", progress=progress)
-    score = torch_scorer(model)
+    return model, {**score_fold(torch_scorer(model), svc, fold, folds), **stats}
+
+
+def score_fold(score: Scorer, svc: dict[int, ImageWriter], fold: int, folds: int) -> dict[str, Any]:
+    """A trained pair model on one fold: Sharma-Sundaram terms and threshold from the
+    validation writers (clean and camera pooled), then the test writers at that threshold.
+    Every image network is measured by this one function, so their numbers compare."""
+    train_u, val_u, test_u = split(fold, folds)
     val = {c: condition_distances(score, [svc[u] for u in val_u], c) for c in CONDITIONS}
     pooled = val["clean"] + val["camera"]
     combine, val_eer = choose_combine(pooled)
     cal = calibrate(pooled, combine)
     test = {c: summarize(condition_distances(score, [svc[u] for u in test_u], c), combine, cal.threshold)
             for c in CONDITIONS}
-    return model, {"fold": fold, "train_users": train_u, "val_users": val_u, "test_users": test_u,
-                   "combine": list(combine), "val_eer": val_eer, "calibration": cal.to_dict(),
-                   "test": test, **stats}
+    return {"fold": fold, "train_users": train_u, "val_users": val_u, "test_users": test_u,
+            "combine": list(combine), "val_eer": val_eer, "calibration": cal.to_dict(), "test": test}
 
 
 def mean_of(results: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from export.offline.checkpoint import read_checkpoint
 from export.offline.data import ImageWriter, PairMix, sample_pairs, to_float
 from export.offline.sdinet import Sdinet, SdinetConfig
 
@@ -76,16 +77,5 @@ def fit(writers: Sequence[ImageWriter], cfg: TrainConfig, desc: str = "train",
                    "final_acc_ema": acc or 0.0}
 
 
-def save_checkpoint(model: Sdinet, cfg: TrainConfig, path: str | Path, meta: dict[str, Any]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state": model.state_dict(), "config": cfg.to_dict(), "meta": meta}, path)
-    return path
-
-
 def load_checkpoint(path: str | Path) -> tuple[Sdinet, TrainConfig, dict[str, Any]]:
-    ck = torch.load(str(path), map_location="cpu", weights_only=False)
-    cfg = TrainConfig.from_dict(ck["config"])
-    model = Sdinet(cfg.net)
-    model.load_state_dict(ck["state"])
-    return model.eval(), cfg, ck["meta"]
+    return read_checkpoint(path, TrainConfig.from_dict, lambda cfg: Sdinet(cfg.net))

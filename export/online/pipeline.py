@@ -6,7 +6,6 @@ them and installs the int8 model with its manifest entry.
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 

@@ -96,7 +96,8 @@ def test_focal_contrast_loss_reduces_to_the_plain_loss_and_downweights_easy_pair
 
 
 def test_fit_and_checkpoint_roundtrip(tmp_path):
-    from export.offline.crosswriter_train import TrainConfig, fit, load_checkpoint, save_checkpoint
+    from export.offline.checkpoint import save_checkpoint
+    from export.offline.crosswriter_train import TrainConfig, fit, load_checkpoint
     from export.offline.data import ImageWriter
     rng = np.random.default_rng(0)
     writers = [ImageWriter(f"w{k}", (rng.random((3, 4, 224, 224)) > 0.95).astype(np.uint8) * 220,
