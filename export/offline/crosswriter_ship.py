@@ -16,7 +16,6 @@ same protocol as the reported numbers (``export.offline.ship.parity``).
 """
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ import onnx
 
 from edgesig.runtime import Manifest, ModelEntry, sha256_file
 from export.offline.crosswriter import IMG, CrossWriter
-from export.offline.to_onnx import INPUT, OUTPUT, PairCalibration, export_pair_onnx
+from export.offline.to_onnx import INPUT, OUTPUT, export_pair_onnx, quantize_pair_model
 
 MODEL_FILE = "crosswriter-int8.onnx"
 
@@ -50,20 +49,8 @@ def float_convs(model_path: str | Path) -> list[str]:
 def quantize(fp32_path: str | Path, int8_path: str | Path, calibration_pairs: np.ndarray) -> Path:
     """Static QDQ int8 for the convolutions after the first dense block (per channel), then
     dynamic int8 for the MatMuls."""
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_dynamic,
-                                          quantize_static)
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-    int8_path = Path(int8_path)
-    with tempfile.TemporaryDirectory() as tmp:
-        pre, static = Path(tmp) / "pre.onnx", Path(tmp) / "static.onnx"
-        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(static), PairCalibration(calibration_pairs), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=["Conv"], per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=float_convs(pre))
-        quantize_dynamic(str(static), str(int8_path), op_types_to_quantize=["MatMul"],
-                         weight_type=QuantType.QInt8, per_channel=False)
-    return int8_path
+    return quantize_pair_model(fp32_path, int8_path, calibration_pairs, static_ops=("Conv",),
+                               dynamic_ops=("MatMul",), exclude=float_convs)
 
 
 def install(models_dir: str | Path, int8: str | Path, version: str, fold: dict[str, Any],

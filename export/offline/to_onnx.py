@@ -14,7 +14,7 @@ from __future__ import annotations
 import tempfile
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import onnx
@@ -70,7 +70,18 @@ class PairCalibration:
 
 
 def quantize(fp32_path: str | Path, int8_path: str | Path, calibration_pairs: np.ndarray) -> Path:
-    """Static QDQ int8 (Conv, Gemm, MatMul; per channel), then dynamic int8 LSTMs."""
+    """SDINet: static QDQ int8 (Conv, Gemm, MatMul; per channel), then dynamic int8 LSTMs."""
+    return quantize_pair_model(fp32_path, int8_path, calibration_pairs, static_ops=("Conv", "Gemm", "MatMul"),
+                               dynamic_ops=("LSTM",))
+
+
+def quantize_pair_model(fp32_path: str | Path, int8_path: str | Path, calibration_pairs: np.ndarray, *,
+                        static_ops: Sequence[str], dynamic_ops: Sequence[str],
+                        exclude: Callable[[Path], list[str]] | None = None) -> Path:
+    """Static QDQ int8 (per channel, min-max calibrated on real pairs) for ``static_ops``,
+    then dynamic int8 for ``dynamic_ops``, which static QDQ leaves in float (recurrences,
+    MatMuls fed by activations on both sides). ``exclude`` names nodes of the
+    pre-processed graph to keep in float."""
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_dynamic,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -79,10 +90,11 @@ def quantize(fp32_path: str | Path, int8_path: str | Path, calibration_pairs: np
         pre, static = Path(tmp) / "pre.onnx", Path(tmp) / "static.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(static), PairCalibration(calibration_pairs), quant_format=QuantFormat.QDQ,
-                        op_types_to_quantize=["Conv", "Gemm", "MatMul"], per_channel=True,
+                        op_types_to_quantize=list(static_ops), per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
-        quantize_dynamic(str(static), str(int8_path), op_types_to_quantize=["LSTM"],
+                        calibrate_method=CalibrationMethod.MinMax,
+                        nodes_to_exclude=exclude(pre) if exclude else None)
+        quantize_dynamic(str(static), str(int8_path), op_types_to_quantize=list(dynamic_ops),
                          weight_type=QuantType.QInt8, per_channel=False)
     return int8_path
 
