@@ -13,10 +13,11 @@ the best score is below a threshold chosen on validation writers for a target op
 false-accept rate (the fraction of signatures by writers *not* enrolled that would be
 attributed to somebody). Search is O(N D): 0.15 ms for 1,000 users of 5 x 256.
 
-Embeddings (``Embedder``): online, the GRU engine's per-step embeddings pooled (mean +
-max) when the ``gru`` model is installed, else a descriptor of the pen trajectory
-(time-resampled shape, pooled kinematics and LNPS); offline, a HOG-style gradient
-histogram and ink-density grid of the prepared image. Each is standardised with the
+Embeddings (``Embedder``, chosen by the manifest entry's ``source``): online, a
+descriptor of the pen trajectory (time-resampled shape, pooled kinematics and LNPS) or
+the GRU engine's per-step embeddings pooled (mean + max); offline, the 128-d output of
+an int8 CNN trained on synthetic writers (``export/identify_backbone.py``) or a
+HOG-style gradient histogram and ink-density grid of the prepared image. Each is standardised with the
 mean and spread of validation writers (stored in the manifest entry ``id-pen`` or
 ``id-image``) so that no single dimension dominates the cosine.
 """
@@ -32,7 +33,7 @@ from numba import njit
 
 from edgesig.errors import EngineUnavailableError, InvalidInputError, ModelError
 from edgesig.pen import PenStream
-from edgesig.runtime import Manifest, ModelEntry
+from edgesig.runtime import Manifest, ModelEntry, session_for
 from edgesig.store.base import TemplateStore, check_user_id
 
 UNKNOWN = "unknown"
@@ -128,12 +129,19 @@ class Identifier:
         return [(ids[i], float(per_user[i])) for i in top]
 
     @classmethod
-    def from_store(cls, store: TemplateStore, engine: str, threshold: float | None = None) -> "Identifier":
-        """Users who have a template of ``engine`` (whose references are embeddings)."""
+    def from_store(cls, store: TemplateStore, engine: str, threshold: float | None = None,
+                   version: str | None = None) -> "Identifier":
+        """Users who have a template of ``engine`` (whose references are embeddings).
+
+        With ``version``, templates embedded by another version of the model are left out:
+        their embeddings live in another space and cannot be compared with today's.
+        """
         ident = cls(threshold=threshold)
         for user in store.users():
             if engine in store.engines(user):
-                ident.add(user, np.stack(store.get(user, engine).references))
+                template = store.get(user, engine)
+                if version is None or template.model_version == version:
+                    ident.add(user, np.stack(template.references))
         return ident
 
 
@@ -259,25 +267,41 @@ def image_descriptor(array: np.ndarray) -> np.ndarray:
     return np.concatenate([gradients, density / max(float(density.sum()), _EPS) * density.size]).astype(np.float32)
 
 
-SOURCES = ("gru", "pen-descriptor", "image-descriptor")
+#: The trained image backbone's input: one prepared signature resized to 64 x 128.
+BACKBONE_INPUT = "image"
+BACKBONE_SHAPE = _HOG_SHAPE
+
+
+def backbone_embedding(session: Any, array: np.ndarray) -> np.ndarray:
+    """The int8 backbone's embedding of one prepared signature (``export.identify_backbone``)."""
+    arr = np.asarray(array, np.float32)
+    if arr.ndim != 2 or min(arr.shape) < 16 or not np.all(np.isfinite(arr)):
+        raise InvalidInputError(f"the identification backbone needs a prepared 2-D signature array, got {arr.shape}")
+    small = cv2.resize(arr, (BACKBONE_SHAPE[1], BACKBONE_SHAPE[0]), interpolation=cv2.INTER_AREA)
+    return session.run({BACKBONE_INPUT: small[None, None]})[0][0].astype(np.float32)
+
+
+SOURCES = ("gru", "pen-descriptor", "image-descriptor", "image-backbone")
+IMAGE_SOURCES = ("image-descriptor", "image-backbone")
 
 
 @dataclass
 class Embedder:
     """Sample -> standardised embedding, as described by a manifest entry.
 
-    ``source``: "gru" (pooled GRU per-step embeddings), "pen-descriptor" or
-    "image-descriptor"; ``mean``/``std``: standardisation from validation writers.
+    ``source``: "gru" (pooled GRU per-step embeddings), "pen-descriptor",
+    "image-descriptor" (HOG + ink density) or "image-backbone" (the trained int8 CNN);
+    ``mean``/``std``: standardisation from validation writers.
     """
 
     source: str
     mean: np.ndarray
     std: np.ndarray
-    engine: Any = None  # the GRU engine when source == "gru"
+    engine: Any = None  # the GRU engine ("gru") or the backbone's ONNX session ("image-backbone")
 
     @property
     def modality(self) -> str:
-        return "image" if self.source == "image-descriptor" else "pen"
+        return "image" if self.source in IMAGE_SOURCES else "pen"
 
     def raw(self, sample: Any) -> np.ndarray:
         """The unstandardised descriptor of one sample."""
@@ -288,6 +312,8 @@ class Embedder:
             return pen_descriptor(sample)
         from edgesig.offline.pipeline import PreparedImage, prepare
         array = sample.array if isinstance(sample, PreparedImage) else prepare(sample).array
+        if self.source == "image-backbone":
+            return backbone_embedding(self.engine, array)
         return image_descriptor(array)
 
     def embed(self, sample: Any) -> np.ndarray:
@@ -316,6 +342,8 @@ class Embedder:
         if source == "gru":
             from edgesig.engines import load_engine
             engine = load_engine("gru", manifest)
+        elif source == "image-backbone":
+            engine = session_for(manifest, entry)
         return cls(source, mean, np.maximum(std, 1e-6), engine)
 
 

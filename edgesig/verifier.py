@@ -270,12 +270,15 @@ class Verifier:
         best first, or "unknown" when nobody scores above the validated open-set threshold."""
         modality = "pen" if isinstance(sample, PenStream) else "image"
         embedder, threshold = self._identification(modality)
+        name = entry_name(modality)
+        version = self.manifest.get(name).version
         ident = self._identifiers.get(modality)
         if ident is None:
-            ident = self._identifiers[modality] = Identifier.from_store(self.store, entry_name(modality), threshold)
+            ident = self._identifiers[modality] = Identifier.from_store(self.store, name, threshold, version)
         if len(ident) == 0:
-            raise UnknownUserError(f"nobody is enrolled for {modality} identification; enrol users "
-                                   f"while the id-{modality} model is installed")
+            raise UnknownUserError(f"nobody is enrolled for {modality} identification with {name} {version}; "
+                                   f"enrol users (again, if they were enrolled under another {name} version) "
+                                   "while it is installed")
         return ident.identify(embedder.embed(sample), top_k)
 
     def _store_embeddings(self, user_id: str, modality: str, samples: list[Any]) -> None:

@@ -11,7 +11,11 @@ optimistic and the threshold far too low on new writers (pen: open-set FAR 52 % 
 
     PYTHONPATH=. python -m export.identify_fit /work/shared/data/svc2004_task2
 
-Installs the manifest entries ``id-pen`` and ``id-image`` (numpy only, no torch).
+Installs the manifest entries ``id-pen`` and ``id-image``. The image embedding is the
+int8 CNN of ``export.identify_backbone`` (``--backbone``, trained on synthetic writers
+only, so the SVC2004 roles are the descriptor's); its file is copied beside the manifest.
+``--image-source image-descriptor`` uses HOG + ink density instead (id-image 1.0).
+Fitting itself needs numpy and onnxruntime only, no torch.
 """
 from __future__ import annotations
 
@@ -32,6 +36,8 @@ REFS = 5
 #: scales (test top-1 52 % from five writers); it gets one scale per block (HOG,
 #: density), two numbers that cannot learn a writer, so the same writers serve both.
 DEFAULTS = {"pen": ("11-15", "16-20"), "image": ("11-20", "11-20")}
+#: The int8 identification backbone's file name in the models folder.
+BACKBONE_FILE = "id-image-int8.onnx"
 
 
 def _parse(spec: str) -> list[int]:
@@ -53,26 +59,40 @@ def samples(directory: str, modality: str, users: Sequence[int], cache: Path) ->
     return {u.user: [wrap(a) for a in u.genuine] for u in load_rendered(directory, users, cache=cache)}
 
 
-def choose_source(modality: str, pen_source: str) -> str:
-    """The embedding source: the image descriptor, or for pen the one asked for.
+def choose_source(modality: str, pen_source: str, image_source: str = "image-descriptor") -> str:
+    """The embedding source asked for, per modality.
 
     Pen defaults to the descriptor: pooled (mean + max) GRU per-step embeddings of the
     installed verification GRU identified worse on the same protocol (test top-1 89.3 %
-    against 97.3 %, known-vs-unknown EER 16.6 % against 5.0 %).
+    against 97.3 %, known-vs-unknown EER 16.6 % against 5.0 %). Image: the HOG + density
+    descriptor, or the int8 backbone trained by ``export.identify_backbone``.
     """
-    return "image-descriptor" if modality == "image" else pen_source
+    return image_source if modality == "image" else pen_source
 
 
-def fit_embedder(source: str, fit: dict[int, list[Any]], manifest: Manifest) -> Embedder:
+def fit_embedder(source: str, fit: dict[int, list[Any]], manifest: Manifest,
+                 backbone: Path | None = None) -> Embedder:
     """Standardisation from the ``fit`` writers' samples: mean and spread per dimension,
-    except image descriptors, whose spread is pooled (median) over each block."""
-    probe = Embedder.from_entry(ModelEntry(name="probe", version="0", modality="pen",
-                                           params={"source": source, "mean": [0.0], "std": [1.0]}), manifest)
+    except for images, whose spread is pooled (median) over each block (HOG, density) or
+    over the whole backbone embedding: a handful of writers cannot teach per-dimension
+    scales of an image embedding without learning those writers."""
+    if source == "image-backbone":
+        if backbone is None or not backbone.is_file():
+            raise SystemExit(f"no identification backbone at {backbone}: train it with `PYTHONPATH=. python -m "
+                             "export.identify_backbone DATA --out build/identify_synth`, or pass --backbone FILE "
+                             "or --image-source image-descriptor")
+        from edgesig.runtime import InferSession
+        probe = Embedder(source, np.zeros(1, np.float32), np.ones(1, np.float32), InferSession(backbone))
+    else:
+        probe = Embedder.from_entry(ModelEntry(name="probe", version="0", modality="pen",
+                                               params={"source": source, "mean": [0.0], "std": [1.0]}), manifest)
     raw = np.stack([probe.raw(s) for ss in fit.values() for s in ss])
     std = np.maximum(raw.std(0), 1e-6)
     if source == "image-descriptor":
         split = raw.shape[1] - IMAGE_DENSITY_DIM
         std[:split], std[split:] = np.median(std[:split]), np.median(std[split:])
+    elif source == "image-backbone":
+        std[:] = np.median(std)
     return Embedder(source, raw.mean(0).astype(np.float32), std.astype(np.float32), probe.engine)
 
 
@@ -136,14 +156,15 @@ def evaluate(emb: dict[int, np.ndarray], enrolled: Sequence[int], unknown: Seque
 
 def run(directory: str, modality: str, val_users: str, test_users: str, unknown_users: str,
         target_far: float, cache: Path, install: bool, standardise_on: str,
-        pen_source: str = "pen-descriptor") -> dict[str, Any]:
+        pen_source: str = "pen-descriptor", image_source: str = "image-descriptor",
+        backbone: Path | None = None) -> dict[str, Any]:
     manifest = Manifest()
-    source = choose_source(modality, pen_source)
+    source = choose_source(modality, pen_source, image_source)
     val = samples(directory, modality, _parse(val_users), cache)
     test = samples(directory, modality, _parse(test_users), cache)
     unk = samples(directory, modality, _parse(unknown_users), cache)
     fit = samples(directory, modality, _parse(standardise_on), cache)
-    embedder = fit_embedder(source, fit, manifest)
+    embedder = fit_embedder(source, fit, manifest, backbone)
     emb_val = embed_all(embedder, val)
     threshold, val_metrics = validation_threshold(emb_val, target_far)
     emb = {**embed_all(embedder, test), **embed_all(embedder, unk)}
@@ -155,18 +176,34 @@ def run(directory: str, modality: str, val_users: str, test_users: str, unknown_
                "source": source, "standardised_on": standardise_on, "target_far": target_far, **val_metrics,
                **{f"test_{k}": v for k, v in test_metrics.items()},
                "all40_top1": all40["top1"], "all40_top5": all40["top5"]}
-    entry = ModelEntry(name=entry_name(modality), version="1.0", modality=modality,
+    # the version names the embedding space: templates of another one are not compared
+    entry = ModelEntry(name=entry_name(modality), version="2.0" if source == "image-backbone" else "1.0",
+                       modality=modality,
                        params={"source": source, "mean": embedder.mean.round(6).tolist(),
                                "std": embedder.std.round(6).tolist(), "threshold": threshold,
                                "target_far": target_far, "score": "max cosine over a user's references"},
                        metrics=metrics,
                        made_by=f"PYTHONPATH=. python -m export.identify_fit DATA --modality {modality} "
-                               + (f"--pen-source {pen_source} " if modality == "pen" else "") +
+                               + (f"--pen-source {pen_source} " if modality == "pen" else
+                                  f"--image-source {image_source} " + (f"--backbone {backbone} " if backbone else "")) +
                                f"--standardise-on {standardise_on} --val-users {val_users} --test-users {test_users} "
                                f"--unknown-users {unknown_users} --target-far {target_far}")
     if install:
-        Manifest().put(entry)
+        if source == "image-backbone":
+            entry = _with_file(entry, backbone, manifest)
+        manifest.put(entry)
     return metrics
+
+
+def _with_file(entry: ModelEntry, model: Path, manifest: Manifest) -> ModelEntry:
+    """The entry pointing at a copy of ``model`` in the models folder (hash recorded)."""
+    import shutil
+    from dataclasses import replace
+    from edgesig.runtime import sha256_file
+    dest = manifest.dir / BACKBONE_FILE
+    shutil.copyfile(model, dest)
+    return replace(entry, file=dest.name, sha256=sha256_file(dest),
+                   inputs=[{"name": "image", "shape": ["N", 1, 64, 128], "dtype": "float32"}])
 
 
 def main() -> None:
@@ -179,6 +216,10 @@ def main() -> None:
     ap.add_argument("--target-far", type=float, default=0.05)
     ap.add_argument("--pen-source", choices=("pen-descriptor", "gru"), default="pen-descriptor",
                     help="online embedding: the trajectory descriptor, or pooled GRU embeddings (needs gru)")
+    ap.add_argument("--image-source", choices=("image-backbone", "image-descriptor"), default="image-backbone",
+                    help="offline embedding: the trained int8 backbone (shipped), or HOG + ink density")
+    ap.add_argument("--backbone", type=Path, default=Path("build/identify_synth/idnet-int8.onnx"),
+                    help="int8 ONNX made by `python -m export.identify_backbone DATA --out build/identify_synth`")
     ap.add_argument("--cache", default="/tmp/edgesig_render_cache")
     ap.add_argument("--standardise-on", default=None,
                     help="SVC2004 writers the standardisation is fitted on (default: 11-15 for pen, "
@@ -189,7 +230,8 @@ def main() -> None:
         standardise_on = args.standardise_on or DEFAULTS[modality][0]
         val_users = args.val_users or DEFAULTS[modality][1]
         metrics = run(args.directory, modality, val_users, args.test_users, args.unknown_users,
-                      args.target_far, Path(args.cache), not args.no_install, standardise_on, args.pen_source)
+                      args.target_far, Path(args.cache), not args.no_install, standardise_on, args.pen_source,
+                      args.image_source, args.backbone)
         print(json.dumps({"modality": modality, **metrics}, indent=1))
 
 

@@ -80,6 +80,17 @@ def test_from_store_uses_embedding_templates() -> None:
     assert ident.users() == ["alice", "bob"] and ident.dim == 8
 
 
+def test_from_store_leaves_out_templates_of_another_model_version() -> None:
+    store = MemoryStore()
+    rng = np.random.default_rng(2)
+    store.put(Template(user_id="old", engine="id-image", model_version="1.0",  # another embedding space
+                       references=tuple(rng.standard_normal((3, 884)).astype(np.float32)), stats={}))
+    store.put(Template(user_id="new", engine="id-image", model_version="2.0",
+                       references=tuple(rng.standard_normal((3, 128)).astype(np.float32)), stats={}))
+    ident = Identifier.from_store(store, "id-image", version="2.0")
+    assert ident.users() == ["new"] and ident.dim == 128
+
+
 def test_descriptors_are_fixed_length_and_writer_specific() -> None:
     a, b = pen_descriptor(wavy_pen(0)), pen_descriptor(wavy_pen(1))
     other = pen_descriptor(wavy_pen(0, n=120, speed=2.0))

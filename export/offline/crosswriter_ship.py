@@ -25,7 +25,7 @@ import onnx
 
 from edgesig.runtime import Manifest, ModelEntry, sha256_file
 from export.offline.crosswriter import IMG, CrossWriter
-from export.offline.to_onnx import INPUT, OUTPUT, export_pair_onnx, quantize_pair_model
+from export.offline.to_onnx import INPUT, OUTPUT, export_pair_onnx, quantize_model
 
 MODEL_FILE = "crosswriter-int8.onnx"
 
@@ -49,8 +49,8 @@ def float_convs(model_path: str | Path) -> list[str]:
 def quantize(fp32_path: str | Path, int8_path: str | Path, calibration_pairs: np.ndarray) -> Path:
     """Static QDQ int8 for the convolutions after the first dense block (per channel), then
     dynamic int8 for the MatMuls."""
-    return quantize_pair_model(fp32_path, int8_path, calibration_pairs, static_ops=("Conv",),
-                               dynamic_ops=("MatMul",), exclude=float_convs)
+    return quantize_model(fp32_path, int8_path, calibration_pairs, static_ops=("Conv",), dynamic_ops=("MatMul",),
+                          exclude=float_convs)
 
 
 def install(models_dir: str | Path, int8: str | Path, version: str, fold: dict[str, Any],

@@ -11,6 +11,7 @@ output ``p_genuine`` float32 (N,).
 """
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -58,30 +59,31 @@ def export_onnx(model: Sdinet, path: str | Path) -> Path:
     return export_pair_onnx(model, path, IMG_H, IMG_W)
 
 
-class PairCalibration:
-    """onnxruntime CalibrationDataReader over float pairs, one pair per run."""
+class SampleReader:
+    """onnxruntime CalibrationDataReader: one float sample (a pair, an image) per run."""
 
-    def __init__(self, pairs: np.ndarray):
-        self._it = iter(pairs.astype(np.float32))
+    def __init__(self, samples: np.ndarray, input_name: str = INPUT):
+        self._it = iter(samples.astype(np.float32))
+        self.input_name = input_name
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         nxt = next(self._it, None)
-        return None if nxt is None else {INPUT: nxt[None]}
+        return None if nxt is None else {self.input_name: nxt[None]}
 
 
 def quantize(fp32_path: str | Path, int8_path: str | Path, calibration_pairs: np.ndarray) -> Path:
     """SDINet: static QDQ int8 (Conv, Gemm, MatMul; per channel), then dynamic int8 LSTMs."""
-    return quantize_pair_model(fp32_path, int8_path, calibration_pairs, static_ops=("Conv", "Gemm", "MatMul"),
-                               dynamic_ops=("LSTM",))
+    return quantize_model(fp32_path, int8_path, calibration_pairs, static_ops=("Conv", "Gemm", "MatMul"),
+                          dynamic_ops=("LSTM",))
 
 
-def quantize_pair_model(fp32_path: str | Path, int8_path: str | Path, calibration_pairs: np.ndarray, *,
-                        static_ops: Sequence[str], dynamic_ops: Sequence[str],
-                        exclude: Callable[[Path], list[str]] | None = None) -> Path:
-    """Static QDQ int8 (per channel, min-max calibrated on real pairs) for ``static_ops``,
-    then dynamic int8 for ``dynamic_ops``, which static QDQ leaves in float (recurrences,
-    MatMuls fed by activations on both sides). ``exclude`` names nodes of the
-    pre-processed graph to keep in float."""
+def quantize_model(fp32_path: str | Path, int8_path: str | Path, calibration: np.ndarray, *,
+                   static_ops: Sequence[str], dynamic_ops: Sequence[str] = (),
+                   exclude: Callable[[Path], list[str]] | None = None, input_name: str = INPUT) -> Path:
+    """Static QDQ int8 (per channel, min-max calibrated on real samples of the single input
+    ``input_name``) for ``static_ops``, then dynamic int8 for ``dynamic_ops``, which static
+    QDQ leaves in float (recurrences, MatMuls fed by activations on both sides).
+    ``exclude`` names nodes of the pre-processed graph to keep in float."""
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_dynamic,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -89,13 +91,16 @@ def quantize_pair_model(fp32_path: str | Path, int8_path: str | Path, calibratio
     with tempfile.TemporaryDirectory() as tmp:
         pre, static = Path(tmp) / "pre.onnx", Path(tmp) / "static.onnx"
         quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(static), PairCalibration(calibration_pairs), quant_format=QuantFormat.QDQ,
+        quantize_static(str(pre), str(static), SampleReader(calibration, input_name), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=list(static_ops), per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax,
                         nodes_to_exclude=exclude(pre) if exclude else None)
-        quantize_dynamic(str(static), str(int8_path), op_types_to_quantize=list(dynamic_ops),
-                         weight_type=QuantType.QInt8, per_channel=False)
+        if dynamic_ops:
+            quantize_dynamic(str(static), str(int8_path), op_types_to_quantize=list(dynamic_ops),
+                             weight_type=QuantType.QInt8, per_channel=False)
+        else:
+            shutil.copyfile(static, int8_path)
     return int8_path
 
 

@@ -1,0 +1,175 @@
+"""A signature backbone for offline writer identification, trained here (torch), shipped int8.
+
+No image backbone can be downloaded, so the transfer learning of the Inception paper
+starts from our own: a small CNN is trained as a writer classifier on rendered
+``edgesig.synth`` writers (as many as asked, none of them real) and transferred to real
+signatures as it is: the classification head is thrown away and the pooled 128-d
+feature is the embedding, compared by cosine like the image descriptor. Optionally
+(``--finetune-users``) it is fine-tuned on a few SVC2004 writers, which identification
+must then keep out of its roles (``export.identify_fit`` standardises and sets the
+threshold on 11-20 by default, enrols 21-40 and treats 1-10 as unknown). Fine-tuning on
+11-15 was measured and is off by default: five writers are fitted exactly (loss 0.000)
+and the embedding got worse on new ones (benchmarks/RESULTS_flow_identify.md).
+
+The head is a cosine classifier with an additive margin (AM-softmax), which trains the
+feature for cosine comparison of writers the network has never seen.
+
+    PYTHONPATH=. python -m export.identify_backbone ../shared/data/svc2004_task2 --out build/identify_synth
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from edgesig.identify import BACKBONE_INPUT, BACKBONE_SHAPE
+
+EMBED_DIM = 128
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+                         nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+                         nn.MaxPool2d(2))
+
+
+class IdNet(nn.Module):
+    """(N, 1, 64, 128) prepared signature -> (N, 128) embedding."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(_block(1, w), _block(w, 2 * w), _block(2 * w, 4 * w), _block(4 * w, 8 * w))
+        self.embed = nn.Linear(8 * w, EMBED_DIM)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.features(x).mean(dim=(2, 3)))
+
+
+class CosineHead(nn.Module):
+    """AM-softmax logits: s * (cos(θ_y) − m) for the true writer, s * cos(θ) otherwise."""
+
+    def __init__(self, classes: int, scale: float = 16.0, margin: float = 0.25):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(classes, EMBED_DIM) * 0.01)
+        self.scale, self.margin = scale, margin
+
+    def forward(self, emb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        cos = nn.functional.normalize(emb) @ nn.functional.normalize(self.weight).T
+        return self.scale * (cos - self.margin * nn.functional.one_hot(labels, cos.shape[1]))
+
+
+def to_input(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """Prepared arrays -> the (N, 1, 64, 128) float32 batch, exactly as the runtime resizes."""
+    h, w = BACKBONE_SHAPE
+    return np.stack([cv2.resize(np.asarray(a, np.float32), (w, h), interpolation=cv2.INTER_AREA)
+                     for a in arrays])[:, None]
+
+
+def synthetic_genuine(count: int, per_writer: int = 20, seed: int = 9000) -> list[list[np.ndarray]]:
+    """Rendered, prepared genuine signatures of ``count`` synthetic writers (the
+    pretraining set), drawn like the SVC2004 renders of ``export.offline.flow_train``."""
+    from edgesig.offline import normalize_sdinet
+    from edgesig.synth import make_writer
+    from edgesig.synth.render import RenderStyle, render
+    from export.offline.flow_train import DEGRADATION
+    out = []
+    for w in tqdm(range(count), desc="render synthetic writers", dynamic_ncols=True):
+        writer, rng = make_writer(seed + w), np.random.default_rng([seed, w])
+        out.append([normalize_sdinet(render(writer.genuine(rng), rng, style=RenderStyle.random(rng, degradation=DEGRADATION)))
+                    for _ in range(per_writer)])
+    return out
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Small random shifts and scales: a signature is never placed the same way twice."""
+    n = x.shape[0]
+    scale = 1.0 + (torch.rand(n, generator=gen) - 0.5) * 0.2
+    shift = (torch.rand(n, 2, generator=gen) - 0.5) * 0.1
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1], theta[:, :, 2] = scale, scale, shift
+    grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    return nn.functional.grid_sample(x, grid, align_corners=False)
+
+
+def train_classifier(model: IdNet, writers: list[list[np.ndarray]], steps: int, lr: float, batch: int = 64,
+                     seed: int = 0, desc: str = "train") -> IdNet:
+    """Writer classification with a fresh cosine head over ``writers``; returns the backbone."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.from_numpy(np.concatenate([to_input(w) for w in writers]))
+    y = torch.from_numpy(np.concatenate([np.full(len(w), i) for i, w in enumerate(writers)])).long()
+    head = CosineHead(len(writers))
+    opt = torch.optim.AdamW(list(model.parameters()) + list(head.parameters()), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    model.train()
+    bar = tqdm(range(steps), desc=desc, dynamic_ncols=True)
+    for _ in bar:
+        idx = torch.randint(len(y), (batch,), generator=gen)
+        logits = head(model(_augment(x[idx], gen)), y[idx])
+        loss = nn.functional.cross_entropy(logits, y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    return model.eval()
+
+
+def export_int8(model: IdNet, out_dir: Path, calibration: np.ndarray) -> tuple[Path, Path]:
+    """fp32 ONNX (dynamic batch) and its static int8 QDQ version (Conv and Gemm weights int8)."""
+    from export.offline.to_onnx import OPSET, quantize_model
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp32, int8 = out_dir / "idnet-fp32.onnx", out_dir / "idnet-int8.onnx"
+    torch.onnx.export(model.cpu().eval(), (torch.zeros(2, 1, *BACKBONE_SHAPE),), str(fp32),
+                      input_names=[BACKBONE_INPUT], output_names=["embedding"],
+                      dynamic_axes={BACKBONE_INPUT: {0: "batch"}, "embedding": {0: "batch"}}, opset_version=OPSET,
+                      dynamo=False, do_constant_folding=True)
+    quantize_model(fp32, int8, calibration, static_ops=("Conv", "Gemm", "MatMul"), input_name=BACKBONE_INPUT)
+    return fp32, int8
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("directory", help="SVC2004 Task 2 folder")
+    ap.add_argument("--synth-writers", type=int, default=200)
+    ap.add_argument("--pretrain-steps", type=int, default=1500)
+    ap.add_argument("--finetune-users", default="", help="SVC2004 writers to fine-tune on (default: none)")
+    ap.add_argument("--finetune-steps", type=int, default=300)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cache", default="/tmp/edgesig_render_cache")
+    ap.add_argument("--out", default="build/identify")
+    args = ap.parse_args()
+    from edgesig.eval.protocols import parse_users
+    from export.offline.flow_train import load_rendered
+    start = time.perf_counter()
+    model = IdNet()
+    synth = synthetic_genuine(args.synth_writers)
+    model = train_classifier(model, synth, args.pretrain_steps, args.lr, seed=args.seed, desc="pretrain (synthetic)")
+    users = parse_users(args.finetune_users) if args.finetune_users else []
+    if users:
+        svc = [u.genuine for u in load_rendered(args.directory, users, cache=Path(args.cache))]
+        model = train_classifier(model, svc, args.finetune_steps, args.lr / 3, seed=args.seed + 1,
+                                 desc="fine-tune (SVC2004)")
+    calibration = to_input([a for w in synth[:16] for a in w[:4]])
+    out = Path(args.out)
+    fp32, int8 = export_int8(model, out, calibration)
+    info = {"synth_writers": args.synth_writers, "pretrain_steps": args.pretrain_steps,
+            "finetune_users": args.finetune_users, "finetune_steps": args.finetune_steps, "lr": args.lr,
+            "seed": args.seed, "train_seconds": round(time.perf_counter() - start, 1),
+            "fp32_bytes": fp32.stat().st_size, "int8_bytes": int8.stat().st_size}
+    (out / "idnet.json").write_text(json.dumps(info, indent=1))
+    print(json.dumps({"fp32": str(fp32), "int8": str(int8), **info}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
