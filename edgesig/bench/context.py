@@ -49,11 +49,13 @@ def installed_engines(ctx: Context, modality: str) -> list[ModelEntry]:
                   key=lambda e: e.name)
 
 
-def onnx_entries(ctx: Context) -> list[ModelEntry]:
-    """Installed entries that run an ONNX file (their thread count matters)."""
+def onnx_entries(ctx: Context, engines_only: bool = True) -> list[ModelEntry]:
+    """Installed entries that run an ONNX file (their thread count matters): the
+    verification engines', or with ``engines_only=False`` every shipped one (the
+    identification backbone too)."""
     from edgesig.engines import ENGINE_TYPES
     return sorted((e for e in ctx.manifest().entries.values()
-                   if e.file and e.file.endswith(".onnx") and e.name in ENGINE_TYPES),
+                   if e.file and e.file.endswith(".onnx") and (e.name in ENGINE_TYPES or not engines_only)),
                   key=lambda e: e.name)
 
 

@@ -140,7 +140,7 @@ def _report(section: Section, label: str, key: str, results: list[dict[str, Any]
 def run_models(ctx: Context) -> Section:
     """Model load time in this process (hash check + ONNX session) and file sizes."""
     section = Section("model_load", "Model load time and model sizes")
-    entries = onnx_entries(ctx)
+    entries = onnx_entries(ctx, engines_only=False)
     if not entries:
         section.skipped = "no ONNX model is installed in the model manifest"
         return section
