@@ -160,7 +160,7 @@ def _target_value(t: dict[str, Any]) -> str:
         return f"(limit {t['max']} {t['unit']})"
     stat = f" {t['stat']}" if t.get("stat") else ""
     cpu = f", cpu p50 {t['cpu_p50']:.3g} ms" if t.get("cpu_p50") is not None else ""
-    return f"{t['row']}{stat} = {t['value']:.3g} {t['unit']}{cpu} (limit {t['max']})"
+    return f"{t['row']}{stat} = {_num(t['value'])} {t['unit']}{cpu} (limit {t['max']})"
 
 
 def _cpu(value: float | None) -> str:
@@ -218,7 +218,7 @@ def _md_verdicts(report: Report) -> list[str]:
                   "| target | measured | limit | status |", "|---|---|---|---|"]
         for t in report.targets:
             cpu = f"; cpu p50 {t['cpu_p50']:.3g} ms" if t.get("cpu_p50") is not None else ""
-            got = f"{t['value']:.3g} {t['unit']} (`{t['row']}`{' ' + t['stat'] if t.get('stat') else ''}{cpu})" \
+            got = f"{_num(t['value'])} {t['unit']} (`{t['row']}`{' ' + t['stat'] if t.get('stat') else ''}{cpu})" \
                 if "value" in t else "–"
             lines.append(f"| {t.get('what') or t['target']} | {got} | {t['max']} {t['unit']} | {t['status']} |")
         lines.append("")
@@ -310,3 +310,7 @@ def plot(report: Report, path: str | Path) -> tuple[Path | None, str]:
     plt.close(fig)
     return path, f"plot: wrote {path}"
 
+
+def _num(value: float) -> str:
+    """Three significant digits, without an exponent for values of a thousand and more."""
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.3g}"
