@@ -41,6 +41,9 @@ def read(data: bytes, **_: object) -> PenStream:
     except ValueError:
         raise FormatError(f"the first line must be the point count, got {lines[0]!r:.40}", offset=0) from None
     rows = lines[1:]
+    if not rows:
+        raise FormatError(f"the SVC2004 header says {count} points and no point follows; a signature "
+                          "needs its points, one per line", offset=0)
     if count != len(rows):
         raise FormatError(f"header says {count} points but the file has {len(rows)}", offset=0)
     widths = {len(r.split()) for r in rows}

@@ -109,3 +109,10 @@ def test_load_pen_autodetection(data):
         assert isinstance(load_pen(data), PenStream)
     except EdgesigError:
         pass
+
+
+@pytest.mark.parametrize("data", [b"0", b"0\n", b"3\n\n"])
+def test_svc2004_header_without_points_is_a_format_error(data):
+    """Found by the fuzzer: a count line and nothing after it once escaped as StopIteration."""
+    with pytest.raises(EdgesigError, match="no point follows"):
+        svc2004.read(data)
