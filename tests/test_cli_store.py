@@ -75,3 +75,24 @@ def test_image_enrol_and_verify(tmp_path):
                                  "--json"])
     assert result.exit_code in (0, 1), result.output
     assert '"engine"' in result.output and '"score"' in result.output
+
+
+def test_identify_images_with_the_shipped_backbone(tmp_path):
+    """`edgesig identify` over a gallery of rendered paper signatures (the id-image model)."""
+    import cv2
+    import numpy as np
+    from edgesig.synth import make_writer
+    from edgesig.synth.render import RenderStyle, render
+    rng = np.random.default_rng(5)
+    for name, seed in (("ann", 21), ("ben", 22), ("cat", 23)):
+        writer = make_writer(seed)
+        (tmp_path / "gallery" / name).mkdir(parents=True)
+        for k in range(6):
+            img = render(writer.genuine(rng), rng, style=RenderStyle.random(rng, "scan"))
+            target = tmp_path / "gallery" / name / f"{k}.png" if k < 5 else tmp_path / f"{name}_query.png"
+            cv2.imwrite(str(target), img)
+    result = CliRunner().invoke(cli, ["identify", str(tmp_path / "ben_query.png"), "--gallery",
+                                      str(tmp_path / "gallery"), "--closed-set", "--top-k", "3"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("1. ben "), result.output
