@@ -17,9 +17,9 @@ Embeddings (``Embedder``, chosen by the manifest entry's ``source``): online, a
 descriptor of the pen trajectory (time-resampled shape, pooled kinematics and LNPS) or
 the GRU engine's per-step embeddings pooled (mean + max); offline, the 128-d output of
 an int8 CNN trained on synthetic writers (``export/identify_backbone.py``) or a
-HOG-style gradient histogram and ink-density grid of the prepared image. Each is standardised with the
-mean and spread of validation writers (stored in the manifest entry ``id-pen`` or
-``id-image``) so that no single dimension dominates the cosine.
+HOG-style gradient histogram and ink-density grid of the prepared image. Each is
+standardised with the mean and spread of validation writers (stored in the manifest
+entry ``id-pen`` or ``id-image``) so that no single dimension dominates the cosine.
 """
 from __future__ import annotations
 
@@ -269,7 +269,7 @@ def image_descriptor(array: np.ndarray) -> np.ndarray:
 
 #: The trained image backbone's input: one prepared signature resized to 64 x 128.
 BACKBONE_INPUT = "image"
-BACKBONE_SHAPE = _HOG_SHAPE
+BACKBONE_SHAPE = (64, 128)
 
 
 def backbone_embedding(session: Any, array: np.ndarray) -> np.ndarray:
