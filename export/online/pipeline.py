@@ -62,7 +62,8 @@ def cross_validate(data_dir: str, cfg: TrainConfig, synth: list[Writer], synth_s
     vary on fixed folds. The synthetic pretraining is the same for every fold (same data,
     same seed), so it runs once and each fold continues from a copy. ``snapshots`` lists
     training steps at which the fold's model is also scored (val and test), without
-    changing its training.
+    changing its training. With ``only_folds`` the others are skipped and ``mean`` is over
+    the folds that ran (a quick look, not the k-fold figure).
     """
     out: list[dict[str, Any]] = []
     base = pretrain(synth, cfg, synth_steps, "all folds", quiet)
