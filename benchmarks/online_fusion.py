@@ -13,7 +13,6 @@ the validation writers (0.1 grid, ties to the most even). Test writers are score
 """
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -21,20 +20,15 @@ import click
 import numpy as np
 
 from edgesig.decision import Calibration, fit_calibration
-from edgesig.eval.metrics import eer
 from edgesig.eval.protocols import load_svc2004, run_protocol
 from edgesig.verifier import Verifier
 from export.online.data import svc_writers
 from export.online.evaluate import make_folds, score_writers, torch_embedder
-from export.online.pipeline import fit, load_synth, pretrain
+from export.online.pipeline import eer_of, fit, load_synth, pretrain
 from export.online.train import TrainConfig
 
 GRID = np.round(np.linspace(0.0, 1.0, 11), 2)
 Scores = tuple[np.ndarray, np.ndarray]  # genuine, forgery dissimilarities
-
-
-def _eer(scores: Scores) -> float:
-    return eer(-scores[0], -scores[1])[0]
 
 
 def _fused(w: float, cals: tuple[Calibration, Calibration], dtw: Scores, gru: Scores) -> Scores:
@@ -48,15 +42,15 @@ def fold_scores(data: str, cfg: TrainConfig, synth, synth_steps: int, base) -> l
     users = {u.user: u for u in load_svc2004(data)}
     out = []
     for fold in make_folds(range(1, 41), 4, 5, cfg.seed):
-        model = fit(svc_writers(data, fold.train), synth, cfg, synth_steps, f"fold {fold.index}",
-                    pretrained=copy.deepcopy(base) if base is not None else None)
+        model = fit(svc_writers(data, fold.train), synth, cfg, synth_steps, f"fold {fold.index}", pretrained=base)
         embed = torch_embedder(model, cfg.features)
         row = {"fold": fold.index, "val_users": fold.val, "test_users": fold.test}
         for part, us in (("val", fold.val), ("test", fold.test)):
             d = run_protocol([users[u] for u in us], dtw.prepare, dtw.distances, combine=dtw.combine,
                              penalty=dtw.penalty)
             g = score_writers(svc_writers(data, us), embed, cfg.band)
-            row[part] = {"dtw": [d.genuine.tolist(), d.forgery.tolist()], "gru": [g.genuine.tolist(), g.forgery.tolist()]}
+            row[part] = {"dtw": [d.genuine.tolist(), d.forgery.tolist()],
+                         "gru": [g.genuine.tolist(), g.forgery.tolist()]}
         out.append(row)
     return out
 
@@ -65,11 +59,12 @@ def fuse_fold(row: dict) -> dict:
     val = {m: tuple(np.asarray(x) for x in row["val"][m]) for m in ("dtw", "gru")}
     test = {m: tuple(np.asarray(x) for x in row["test"][m]) for m in ("dtw", "gru")}
     cals = (fit_calibration(*val["dtw"]), fit_calibration(*val["gru"]))
-    val_eers = [_eer(_fused(w, cals, val["dtw"], val["gru"])) for w in GRID]
+    val_eers = [eer_of(*_fused(w, cals, val["dtw"], val["gru"])) for w in GRID]
     best = min(range(len(GRID)), key=lambda i: (round(val_eers[i], 9), abs(GRID[i] - 0.5)))
-    return {"fold": row["fold"], "dtw": _eer(test["dtw"]), "gru": _eer(test["gru"]), "w_dtw": float(GRID[best]),
-            "fusion": _eer(_fused(GRID[best], cals, test["dtw"], test["gru"])),
-            "fusion_even": _eer(_fused(0.5, cals, test["dtw"], test["gru"]))}
+    return {"fold": row["fold"], "dtw": eer_of(*test["dtw"]), "gru": eer_of(*test["gru"]),
+            "w_dtw": float(GRID[best]),
+            "fusion": eer_of(*_fused(GRID[best], cals, test["dtw"], test["gru"])),
+            "fusion_even": eer_of(*_fused(0.5, cals, test["dtw"], test["gru"]))}
 
 
 @click.command()

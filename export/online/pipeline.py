@@ -46,9 +46,10 @@ def fit(svc: list[Writer], synth: list[Writer], cfg: TrainConfig, synth_steps: i
         callback: Callable[[int, GruEmbedder], None] | None = None) -> GruEmbedder:
     """Optional pretraining on synthetic writers, then training on the real ones.
 
-    ``pretrained`` skips the pretraining and continues from that model (it is trained in place).
+    ``pretrained`` skips the pretraining and continues from a copy of that model (it is
+    left as it is, so several folds can start from one pretraining).
     """
-    model = pretrained if pretrained is not None else pretrain(synth, cfg, synth_steps, desc, quiet)
+    model = copy.deepcopy(pretrained) if pretrained is not None else pretrain(synth, cfg, synth_steps, desc, quiet)
     return train(svc, cfg, model=model, desc=desc, quiet=quiet, callback=callback)
 
 
@@ -84,7 +85,7 @@ def cross_validate(data_dir: str, cfg: TrainConfig, synth: list[Writer], synth_s
                       f"val EER {100 * s['val_eer']:.2f} %", flush=True)
 
         model = fit(svc_writers(data_dir, fold.train), synth, cfg, synth_steps, f"fold {fold.index}", quiet,
-                    pretrained=copy.deepcopy(base) if base is not None else None,
+                    pretrained=base,
                     callback=snap if snapshots else None)
         embed = torch_embedder(model, cfg.features)
         val = score_writers(val_w, embed, cfg.band)
