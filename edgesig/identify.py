@@ -272,13 +272,18 @@ BACKBONE_INPUT = "image"
 BACKBONE_SHAPE = (64, 128)
 
 
-def backbone_embedding(session: Any, array: np.ndarray) -> np.ndarray:
-    """The int8 backbone's embedding of one prepared signature (``export.identify_backbone``)."""
+def backbone_input(array: np.ndarray) -> np.ndarray:
+    """A prepared signature as the backbone sees it (64 x 128 float32): one function for
+    the runtime and for training (``export.identify_backbone``), so the two cannot drift."""
     arr = np.asarray(array, np.float32)
     if arr.ndim != 2 or min(arr.shape) < 16 or not np.all(np.isfinite(arr)):
         raise InvalidInputError(f"the identification backbone needs a prepared 2-D signature array, got {arr.shape}")
-    small = cv2.resize(arr, (BACKBONE_SHAPE[1], BACKBONE_SHAPE[0]), interpolation=cv2.INTER_AREA)
-    return session.run({BACKBONE_INPUT: small[None, None]})[0][0].astype(np.float32)
+    return cv2.resize(arr, (BACKBONE_SHAPE[1], BACKBONE_SHAPE[0]), interpolation=cv2.INTER_AREA)
+
+
+def backbone_embedding(session: Any, array: np.ndarray) -> np.ndarray:
+    """The int8 backbone's embedding of one prepared signature."""
+    return session.run({BACKBONE_INPUT: backbone_input(array)[None, None]})[0][0].astype(np.float32)
 
 
 SOURCES = ("gru", "pen-descriptor", "image-descriptor", "image-backbone")

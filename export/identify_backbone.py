@@ -24,13 +24,12 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from edgesig.identify import BACKBONE_INPUT, BACKBONE_SHAPE
+from edgesig.identify import BACKBONE_INPUT, BACKBONE_SHAPE, backbone_input
 
 EMBED_DIM = 128
 
@@ -68,10 +67,8 @@ class CosineHead(nn.Module):
 
 
 def to_input(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    """Prepared arrays -> the (N, 1, 64, 128) float32 batch, exactly as the runtime resizes."""
-    h, w = BACKBONE_SHAPE
-    return np.stack([cv2.resize(np.asarray(a, np.float32), (w, h), interpolation=cv2.INTER_AREA)
-                     for a in arrays])[:, None]
+    """Prepared arrays -> the (N, 1, 64, 128) float32 batch the runtime would feed."""
+    return np.stack([backbone_input(a) for a in arrays])[:, None]
 
 
 def synthetic_genuine(count: int, per_writer: int = 20, seed: int = 9000) -> list[list[np.ndarray]]:
@@ -84,7 +81,8 @@ def synthetic_genuine(count: int, per_writer: int = 20, seed: int = 9000) -> lis
     out = []
     for w in tqdm(range(count), desc="render synthetic writers", dynamic_ncols=True):
         writer, rng = make_writer(seed + w), np.random.default_rng([seed, w])
-        out.append([normalize_sdinet(render(writer.genuine(rng), rng, style=RenderStyle.random(rng, degradation=DEGRADATION)))
+        out.append([normalize_sdinet(render(writer.genuine(rng), rng,
+                                            style=RenderStyle.random(rng, degradation=DEGRADATION)))
                     for _ in range(per_writer)])
     return out
 

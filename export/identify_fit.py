@@ -26,7 +26,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgesig.identify import IMAGE_DENSITY_DIM, Embedder, Identifier, entry_name, open_set_threshold
+from edgesig.identify import (BACKBONE_INPUT, BACKBONE_SHAPE, IMAGE_DENSITY_DIM, Embedder, Identifier,
+                              entry_name, open_set_threshold)
 from edgesig.runtime import Manifest, ModelEntry
 
 REFS = 5
@@ -203,7 +204,7 @@ def _with_file(entry: ModelEntry, model: Path, manifest: Manifest) -> ModelEntry
     dest = manifest.dir / BACKBONE_FILE
     shutil.copyfile(model, dest)
     return replace(entry, file=dest.name, sha256=sha256_file(dest),
-                   inputs=[{"name": "image", "shape": ["N", 1, 64, 128], "dtype": "float32"}])
+                   inputs=[{"name": BACKBONE_INPUT, "shape": ["N", 1, *BACKBONE_SHAPE], "dtype": "float32"}])
 
 
 def main() -> None:
