@@ -229,7 +229,6 @@ def eval_group() -> None:
 @click.option("--out", type=click.Path(file_okay=False), default="report", show_default=True)
 def eval_svc2004(directory: str, refs: int, engine: str, users: str, out: str) -> None:
     """EER, FAR/FRR at the engine's validation threshold, AUC; report.json and plots in --out."""
-    from edgesig.eval import plots
     from edgesig.eval.protocols import load_svc2004, parse_users, run_protocol
     from edgesig.verifier import Verifier
     verifier = Verifier(engine)
@@ -237,10 +236,83 @@ def eval_svc2004(directory: str, refs: int, engine: str, users: str, out: str) -
     data = load_svc2004(directory, parse_users(users))
     report = run_protocol(data, eng.prepare, eng.distances, refs=refs, combine=eng.combine,
                           penalty=eng.penalty, progress=_progress(f"{eng.name} on {len(data)} users"))
+    _write_report(report, eng, {"refs": refs, "users_spec": users}, out, f"SVC2004 users {users}")
+
+
+@eval_group.command("offline")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--engine", default="auto", show_default=True, help="image engine (auto: the installed best)")
+@click.option("--degradation", type=click.Choice(["clean", "scan", "camera"]), default="clean",
+              show_default=True, help="how pen files are rendered (image folders are used as they are)")
+@click.option("--refs", default=5, show_default=True)
+@click.option("--users", default="1-10", show_default=True,
+              help="users to report on (the shipped image models never saw users 1-10)")
+@click.option("--seed", default=0, show_default=True, help="rendering seed")
+@click.option("--out", type=click.Path(file_okay=False), default="report-offline", show_default=True)
+def eval_offline(directory: str, engine: str, degradation: str, refs: int, users: str, seed: int,
+                 out: str) -> None:
+    """The image engine on SVC2004-numbered signatures (U<u>S<n>): image files as they
+    are, or pen files (.TXT) rendered to paper images; same report and plots as svc2004."""
+    from edgesig.eval.protocols import load_svc2004, parse_users, render_users
+    from edgesig.verifier import Verifier
+    verifier = Verifier(image_engine=engine)
+    eng = verifier.engine(verifier.image_engine_name)
+    wanted = parse_users(users)
+    unseen = eng.entry.metrics.get("shipped_fold", {}).get("test_users")
+    if unseen and set(wanted) - set(unseen):
+        click.echo(f"note: {eng.name} was trained or validated on users "
+                   f"{sorted(set(wanted) - set(unseen))}; its unseen users are {unseen}")
+    images = [p for p in Path(directory).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    if images:
+        data, source = load_svc2004(directory, wanted, loader=str, suffixes=IMAGE_SUFFIXES), "images"
+    else:
+        pens = load_svc2004(directory, wanted)
+        data = render_users(_progress(f"render {degradation}")(pens), degradation, seed)
+        source = f"pen files rendered {degradation}, seed {seed}"
+    report, unreadable = _image_protocol(eng, data, refs)
+    _write_report(report, eng, {"refs": refs, "users_spec": users, "source": source,
+                                "unreadable_queries": unreadable}, out, f"users {users}, {source}")
+    if unreadable:
+        n = len(unreadable)
+        click.echo(f"{n} unreadable {'query' if n == 1 else 'queries'}, counted as rejected: "
+                   + "; ".join(sorted(set(unreadable))[:3]))
+
+
+def _image_protocol(eng, data, refs: int):
+    """run_protocol with unreadable queries scored as rejected (the worst dissimilarity seen + 1)."""
+    import numpy as np
+
+    from edgesig.errors import ImageError
+    from edgesig.eval.protocols import run_protocol
+    unreadable: list[str] = []
+
+    def prepare(sample):
+        try:
+            return eng.prepare(sample)
+        except ImageError as exc:
+            unreadable.append(str(exc))
+            return None
+
+    def distances(query, references):
+        if any(r is None for r in references):
+            raise ImageError("a reference image could not be read: " + unreadable[-1])
+        return np.full(len(references), np.nan) if query is None else eng.distances(query, references)
+    report = run_protocol(data, prepare, distances, refs=refs, combine=eng.combine,
+                          progress=_progress(f"{eng.name} on {len(data)} users"))
+    finite = np.concatenate([report.genuine, report.forgery])
+    worst = float(np.nanmax(finite)) + 1.0 if np.isfinite(finite).any() else 1.0
+    for u in report.users:
+        u.genuine, u.forgery = np.nan_to_num(u.genuine, nan=worst), np.nan_to_num(u.forgery, nan=worst)
+    return report, unreadable
+
+
+def _write_report(report, eng, extra: dict, out: str, title: str) -> None:
+    """Summary line, report.json and (with matplotlib) ROC, DET and score plots in ``out``."""
+    from edgesig.eval import plots
     report.threshold = eng.calibration.threshold
     summary = {**report.summary(), "engine": eng.name, "engine_version": eng.version,
-               "engine_metrics": eng.entry.metrics, "refs": refs, "users_spec": users}
-    click.echo(_summary_line(f"{eng.name} on users {users}", summary))
+               "engine_metrics": eng.entry.metrics, **extra}
+    click.echo(_summary_line(f"{eng.name} on {title}", summary))
     trained_on = eng.entry.metrics.get("trained_on_users")
     if trained_on:
         click.echo(f"note: this model was trained or tuned on users {trained_on}; for a "
@@ -249,8 +321,8 @@ def eval_svc2004(directory: str, refs: int, engine: str, users: str, out: str) -
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(summary, indent=2, default=float))
     if plots.available():
-        written = plots.write_plots(report.genuine, report.forgery, out_dir,
-                                    f"{eng.name}, SVC2004 users {users}", report.threshold)
+        written = plots.write_plots(report.genuine, report.forgery, out_dir, f"{eng.name}, {title}",
+                                    report.threshold)
         click.echo("wrote " + ", ".join(str(p) for p in [out_dir / "report.json", *written]))
     else:
         click.echo(f"wrote {out_dir / 'report.json'} (install matplotlib for ROC/DET plots)")

@@ -40,3 +40,42 @@ def test_tune_on_tiny_split_without_install(svc_dir, tmp_path):
     added = [c for c in entry.params["features"]["extra"] if c not in channels[0]["extra"]]
     chosen = min((t["val_eer"] for t in channels if t["extra"] == entry.params["features"]["extra"]))
     assert not added or chosen <= channels[0]["val_eer"] - MIN_GAIN
+
+
+def test_eval_offline_renders_pen_files_and_writes_report(svc_dir, tmp_path):
+    result = CliRunner().invoke(cli, ["eval", "offline", str(svc_dir), "--users", "1", "--engine", "sdinet",
+                                      "--degradation", "camera", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["engine"] == "sdinet" and report["source"] == "pen files rendered camera, seed 0"
+    assert report["users"] == 1 and report["genuine_tests"] == 15 and report["forgery_tests"] == 20
+    assert 0.0 <= report["eer"] <= 1.0 and {"far", "frr", "threshold", "auc"} <= report.keys()
+    for name in ("roc.png", "det.png", "scores.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+
+
+def test_eval_offline_reads_an_image_folder(tmp_path):
+    """SVC2004 numbering over image files: S1-S20 genuine, S21-S40 forgeries; an unreadable
+    query counts as a rejection and is reported, not a crash."""
+    import cv2
+    import numpy as np
+
+    from edgesig.synth import make_population
+    from edgesig.synth.render import render
+    writer = make_population(1, seed=3)[0]
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for s in range(1, 9):
+        cv2.imwrite(str(folder / f"U7S{s}.png"), render(writer.genuine(rng), rng))
+    for s in (21, 22, 23):
+        cv2.imwrite(str(folder / f"U7S{s}.png"), render(writer.forgery(rng), rng))
+    cv2.imwrite(str(folder / "U7S24.png"), np.full((120, 300), 240, np.uint8))  # a blank sheet
+    out = tmp_path / "report"
+    result = CliRunner().invoke(cli, ["eval", "offline", str(folder), "--users", "7", "--engine", "sdinet",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["source"] == "images" and report["genuine_tests"] == 3 and report["forgery_tests"] == 4
+    assert len(report["unreadable_queries"]) == 1 and "no signature" in report["unreadable_queries"][0]
+    assert "1 unreadable query, counted as rejected" in result.output

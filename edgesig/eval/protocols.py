@@ -32,28 +32,45 @@ class UserSamples:
 
 
 def load_svc2004(directory: str | Path, users: Iterable[int] | None = None,
-                 loader: Callable[[Path], Any] | None = None) -> list[UserSamples]:
-    """Read SVC2004 Task 1/2 files ``U{u}S{s}.TXT`` into per-user samples."""
+                 loader: Callable[[Path], Any] | None = None,
+                 suffixes: Iterable[str] = (".txt",)) -> list[UserSamples]:
+    """Read SVC2004-numbered files ``U{u}S{s}.<suffix>`` into per-user samples.
+
+    Pen files (``.TXT``) by default; with image ``suffixes`` and ``loader=str`` the same
+    numbering serves a folder of scanned or photographed signatures.
+    """
     from edgesig.capture import load_pen
     root = Path(directory)
     if not root.is_dir():
         raise InvalidInputError(f"SVC2004 folder not found: {root}")
-    found: dict[int, set[int]] = {}
-    for path in root.iterdir():
-        m = re.fullmatch(r"U(\d+)S(\d+)\.TXT", path.name, flags=re.IGNORECASE)
-        if m:
-            found.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
+    wanted_suffixes = {x.lower() for x in suffixes}
+    found: dict[int, dict[int, Path]] = {}
+    for path in sorted(root.iterdir()):
+        m = re.fullmatch(r"U(\d+)S(\d+)(\.\w+)", path.name, flags=re.IGNORECASE)
+        if m and m.group(3).lower() in wanted_suffixes:
+            found.setdefault(int(m.group(1)), {}).setdefault(int(m.group(2)), path)
     if not found:
-        raise InvalidInputError(f"no SVC2004 files (U<user>S<n>.TXT) in {root}")
+        raise InvalidInputError(f"no SVC2004-numbered files (U<user>S<n> with suffix "
+                                f"{', '.join(sorted(wanted_suffixes))}) in {root}")
     wanted = sorted(found) if users is None else [u for u in users if u in found]
     read = loader or load_pen
+    return [UserSamples(u, [read(found[u][s]) for s in SVC_GENUINE if s in found[u]],
+                        [read(found[u][s]) for s in SVC_FORGERY if s in found[u]]) for u in wanted]
+
+
+def render_users(users: Sequence[UserSamples], degradation: str, seed: int = 0) -> list[UserSamples]:
+    """The users' pen samples drawn as paper signatures (``edgesig.synth.render``).
+
+    Each user gets their own seeded generator, so a user's images do not depend on which
+    other users are rendered; ``degradation`` is "clean", "scan" or "camera".
+    """
+    from edgesig.synth.render import RenderStyle, render
     out = []
-    for u in wanted:
-        name = next(p.name for p in root.iterdir() if p.name.upper().startswith(f"U{u}S"))
-        suffix = name[name.rfind("."):]
-        out.append(UserSamples(
-            u, [read(root / f"U{u}S{s}{suffix}") for s in SVC_GENUINE if s in found[u]],
-            [read(root / f"U{u}S{s}{suffix}") for s in SVC_FORGERY if s in found[u]]))
+    for u in users:
+        rng = np.random.default_rng([seed, u.user])
+        drawn = [render(p, rng, style=RenderStyle.random(rng, degradation=degradation))
+                 for p in [*u.genuine, *u.forgery]]
+        out.append(UserSamples(u.user, drawn[:len(u.genuine)], drawn[len(u.genuine):]))
     return out
 
 

@@ -220,3 +220,30 @@ def test_debug_dir_that_cannot_be_created_is_an_image_error(tmp_path: Path) -> N
     with pytest.raises(ImageError) as info:
         prepare(shot(1).photo, debug_dir=blocker / "sub")
     assert "debug" in str(info.value)
+
+
+def character_crop(ruled: bool) -> np.ndarray:
+    """A tight crop of a two-character signature drawn with straight strokes (as Chinese
+    signatures are): one bar spans 40 % of the width, one stem 70 % of the height."""
+    img = np.full((200, 400), 238, np.uint8)
+    cv2.ellipse(img, (90, 100), (45, 60), 0, 30, 330, 40, 4)
+    cv2.line(img, (180, 110), (340, 110), 40, 4)   # the bar: 160 px of 400
+    cv2.line(img, (250, 30), (250, 170), 40, 4)    # the stem: 140 px of 200
+    cv2.line(img, (300, 60), (330, 160), 40, 4)
+    if ruled:
+        cv2.line(img, (0, 185), (399, 185), 90, 2)  # a ruled line the crop cut through
+    return img
+
+
+def test_straight_strokes_of_a_cropped_signature_are_not_taken_for_printed_lines() -> None:
+    result = prepare(character_crop(ruled=False))
+    assert result.sheet_corners is None
+    assert result.steps["lines"].max() == 0
+    np.testing.assert_array_equal(result.steps["without_lines"], result.steps["binary"])
+
+
+def test_a_ruled_line_across_a_cropped_signature_is_still_removed() -> None:
+    result = prepare(character_crop(ruled=True))
+    removed = result.steps["lines"] > 0
+    assert removed[183:188].any(axis=0).mean() > 0.9     # the ruled line goes...
+    assert not removed[:170].any()                       # ...the strokes above it stay
