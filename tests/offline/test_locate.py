@@ -164,3 +164,13 @@ def test_ink_box_and_component_boxes() -> None:
     assert ink_box(img) == Box(20, 10, 70, 35)
     boxes = sorted(map(tuple, component_boxes(img).tolist()))
     assert boxes == [(20, 10, 21, 11), (60, 30, 70, 35)]
+
+
+def test_widely_spaced_parts_of_a_cropped_signature_stay_together() -> None:
+    """A scan or crop of the signature alone: its characters are tall against the image,
+    and the gaps between them (here 60-70 px, 0.13-0.16 of the diagonal) join them."""
+    img = np.zeros((150, 420), np.uint8)
+    parts = [paste(img, signature_mask(seed, 80.0)[:, :90], x, 35) for seed, x in ((0, 10), (1, 165), (2, 320))]
+    box = locate_signature(img)
+    truth = (min(p[0] for p in parts), min(p[1] for p in parts), max(p[2] for p in parts), max(p[3] for p in parts))
+    assert iou(as_tuple(box), truth) >= 0.95
