@@ -4,10 +4,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from edgesig.errors import EdgesigError
+
+if TYPE_CHECKING:  # annotations only: the CLI imports engines and protocols when a command runs
+    from edgesig.engines.base import Engine
+    from edgesig.eval.protocols import Report, UserSamples
 
 
 def main() -> None:
@@ -278,8 +283,9 @@ def eval_offline(directory: str, engine: str, degradation: str, refs: int, users
                    + "; ".join(sorted(set(unreadable))[:3]))
 
 
-def _image_protocol(eng, data, refs: int):
-    """run_protocol with unreadable queries scored as rejected (the worst dissimilarity seen + 1)."""
+def _image_protocol(eng: Engine, data: list[UserSamples], refs: int) -> tuple[Report, list[str]]:
+    """run_protocol with unreadable queries scored as rejected (the worst dissimilarity seen + 1);
+    returns the report and the unreadable queries' messages."""
     import numpy as np
 
     from edgesig.errors import ImageError
@@ -306,7 +312,7 @@ def _image_protocol(eng, data, refs: int):
     return report, unreadable
 
 
-def _write_report(report, eng, extra: dict, out: str, title: str) -> None:
+def _write_report(report: Report, eng: Engine, extra: dict, out: str, title: str) -> None:
     """Summary line, report.json and (with matplotlib) ROC, DET and score plots in ``out``."""
     from edgesig.eval import plots
     report.threshold = eng.calibration.threshold
