@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 import click
 import numpy as np
 
+from edgesig.decision import ReferenceStats
 from edgesig.eval.metrics import eer
 from edgesig.eval.protocols import load_svc2004
 from edgesig.features.dtw import dtw_to_many
@@ -52,20 +53,13 @@ def _split(refs: Sequence[int], n: int = 40, genuine: int = 20) -> tuple[list[in
     return r, [i for i in range(genuine) if i not in r], list(range(genuine, n))
 
 
-def _normalisers(d: np.ndarray) -> tuple[float, float]:
-    """Mean nearest and mean pairwise distance among the references."""
-    k = d.shape[0]
-    rows = d[~np.eye(k, dtype=bool)].reshape(k, k - 1)
-    return float(rows.min(axis=1).mean()), float(rows.mean())
-
-
 def features(m: Matrices, user: int, refs: Sequence[int], scale: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(Sharma–Sundaram min and mean terms, signed global deviations / scale, is-genuine) per query."""
     r, gen, forg = _split(refs)
     q = gen + forg
-    d_min, d_mean = _normalisers(m.D[user][np.ix_(r, r)])
+    stats = ReferenceStats.from_matrix(m.D[user][np.ix_(r, r)])
     d = m.D[user][np.ix_(q, r)]
-    terms = np.column_stack([d.min(axis=1) / d_min ** alpha, d.mean(axis=1) / d_mean ** alpha])
+    terms = np.column_stack([d.min(axis=1) / stats.d_min ** alpha, d.mean(axis=1) / stats.d_mean ** alpha])
     dev = (m.G[user][q] - m.G[user][r].mean(axis=0)) / scale
     return terms, dev, np.r_[np.ones(len(gen)), np.zeros(len(forg))]
 
@@ -81,12 +75,6 @@ def rule_eer(m: Matrices, users: Sequence[int], scale: np.ndarray, weight: float
             g.append(s[y == 1])
             f.append(s[y == 0])
     return float(eer(-np.concatenate(g), -np.concatenate(f))[0])
-
-
-def genuine_scale(m: Matrices, users: Sequence[int]) -> np.ndarray:
-    """Each global feature's mean |genuine − mean of S1–S5| on ``users`` (as `edgesig tune`)."""
-    dev = [np.abs(m.G[u][5:20] - m.G[u][:5].mean(axis=0)) for u in users]
-    return np.maximum(np.concatenate(dev).mean(axis=0), 1e-6)
 
 
 def _logistic(X: np.ndarray, y: np.ndarray, l2: float) -> Callable[[np.ndarray], np.ndarray]:

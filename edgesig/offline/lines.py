@@ -33,6 +33,11 @@ MIN_STRAIGHT = 0.7
 MIN_CLEAR = 0.1
 
 
+#: A candidate this long (fraction of the width for horizontal lines, of the height for
+#: vertical ones) is a printed line on a sheet; see ``remove_lines``.
+LONG = (0.35, 0.5)
+
+
 @dataclass(frozen=True)
 class LineRemoval:
     """``binary`` without the lines; ``lines`` the pixels removed (255), for cleaning gray images."""
@@ -61,7 +66,7 @@ class Segment:
 
 
 def remove_lines(binary: np.ndarray, *, evidence: np.ndarray | None = None,
-                 long: tuple[float, float] = (0.35, 0.5), short: tuple[float, float] = (0.12, 0.12)) -> LineRemoval:
+                 long: tuple[float, float] = LONG, short: tuple[float, float] = (0.12, 0.12)) -> LineRemoval:
     """Remove printed straight lines from ``binary`` (ink = 255).
 
     A candidate is a thin, solid, straight run at least ``short`` long (fractions of the

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgesig.offline.clean import PAPER_LEVEL, check_exposure, even_out_light, ink_mask, line_evidence
 from edgesig.offline.debug import draw_box, draw_quad, write_steps
-from edgesig.offline.lines import remove_lines
+from edgesig.offline.lines import LONG, remove_lines
 from edgesig.offline.load import ImageSource, load_image
 from edgesig.offline.locate import Box, locate_signature
 from edgesig.offline.normalize import normalize_crosswriter, normalize_sdinet
@@ -107,10 +107,7 @@ def _run(src: ImageSource, target: str, color: Literal["bgr", "rgb"], aspect: fl
     steps["even_light"] = even
     binary = ink_mask(even)
     steps["binary"] = binary
-    if corners is None:
-        removal = remove_lines(binary, evidence=line_evidence(even), long=CROP_LINE_LONG)
-    else:
-        removal = remove_lines(binary, evidence=line_evidence(even))
+    removal = remove_lines(binary, evidence=line_evidence(even), long=LONG if corners is not None else CROP_LINE_LONG)
     steps["lines"] = removal.lines
     steps["without_lines"] = removal.binary
     box = locate_signature(removal.binary)
