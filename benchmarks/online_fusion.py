@@ -1,15 +1,14 @@
 """Would fusing the DTW and GRU pen engines beat DTW alone? Measured on the GRU's folds.
 
-Per writer-disjoint fold (``export.online.evaluate.make_folds``, as in
-``python -m export online evaluate``) a GRU is trained on the fold's 25 training writers
-with the given recipe; the installed DTW engine and that GRU score the fold's 5
-validation and 10 test writers through the Sharma-Sundaram protocol. Each engine's
-dissimilarity is mapped to P(genuine) by a logistic calibration fitted on the validation
-writers; the fused dissimilarity is w (1 - P_dtw) + (1 - w) (1 - P_gru), with w chosen on
-the validation writers (0.1 grid, ties to the most even). Test writers are scored once.
+The GRU's cross-validation (``python -m export online evaluate``) writes, per
+writer-disjoint fold, its validation and test writers and the GRU's Sharma-Sundaram
+scores on them. This script scores the installed DTW engine on the same writers, maps
+each engine's dissimilarity to P(genuine) by a logistic calibration fitted on the
+validation writers, and fuses them as w (1 - P_dtw) + (1 - w) (1 - P_gru), with w chosen
+on the validation writers (0.1 grid, ties to the most even). Test writers are scored once.
 
-    PYTHONPATH=. python benchmarks/online_fusion.py --steps 300 --synth 60 --synth-steps 300 \
-        --out build/online/fusion_synth.json
+    python -m export online evaluate --steps 300 --batch 16 --synth 60 --synth-steps 300 --out build/online/cv_synth.json
+    PYTHONPATH=. python benchmarks/online_fusion.py build/online/cv_synth.json --out build/online/fusion_synth.json
 """
 from __future__ import annotations
 
@@ -22,10 +21,7 @@ import numpy as np
 from edgesig.decision import Calibration, fit_calibration
 from edgesig.eval.protocols import load_svc2004, run_protocol
 from edgesig.verifier import Verifier
-from export.online.data import svc_writers
-from export.online.evaluate import make_folds, score_writers, torch_embedder
-from export.online.pipeline import eer_of, fit, load_synth, pretrain
-from export.online.train import TrainConfig
+from export.online.pipeline import eer_of
 
 GRID = np.round(np.linspace(0.0, 1.0, 11), 2)
 Scores = tuple[np.ndarray, np.ndarray]  # genuine, forgery dissimilarities
@@ -37,27 +33,27 @@ def _fused(w: float, cals: tuple[Calibration, Calibration], dtw: Scores, gru: Sc
     return one(0), one(1)
 
 
-def fold_scores(data: str, cfg: TrainConfig, synth, synth_steps: int, base) -> list[dict]:
+def fold_scores(cv: dict, data: str) -> list[dict]:
+    """Per fold, the DTW engine's and the GRU's (genuine, forgery) scores on its val and test writers."""
     dtw = Verifier("dtw").engine("dtw")
     users = {u.user: u for u in load_svc2004(data)}
     out = []
-    for fold in make_folds(range(1, 41), 4, 5, cfg.seed):
-        model = fit(svc_writers(data, fold.train), synth, cfg, synth_steps, f"fold {fold.index}", pretrained=base)
-        embed = torch_embedder(model, cfg.features)
-        row = {"fold": fold.index, "val_users": fold.val, "test_users": fold.test}
-        for part, us in (("val", fold.val), ("test", fold.test)):
-            d = run_protocol([users[u] for u in us], dtw.prepare, dtw.distances, combine=dtw.combine,
-                             penalty=dtw.penalty)
-            g = score_writers(svc_writers(data, us), embed, cfg.band)
-            row[part] = {"dtw": [d.genuine.tolist(), d.forgery.tolist()],
-                         "gru": [g.genuine.tolist(), g.forgery.tolist()]}
+    for fold in cv["folds"]:
+        if "test_genuine" not in fold:
+            raise click.ClickException("this cross-validation has no test scores; run "
+                                       "`python -m export online evaluate` again")
+        row = {"fold": fold["fold"]}
+        for part in ("val", "test"):
+            d = run_protocol([users[u] for u in fold[f"{part}_users"]], dtw.prepare, dtw.distances,
+                             combine=dtw.combine, penalty=dtw.penalty)
+            row[part] = {"dtw": (d.genuine, d.forgery),
+                         "gru": (np.asarray(fold[f"{part}_genuine"]), np.asarray(fold[f"{part}_forgery"]))}
         out.append(row)
     return out
 
 
 def fuse_fold(row: dict) -> dict:
-    val = {m: tuple(np.asarray(x) for x in row["val"][m]) for m in ("dtw", "gru")}
-    test = {m: tuple(np.asarray(x) for x in row["test"][m]) for m in ("dtw", "gru")}
+    val, test = row["val"], row["test"]
     cals = (fit_calibration(*val["dtw"]), fit_calibration(*val["gru"]))
     val_eers = [eer_of(*_fused(w, cals, val["dtw"], val["gru"])) for w in GRID]
     best = min(range(len(GRID)), key=lambda i: (round(val_eers[i], 9), abs(GRID[i] - 0.5)))
@@ -68,18 +64,13 @@ def fuse_fold(row: dict) -> dict:
 
 
 @click.command()
+@click.argument("cv_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--data", default="../shared/data/svc2004_task2", show_default=True)
-@click.option("--steps", default=300, show_default=True)
-@click.option("--batch", default=16, show_default=True)
-@click.option("--synth", default=60, show_default=True)
-@click.option("--synth-steps", default=300, show_default=True)
 @click.option("--out", default="build/online/fusion.json", show_default=True)
-def main(data: str, steps: int, batch: int, synth: int, synth_steps: int, out: str) -> None:
-    cfg = TrainConfig(steps=steps, batch=batch)
-    writers, note = load_synth(synth, cfg.seed)
-    base = pretrain(writers, cfg, synth_steps, "synthetic")
-    rows = [fuse_fold(r) for r in fold_scores(data, cfg, writers, synth_steps, base)]
-    print(f"synthetic pretraining: {note}")
+def main(cv_path: str, data: str, out: str) -> None:
+    cv = json.loads(Path(cv_path).read_text())
+    rows = [fuse_fold(r) for r in fold_scores(cv, data)]
+    print(f"GRU cross-validation: {cv_path} ({cv.get('command', 'command not recorded')})")
     print("| fold | DTW | GRU | fusion (w_dtw from validation) | fusion, w = 0.5 |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['fold']} | {r['dtw']:.2%} | {r['gru']:.2%} | {r['fusion']:.2%} (w {r['w_dtw']}) | "
@@ -88,7 +79,8 @@ def main(data: str, steps: int, batch: int, synth: int, synth_steps: int, out: s
     print(f"| **mean** | **{mean['dtw']:.2%}** | **{mean['gru']:.2%}** | **{mean['fusion']:.2%}** | "
           f"**{mean['fusion_even']:.2%}** |")
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps({"folds": rows, "mean": mean, "train": cfg.to_dict(), "synthetic": note}, indent=1))
+    Path(out).write_text(json.dumps({"folds": rows, "mean": mean, "cv": cv_path, "train": cv.get("train")},
+                                    indent=1))
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ def cross_validate(data_dir: str, cfg: TrainConfig, synth: list[Writer], synth_s
                    folds: int = 4, n_val: int = 5, quiet: bool = False, fold_seed: int | None = None,
                    only_folds: Sequence[int] | None = None,
                    snapshots: Sequence[int] = ()) -> dict[str, Any]:
-    """k-fold by writer; per fold the test metrics and the validation scores.
+    """k-fold by writer; per fold the test metrics and the validation and test scores (so
+    another engine can be compared or fused on the same writers without training again).
 
     The folds are drawn with ``fold_seed`` (``cfg.seed`` when None), so training seeds can
     vary on fixed folds. The synthetic pretraining is the same for every fold (same data,
@@ -92,7 +93,8 @@ def cross_validate(data_dir: str, cfg: TrainConfig, synth: list[Writer], synth_s
         test = score_writers(test_w, embed, cfg.band)
         out.append({"fold": fold.index, "test_users": fold.test, "val_users": fold.val,
                     **fold_summary(val, test), "snapshots": snaps,
-                    "val_genuine": val.genuine.tolist(), "val_forgery": val.forgery.tolist()})
+                    "val_genuine": val.genuine.tolist(), "val_forgery": val.forgery.tolist(),
+                    "test_genuine": test.genuine.tolist(), "test_forgery": test.forgery.tolist()})
     mean = {k: float(np.mean([f[k] for f in out])) for k in METRIC_KEYS}
     return {"folds": out, "mean": mean, "train": cfg.to_dict()}
 
