@@ -238,7 +238,9 @@ def eval_svc2004(directory: str, refs: int, engine: str, users: str, out: str) -
     from edgesig.verifier import Verifier
     verifier = Verifier(engine)
     eng = verifier.engine(verifier.engine_name)
-    data = load_svc2004(directory, parse_users(users))
+    wanted = parse_users(users)
+    _note_seen_users(eng, wanted)
+    data = load_svc2004(directory, wanted)
     report = run_protocol(data, eng.prepare, eng.distances, refs=refs, combine=eng.combine,
                           penalty=eng.penalty, progress=_progress(f"{eng.name} on {len(data)} users"))
     _write_report(report, eng, {"refs": refs, "users_spec": users}, out, f"SVC2004 users {users}")
@@ -263,10 +265,7 @@ def eval_offline(directory: str, engine: str, degradation: str, refs: int, users
     verifier = Verifier(image_engine=engine)
     eng = verifier.engine(verifier.image_engine_name)
     wanted = parse_users(users)
-    unseen = eng.entry.metrics.get("shipped_fold", {}).get("test_users")
-    if unseen and set(wanted) - set(unseen):
-        click.echo(f"note: {eng.name} was trained or validated on users "
-                   f"{sorted(set(wanted) - set(unseen))}; its unseen users are {unseen}")
+    _note_seen_users(eng, wanted)
     images = [p for p in Path(directory).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
     if images:
         data, source = load_svc2004(directory, wanted, loader=str, suffixes=IMAGE_SUFFIXES), "images"
@@ -312,6 +311,18 @@ def _image_protocol(eng: Engine, data: list[UserSamples], refs: int) -> tuple[Re
     return report, unreadable
 
 
+def _note_seen_users(eng: Engine, wanted: list[int]) -> None:
+    """Say when some of the users asked for were seen in training or tuning: their figures
+    are in-sample, not writer-independent."""
+    from edgesig.eval.protocols import format_users
+    unseen = eng.entry.unseen_users
+    seen = sorted(set(wanted) - set(unseen or ()))
+    if unseen is not None and seen:
+        click.echo(f"note: {eng.name} was trained, tuned or validated on users {format_users(seen)}, so their "
+                   f"figures are in-sample; its unseen users are {format_users(unseen) or 'none'}"
+                   + ("" if unseen else " (see the manifest's cross-validated metrics)"))
+
+
 def _write_report(report: Report, eng: Engine, extra: dict, out: str, title: str) -> None:
     """Summary line, report.json and (with matplotlib) ROC, DET and score plots in ``out``."""
     from edgesig.eval import plots
@@ -319,10 +330,6 @@ def _write_report(report: Report, eng: Engine, extra: dict, out: str, title: str
     summary = {**report.summary(), "engine": eng.name, "engine_version": eng.version,
                "engine_metrics": eng.entry.metrics, **extra}
     click.echo(_summary_line(f"{eng.name} on {title}", summary))
-    trained_on = eng.entry.metrics.get("trained_on_users")
-    if trained_on:
-        click.echo(f"note: this model was trained or tuned on users {trained_on}; for a "
-                   "writer-independent figure use the manifest's cross-validated metrics")
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(summary, indent=2, default=float))

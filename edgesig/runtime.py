@@ -47,6 +47,14 @@ class ModelEntry:
         return {k: v for k, v in self.__dict__.items() if v not in (None, {}, [], "")}
 
     @property
+    def unseen_users(self) -> list[int] | None:
+        """The SVC2004 users this model never saw in training, tuning or threshold choice
+        (``metrics["unseen_users"]``; None when the entry does not say). Evaluation on any
+        other user is in-sample, and ``edgesig eval`` says so."""
+        users = self.metrics.get("unseen_users")
+        return None if users is None else [int(u) for u in users]
+
+    @property
     def fingerprint(self) -> str:
         """What pins this model for an ensemble: its file's sha256, or for an engine that is
         parameters only (flow's trees), the sha256 of its parameters as canonical JSON."""

@@ -178,7 +178,7 @@ def all_cmd(folds: int, cv_path: str | None, models_dir: str, work: str, version
                "cv_mean": cv["mean"], "cv_folds": [{k: f[k] for k in ("fold", "eer", "far", "frr", "auc",
                                                                     "mean_user_eer")} for f in cv["folds"]],
                "parity": par, "fp32_bytes": info32["file_bytes"], "int8_bytes": info8["file_bytes"],
-               "int8_ops": info8["ops"]}
+               "int8_ops": info8["ops"], "unseen_users": []}  # the shipped model trains on all 40
     entry = install(target, target / "gru_int8.onnx", cfg, pooled_calibration(cv), metrics,
                     _command(), version, f"SVC2004 Task 2 users 1-40; pretraining: {note}")
     click.echo(f"installed {entry.name} {entry.version} in {target} (val_eer {100 * cv['mean']['eer']:.2f} %)")

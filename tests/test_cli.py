@@ -22,6 +22,17 @@ def test_eval_svc2004_writes_report(svc_dir, tmp_path):
     assert {"far", "frr", "threshold", "mean_user_eer"} <= report.keys()
     for name in ("roc.png", "det.png", "scores.png"):
         assert (tmp_path / name).stat().st_size > 1000
+    assert "in-sample" not in result.output                 # the DTW engine was tuned on users 1-20
+
+
+def test_eval_says_which_users_the_engine_has_seen(svc_dir, tmp_path):
+    """Figures on writers a model was tuned or trained on are in-sample; the command says
+    so, naming them, instead of letting them pass for writer-independent ones."""
+    result = CliRunner().invoke(cli, ["eval", "svc2004", str(svc_dir), "--engine", "dtw", "--users", "20-21",
+                                      "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "dtw was trained, tuned or validated on users 20, so their figures are in-sample" in result.output
+    assert "its unseen users are 21-40" in result.output
 
 
 def test_tune_on_tiny_split_without_install(svc_dir, tmp_path):
@@ -34,6 +45,7 @@ def test_tune_on_tiny_split_without_install(svc_dir, tmp_path):
     assert entry.name == "dtw" and len(details["trials"]) == 2
     assert details["trials"][0]["val_eer"] <= details["trials"][1]["val_eer"]
     assert entry.metrics["test_users"] == 1 and entry.calibration["slope"] > 0
+    assert entry.unseen_users == [3]                          # only the test writer was never looked at
     from edgesig.eval.tuning import ADDABLE, MIN_GAIN
     channels = details["channel_trials"]
     assert len(channels) >= 1 + len(ADDABLE)                 # the start, then every candidate once

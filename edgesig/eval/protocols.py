@@ -86,6 +86,17 @@ def parse_users(spec: str) -> list[int]:
     return out
 
 
+def format_users(users: Iterable[int]) -> str:
+    """The inverse of :func:`parse_users`: [1, 2, 3, 7] -> '1-3,7'."""
+    runs: list[list[int]] = []
+    for u in sorted(set(users)):
+        if runs and u == runs[-1][-1] + 1:
+            runs[-1].append(u)
+        else:
+            runs.append([u])
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
+
+
 @dataclass
 class UserScores:
     user: int

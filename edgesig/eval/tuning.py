@@ -117,6 +117,7 @@ def tune_dtw(val: Sequence[UserSamples], test: Sequence[UserSamples],
         metrics={"val_eer": val_sum["eer"], "val_users": len(val), "test_eer": test_sum["eer"],
                  "test_far": test_sum["far"], "test_frr": test_sum["frr"], "test_auc": test_sum["auc"],
                  "test_mean_user_eer": test_sum["mean_user_eer"], "test_users": len(test),
+                 "unseen_users": [u.user for u in test],
                  "protocol": f"SVC2004 Task 2, skilled forgeries, {refs} references"})
     details = {"trials": [{"val_eer": e, **c.params()} for e, c in trials],
                "stride_trials": [{"val_eer": e, "stride": s} for e, s in strided],

@@ -282,6 +282,7 @@ def _ensemble_entry(entries, fitted, result: dict, version: str, name: str = "en
                "val_eer_definition": "EER on the members' shipped fold's 5 validation writers, clean + camera "
                                      "pooled; the weights were chosen on these writers too (optimistic)",
                "protocol": "rendered SVC2004 Task 2, skilled forgeries, 5 references, writer-disjoint folds",
+               "unseen_users": result["test_users"],
                "shipped_fold": {"fold": result["fold"], "val_users": result["val_users"],
                                 "test_users": result["test_users"], "test": result["test"]},
                "singles": {k: {"val_eer": v["val_eer"], "test": v["test"]} for k, v in result["singles"].items()}}

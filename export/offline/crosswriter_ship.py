@@ -65,6 +65,7 @@ def install(models_dir: str | Path, int8: str | Path, version: str, fold: dict[s
                "val_eer_definition": "EER on the shipped fold's 5 validation writers, clean + camera pooled",
                "protocol": "rendered SVC2004 Task 2 (SDINet's renders), skilled forgeries, 5 references, "
                            "writer-disjoint folds",
+               "unseen_users": fold["test_users"],
                "shipped_fold": {k: fold[k] for k in ("fold", "train_users", "val_users", "test_users", "test",
                                                      "train_seconds")},
                **extra_metrics}

@@ -290,6 +290,7 @@ def train(directory: str, train_users: str, val_users: str, test_users: str, cfg
     metrics = {"protocol": f"SVC2004 Task 2 rendered ({DEGRADATION}, seed 0, {PIPELINE} pipeline), "
                            f"skilled forgeries, {REFS} references",
                "train_users": train_users, "synth_writers": synth_writers, "val_users": val_users, "test_users": test_users,
+               "unseen_users": parse_users(test_users),
                "val_eer": vs["eer"], "val_auc": vs["auc"], "test_eer": ts["eer"], "test_auc": ts["auc"],
                "test_far": ts["far"], "test_frr": ts["frr"], "test_mean_user_eer": ts["mean_user_eer"],
                "val_eer_vote": val_eers[f"vote@{floors[0]}"], "test_eer_vote": test_eers[f"vote@{floors[0]}"],

@@ -68,6 +68,7 @@ def install(models_dir: str | Path, int8: str | Path, version: str, fold: dict[s
     metrics = {"val_eer": fold["val_eer"],
                "val_eer_definition": "EER on the shipped fold's 5 validation writers, clean + camera pooled",
                "protocol": "rendered SVC2004 Task 2, skilled forgeries, 5 references, writer-disjoint folds",
+               "unseen_users": fold["test_users"],
                "shipped_fold": {k: fold[k] for k in ("fold", "train_users", "val_users", "test_users", "test")},
                "cv_mean": cv["mean"],
                "cv_folds": [{"fold": f["fold"], "val_eer": f["val_eer"], "test": f["test"]} for f in cv["folds"]],

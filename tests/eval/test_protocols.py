@@ -1,0 +1,33 @@
+import pytest
+
+from edgesig.errors import InvalidInputError
+from edgesig.eval.protocols import format_users, parse_users
+from edgesig.runtime import Manifest
+
+
+@pytest.mark.parametrize("users", [[1], [1, 2, 3, 7], [5, 6, 9, 10, 11, 40], list(range(1, 41))])
+def test_format_users_is_the_inverse_of_parse_users(users):
+    spec = format_users(users)
+    assert parse_users(spec) == users and " " not in spec
+
+
+def test_format_users_sorts_and_merges():
+    assert format_users([7, 3, 1, 2, 3]) == "1-3,7" and format_users([]) == ""
+
+
+def test_parse_users_rejects_what_is_not_a_user_list():
+    with pytest.raises(InvalidInputError, match="1-20"):
+        parse_users("first twenty")
+
+
+def test_every_installed_verification_engine_says_which_users_it_never_saw():
+    """`edgesig eval` warns from this field when figures would be in-sample."""
+    from edgesig.engines import ENGINE_TYPES
+    m = Manifest()
+    for name, entry in m.entries.items():
+        if name in ENGINE_TYPES:
+            assert entry.unseen_users is not None, name
+            assert set(entry.unseen_users) <= set(range(1, 41)), name
+    if "sdinet" in m.entries:
+        fold = m.get("sdinet").metrics["shipped_fold"]
+        assert not set(m.get("sdinet").unseen_users) & (set(fold["train_users"]) | set(fold["val_users"]))
