@@ -16,15 +16,15 @@ same protocol as the reported numbers (``export.offline.ship.parity``).
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
 
-from edgesig.runtime import Manifest, ModelEntry, sha256_file
+from edgesig.runtime import ModelEntry
 from export.offline.crosswriter import IMG, CrossWriter
+from export.offline.ship import install_pair_model
 from export.offline.to_onnx import INPUT, OUTPUT, export_pair_onnx, quantize_model
 
 MODEL_FILE = "crosswriter-int8.onnx"
@@ -56,27 +56,13 @@ def quantize(fp32_path: str | Path, int8_path: str | Path, calibration_pairs: np
 def install(models_dir: str | Path, int8: str | Path, version: str, fold: dict[str, Any],
             extra_metrics: dict[str, Any], made_by: str) -> ModelEntry:
     """Copy the int8 file into ``models_dir`` and write the "crosswriter" manifest entry."""
-    import shutil
-    target = Path(models_dir)
-    target.mkdir(parents=True, exist_ok=True)
-    dest = target / MODEL_FILE
-    shutil.copyfile(int8, dest)
-    metrics = {"val_eer": fold["val_eer"],
-               "val_eer_definition": "EER on the shipped fold's 5 validation writers, clean + camera pooled",
-               "protocol": "rendered SVC2004 Task 2 (SDINet's renders), skilled forgeries, 5 references, "
-                           "writer-disjoint folds",
-               "unseen_users": fold["test_users"],
-               "shipped_fold": {k: fold[k] for k in ("fold", "train_users", "val_users", "test_users", "test",
-                                                     "train_seconds")},
-               **extra_metrics}
-    entry = ModelEntry(
-        name="crosswriter", version=version, modality="image", file=MODEL_FILE, sha256=sha256_file(dest),
+    return install_pair_model(
+        models_dir, int8, MODEL_FILE, "crosswriter", version, fold,
+        protocol="rendered SVC2004 Task 2 (SDINet's renders), skilled forgeries, 5 references, "
+                 "writer-disjoint folds",
         inputs=[{"name": INPUT, "dtype": "float32", "shape": ["N", 2, IMG, IMG],
                  "layout": "channel 0 = reference, 1 = query; gray + moment normalised, ink bright, paper 0"},
                 {"name": OUTPUT, "dtype": "float32", "shape": ["N"], "role": "output"}],
-        params={"target": "crosswriter", "combine": list(fold["combine"]), "distance": "1 - p_genuine",
-                "net": fold["config"]["net"], "loss": fold["config"]["loss"]},
-        calibration=fold["calibration"], metrics=metrics, made_by=made_by,
-        extra={"created": time.strftime("%Y-%m-%d")})
-    Manifest(target).put(entry)
-    return entry
+        params={"target": "crosswriter", "net": fold["config"]["net"], "loss": fold["config"]["loss"]},
+        metrics=extra_metrics, made_by=made_by,
+        fold_keys=("fold", "train_users", "val_users", "test_users", "test", "train_seconds"))

@@ -60,26 +60,39 @@ def checked_int8(fp32: str | Path, int8: str | Path, allowed_float: Sequence[str
 
 def install(models_dir: str | Path, int8: str | Path, version: str, fold: dict[str, Any],
             cv: dict[str, Any], extra_metrics: dict[str, Any], made_by: str) -> ModelEntry:
-    """Copy the int8 file into ``models_dir`` and write its manifest entry."""
-    target = Path(models_dir)
-    target.mkdir(parents=True, exist_ok=True)
-    dest = target / MODEL_FILE
-    shutil.copyfile(int8, dest)
-    metrics = {"val_eer": fold["val_eer"],
-               "val_eer_definition": "EER on the shipped fold's 5 validation writers, clean + camera pooled",
-               "protocol": "rendered SVC2004 Task 2, skilled forgeries, 5 references, writer-disjoint folds",
-               "unseen_users": fold["test_users"],
-               "shipped_fold": {k: fold[k] for k in ("fold", "train_users", "val_users", "test_users", "test")},
-               "cv_mean": cv["mean"],
-               "cv_folds": [{"fold": f["fold"], "val_eer": f["val_eer"], "test": f["test"]} for f in cv["folds"]],
-               **extra_metrics}
-    entry = ModelEntry(
-        name="sdinet", version=version, modality="image", file=MODEL_FILE, sha256=sha256_file(dest),
+    """Copy the int8 file into ``models_dir`` and write its "sdinet" manifest entry."""
+    return install_pair_model(
+        models_dir, int8, MODEL_FILE, "sdinet", version, fold,
+        protocol="rendered SVC2004 Task 2, skilled forgeries, 5 references, writer-disjoint folds",
         inputs=[{"name": "pair", "dtype": "float32", "shape": ["N", 2, 155, 220],
                  "layout": "channel 0 = reference, 1 = query; ink = 1, paper = 0"},
                 {"name": "p_genuine", "dtype": "float32", "shape": ["N"], "role": "output"}],
-        params={"target": "sdinet", "combine": list(fold["combine"]), "distance": "1 - p_genuine"},
-        calibration=fold["calibration"], metrics=metrics, made_by=made_by,
-        extra={"created": time.strftime("%Y-%m-%d")})
+        params={"target": "sdinet"},
+        metrics={"cv_mean": cv["mean"],
+                 "cv_folds": [{"fold": f["fold"], "val_eer": f["val_eer"], "test": f["test"]} for f in cv["folds"]],
+                 **extra_metrics},
+        made_by=made_by)
+
+
+def install_pair_model(models_dir: str | Path, int8: str | Path, file: str, name: str, version: str,
+                       fold: dict[str, Any], protocol: str, inputs: list[dict[str, Any]],
+                       params: dict[str, Any], metrics: dict[str, Any], made_by: str,
+                       fold_keys: Sequence[str] = ("fold", "train_users", "val_users", "test_users", "test")
+                       ) -> ModelEntry:
+    """Copy a pair network's int8 file into ``models_dir`` as ``file`` and write its manifest
+    entry: the fold it was trained on (whose test writers it never saw), its calibration and
+    threshold from the fold's validation writers, and the caller's inputs, params and metrics."""
+    target = Path(models_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    dest = target / file
+    shutil.copyfile(int8, dest)
+    entry = ModelEntry(
+        name=name, version=version, modality="image", file=file, sha256=sha256_file(dest), inputs=inputs,
+        params={**params, "combine": list(fold["combine"]), "distance": "1 - p_genuine"},
+        calibration=fold["calibration"], made_by=made_by, extra={"created": time.strftime("%Y-%m-%d")},
+        metrics={"val_eer": fold["val_eer"],
+                 "val_eer_definition": "EER on the shipped fold's 5 validation writers, clean + camera pooled",
+                 "protocol": protocol, "unseen_users": fold["test_users"],
+                 "shipped_fold": {k: fold[k] for k in fold_keys}, **metrics})
     Manifest(target).put(entry)
     return entry
