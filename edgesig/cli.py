@@ -214,8 +214,10 @@ def tune_svc2004(directory: str, val_users: str, test_users: str, refs: int, ins
 
 
 def _summary_line(label: str, s: dict) -> str:
-    line = (f"{label}: EER {s['eer']:.2%}  AUC {s['auc']:.4f}  mean per-user EER "
-            f"{s['mean_user_eer']:.2%}")
+    line = f"{label}: EER {s['eer']:.2%}"
+    if "eer_ci95" in s:
+        line += f" (95 % over writers {s['eer_ci95'][0]:.1%}-{s['eer_ci95'][1]:.1%})"
+    line += f"  AUC {s['auc']:.4f}  mean per-user EER {s['mean_user_eer']:.2%}"
     if "far" in s:
         line += f"  FAR {s['far']:.2%} / FRR {s['frr']:.2%} at the validation threshold"
     return line
@@ -327,8 +329,8 @@ def _write_report(report: Report, eng: Engine, extra: dict, out: str, title: str
     """Summary line, report.json and (with matplotlib) ROC, DET and score plots in ``out``."""
     from edgesig.eval import plots
     report.threshold = eng.calibration.threshold
-    summary = {**report.summary(), "engine": eng.name, "engine_version": eng.version,
-               "engine_metrics": eng.entry.metrics, **extra}
+    summary = {**report.summary(), "eer_ci95": report.eer_interval(), "engine": eng.name,
+               "engine_version": eng.version, "engine_metrics": eng.entry.metrics, **extra}
     click.echo(_summary_line(f"{eng.name} on {title}", summary))
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,8 @@ def test_eval_svc2004_writes_report(svc_dir, tmp_path):
     assert report["users"] == 2 and report["genuine_tests"] == 30 and report["forgery_tests"] == 40
     assert 0.0 <= report["eer"] <= 1.0 and 0.5 <= report["auc"] <= 1.0
     assert {"far", "frr", "threshold", "mean_user_eer"} <= report.keys()
+    lo, hi = report["eer_ci95"]
+    assert lo <= report["eer"] <= hi and "95 % over writers" in result.output
     for name in ("roc.png", "det.png", "scores.png"):
         assert (tmp_path / name).stat().st_size > 1000
     assert "in-sample" not in result.output                 # the DTW engine was tuned on users 1-20

@@ -107,7 +107,8 @@ def tune_dtw(val: Sequence[UserSamples], test: Sequence[UserSamples],
     test_report = evaluate(best, test, refs)
     test_report.threshold = calibration.threshold
     val_report.threshold = calibration.threshold
-    val_sum, test_sum = val_report.summary(), test_report.summary()
+    val_sum = {**val_report.summary(), "eer_ci95": val_report.eer_interval()}
+    test_sum = {**test_report.summary(), "eer_ci95": test_report.eer_interval()}
     entry = ModelEntry(
         name="dtw", version=DTW_VERSION, modality="pen",
         params={**best.params(), "enroll": {"outlier_ratio": 1.8,
@@ -117,6 +118,7 @@ def tune_dtw(val: Sequence[UserSamples], test: Sequence[UserSamples],
         metrics={"val_eer": val_sum["eer"], "val_users": len(val), "test_eer": test_sum["eer"],
                  "test_far": test_sum["far"], "test_frr": test_sum["frr"], "test_auc": test_sum["auc"],
                  "test_mean_user_eer": test_sum["mean_user_eer"], "test_users": len(test),
+                 "test_eer_ci95": list(test_sum["eer_ci95"]),
                  "unseen_users": [u.user for u in test],
                  "protocol": f"SVC2004 Task 2, skilled forgeries, {refs} references"})
     details = {"trials": [{"val_eer": e, **c.params()} for e, c in trials],

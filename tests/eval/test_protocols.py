@@ -31,3 +31,31 @@ def test_every_installed_verification_engine_says_which_users_it_never_saw():
     if "sdinet" in m.entries:
         fold = m.get("sdinet").metrics["shipped_fold"]
         assert not set(m.get("sdinet").unseen_users) & (set(fold["train_users"]) | set(fold["val_users"]))
+
+
+def _report(n_users: int, seed: int = 0):
+    import numpy as np
+
+    from edgesig.eval.protocols import Report, UserScores
+    rng = np.random.default_rng(seed)
+    users = []
+    for u in range(n_users):
+        shift = rng.normal(0, 0.7)  # writers differ: some are easy to forge
+        users.append(UserScores(u, rng.normal(0, 1, 15), rng.normal(2.5 - shift, 1, 20), 1.0))
+    return Report(users)
+
+
+def test_eer_interval_brackets_the_eer_and_narrows_with_more_writers():
+    small, large = _report(10), _report(160)
+    for rep in (small, large):
+        lo, hi = rep.eer_interval(resamples=300)
+        assert lo <= rep.summary()["eer"] <= hi
+    width = lambda r: r.eer_interval(resamples=300)[1] - r.eer_interval(resamples=300)[0]  # noqa: E731
+    assert width(large) < width(small) / 2            # about 1/sqrt(16) of it
+    assert small.eer_interval(seed=4) == small.eer_interval(seed=4)
+
+
+def test_eer_interval_of_one_writer_is_undefined():
+    import math
+    lo, hi = _report(1).eer_interval()
+    assert math.isnan(lo) and math.isnan(hi)
