@@ -92,7 +92,7 @@ _sample_rate = click.option("--sample-rate", type=float, default=None,
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def enroll(store_path: str, key_file: str | None, user: str, engine: str, fmt: str | None,
            sample_rate: float | None, files: tuple[str, ...]) -> None:
-    """Enrol USER from 3–20 reference pen files."""
+    """Enrol the --user from 3–20 reference pen files."""
     from edgesig.verifier import Verifier
     with _open_store(store_path, key_file) as store:
         report = Verifier(engine, store).enroll(user, _load_pens(files, fmt, sample_rate))
@@ -112,7 +112,7 @@ def enroll(store_path: str, key_file: str | None, user: str, engine: str, fmt: s
 @click.option("--json", "as_json", is_flag=True, help="print the VerifyResult as JSON")
 def verify(store_path: str, key_file: str | None, user: str, pen_file: str, engine: str,
            fmt: str | None, sample_rate: float | None, as_json: bool) -> None:
-    """Verify a pen file against USER's templates; exit status 0 accepted, 1 rejected."""
+    """Verify a pen file against the --user's templates; exit status 0 accepted, 1 rejected."""
     from edgesig.verifier import Verifier
     with _open_store(store_path, key_file) as store:
         result = Verifier(engine, store).verify_stroke(user, _load_pens((pen_file,), fmt, sample_rate)[0])
@@ -125,7 +125,7 @@ def verify(store_path: str, key_file: str | None, user: str, pen_file: str, engi
 @click.option("--engine", default="auto", show_default=True, help="image engine")
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def enroll_images(store_path: str, key_file: str | None, user: str, engine: str, images: tuple[str, ...]) -> None:
-    """Enrol USER from 3–20 photos or scans of paper signatures."""
+    """Enrol the --user from 3–20 photos or scans of paper signatures."""
     from edgesig.verifier import Verifier
     with _open_store(store_path, key_file) as store:
         report = Verifier(store=store, image_engine=engine).enroll_images(user, list(images))
@@ -143,7 +143,7 @@ def enroll_images(store_path: str, key_file: str | None, user: str, engine: str,
 @click.option("--json", "as_json", is_flag=True, help="print the VerifyResult as JSON")
 def verify_image_cmd(store_path: str, key_file: str | None, user: str, image: str, engine: str,
                      as_json: bool) -> None:
-    """Verify a photo or scan against USER's image templates; exit 0 accepted, 1 rejected."""
+    """Verify a photo or scan against the --user's image templates; exit 0 accepted, 1 rejected."""
     from edgesig.verifier import Verifier
     with _open_store(store_path, key_file) as store:
         result = Verifier(store=store, image_engine=engine).verify_image(user, image)
@@ -174,7 +174,7 @@ def users(store_path: str, key_file: str | None) -> None:
 @_store_options
 @click.option("--user", required=True)
 def delete(store_path: str, key_file: str | None, user: str) -> None:
-    """Delete every template of USER."""
+    """Delete every template of the --user."""
     with _open_store(store_path, key_file) as store:
         click.echo(f"removed {store.delete(user)} template(s) of {user!r}")
 
