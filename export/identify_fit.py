@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgesig.eval.protocols import parse_users
 from edgesig.identify import (BACKBONE_INPUT, BACKBONE_SHAPE, IMAGE_DENSITY_DIM, Embedder, Identifier,
                               entry_name, open_set_threshold)
 from edgesig.runtime import Manifest, ModelEntry
@@ -39,11 +40,6 @@ REFS = 5
 DEFAULTS = {"pen": ("11-15", "16-20"), "image": ("11-20", "11-20")}
 #: The int8 identification backbone's file name in the models folder.
 BACKBONE_FILE = "id-image-int8.onnx"
-
-
-def _parse(spec: str) -> list[int]:
-    from edgesig.eval.protocols import parse_users
-    return parse_users(spec)
 
 
 def samples(directory: str, modality: str, users: Sequence[int], cache: Path) -> dict[int, list[Any]]:
@@ -161,15 +157,15 @@ def run(directory: str, modality: str, val_users: str, test_users: str, unknown_
         backbone: Path | None = None) -> dict[str, Any]:
     manifest = Manifest()
     source = choose_source(modality, pen_source, image_source)
-    val = samples(directory, modality, _parse(val_users), cache)
-    test = samples(directory, modality, _parse(test_users), cache)
-    unk = samples(directory, modality, _parse(unknown_users), cache)
-    fit = samples(directory, modality, _parse(standardise_on), cache)
+    val = samples(directory, modality, parse_users(val_users), cache)
+    test = samples(directory, modality, parse_users(test_users), cache)
+    unk = samples(directory, modality, parse_users(unknown_users), cache)
+    fit = samples(directory, modality, parse_users(standardise_on), cache)
     embedder = fit_embedder(source, fit, manifest, backbone)
     emb_val = embed_all(embedder, val)
     threshold, val_metrics = validation_threshold(emb_val, target_far)
     emb = {**embed_all(embedder, test), **embed_all(embedder, unk)}
-    test_metrics = evaluate(emb, _parse(test_users), _parse(unknown_users), threshold)
+    test_metrics = evaluate(emb, parse_users(test_users), parse_users(unknown_users), threshold)
     everyone = embed_all(embedder, samples(directory, modality, range(1, 41), cache))
     all40 = evaluate(everyone, sorted(everyone), [], threshold)
     metrics = {"protocol": f"SVC2004 Task 2 genuine signatures, {REFS} enrolled per user"

@@ -26,6 +26,7 @@ import numpy as np
 
 from edgesig.decision import ReferenceStats, dissimilarity, fit_calibration
 from edgesig.eval.metrics import auc, eer, far_frr
+from edgesig.eval.protocols import parse_users
 from edgesig.offline.flow import FEATURES, BoostedTrees, FlowConfig, FlowModel, Prior, majority_vote, to_grid
 from edgesig.runtime import Manifest, ModelEntry
 
@@ -248,11 +249,6 @@ def summary(scores: list[Scores], threshold: float | None = None) -> dict[str, f
 
 
 # -- main -----------------------------------------------------------------------------
-def parse_users(spec: str) -> list[int]:
-    from edgesig.eval.protocols import parse_users as parse
-    return parse(spec)
-
-
 def train(directory: str, train_users: str, val_users: str, test_users: str, cfg: FlowConfig,
           cache: Path, install: bool, synth_writers: int = 0, echo: Callable[[str], None] = print) -> dict:
     t0 = time.perf_counter()
