@@ -268,8 +268,7 @@ def eval_offline(directory: str, engine: str, degradation: str, refs: int, users
     eng = verifier.engine(verifier.image_engine_name)
     wanted = parse_users(users)
     _note_seen_users(eng, wanted)
-    images = [p for p in Path(directory).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
-    if images:
+    if any(p.suffix.lower() in IMAGE_SUFFIXES for p in Path(directory).iterdir()):
         data, source = load_svc2004(directory, wanted, loader=str, suffixes=IMAGE_SUFFIXES), "images"
     else:
         pens = load_svc2004(directory, wanted)
