@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -328,8 +329,9 @@ def _write_report(report: Report, eng: Engine, extra: dict, out: str, title: str
     """Summary line, report.json and (with matplotlib) ROC, DET and score plots in ``out``."""
     from edgesig.eval import plots
     report.threshold = eng.calibration.threshold
-    summary = {**report.summary(), "eer_ci95": report.eer_interval(), "engine": eng.name,
-               "engine_version": eng.version, "engine_metrics": eng.entry.metrics, **extra}
+    ci95 = report.eer_interval()  # undefined (NaN) for one writer: then left out, not written as NaN
+    summary = {**report.summary(), **({"eer_ci95": ci95} if all(map(math.isfinite, ci95)) else {}),
+               "engine": eng.name, "engine_version": eng.version, "engine_metrics": eng.entry.metrics, **extra}
     click.echo(_summary_line(f"{eng.name} on {title}", summary))
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)

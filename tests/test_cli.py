@@ -62,6 +62,7 @@ def test_eval_offline_renders_pen_files_and_writes_report(svc_dir, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["engine"] == "sdinet" and report["source"] == "pen files rendered camera, seed 0"
+    assert "eer_ci95" not in report and "nan" not in result.output   # one writer: no interval to give
     assert report["users"] == 1 and report["genuine_tests"] == 15 and report["forgery_tests"] == 20
     assert 0.0 <= report["eer"] <= 1.0 and {"far", "frr", "threshold", "auc"} <= report.keys()
     for name in ("roc.png", "det.png", "scores.png"):
