@@ -36,6 +36,10 @@ class ImageError(InvalidInputError):
     """An image is unreadable, empty, blank or otherwise unusable."""
 
 
+class DatasetError(EdgesigError):
+    """A signature data set is missing, incomplete or laid out differently than its protocol expects."""
+
+
 class UnknownUserError(EdgesigError, KeyError):
     """The user has no enrolled template for the requested engine."""
 
