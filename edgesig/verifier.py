@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from os import PathLike
 from typing import Any, Sequence
 
 import numpy as np
@@ -16,7 +17,7 @@ from edgesig.adaptation import AdaptPolicy, adapted, n_enrolled, reverted
 from edgesig.audit import AuditLog
 from edgesig.decision import ReferenceStats, dissimilarity
 from edgesig.engines import Engine, best_engine, load_engine
-from edgesig.errors import EnrollmentError, InvalidInputError, UnknownUserError
+from edgesig.errors import EnrollmentError, ImageError, InvalidInputError, PenStreamError, UnknownUserError
 from edgesig.identify import Embedder, Identifier, Ranking, entry_name, load_identification
 from edgesig.pen import PenStream
 from edgesig.results import EnrollmentReport, VerifyResult
@@ -134,7 +135,7 @@ class Verifier:
     def _enroll(self, user_id: str, engine: Engine, samples: list[Any],
                 per_reference: dict[str, list[Any]]) -> EnrollmentReport:
         """Prepare, check and store; ``per_reference`` meta is kept for the kept references."""
-        prepared = [engine.prepare(s) for s in samples]
+        prepared = [_prepare_reference(engine, s, i) for i, s in enumerate(samples)]
         template, report = self._build_template(user_id, engine, prepared)
         meta = {key: [values[i] for i in report.kept] for key, values in per_reference.items()}
         self.store.put(replace(template, meta={**template.meta, **meta}))
@@ -187,7 +188,7 @@ class Verifier:
         query_fp = fingerprint(pen)  # once, for the replay check, remember_accepted and adaptation
         security = timing_anomalies(pen) + self.replay_guard.check(
             user_id, pen, template.meta.get("fingerprints", ()), query_fp=query_fp)
-        query = engine.prepare(pen) if prepared is None else prepared
+        query = _finite(engine.prepare(pen) if prepared is None else prepared, engine, "the query")
         result = self._decide(user_id, engine, template, query, start)
         if security:
             result = replace(result, accepted=False, reasons=result.reasons + tuple(security))
@@ -206,7 +207,7 @@ class Verifier:
         check_user_id(user_id)
         engine = self.engine(self.image_engine_name)
         template = self.store.get(user_id, engine.name)
-        query = engine.prepare(image)
+        query = _finite(engine.prepare(image), engine, "the query")
         result = self._decide(user_id, engine, template, query, start)
         return self._audited(self._maybe_adapt(engine, template, query, result))
 
@@ -319,6 +320,28 @@ def _check_samples(samples: Any, kind: type, label: str) -> list[Any]:
         raise EnrollmentError(f"enrolment needs {MIN_REFERENCES} to {MAX_REFERENCES} references, "
                               f"got {len(samples)}; ask the signer for {MIN_REFERENCES}–5 signatures")
     return list(samples)
+
+
+def _prepare_reference(engine: Engine, sample: Any, index: int) -> np.ndarray:
+    """``engine.prepare`` of one reference, its failure naming the reference (and file):
+    "no signature found" alone does not say which of five photos to retake."""
+    label = f"reference {index}" + (f" ({sample})" if isinstance(sample, (str, PathLike)) else "")
+    try:
+        return _finite(engine.prepare(sample), engine, label)
+    except InvalidInputError as exc:
+        error = type(exc)(f"{label}: {exc}")
+        error.cli_message = f"{label}: {exc.cli_message}"
+        raise error from None
+
+
+def _finite(prepared: np.ndarray, engine: Engine, label: str) -> np.ndarray:
+    """``prepared`` if every feature is finite; otherwise the typed error, before any score
+    is computed (a NaN would otherwise come back as "score nan below threshold")."""
+    if np.all(np.isfinite(prepared)):
+        return prepared
+    error = PenStreamError if engine.modality == "pen" else ImageError
+    raise error(f"{label} gives non-finite {engine.name} features (NaN or infinity): its values are far "
+                "outside any device's range (coordinates scaled by a huge factor?); check the capture's units")
 
 
 def _split_outliers(dist: np.ndarray, ratio: float) -> tuple[list[int], list[int], list[str]]:

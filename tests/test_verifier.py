@@ -121,3 +121,23 @@ def test_second_process_uses_numba_cache():
                          capture_output=True, text=True)
     misses, hits = map(int, out.stdout.split())
     assert misses == 0 and hits >= 3
+
+
+def test_non_finite_features_are_refused_before_scoring(verifier, pens):
+    """x scaled by 1e300 is finite, its features are not: a typed error, never score=nan."""
+    p = pens[5]
+    huge = PenStream.from_arrays(p.x * 1e300, p.y, p.t, p.pressure)
+    with pytest.raises(edgesig.PenStreamError, match="non-finite dtw features"):
+        verifier.verify_stroke("alice", huge)
+    with pytest.raises(edgesig.PenStreamError, match="reference 2: .*non-finite"):
+        Verifier("dtw").enroll("bob", [pens[0], pens[1], huge, pens[3]])
+
+
+def test_enroll_images_names_the_bad_image(tmp_path):
+    import cv2
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((300, 600), 255, np.uint8))
+    with pytest.raises(edgesig.ImageError, match=r"reference 0 \(.*blank\.png\): no signature found"):
+        Verifier("dtw").enroll_images("bob", [str(blank), str(blank), str(blank)])
+    with pytest.raises(edgesig.ImageError, match=r"^reference 0: no signature found"):
+        Verifier("dtw").enroll_images("bob", [np.full((300, 600), 255, np.uint8)] * 3)
