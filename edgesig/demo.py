@@ -36,7 +36,9 @@ def run_demo(writers: int = 6, seed: int = 7, data: str | None = None, engine: s
     """Run the demo, print a table and the EER; returns the EER."""
     sets = _svc2004(data, writers) if data else _synthetic(writers, seed)
     verifier = Verifier(engine)
-    echo(f"engine: {verifier.engine_name}   writers: {len(sets)}   references each: {N_REFERENCES}")
+    threshold = verifier.engine(verifier.engine_name).calibration.score_threshold
+    echo(f"engine: {verifier.engine_name}   writers: {len(sets)}   references each: {N_REFERENCES}   "
+         f"threshold: {threshold:.3f} (accept when score >= threshold)")
     echo(f"{'user':<12}{'sample':<12}{'decision':<10}{'score':>7}{'latency ms':>12}")
     genuine_scores, forged_scores, latencies = [], [], []
     for user, genuine, forged in sets:
@@ -52,7 +54,7 @@ def run_demo(writers: int = 6, seed: int = 7, data: str | None = None, engine: s
                 mark = "accept" if r.accepted else "reject"
                 echo(f"{user:<12}{kind:<12}{mark:<10}{r.score:7.3f}{r.latency_ms:12.2f}")
     rate, _ = eer(np.array(genuine_scores), np.array(forged_scores))
-    wrong_g = sum(s < verifier.engine(verifier.engine_name).calibration.score_threshold for s in genuine_scores)
+    wrong_g = sum(s < threshold for s in genuine_scores)
     echo(f"\nEER over these writers: {rate:.2%}   genuine rejected: {wrong_g}/{len(genuine_scores)}   "
          f"median latency: {np.median(latencies):.2f} ms")
     return rate

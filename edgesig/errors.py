@@ -8,7 +8,16 @@ from __future__ import annotations
 
 
 class EdgesigError(Exception):
-    """Base class of every error edgesig raises deliberately."""
+    """Base class of every error edgesig raises deliberately.
+
+    ``cli_message``, when given, is the same message with its advice in terms of the
+    `edgesig` command (``--sample-rate``, ``edgesig enroll``): "call enroll() first"
+    means nothing at a shell prompt. The command prints it instead of ``str(error)``.
+    """
+
+    def __init__(self, message: str = "", *, cli_message: str | None = None):
+        super().__init__(message)
+        self.cli_message = cli_message or message
 
 
 class InvalidInputError(EdgesigError, ValueError):
@@ -25,10 +34,10 @@ class FormatError(InvalidInputError):
     ``offset`` is the byte (or line) position where reading failed, when known.
     """
 
-    def __init__(self, message: str, offset: int | None = None):
+    def __init__(self, message: str, offset: int | None = None, *, cli_message: str | None = None):
         if offset is not None:
             message = f"{message} (at offset {offset})"
-        super().__init__(message)
+        super().__init__(message, cli_message=cli_message)
         self.offset = offset
 
 
@@ -45,6 +54,14 @@ class UnknownUserError(EdgesigError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
         return str(self.args[0]) if self.args else "unknown user"
+
+    @classmethod
+    def not_enrolled(cls, user_id: str, engine: str) -> "UnknownUserError":
+        """What every store raises for a missing template, with the advice for code and for the CLI."""
+        what = f"user {user_id!r} is not enrolled for engine {engine!r}"
+        return cls(f"{what}; call enroll() first",
+                   cli_message=f"{what}; enrol them first with `edgesig enroll --store STORE --user {user_id} "
+                               "FILES...` (or `edgesig enroll-images` for paper signatures)")
 
 
 class EnrollmentError(EdgesigError):

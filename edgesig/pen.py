@@ -176,7 +176,8 @@ def _time_axis(t: Any, n: int, rate_hz: float | None) -> np.ndarray:
     """
     if t is None:
         if rate_hz is None:
-            raise PenStreamError("no timestamps given: pass t= (ms) or sample_rate_hz=")
+            raise PenStreamError("no timestamps given: pass t= (ms) or sample_rate_hz=",
+                                 cli_message="the pen file has no timestamps: pass --sample-rate HZ")
         if not _is_positive_number(rate_hz):
             raise PenStreamError(f"sample_rate_hz must be a positive finite number, got {rate_hz!r:.40}")
         return np.arange(n, dtype=np.float64) * (1000.0 / rate_hz)
@@ -193,7 +194,8 @@ def _time_axis(t: Any, n: int, rate_hz: float | None) -> np.ndarray:
         ts = np.maximum.accumulate(ts)
         steps = np.diff(ts)
     if n > 1 and ts[-1] == ts[0]:
-        raise PenStreamError("all samples share one timestamp; pass real timestamps or sample_rate_hz=")
+        raise PenStreamError("all samples share one timestamp; pass real timestamps or sample_rate_hz=",
+                             cli_message="all samples share one timestamp: pass --sample-rate HZ")
     return _spread_repeats(ts) if np.any(steps == 0) else ts
 
 

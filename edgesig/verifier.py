@@ -95,6 +95,20 @@ class Verifier:
             self._engines[name] = load_engine(name, self.manifest, self.threads)
         return self._engines[name]
 
+    def warm_up(self, sample: PenStream | Any) -> None:
+        """Run every compute step of a verification on ``sample`` (a pen, or an image for
+        the image engine) and keep nothing: the first call of a process loads compiled
+        kernels and models (hundreds of ms), so a service warms up at start, not on its
+        first customer. No template, replay memory or audit log is touched."""
+        pen = isinstance(sample, PenStream)
+        engine = self.engine(self._engine_name if pen else self.image_engine_name)
+        query = engine.prepare(sample)
+        engine.distances(query, [query])
+        engine.penalty(query, [query])
+        if pen:
+            near_duplicate(fingerprint(sample), [fingerprint(sample)])
+            timing_anomalies(sample)
+
     # -- enrolment -------------------------------------------------------------------
     def enroll(self, user_id: str, pens: Sequence[PenStream]) -> EnrollmentReport:
         """Enrol (or re-enrol) ``user_id`` from 3–20 reference signatures.

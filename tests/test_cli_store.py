@@ -96,3 +96,37 @@ def test_identify_images_with_the_shipped_backbone(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 3 and lines[0].startswith("1. ben "), result.output
+
+
+def _main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """Run `edgesig ARGS` through main() (where errors become messages and exit codes)."""
+    import sys
+
+    from edgesig.cli import main
+    monkeypatch.setattr(sys, "argv", ["edgesig", *args])
+    with pytest.raises(SystemExit) as info:
+        main()
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def test_verify_reports_its_own_time_apart_from_start_up(enrolled, monkeypatch, capsys):
+    code, out, _ = _main(monkeypatch, capsys, "verify", "--store", str(enrolled), "--user", "writer9",
+                         "--engine", "dtw", "--pen", _files("svc2004", "forgery_1"))
+    assert code == 1 and out.startswith("REJECTED")
+    import re
+    verify_ms, startup_ms = map(float, re.search(r"verify ([\d.]+) ms in process; start-up ([\d.]+) ms", out).groups())
+    assert 0 < verify_ms < startup_ms
+
+
+def test_cli_errors_give_cli_advice(enrolled, monkeypatch, capsys):
+    code, _, err = _main(monkeypatch, capsys, "verify", "--store", str(enrolled), "--user", "nobody",
+                         "--pen", _files("svc2004", "genuine_6"))
+    assert code == 2 and "enroll()" not in err
+    assert "edgesig enroll --store STORE --user nobody" in err
+
+
+def test_demo_prints_the_threshold():
+    result = CliRunner().invoke(cli, ["demo", "--writers", "1", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "threshold: 0." in result.output.splitlines()[0]

@@ -61,8 +61,9 @@ def load_pen(source: str | os.PathLike | bytes, format: str | None = None, **opt
     for fmt in _FORMATS.values():
         if _sniffs(fmt, data, name):
             return _read_with(fmt, data, options)
-    raise FormatError(f"could not recognise the pen format of {name or 'the given bytes'}; "
-                      f"pass format= one of {', '.join(_FORMATS)}")
+    what = f"could not recognise the pen format of {name or 'the given bytes'}"
+    raise FormatError(f"{what}; pass format= one of {', '.join(_FORMATS)}",
+                      cli_message=f"{what}; pass --format, one of {', '.join(_FORMATS)}")
 
 
 def save_pen(pen: PenStream, path: str | os.PathLike, format: str) -> None:

@@ -205,7 +205,7 @@ class EncryptedStore:
             self._sync(conn)
             template = self._read_record(conn, self._keys.uid_hash(user_id), engine)
         if template is None:
-            raise UnknownUserError(f"user {user_id!r} is not enrolled for engine {engine!r}; call enroll() first")
+            raise UnknownUserError.not_enrolled(user_id, engine)
         if template.user_id != user_id:
             raise TemplateIntegrityError("a record decrypted to another user's template; the store was altered")
         return template

@@ -24,8 +24,7 @@ class MemoryStore:
         with self._lock:
             record = self._records.get((user_id, engine))
         if record is None:
-            raise UnknownUserError(f"user {user_id!r} is not enrolled for engine {engine!r}; "
-                                   "call enroll() first")
+            raise UnknownUserError.not_enrolled(user_id, engine)
         return record
 
     def delete(self, user_id: str) -> int:
