@@ -258,8 +258,8 @@ def eval_svc2004(directory: str, refs: int, engine: str, users: str, out: str) -
     verifier = Verifier(engine)
     eng = verifier.engine(verifier.engine_name)
     wanted = parse_users(users)
-    _note_seen_users(eng, wanted)
     data = load_svc2004(directory, wanted)
+    _note_seen_users(eng, wanted)
     report = run_protocol(data, eng.prepare, eng.distances, refs=refs, combine=eng.combine,
                           penalty=eng.penalty, progress=_progress(f"{eng.name} on {len(data)} users"))
     _write_report(report, eng, {"refs": refs, "users_spec": users}, out, f"SVC2004 users {users}")
@@ -284,11 +284,12 @@ def eval_offline(directory: str, engine: str, degradation: str, refs: int, users
     verifier = Verifier(image_engine=engine)
     eng = verifier.engine(verifier.image_engine_name)
     wanted = parse_users(users)
-    _note_seen_users(eng, wanted)
     if any(p.suffix.lower() in IMAGE_SUFFIXES for p in Path(directory).iterdir()):
         data, source = load_svc2004(directory, wanted, loader=str, suffixes=IMAGE_SUFFIXES), "images"
+        _note_seen_users(eng, wanted)
     else:
         pens = load_svc2004(directory, wanted)
+        _note_seen_users(eng, wanted)
         data = render_users(_progress(f"render {degradation}")(pens), degradation, seed)
         source = f"pen files rendered {degradation}, seed {seed}"
     report, unreadable = _image_protocol(eng, data, refs)

@@ -94,3 +94,17 @@ def test_eval_offline_reads_an_image_folder(tmp_path):
     assert report["source"] == "images" and report["genuine_tests"] == 3 and report["forgery_tests"] == 4
     assert len(report["unreadable_queries"]) == 1 and "no signature" in report["unreadable_queries"][0]
     assert "1 unreadable query, counted as rejected" in result.output
+
+
+def test_eval_of_users_the_folder_lacks_names_the_users_it_holds(svc_dir, tmp_path):
+    """--users 50-60 on SVC2004 (users 1-40): a DatasetError naming them, before any note
+    claiming the engine was trained on users 50-60; an empty folder likewise."""
+    from edgesig.errors import DatasetError
+    result = CliRunner().invoke(cli, ["eval", "svc2004", str(svc_dir), "--users", "50-60", "--out", str(tmp_path)])
+    assert isinstance(result.exception, DatasetError), result.output
+    assert "no signatures of users 50-60" in str(result.exception) and "holds users 1-40" in str(result.exception)
+    assert "note:" not in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(cli, ["eval", "svc2004", str(empty), "--out", str(tmp_path)])
+    assert "no SVC2004-numbered files" in str(result.exception) and "note:" not in result.output

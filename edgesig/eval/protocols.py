@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from edgesig.decision import Calibration, ReferenceStats, dissimilarity
-from edgesig.errors import InvalidInputError
+from edgesig.errors import DatasetError, InvalidInputError
 from edgesig.eval.metrics import auc, eer, far_frr
 
 SVC_GENUINE = range(1, 21)
@@ -37,7 +37,9 @@ def load_svc2004(directory: str | Path, users: Iterable[int] | None = None,
     """Read SVC2004-numbered files ``U{u}S{s}.<suffix>`` into per-user samples.
 
     Pen files (``.TXT``) by default; with image ``suffixes`` and ``loader=str`` the same
-    numbering serves a folder of scanned or photographed signatures.
+    numbering serves a folder of scanned or photographed signatures. A requested user
+    without files is a DatasetError naming the users the folder holds: a report over
+    fewer writers than asked for would pass for the one asked for.
     """
     from edgesig.capture import load_pen
     root = Path(directory)
@@ -52,7 +54,11 @@ def load_svc2004(directory: str | Path, users: Iterable[int] | None = None,
     if not found:
         raise InvalidInputError(f"no SVC2004-numbered files (U<user>S<n> with suffix "
                                 f"{', '.join(sorted(wanted_suffixes))}) in {root}")
-    wanted = sorted(found) if users is None else [u for u in users if u in found]
+    wanted = sorted(found) if users is None else list(users)
+    missing = [u for u in wanted if u not in found]
+    if missing:
+        raise DatasetError(f"{root} has no signatures of users {format_users(missing)}; it holds users "
+                           f"{format_users(found)}: ask for those (for example --users {format_users(found)})")
     read = loader or load_pen
     return [UserSamples(u, [read(found[u][s]) for s in SVC_GENUINE if s in found[u]],
                         [read(found[u][s]) for s in SVC_FORGERY if s in found[u]]) for u in wanted]
