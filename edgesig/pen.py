@@ -42,6 +42,11 @@ class PenStream:
     pressure in [0, 1], pen_down True while the tip touches. Orientation is optional:
     azimuth/altitude in degrees, or tilt_x/tilt_y in degrees. Build with
     :meth:`from_arrays`, which validates; the bare constructor trusts its input.
+
+    ``has_pressure`` is False when the device reported no pressure (SVC2004 Task 1, most
+    phones and fingers): ``pressure`` then only repeats ``pen_down`` (1 down, 0 up), so an
+    engine that reads the pressure channel must branch on this flag rather than learn
+    from a constant.
     """
 
     t: np.ndarray
@@ -56,6 +61,7 @@ class PenStream:
     device: DeviceInfo = field(default_factory=DeviceInfo)
     sequence: int | None = None
     nonce: bytes | None = None
+    has_pressure: bool = True
 
     @classmethod
     def from_arrays(
@@ -80,7 +86,7 @@ class PenStream:
 
         ``t`` may be omitted when ``sample_rate_hz`` (or ``device.sample_rate_hz``) is
         given. ``pressure`` is divided by ``pressure_max``; omitted pressure means 1 while
-        the pen is down. ``pen_down`` defaults to ``pressure > 0``.
+        the pen is down and ``has_pressure`` False. ``pen_down`` defaults to ``pressure > 0``.
         """
         device = device or DeviceInfo(sample_rate_hz=sample_rate_hz)
         xs = _vector("x", x)
@@ -121,7 +127,7 @@ class PenStream:
             if arr is not None:
                 arr.setflags(write=False)
         return cls(**arrays, device=device, sequence=None if sequence is None else int(sequence),
-                   nonce=None if nonce is None else bytes(nonce))
+                   nonce=None if nonce is None else bytes(nonce), has_pressure=pressure is not None)
 
     def __len__(self) -> int:
         return int(self.t.size)

@@ -86,3 +86,12 @@ def test_minimum_pen_down_points():
     pen = PenStream.from_arrays(np.arange(n), np.arange(n), np.arange(n) * 10.0, pen_down=down)
     assert pen.n_down == MIN_PEN_DOWN_POINTS
     assert pen.select(pen.pen_down).n_down == MIN_PEN_DOWN_POINTS
+
+
+def test_a_stream_without_pressure_says_so():
+    x, y, t, p = arrays()
+    down = p > 0
+    bare = PenStream.from_arrays(x, y, t, pen_down=down)
+    assert not bare.has_pressure and not bare.select(bare.pen_down).has_pressure
+    assert np.array_equal(bare.pressure, down.astype(float))  # the pen state, not a measurement
+    assert PenStream.from_arrays(x, y, t, p).has_pressure

@@ -10,15 +10,22 @@ is a different ``.trj`` layout). Pressure 0 means the pen is up; the Intuos3 rep
 Azimuth/altitude columns, when present, are read as degrees (``angle_unit_deg=0.1``
 for tenths).
 
+Some SigComp files begin with a header line, an id token and the point count
+(``ABCDE-012_345_678 310``): it is recognised by its first token not being a number, and
+the count must match the rows that follow.
+
 The writer emits integers: pen-down samples keep a pressure of at least 1 so the pen
 state survives the round trip; timestamps are dropped (that is the format).
 """
 from __future__ import annotations
 
+import itertools
 import re
+from typing import BinaryIO
 
 import numpy as np
 
+from edgesig.capture import text
 from edgesig.capture.registry import PenFormat, register
 from edgesig.errors import FormatError
 from edgesig.pen import DeviceInfo, PenStream
@@ -26,15 +33,17 @@ from edgesig.pen import DeviceInfo, PenStream
 DEFAULT_RATE_HZ = 200.0
 PRESSURE_MAX = 1023.0
 UNITS_PER_MM = 5080.0 / 25.4
-#: Largest magnitude accepted in a column (no tablet reports more than 32 bits).
-_MAX_VALUE = 2**31
 _ROW = re.compile(rb"^\s*-?\d+(\s+-?\d+){2}((\s+-?\d+){2})?\s*$")
+#: A SigComp header line: an id token that is not a number, then the point count.
+_HEADER = re.compile(r"^\s*(?!-?\d+\s)(\S+)\s+(\d+)\s*$")
 
 
 def sniff(data: bytes, name: str) -> bool:
     if name.lower().endswith(".hwr"):
         return True
     lines = [ln for ln in data[:600].splitlines()[:6] if ln.strip()]
+    if lines and _HEADER.match(lines[0].decode("ascii", "replace")):
+        lines = lines[1:]
     if len(data) > 600 and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut by the 600-byte window
     if len(lines) < 2 or not all(_ROW.match(ln) for ln in lines):
@@ -42,7 +51,7 @@ def sniff(data: bytes, name: str) -> bool:
     return len({len(ln.split()) for ln in lines}) == 1
 
 
-def read(data: bytes, *, sample_rate_hz: float = DEFAULT_RATE_HZ, pressure_max: float = PRESSURE_MAX,
+def read(data: bytes | BinaryIO, *, sample_rate_hz: float = DEFAULT_RATE_HZ, pressure_max: float = PRESSURE_MAX,
          units_per_mm: float | None = UNITS_PER_MM, angle_unit_deg: float = 1.0, **_: object) -> PenStream:
     """Parse a ``.hwr`` file; time is ``i / sample_rate_hz``."""
     table = _table(data)
@@ -67,31 +76,17 @@ def write(pen: PenStream, *, pressure_max: float = PRESSURE_MAX) -> bytes:
     return ("\n".join(" ".join(str(v) for v in row) for row in rows.tolist()) + "\n").encode("ascii")
 
 
-def _table(data: bytes) -> np.ndarray:
-    try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise FormatError(".hwr files are ASCII text", offset=exc.start) from None
-    rows: list[list[int]] = []
-    width = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = [int(v) for v in line.split()]
-        except ValueError:
-            raise FormatError(f".hwr line {number} is not integer columns: {line!r:.60}", offset=number) from None
-        if len(row) not in (3, 5) or (width is not None and len(row) != width):
-            raise FormatError(f".hwr line {number} has {len(row)} columns; every line needs the same "
-                              "3 (x y pressure) or 5 (x y pressure azimuth altitude)", offset=number)
-        if max(abs(v) for v in row) > _MAX_VALUE:
-            raise FormatError(f".hwr line {number} has a value beyond ±{_MAX_VALUE}; not tablet data",
-                              offset=number)
-        width = len(row)
-        rows.append(row)
-    if not rows:
-        raise FormatError("empty .hwr file")
-    return np.asarray(rows, dtype=np.float64)
+def _table(data: bytes | BinaryIO) -> np.ndarray:
+    """The integer rows, after the header line when the file has one."""
+    numbered = text.lines(data, ".hwr")
+    first = next(numbered, None)
+    if first is None:
+        raise FormatError("empty .hwr file: it holds no samples")
+    header = _HEADER.match(first[1])
+    if header is None:
+        numbered = itertools.chain([first], numbered)
+    expected = int(header.group(2)) if header else None
+    return text.rows(numbered, ".hwr", (3, 5), integers=True, expected=expected)
 
 
 FORMAT = register(PenFormat("hwr", sniff, read, write, suffixes=(".hwr",)))

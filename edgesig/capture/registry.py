@@ -109,12 +109,13 @@ def _load_builtin() -> None:
 
     Detection order is most specific first, whatever order modules were imported in:
     magic numbers (ISO 19794-7, framed packets), then markup and JSON, then line-based
-    text (hid-recorder, evtest, SVC2004, .hwr), and last the binary evdev heuristic,
+    text (hid-recorder, evtest, SVC2004, .hwr, SUSig, MCYT), and last the binary evdev heuristic,
     which only checks record sizes and field ranges. Formats registered by users follow.
     """
-    from edgesig.capture import (evdev, framing, hid, hwr, inkml, iso19794_7,  # noqa: F401
-                                 pointer_events, svc2004)
-    order = ("iso19794_7", "frames", "inkml", "pointer_events", "hid", "evtest", "svc2004", "hwr", "evdev")
+    from edgesig.capture import (evdev, framing, hid, hwr, inkml, iso19794_7, mcyt,  # noqa: F401
+                                 pointer_events, susig, svc2004)
+    order = ("iso19794_7", "frames", "inkml", "pointer_events", "hid", "evtest", "svc2004", "hwr",
+             "susig", "mcyt", "evdev")
     ordered = {name: _FORMATS[name] for name in order if name in _FORMATS}
     ordered.update(_FORMATS)
     _FORMATS.clear()

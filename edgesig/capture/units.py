@@ -69,3 +69,19 @@ def tilt_from_orientation(azimuth_deg: np.ndarray, altitude_deg: np.ndarray) -> 
     """
     az, tan_al = np.radians(azimuth_deg), np.tan(np.radians(altitude_deg))
     return np.degrees(np.arctan2(np.cos(az), tan_al)), np.degrees(np.arctan2(np.sin(az), tan_al))
+
+
+#: Pressure below zero by at most this share of full scale is a sensor's zero offset (a
+#: pen lifting off), read as 0; further below is not a pressure reading and PenStream rejects it.
+NEGATIVE_PRESSURE_TOLERANCE = 0.02
+
+
+def zero_small_negative_pressure(pressure: np.ndarray, full_scale: float) -> np.ndarray:
+    """``pressure`` (device units) with small negative values set to 0, i.e. pen up.
+
+    None of the shared sets holds a negative pressure; pads that drift slightly below
+    zero at lift-off exist (sensor offset), and refusing a whole signature for that would
+    be worse than reading those samples as the pen up they are.
+    """
+    small = (pressure < 0) & (pressure >= -NEGATIVE_PRESSURE_TOLERANCE * full_scale)
+    return np.where(small, 0.0, pressure)
