@@ -39,7 +39,8 @@ try:  # POSIX: serialise appends from several processes; elsewhere one process p
 except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
-EVENTS = frozenset({"enrol", "verify", "reject", "delete", "rotate", "update", "backup", "restore"})
+EVENTS = frozenset({"enrol", "verify", "reject", "delete", "rotate", "update", "backup", "restore",
+                    "lockout"})
 #: The only fields an entry may carry, with their kinds: nothing that could hold a signature.
 FIELDS: dict[str, str] = {
     "engine": "text", "model_version": "text", "decision": "text", "accepted": "flag",

@@ -70,9 +70,11 @@ def _store_options(f):
     return f
 
 
-def _open_store(store_path: str, key_file: str | None):
+def _open_store(store_path: str, key_file: str | None, key_env: str | None = None):
     import os
     from edgesig.store import EncryptedStore, EnvKey, KeyFile
+    if key_env is not None:
+        return EncryptedStore(store_path, EnvKey(key_env))
     if key_file is None and os.environ.get("EDGESIG_KEY"):
         return EncryptedStore(store_path, EnvKey())
     return EncryptedStore(store_path, KeyFile(key_file or f"{store_path}.key"))
@@ -194,6 +196,37 @@ def delete(store_path: str, key_file: str | None, user: str) -> None:
     """Delete every template of the --user."""
     with _open_store(store_path, key_file) as store:
         click.echo(f"removed {store.delete(user)} template(s) of {user!r}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="address to listen on; anything but loopback needs --allow-remote and TLS")
+@click.option("--port", default=8765, show_default=True)
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
+              help="encrypted template store (created if missing); without it templates live in memory only")
+@click.option("--key-env", default=None, help="environment variable holding the store's key (base64 or hex)")
+@click.option("--key-file", type=click.Path(dir_okay=False), default=None, help="the store's key file (default STORE.key)")
+@click.option("--demo", is_flag=True, help="enrol synthetic demo users at start, to try the pages at once")
+@click.option("--allow-remote", is_flag=True, help="let --host be other than loopback (needs --tls-cert/--tls-key)")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--server-name", multiple=True, help="host name remote clients use (repeatable)")
+def serve(host: str, port: int, store_path: str | None, key_env: str | None, key_file: str | None, demo: bool,
+          allow_remote: bool, tls_cert: str | None, tls_key: str | None, server_name: tuple[str, ...]) -> None:
+    """The local tablet and kiosk web app: /pen, /kiosk and /admin (needs the `serve` extra)."""
+    from edgesig.serve.config import ServeConfig, check_extra
+    check_extra()
+    if store_path is None and (key_env or key_file):
+        raise click.UsageError("--key-env and --key-file choose the key of a --store; give --store PATH too")
+    config = ServeConfig(host=host, port=port, store=Path(store_path) if store_path else None, demo=demo,
+                         allow_remote=allow_remote, tls_cert=Path(tls_cert) if tls_cert else None,
+                         tls_key=Path(tls_key) if tls_key else None, server_names=server_name).check()
+    from edgesig.serve.app import run
+    if store_path is None:
+        run(config, echo=click.echo)
+        return
+    with _open_store(store_path, key_file, key_env) as store:
+        run(config, store, echo=click.echo)
 
 
 @cli.group()

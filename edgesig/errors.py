@@ -90,3 +90,26 @@ class WrongKeyError(StoreError):
 
 class ReplayError(EdgesigError):
     """A capture was already seen (sequence number or nonce reused)."""
+
+
+class LockedOutError(EdgesigError):
+    """Too many failed verifications in a row: the user is locked out for a while.
+
+    ``retry_after_s`` is how long until the next attempt is allowed.
+    """
+
+    def __init__(self, message: str, retry_after_s: float = 0.0):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class RequestRefusedError(EdgesigError):
+    """A web request to ``edgesig serve`` was refused: another origin or host, or no valid CSRF token."""
+
+
+class RequestTooLargeError(InvalidInputError):
+    """A web request body is larger than ``edgesig serve`` accepts for that call."""
+
+
+class MissingExtraError(EdgesigError, ImportError):
+    """A feature needs an optional extra that is not installed (the message names the pip command)."""

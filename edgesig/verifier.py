@@ -211,17 +211,18 @@ class Verifier:
             result = self._maybe_adapt(engine, template, query, result, query_fp)
         return self._audited(result, device=pen.device.name, sequence=pen.sequence)
 
-    def verify_image(self, user_id: str, image: Any) -> VerifyResult:
+    def verify_image(self, user_id: str, image: Any, *, prepared: np.ndarray | None = None) -> VerifyResult:
         """Compare a paper signature (path, bytes or array) with ``user_id``'s references.
 
         A sheet without a signature raises ImageError("no signature found ..."): there
-        is nothing to score.
+        is nothing to score. ``prepared`` is the image engine's representation of
+        ``image`` when the caller has already computed it (to explain the decision).
         """
         start = time.perf_counter()
         check_user_id(user_id)
         engine = self.engine(self.image_engine_name)
         template = self.store.get(user_id, engine.name)
-        query = _finite(engine.prepare(image), engine, "the query")
+        query = _finite(engine.prepare(image) if prepared is None else prepared, engine, "the query")
         result = self._decide(user_id, engine, template, query, start)
         return self._audited(self._maybe_adapt(engine, template, query, result))
 

@@ -51,7 +51,13 @@ def sniff(data: bytes, name: str) -> bool:
 
 def read(data: bytes, *, px_per_mm: float = CSS_PX_PER_MM, **_: object) -> PenStream:
     """A PenStream from recorded pointer events (see the module docstring)."""
-    events = _events(data)
+    return from_recording(_parse(data), px_per_mm=px_per_mm)
+
+
+def from_recording(doc: Any, *, px_per_mm: float = CSS_PX_PER_MM) -> PenStream:
+    """A PenStream from a recording already parsed from JSON (a list of events or
+    ``{"events": [...]}``), for servers that received it inside a larger JSON body."""
+    events = _events(doc)
     kinds = {str(e.get("pointerType", "")) for e in events}
     kind = "pen" if "pen" in kinds else "touch" if "touch" in kinds else "mouse"
     rows = []
@@ -107,16 +113,19 @@ def _tilt(pen: PenStream) -> tuple[np.ndarray, np.ndarray] | None:
     return None
 
 
-def _events(data: bytes) -> list[dict]:
+def _parse(data: bytes) -> Any:
     try:
         text = data.decode("utf-8")
-        doc = json.loads(text)
+        return json.loads(text)
     except UnicodeDecodeError as exc:
         raise FormatError("a pointer-event recording must be UTF-8 JSON", offset=exc.start) from None
     except json.JSONDecodeError as exc:
         raise FormatError(f"invalid JSON: {exc.msg}", offset=len(text[:exc.pos].encode("utf-8"))) from None
     except RecursionError:
         raise FormatError("JSON nested too deeply to be a pointer-event recording") from None
+
+
+def _events(doc: Any) -> list[dict]:
     events = doc.get("events") if isinstance(doc, dict) else doc
     if not isinstance(events, list):
         raise FormatError('expected a JSON array of events or {"events": [...]}')

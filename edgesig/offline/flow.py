@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -464,14 +464,17 @@ def _panel(image: np.ndarray, heat: np.ndarray, title: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Explanation:
-    """What ``explain_image`` drew: per-cell maps (row-major over ``cells``) and votes."""
+    """What ``explain_image`` drew: per-cell maps (row-major over ``cells``) and votes.
+
+    ``path`` is the PNG written, None when the heatmap was only returned (``explain_arrays``).
+    """
 
     cells: tuple[int, int]
     instability: np.ndarray      # reference spread of the flow magnitude per cell (grid px)
     deviation: np.ndarray        # query's deviation per cell in reference spreads, median over the references
     probabilities: np.ndarray | None
     vote: bool | None
-    path: Path
+    path: Path | None
 
 
 def explain_image(references: Sequence[Any], query: Any, out_png: str | os.PathLike, *,
@@ -486,11 +489,28 @@ def explain_image(references: Sequence[Any], query: Any, out_png: str | os.PathL
     spreads away). ``model`` defaults to the installed ``flow`` manifest entry.
     """
     from edgesig.offline.pipeline import prepare
+    heatmap, exp = explain_arrays([prepare(r).array for r in references], prepare(query).array,
+                                  model=model, scale=scale)
+    out = Path(out_png)
+    try:
+        ok = cv2.imwrite(str(out), heatmap)
+    except cv2.error as exc:
+        raise InvalidInputError(f"cannot write {out}: {exc}") from None
+    if not ok:
+        raise InvalidInputError(f"cannot write {out}; check the folder exists and the name ends in .png")
+    return replace(exp, path=out)
+
+
+def explain_arrays(references: Sequence[np.ndarray], query: np.ndarray, *, model: FlowModel | None = None,
+                   scale: int = 4) -> tuple[np.ndarray, Explanation]:
+    """``explain_image`` on SDINet-normalised arrays (``PreparedImage.array``, what image
+    templates keep), so a server can explain against stored references without their
+    photos; returns the heatmap (BGR uint8) and the explanation (``path`` None)."""
     if len(references) < 2:
         raise InvalidInputError(f"explain needs at least 2 references to measure stability, got {len(references)}")
     model = model or _installed_model()
-    refs = [to_grid(prepare(r).array, model.cfg) for r in references]
-    q = to_grid(prepare(query).array, model.cfg)
+    refs = [to_grid(r, model.cfg) for r in references]
+    q = to_grid(query, model.cfg)
     _, st = model.stability(refs)
     devs = np.stack([deviation_map(measure(r, q, model.cfg), st) for r in refs])
     deviation = np.median(devs, axis=0)
@@ -500,15 +520,8 @@ def explain_image(references: Sequence[Any], query: Any, out_png: str | os.PathL
                   "reference instability")
     right = _panel(q, _heat(deviation, model.cfg, shape, 0.0, 3.0), "query deviation")
     sep = np.full((shape[0], 6, 3), 255, np.uint8)
-    out = Path(out_png)
-    try:
-        ok = cv2.imwrite(str(out), np.hstack([left, sep, right]))
-    except cv2.error as exc:
-        raise InvalidInputError(f"cannot write {out}: {exc}") from None
-    if not ok:
-        raise InvalidInputError(f"cannot write {out}; check the folder exists and the name ends in .png")
-    return Explanation(model.cfg.cells, st.mag_sd, deviation, probs,
-                       majority_vote(probs) if probs is not None else None, out)
+    return np.hstack([left, sep, right]), Explanation(
+        model.cfg.cells, st.mag_sd, deviation, probs, majority_vote(probs) if probs is not None else None, None)
 
 
 def _installed_model() -> FlowModel:

@@ -1,0 +1,264 @@
+"""The Starlette application: three pages and a JSON API over :class:`Service`.
+
+Security, in the order a request meets it (:class:`Guard`): the Host header must name
+this server (a DNS-rebinding page cannot reach it), every ``/api`` call must come from
+this origin and carry the CSRF token bound to the page's session cookie, and bodies are
+read only up to the call's limit. Responses forbid framing and inline script. Errors
+are JSON ``{"error", "type"}`` with a 4xx status for anything the caller can fix; an
+unexpected failure is a 500 naming only the exception type, and the log holds its
+traceback without its message, so no signature data ever reaches a log.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import traceback
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from edgesig.audit import AuditLog
+from edgesig.errors import (EdgesigError, EngineUnavailableError, EnrollmentError, FormatError, InvalidInputError,
+                            LockedOutError, MissingExtraError, ModelError, ReplayError, RequestRefusedError,
+                            RequestTooLargeError, UnknownUserError)
+from edgesig.serve.config import Limits, ServeConfig
+from edgesig.serve.demo import Demo
+from edgesig.serve.imaging import data_url
+from edgesig.serve.service import Service
+from edgesig.store import EncryptedStore, TemplateStore
+from edgesig.verifier import Verifier
+
+log = logging.getLogger("edgesig.serve")
+STATIC = Path(__file__).with_name("static")
+PAGES = ("pen", "kiosk", "admin")
+SESSION_COOKIE = "edgesig_session"
+CSRF_HEADER = "x-csrf-token"
+CSRF_PLACEHOLDER = "{{csrf_token}}"
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+                                 b"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(self), microphone=(), geolocation=()"),
+]
+#: Most specific first: the HTTP status of each error the SDK raises on purpose.
+STATUS: tuple[tuple[type[EdgesigError], int], ...] = (
+    (RequestTooLargeError, 413), (RequestRefusedError, 403), (LockedOutError, 429), (UnknownUserError, 404),
+    (EnrollmentError, 422), (ReplayError, 409), (InvalidInputError, 400),
+    (EngineUnavailableError, 503), (ModelError, 503), (MissingExtraError, 503))
+Handler = Callable[[dict[str, Any]], Any]
+
+
+def status_of(exc: EdgesigError) -> int:
+    return next((code for kind, code in STATUS if isinstance(exc, kind)), 500)
+
+
+def error_response(exc: EdgesigError) -> JSONResponse:
+    headers = {"retry-after": str(max(1, round(exc.retry_after_s)))} if isinstance(exc, LockedOutError) else None
+    return JSONResponse({"error": str(exc), "type": type(exc).__name__}, status_code=status_of(exc), headers=headers)
+
+
+def internal_error(where: str, exc: BaseException) -> JSONResponse:
+    """Log the traceback without the exception's message (it may quote request data)."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error("internal error in %s: %s\n%s", where, type(exc).__name__, frames)
+    return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server log has the details",
+                         "type": "InternalError"}, status_code=500)
+
+
+class Sessions:
+    """Session cookies and the CSRF tokens bound to them (HMAC under a per-process secret)."""
+
+    def __init__(self) -> None:
+        self._secret = secrets.token_bytes(32)
+
+    def token(self, session: str) -> str:
+        return hmac.new(self._secret, session.encode(), hashlib.sha256).hexdigest()
+
+    def valid(self, session: str | None, token: str | None) -> bool:
+        return bool(session and token) and hmac.compare_digest(self.token(session), token)
+
+    @staticmethod
+    def new() -> str:
+        return secrets.token_urlsafe(32)
+
+
+class Guard:
+    """ASGI middleware: Host check, same-origin and CSRF for ``/api``, security headers."""
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str], sessions: Sessions):
+        self.app, self.hosts, self.sessions = app, hosts, sessions
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        try:
+            self._check(request)
+        except RequestRefusedError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS + (
+                    [(b"cache-control", b"no-store")] if scope["path"].startswith("/api/") else [])
+            await send(message)
+        await self.app(scope, receive, send_with_headers)
+
+    def _check(self, request: Request) -> None:
+        host_header = request.headers.get("host", "")
+        host = urlsplit(f"//{host_header}").hostname or ""
+        if host.lower() not in self.hosts:
+            raise RequestRefusedError(f"this server does not answer to host {host_header!r:.80}; open it as "
+                                      "http://127.0.0.1:PORT (or a --server-name given at start)")
+        if not request.url.path.startswith("/api/"):
+            return
+        fetch_site = request.headers.get("sec-fetch-site")
+        origin = request.headers.get("origin")
+        if fetch_site not in (None, "same-origin", "none") or (
+                origin is not None and origin != f"{request.url.scheme}://{host_header}"):
+            raise RequestRefusedError("cross-origin requests are refused: the edgesig pages talk only to the "
+                                      "server that served them")
+        if not self.sessions.valid(request.cookies.get(SESSION_COOKIE), request.headers.get(CSRF_HEADER)):
+            raise RequestRefusedError("missing or invalid CSRF token: reload the page (API calls must carry the "
+                                      f"page's token in the {CSRF_HEADER} header with its session cookie)")
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The JSON object in the body, refusing more than ``limit`` bytes before reading them."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise InvalidInputError("send the request body as JSON with Content-Type: application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise RequestTooLargeError(f"the request body ({declared} bytes) is over the {limit} bytes this call "
+                                   "accepts; send fewer or shorter signatures, or a smaller photo")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise RequestTooLargeError(f"the request body is over the {limit} bytes this call accepts; "
+                                       "send fewer or shorter signatures, or a smaller photo")
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise FormatError("the request body is not UTF-8 JSON") from None
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"the request body is not valid JSON: {exc.msg}", offset=exc.pos) from None
+    except RecursionError:
+        raise FormatError("the request body's JSON is nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise InvalidInputError(f"the request body must be a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def api(handler: Handler, limit: int | None = None) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint calling ``handler(body)`` in a worker thread (POST: the JSON body up to ``limit``)."""
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = await read_json(request, limit) if limit is not None else {}
+            return JSONResponse(await run_in_threadpool(handler, body))
+        except EdgesigError as exc:
+            return error_response(exc)
+        except Exception as exc:  # noqa: BLE001 - any other failure: a clean 500, never a traceback
+            return internal_error(request.url.path, exc)
+    return endpoint
+
+
+def page(name: str, sessions: Sessions, secure: bool) -> Callable[[Request], Awaitable[Response]]:
+    """A page (its <main> in the shared layout) with the CSRF token of its session (a new
+    session cookie when it has none)."""
+    layout = (STATIC / "layout.html").read_text(encoding="utf-8")
+    html = layout.replace("{{main}}", (STATIC / f"{name}.html").read_text(encoding="utf-8")).replace("{{page}}", name)
+
+    async def endpoint(request: Request) -> Response:
+        session = request.cookies.get(SESSION_COOKIE)
+        fresh = session is None or len(session) != len(Sessions.new())
+        session = Sessions.new() if fresh else session
+        response = HTMLResponse(html.replace(CSRF_PLACEHOLDER, sessions.token(session)),
+                                headers={"cache-control": "no-store"})
+        if fresh:
+            response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict", secure=secure, path="/")
+        return response
+    return endpoint
+
+
+async def not_found(request: Request, exc: HTTPException) -> Response:
+    return JSONResponse({"error": f"{request.method} {request.url.path}: {exc.detail}", "type": "HTTPError"},
+                        status_code=exc.status_code)
+
+
+def create_app(service: Service, config: ServeConfig = ServeConfig(), demo: Demo | None = None) -> ASGIApp:
+    """The ASGI app; ``demo`` adds the calls that hand out synthetic samples."""
+    limits, sessions = config.limits, Sessions()
+    routes = [Route("/", lambda request: RedirectResponse("/pen")),
+              *(Route(f"/{name}", page(name, sessions, config.tls)) for name in PAGES),
+              *_api_routes(service, limits, demo),
+              Mount("/static", StaticFiles(directory=STATIC), name="static")]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: not_found})
+    return Guard(app, config.allowed_hosts(), sessions)
+
+
+def _api_routes(service: Service, limits: Limits, demo: Demo | None) -> list[Route]:
+    post = {
+        "/api/pen/enroll": (lambda b: service.enroll_pen(b.get("user"), b.get("signatures")), limits.enrol_bytes),
+        "/api/pen/verify": (lambda b: service.verify_pen(b.get("user"), b.get("signature")), limits.signature_bytes),
+        "/api/image/locate": (lambda b: service.locate(b.get("image")), limits.image_bytes),
+        "/api/image/enroll": (lambda b: service.enroll_images(b.get("user"), b.get("images")),
+                              limits.enrol_bytes + limits.image_bytes),
+        "/api/image/verify": (lambda b: service.verify_image(b.get("user"), b.get("image")), limits.image_bytes),
+        "/api/users/delete": (lambda b: service.delete(b.get("user")), limits.small_bytes),
+        "/api/users/unlock": (lambda b: service.unlock(b.get("user")), limits.small_bytes),
+    }
+    get = {"/api/info": lambda _: {**service.info(), "demo": list(demo.writers) if demo else []},
+           "/api/users": lambda _: service.users(), "/api/audit": lambda _: service.audit_entries(),
+           "/api/models": lambda _: service.models()}
+    if demo is not None:
+        post["/api/demo/pen"] = (lambda b: demo.pen_sample(b.get("user"), bool(b.get("genuine"))), limits.small_bytes)
+        post["/api/demo/photo"] = (lambda b: {"image": data_url(demo.photo_sample(b.get("user"), bool(b.get("genuine"))),
+                                                                "jpeg")}, limits.small_bytes)
+    return ([Route(path, api(fn, limit), methods=["POST"]) for path, (fn, limit) in post.items()]
+            + [Route(path, api(fn), methods=["GET"]) for path, fn in get.items()])
+
+
+def build(config: ServeConfig, store: TemplateStore | None = None,
+          echo: Callable[[str], None] = print) -> ASGIApp:
+    """The app over one Verifier on ``store`` (memory when None), with the audit log
+    beside an encrypted store (in memory otherwise) and the demo users when asked."""
+    verifier = Verifier(store=store)
+    audit = None
+    if isinstance(store, EncryptedStore) and config.audit_path is not None:
+        audit = AuditLog(config.audit_path, key=store.audit_key)
+    service = Service.create(verifier, config.limits, audit)
+    demo = None
+    if config.demo:
+        demo = Demo.create()
+        echo(f"enrolling the demo users {', '.join(demo.writers)} (pen signatures and photos)...")
+        demo.enrol(verifier)
+    return create_app(service, config, demo)
+
+
+def run(config: ServeConfig, store: TemplateStore | None = None, echo: Callable[[str], None] = print) -> None:
+    """Serve until interrupted."""
+    import uvicorn
+    app = build(config, store, echo)
+    base = f"{'https' if config.tls else 'http'}://{config.host}:{config.port}"
+    echo(f"edgesig serve: {base}/pen  {base}/kiosk  {base}/admin")
+    uvicorn.run(app, host=config.host, port=config.port, server_header=False,
+                ssl_certfile=config.tls_cert, ssl_keyfile=config.tls_key, log_level="info")
