@@ -113,3 +113,7 @@ class RequestTooLargeError(InvalidInputError):
 
 class MissingExtraError(EdgesigError, ImportError):
     """A feature needs an optional extra that is not installed (the message names the pip command)."""
+
+
+class TrainingError(EdgesigError):
+    """A training run cannot start or resume as asked (process group, batch split, checkpoint)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from edgesig.runtime import MODELS_DIR
+from export.run_options import is_main, run_options
 
 DEFAULT_DATA = str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "svc2004_task2")
 
@@ -64,6 +65,7 @@ def _command() -> str:
 
 @online.command()
 @_train_options
+@run_options
 @click.option("--out", default="build/online/gru.pt", show_default=True, help="checkpoint")
 def train(out: str, **kw) -> None:
     """Train on all 40 SVC2004 writers (plus synthetic pretraining) and save a checkpoint."""
@@ -74,12 +76,14 @@ def train(out: str, **kw) -> None:
     synth, note = load_synth(kw["synth"], kw["seed"])
     click.echo(f"synthetic pretraining: {note}")
     model = fit(svc_writers(kw["data"], range(1, 41)), synth, cfg, kw["synth_steps"], "train")
-    save_checkpoint(model, cfg, out, {"synthetic": note, "made_by": _command()})
-    click.echo(f"wrote {out}")
+    if is_main():
+        save_checkpoint(model, cfg, out, {"synthetic": note, "made_by": _command()})
+        click.echo(f"wrote {out}")
 
 
 @online.command()
 @_train_options
+@run_options
 @click.option("--folds", default=4, show_default=True)
 @click.option("--out", default="build/online/cv.json", show_default=True, help="per-fold results + val scores")
 @click.option("--fold-seed", default=None, type=int, help="seed of the writer folds (default: --seed)")
@@ -96,6 +100,8 @@ def evaluate(out: str, folds: int, fold_seed: int | None, only_folds: str | None
     cv = cross_validate(kw["data"], cfg, synth, kw["synth_steps"], folds, fold_seed=fold_seed,
                         only_folds=only, snapshots=snaps)
     cv.update(synthetic=note, command=_command())
+    if not is_main():
+        return
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(cv, indent=1))
     for f in cv["folds"]:
@@ -131,6 +137,7 @@ def quantize(fp32: str, out: str) -> None:
 
 @online.command("all")
 @_train_options
+@run_options
 @click.option("--folds", default=4, show_default=True)
 @click.option("--cv", "cv_path", default=None, help="reuse a cross-validation JSON from `evaluate`")
 @click.option("--models-dir", default=str(MODELS_DIR), show_default=True)
@@ -152,14 +159,18 @@ def all_cmd(folds: int, cv_path: str | None, models_dir: str, work: str, version
     synth, note = load_synth(kw["synth"], kw["seed"])
     click.echo(f"synthetic pretraining: {note}")
     work_dir = Path(work)
-    work_dir.mkdir(parents=True, exist_ok=True)
+    if is_main():
+        work_dir.mkdir(parents=True, exist_ok=True)
     if cv_path:
         cv = json.loads(Path(cv_path).read_text())
     else:
         cv = cross_validate(kw["data"], cfg, synth, kw["synth_steps"], folds)
         cv.update(synthetic=note, command=_command())
-        (work_dir / "cv.json").write_text(json.dumps(cv, indent=1))
+        if is_main():
+            (work_dir / "cv.json").write_text(json.dumps(cv, indent=1))
     model = fit(svc_writers(kw["data"], range(1, 41)), synth, cfg, kw["synth_steps"], "final")
+    if not is_main():
+        return  # export, quantization, parity and install are rank 0's
     save_checkpoint(model, cfg, work_dir / "gru.pt", {"synthetic": note, "made_by": _command()})
     fp32 = export_onnx(model, work_dir / "gru_fp32.onnx")
     int8 = run_quantize(fp32, work_dir / "gru_int8.onnx")

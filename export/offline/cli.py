@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from edgesig.runtime import MODELS_DIR
+from export.run_options import is_main, run_options
 
 DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "svc2004_task2")
 WORK = "build/offline"
@@ -61,18 +62,21 @@ def offline() -> None:
 
 @offline.command()
 @_options
+@run_options
 @click.option("--folds", default=4, show_default=True)
 def cv(folds: int, **kw) -> None:
     """Writer-disjoint k-fold: per fold a checkpoint and metrics under --work."""
     from export.offline.folds import mean_of, run_fold
-    from export.offline.checkpoint import save_checkpoint
+    from export.checkpoint import save_checkpoint
     svc, synth, cfg = _setup(kw)
     work = Path(kw["work"])
     results = []
     for k in range(folds):
         model, r = run_fold(svc, k, folds, cfg, synth)
-        save_checkpoint(model, replace(cfg, seed=cfg.seed + k), work / f"fold{k}.pt", {"fold": r})
         results.append(r)
+        if not is_main():
+            continue
+        save_checkpoint(model, replace(cfg, seed=cfg.seed + k), work / f"fold{k}.pt", {"fold": r})
         echo_fold(f"fold {k}", r)
         (work / "cv.json").write_text(json.dumps({"command": _command(), "folds": results,
                                                   "mean": mean_of(results)}, indent=1))
@@ -81,6 +85,7 @@ def cv(folds: int, **kw) -> None:
 
 @offline.command()
 @_options
+@run_options
 @click.option("--fold", default=0, show_default=True)
 @click.option("--folds", default=4, show_default=True)
 @click.option("--variants", default="full,-std,-dr,-dts", show_default=True)
@@ -95,6 +100,8 @@ def ablate(fold: int, folds: int, variants: str, **kw) -> None:
     for name in variants.split(","):
         _, r = run_fold(svc, fold, folds, replace(cfg, net=SdinetConfig(**flags[name])), synth)
         out[name] = r
+        if not is_main():
+            continue
         echo_fold(name, r)
         (work / f"ablation_fold{fold}.json").parent.mkdir(parents=True, exist_ok=True)
         (work / f"ablation_fold{fold}.json").write_text(json.dumps({"command": _command(), "runs": out}, indent=1))

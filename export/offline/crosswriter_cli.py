@@ -13,6 +13,7 @@ import click
 
 from edgesig.runtime import MODELS_DIR
 from export.offline.cli import DEFAULT_DATA, _command, echo_fold
+from export.run_options import is_main, run_options
 
 WORK = "build/offline_crosswriter"
 ABLATIONS = {"full": ({}, {}), "-simam": ({"simam": False}, {}), "-spp": ({"spp": False}, {}),
@@ -43,11 +44,12 @@ def crosswriter() -> None:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=1, show_default=True, help="torch CPU threads")
 @click.option("--work", default=WORK, show_default=True)
+@run_options
 def cv(data: str, folds: int, only: str, variants: str, steps: int, batch: int, lr: float, seed: int,
        threads: int, work: str) -> None:
     """Writer-disjoint folds (and ablations): <variant>_fold<k>.pt and results_<variant>.json."""
     from export.offline.crosswriter import CrossWriterConfig, LossConfig
-    from export.offline.checkpoint import save_checkpoint
+    from export.checkpoint import save_checkpoint
     from export.offline.crosswriter_train import TrainConfig, run_fold
     svc = _setup(data, seed, threads)
     work_dir = Path(work)
@@ -60,6 +62,8 @@ def cv(data: str, folds: int, only: str, variants: str, steps: int, batch: int, 
             cfg = TrainConfig(steps=steps, batch=batch, lr=lr, seed=seed + k, net=CrossWriterConfig(**net_kw),
                               loss=LossConfig(**loss_kw))
             model, r = run_fold(svc, k, folds, cfg)
+            if not is_main():
+                continue
             r["command"] = _command()
             save_checkpoint(model, cfg, work_dir / f"{name}_fold{k}.pt", {"fold": r})
             results["runs"][f"fold{k}"] = r

@@ -22,8 +22,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from export.offline.checkpoint import read_checkpoint
+from export.checkpoint import TrainRun, read_checkpoint
 from export.offline.crosswriter import CrossWriter, CrossWriterConfig, LossConfig, pair_loss
+from export.distributed import context
 from export.offline.data import ImageWriter, PairMix, sample_pairs, to_float
 from export.offline.evaluate import torch_scorer
 from export.offline.folds import score_fold, split
@@ -54,27 +55,36 @@ def fit(writers: Sequence[ImageWriter], cfg: TrainConfig, desc: str = "train",
     from tqdm import tqdm
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    model = CrossWriter(cfg.net)
+    ctx = context()
+    model = ctx.prepare(CrossWriter(cfg.net))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
     model.train()
-    start, ema, acc = time.perf_counter(), None, None
-    bar = tqdm(range(cfg.steps), desc=desc, disable=not progress, leave=False, mininterval=10)
-    for _ in bar:
-        pairs, labels = sample_pairs(writers, cfg.batch, rng, cfg.mix)
-        x, y = torch.from_numpy(to_float(pairs)), torch.from_numpy(labels)
-        e1, e2 = model.embed(x)
-        logits = model.classify(e1, e2)
-        loss = pair_loss(logits, e1, e2, y, cfg.loss)
+    run = TrainRun(desc, {"config": cfg.to_dict(), "writers": [w.key for w in writers]}, cfg.steps,
+                   [model], opt, sched, [rng])
+    first = run.start()
+    start, ema, acc = time.perf_counter(), run.values.get("ema"), run.values.get("acc")
+    bar = tqdm(range(first, cfg.steps), desc=desc, disable=not progress or not ctx.is_main, leave=False,
+               mininterval=10)
+    for step in bar:
+        pairs, labels = sample_pairs(writers, cfg.batch, rng, cfg.mix)  # the global batch; this rank's share:
+        x = torch.from_numpy(to_float(ctx.shard(pairs))).to(ctx.device)
+        y = torch.from_numpy(ctx.shard(labels)).to(ctx.device)
+        with ctx.autocast():
+            e1, e2 = model.embed(x)
+            logits = model.classify(e1, e2)
+            loss = pair_loss(logits, e1, e2, y, cfg.loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        ctx.average_gradients(run.parameters())
         opt.step()
         sched.step()
         batch_acc = float((logits.argmax(1) == y).float().mean())
         ema = float(loss.detach()) if ema is None else 0.95 * ema + 0.05 * float(loss.detach())
         acc = batch_acc if acc is None else 0.95 * acc + 0.05 * batch_acc
         bar.set_postfix(loss=f"{ema:.3f}", acc=f"{acc:.2f}")
-    model.eval()
+        run.step_done(step + 1, ema=ema, acc=acc)
+    model.eval().cpu()
     return model, {"train_seconds": time.perf_counter() - start, "final_loss_ema": ema or 0.0,
                    "final_acc_ema": acc or 0.0}
 

@@ -127,7 +127,7 @@ def _cached(tag: str, build: Callable[[], list[ImageWriter]]) -> list[ImageWrite
             return [ImageWriter(k, z[f"{k}_g"], z[f"{k}_f"]) for k in keys]
     writers = build()
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")  # ranks of one machine may build it at once
     arrays = {"keys": np.array([w.key for w in writers])}
     for w in writers:
         arrays[f"{w.key}_g"], arrays[f"{w.key}_f"] = w.genuine, w.forgery

@@ -3,7 +3,8 @@
 Label smoothing keeps P(genuine) away from exactly 0 or 1, so the distances 1 - p that
 the runtime normalises by the references' own spread (Sharma-Sundaram) stay well
 conditioned instead of collapsing to 1e-7. Training is bounded by steps, seeded, and
-uses a GPU when one is present.
+uses a GPU when one is present; data-parallel and resumable through ``export.distributed``
+and ``export.checkpoint``.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from export.offline.checkpoint import read_checkpoint
+from export.checkpoint import TrainRun, read_checkpoint
+from export.distributed import context
 from export.offline.data import ImageWriter, PairMix, sample_pairs, to_float
 from export.offline.sdinet import Sdinet, SdinetConfig
 
@@ -40,38 +42,41 @@ class TrainConfig:
         return cls(**{**data, "net": SdinetConfig(**data["net"]), "mix": PairMix(**data["mix"])})
 
 
-def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def fit(writers: Sequence[ImageWriter], cfg: TrainConfig, desc: str = "train",
         progress: bool = True) -> tuple[Sdinet, dict[str, float]]:
     """Train a fresh SDINet on pairs from ``writers``; returns the model (eval mode, CPU) and stats."""
     from tqdm import tqdm
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    dev = device()
-    model = Sdinet(cfg.net).to(dev)
+    ctx = context()
+    dev = ctx.device
+    model = ctx.prepare(Sdinet(cfg.net))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.15)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     model.train()
-    start, ema, acc = time.perf_counter(), None, None
-    bar = tqdm(range(cfg.steps), desc=desc, disable=not progress, leave=False)
-    for _ in bar:
-        pairs, labels = sample_pairs(writers, cfg.batch, rng, cfg.mix)
-        x = torch.from_numpy(to_float(pairs)).to(dev)
-        y = torch.from_numpy(labels).to(dev)
-        logits = model(x)
-        loss = loss_fn(logits, y)
+    run = TrainRun(desc, {"config": cfg.to_dict(), "writers": [w.key for w in writers]}, cfg.steps,
+                   [model], opt, sched, [rng])
+    first = run.start()
+    start, ema, acc = time.perf_counter(), run.values.get("ema"), run.values.get("acc")
+    bar = tqdm(range(first, cfg.steps), desc=desc, disable=not progress or not ctx.is_main, leave=False)
+    for step in bar:
+        pairs, labels = sample_pairs(writers, cfg.batch, rng, cfg.mix)  # the global batch; this rank's share:
+        x = torch.from_numpy(to_float(ctx.shard(pairs))).to(dev)
+        y = torch.from_numpy(ctx.shard(labels)).to(dev)
+        with ctx.autocast():
+            logits = model(x)
+            loss = loss_fn(logits, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        ctx.average_gradients(run.parameters())
         opt.step()
         sched.step()
         batch_acc = float((logits.argmax(1) == y).float().mean())
         ema = float(loss) if ema is None else 0.95 * ema + 0.05 * float(loss)
         acc = batch_acc if acc is None else 0.95 * acc + 0.05 * batch_acc
         bar.set_postfix(loss=f"{ema:.3f}", acc=f"{acc:.2f}")
+        run.step_done(step + 1, ema=ema, acc=acc)
     model.eval().cpu()
     return model, {"train_seconds": time.perf_counter() - start, "final_loss_ema": ema or 0.0,
                    "final_acc_ema": acc or 0.0}

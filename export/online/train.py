@@ -1,5 +1,6 @@
 """Training loop: DTW triplet loss (weight 1) + center loss (weight 0.5), Adam with weight
-decay 1e-4, optional synthetic pretraining. Seeded; CUDA when present, CPU otherwise."""
+decay 1e-4, optional synthetic pretraining. Seeded; CUDA when present, CPU otherwise;
+data-parallel and resumable through ``export.distributed`` and ``export.checkpoint``."""
 from __future__ import annotations
 
 import random
@@ -12,6 +13,8 @@ import torch
 from tqdm import tqdm
 
 from edgesig.features.kinematics import FeatureConfig
+from export.checkpoint import TrainRun
+from export.distributed import context
 from export.online.data import DEFAULT_FEATURES, Augment, FeatureBank, Writer
 from export.online.losses import CenterLoss, triplet_loss
 from export.online.nets import GruEmbedder
@@ -42,10 +45,6 @@ class TrainConfig:
         return out
 
 
-def device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -59,32 +58,38 @@ def train(writers: list[Writer], cfg: TrainConfig, model: GruEmbedder | None = N
 
     ``callback(step, model)``, when given, is called after every step (e.g. snapshots)."""
     seed_all(cfg.seed)
-    dev = device()
+    ctx = context()
+    dev = ctx.device
     if model is None:
         model = GruEmbedder(cfg.features.dim, cfg.hidden, cfg.out_dim, dropout=cfg.dropout)
-    model.to(dev).train()
-    centers = CenterLoss(len(writers), cfg.out_dim).to(dev)
+    ctx.prepare(model).train()
+    centers = ctx.prepare(CenterLoss(len(writers), cfg.out_dim))
     opt = torch.optim.Adam([{"params": model.parameters(), "weight_decay": cfg.weight_decay},
                             {"params": centers.parameters()}], lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.steps, 1), eta_min=cfg.lr * 0.05)
     bank = FeatureBank(writers, cfg.features, cfg.augment, cfg.seed)
-    bar = tqdm(range(cfg.steps), desc=desc, disable=quiet, dynamic_ncols=True)
+    run = TrainRun(desc, {"config": cfg.to_dict(), "writers": [w.key for w in writers]}, cfg.steps,
+                   [model, centers], opt, sched, [bank.rng])
+    bar = tqdm(range(run.start(), cfg.steps), desc=desc, disable=quiet or not ctx.is_main, dynamic_ncols=True)
     for step in bar:
         keys, anchor_writers = bank.triplets(cfg.batch, cfg.p_forgery)
-        flat = [k for triple in keys for k in triple]
-        seqs = [torch.from_numpy(bank.get(*k)).to(dev) for k in flat]
-        emb = model.embed_many(seqs)
-        a, p, n = emb[0::3], emb[1::3], emb[2::3]
-        tri, violated = triplet_loss(a, p, n, cfg.band, cfg.margin, cfg.hard_frac)
-        w = torch.tensor(anchor_writers, device=dev)
-        cen = centers(a + p, torch.cat([w, w]))
-        loss = cfg.triplet_weight * tri + cfg.center_weight * cen
+        # every rank draws the whole batch (features included, so bank.rng stays in step) and keeps its share
+        seqs = ctx.shard([[torch.from_numpy(bank.get(*k)).to(dev) for k in triple] for triple in keys])
+        with ctx.autocast():
+            emb = model.embed_many([s for triple in seqs for s in triple])
+            a, p, n = emb[0::3], emb[1::3], emb[2::3]
+            tri, violated = triplet_loss(a, p, n, cfg.band, cfg.margin, cfg.hard_frac)
+            w = torch.tensor(ctx.shard(anchor_writers), device=dev)
+            cen = centers(a + p, torch.cat([w, w]))
+            loss = cfg.triplet_weight * tri + cfg.center_weight * cen
         opt.zero_grad()
         loss.backward()
+        ctx.average_gradients(run.parameters())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         sched.step()
         bar.set_postfix(tri=f"{tri.item():.3f}", cen=f"{cen.item():.3f}", viol=f"{violated:.2f}")
+        run.step_done(step + 1)
         if callback is not None:
             callback(step + 1, model)
     return model.eval().cpu()

@@ -73,7 +73,7 @@ def test_train_export_quantize_engine_roundtrip(writers, tmp_path):
     from edgesig.engines.sdinet import SdinetEngine
     from export.offline.ship import calibration_pairs, checked_int8
     from export.offline.to_onnx import export_onnx, quantize
-    from export.offline.checkpoint import save_checkpoint
+    from export.checkpoint import save_checkpoint
     from export.offline.train import TrainConfig, fit, load_checkpoint
     cfg = TrainConfig(steps=3, batch=4, net=TINY)
     model, stats = fit(writers, cfg, progress=False)

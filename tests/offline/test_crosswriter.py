@@ -96,7 +96,7 @@ def test_focal_contrast_loss_reduces_to_the_plain_loss_and_downweights_easy_pair
 
 
 def test_fit_and_checkpoint_roundtrip(tmp_path):
-    from export.offline.checkpoint import save_checkpoint
+    from export.checkpoint import save_checkpoint
     from export.offline.crosswriter_train import TrainConfig, fit, load_checkpoint
     from export.offline.data import ImageWriter
     rng = np.random.default_rng(0)
