@@ -7,12 +7,20 @@ before (or beside) the engine's decision; each returns short reasons that end up
 
 * :func:`near_duplicate` on :func:`fingerprint` descriptors: a real hand never signs
   twice the same, so a stream (nearly) identical to an enrolled reference or to a
-  recently accepted signature is a copy. The tolerance was measured on SVC2004 (40
-  writers, 20 genuine signatures each, 7600 pairs): the closest two distinct genuine
-  signatures of any writer are 0.0574 apart (median 0.21), while copies of all 800 with
-  0.1 mm Gaussian noise, a random shift of up to 5 mm and a scale change of up to 10 %
-  are at most 0.0139 from their original. ``DUPLICATE_TOL`` = 0.025 sits between, about
-  a factor of two from each side.
+  recently accepted signature is a copy. A copy may be retimed, moved, scaled, turned,
+  smoothly warped, given new pressure or re-sampled, so a fingerprint holds two views
+  that ignore time and pressure: the *path* (the pen-down trace resampled evenly along
+  its length, centred and scaled to unit RMS radius; compared after the best rotation
+  up to ``MAX_ROTATION``), and the *steps* (the pen-down sample count and the moves
+  between consecutive samples at ``FP_STEPS`` evenly spaced sample indices). An edit that
+  keeps the captured samples maps each step by the local Jacobian of the edit, which a
+  similarity per stretch of the signature fits to within a few per cent; a hand signing
+  again lands its samples elsewhere. A third view, the stream resampled evenly in *time*
+  (x, y at unit RMS radius, pressure), catches copies with added noise or re-sampled onto
+  another clock but not retimed. A stream is a copy when its path is within ``PATH_TOL``
+  of a fingerprint's, its time view within ``TIME_TOL``, or it has the same sample count
+  and its steps are within ``STEP_TOL``. Calibration and measured rates: ``benchmarks/replay_rates.py``,
+  figures in ``benchmarks/RESULTS.md``.
 * :func:`timing_anomalies`: motion and clocks that no hand and no pad produce: constant
   speed over the whole signature, perfectly regular timestamps from a device whose clock
   is known to jitter, impossible pen speeds, far more samples per second than the device
@@ -48,10 +56,27 @@ from edgesig.errors import InvalidInputError
 from edgesig.features.kinematics import path_length, stroke_ids
 from edgesig.pen import DeviceInfo, PenStream
 
-#: Points per channel in a fingerprint; a fingerprint is (x, y, pressure) x 32, float32.
-FP_POINTS = 32
-#: RMS fingerprint distance below which two streams are copies (calibration above).
-DUPLICATE_TOL = 0.025
+#: Points of the arc-length path in a fingerprint.
+FP_PATH_POINTS = 32
+#: Sample steps kept in a fingerprint, at evenly spaced sample indices.
+FP_STEPS = 128
+#: Points per channel of the time view (the stream resampled evenly in time).
+FP_TIME_POINTS = 32
+#: Layout of a fingerprint (float32): [pen-down sample count, path x, path y, step x,
+#: step y, time x, time y, time pressure].
+FP_SIZE = 1 + 2 * FP_PATH_POINTS + 2 * FP_STEPS + 3 * FP_TIME_POINTS
+#: RMS path distance (unit RMS radius) at or below which two streams are copies.
+PATH_TOL = 0.025
+#: RMS distance of the time views at or below which two streams are copies.
+TIME_TOL = 0.025
+#: Relative step residual at or below which two streams with the same sample count are copies.
+STEP_TOL = 0.12
+#: Largest rotation (radians) the path comparison undoes: a turned pad or a doctored copy,
+#: not a different signature.
+MAX_ROTATION = 0.2
+#: Stretches of the signature that each get their own similarity in the step comparison,
+#: so a smooth warp (a similarity that drifts along the signature) still fits.
+STEP_PIECES = 4
 #: Speed variation (std / mean of windowed speed) below which the motion is machine-like.
 MIN_SPEED_VARIATION = 0.10
 #: Fastest physically plausible pen tip, when the device knows its resolution.
@@ -70,33 +95,36 @@ JITTER_EPS_MS = 1e-3
 MIN_INTERVALS_FOR_JITTER = 20
 
 #: A table of no fingerprints, for users and templates that have none.
-_NO_FINGERPRINTS = np.empty((0, 3 * FP_POINTS), dtype=np.float32)
+_NO_FINGERPRINTS = np.empty((0, FP_SIZE), dtype=np.float32)
 _NO_FINGERPRINTS.setflags(write=False)
 
 
 def fingerprint(pen: PenStream) -> np.ndarray:
-    """A compact (96,) float32 descriptor of a stream, for spotting copies.
+    """A compact (FP_SIZE,) float32 descriptor of a stream's pen-down trace, for spotting copies.
 
-    The span from the first to the last pen-down sample is resampled uniformly in time
-    to FP_POINTS points; x and y are centred and divided by their RMS radius (so a
-    shifted or scaled copy maps to the same numbers), pressure stays in [0, 1].
-    Layout: x[0:32], y[32:64], pressure[64:96].
+    The path and step views leave time and pressure out on purpose: a replay is most
+    cheaply disguised by retiming it or changing its pressure. See the module docstring.
     """
     if not isinstance(pen, PenStream):
         raise InvalidInputError(f"fingerprint needs a PenStream, got {type(pen).__name__}")
-    return _fingerprint(pen.t, pen.x, pen.y, pen.pressure, pen.pen_down, _FP_GRID)
+    return _fingerprint(pen.t, pen.x, pen.y, pen.pressure, pen.pen_down, FP_PATH_POINTS, FP_STEPS, _TIME_GRID)
 
 
 def fingerprint_distances(query_fp: Any, fingerprints: Sequence[Any]) -> np.ndarray:
-    """RMS distance from ``query_fp`` to each fingerprint (lists from JSON meta are fine)."""
+    """How close ``query_fp`` is to each fingerprint, in units of the copy tolerance.
+
+    The smallest of the path distance over ``PATH_TOL``, the time-view distance over
+    ``TIME_TOL`` and, for the same sample count, the step residual over ``STEP_TOL``:
+    1 or less means a copy. Lists from JSON meta are fine.
+    """
     query = _as_fingerprint(query_fp, "query fingerprint")
     if len(fingerprints) == 0:
         return np.zeros(0)
     return _distances(query, _as_fingerprint_table(fingerprints))
 
 
-def near_duplicate(query_fp: Any, fingerprints: Sequence[Any], tol: float = DUPLICATE_TOL) -> int | None:
-    """Index of the closest fingerprint within ``tol`` of ``query_fp``, or None."""
+def near_duplicate(query_fp: Any, fingerprints: Sequence[Any], tol: float = 1.0) -> int | None:
+    """Index of the closest fingerprint within ``tol`` (in tolerance units) of ``query_fp``, or None."""
     query = _as_fingerprint(query_fp, "query fingerprint")
     return _closest(query, _as_fingerprint_table(fingerprints), tol)
 
@@ -121,13 +149,13 @@ class ReplayGuard:
     """
 
     def __init__(self, *, max_nonces: int = 10_000, max_users: int = 10_000, recent_per_user: int = 8,
-                 max_devices: int = 1024, tol: float = DUPLICATE_TOL):
+                 max_devices: int = 1024, tol: float = 1.0):
         self.tol = tol
         self._max_nonces, self._max_users, self._max_devices = max_nonces, max_users, max_devices
         self._recent_per_user = recent_per_user
         self._nonces: OrderedDict[tuple[str, bytes], None] = OrderedDict()
         self._sequences: OrderedDict[str, int] = OrderedDict()
-        #: per user, a (k, 96) float32 table, replaced (never changed in place) on each update
+        #: per user, a (k, FP_SIZE) float32 table, replaced (never changed in place) on each update
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -138,7 +166,7 @@ class ReplayGuard:
         Consumes the stream's nonce and sequence number: presenting the same capture a
         second time fails even if the first attempt was rejected for another reason.
         ``reference_fingerprints`` are the enrolled references' fingerprints (JSON lists
-        or a (k, 96) float32 array). ``query_fp`` is ``fingerprint(pen)`` when the caller
+        or a (k, FP_SIZE) float32 array). ``query_fp`` is ``fingerprint(pen)`` when the caller
         already has it, so a verification computes it once for this check and for
         :meth:`remember_accepted`.
         """
@@ -195,13 +223,47 @@ class ReplayGuard:
 
 
 def _distances(query: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """RMS distances from a checked fingerprint to the rows of a checked (k, 96) table."""
-    diff = table - query
-    return np.sqrt(np.mean(diff * diff, axis=1))
+    """:func:`fingerprint_distances` for a checked fingerprint and a checked (k, FP_SIZE) table."""
+    start = FP_SIZE - 3 * FP_TIME_POINTS
+    diff = table[:, start:] - query[start:]
+    path = np.minimum(_path_distances(query, table) / PATH_TOL, np.sqrt(np.mean(diff * diff, axis=1)) / TIME_TOL)
+    same = table[:, 0] == query[0]
+    if same.any():
+        path[same] = np.minimum(path[same], _step_residuals(query, table[same]) / STEP_TOL)
+    return path
+
+
+def _path_distances(query: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """RMS distance between the query's path and each row's, the query turned by at most
+    MAX_ROTATION onto the row (the Procrustes angle, clamped)."""
+    n = FP_PATH_POINTS
+    qx, qy = query[1:1 + n].astype(np.float64), query[1 + n:1 + 2 * n].astype(np.float64)
+    rx, ry = table[:, 1:1 + n].astype(np.float64), table[:, 1 + n:1 + 2 * n].astype(np.float64)
+    angle = np.clip(np.arctan2(ry @ qx - rx @ qy, rx @ qx + ry @ qy), -MAX_ROTATION, MAX_ROTATION)
+    cos, sin = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    dx, dy = rx - (cos * qx - sin * qy), ry - (sin * qx + cos * qy)
+    return np.sqrt(np.mean(dx * dx + dy * dy, axis=1))
+
+
+def _step_residuals(query: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """How much of the query's steps a similarity of each row's steps leaves unexplained
+    (RMS residual over RMS steps), one similarity per STEP_PIECES stretch."""
+    start = 1 + 2 * FP_PATH_POINTS
+    mid, end = start + FP_STEPS, start + 2 * FP_STEPS
+    q = query[start:mid].astype(np.float64) + 1j * query[mid:end].astype(np.float64)
+    r = table[:, start:mid].astype(np.float64) + 1j * table[:, mid:end].astype(np.float64)
+    residual = np.zeros(len(table))
+    for piece in np.array_split(np.arange(FP_STEPS), STEP_PIECES):
+        rp, qp = r[:, piece], q[piece]
+        power = np.sum(np.abs(rp) ** 2, axis=1)
+        factor = (rp.conj() @ qp) / np.where(power > 0, power, 1.0)
+        residual += np.sum(np.abs(qp - factor[:, None] * rp) ** 2, axis=1)
+    total = float(np.sum(np.abs(q) ** 2))
+    return np.sqrt(residual / total) if total > 0 else np.full(len(table), np.inf)
 
 
 def _closest(query: np.ndarray, table: np.ndarray, tol: float) -> int | None:
-    """:func:`near_duplicate` for a checked fingerprint and a checked (k, 96) table."""
+    """:func:`near_duplicate` for a checked fingerprint and a checked (k, FP_SIZE) table."""
     if len(table) == 0:
         return None
     dists = _distances(query, table)
@@ -220,14 +282,14 @@ def _as_fingerprint(value: Any, what: str) -> np.ndarray:
             raise InvalidInputError(f"{what} is not numeric; recompute it with fingerprint()") from None
     if not np.isfinite(arr).all():
         raise InvalidInputError(f"{what} has non-finite values; recompute it with fingerprint()")
-    if arr.shape != (3 * FP_POINTS,):
-        raise InvalidInputError(f"{what} has shape {arr.shape}, expected ({3 * FP_POINTS},); re-enrol so the "
+    if arr.shape != (FP_SIZE,):
+        raise InvalidInputError(f"{what} has shape {arr.shape}, expected ({FP_SIZE},); re-enrol so the "
                                 "references get current fingerprints")
     return arr
 
 
 def _as_fingerprint_table(fingerprints: Sequence[Any]) -> np.ndarray:
-    """The fingerprints as one (k, 96) float32 array, or the first bad one's InvalidInputError.
+    """The fingerprints as one (k, FP_SIZE) float32 array, or the first bad one's InvalidInputError.
 
     Converting the whole table at once (nothing to do for a float32 array) costs a fraction
     of one conversion per fingerprint; only a table that does not convert cleanly is gone
@@ -240,7 +302,7 @@ def _as_fingerprint_table(fingerprints: Sequence[Any]) -> np.ndarray:
             table = np.asarray(fingerprints, dtype=np.float32)
     except (TypeError, ValueError):
         table = None
-    if table is not None and table.shape == (len(fingerprints), 3 * FP_POINTS) and np.isfinite(table).all():
+    if table is not None and table.shape == (len(fingerprints), FP_SIZE) and np.isfinite(table).all():
         return table
     return np.stack([_as_fingerprint(f, f"fingerprint {i}") for i, f in enumerate(fingerprints)])
 
@@ -304,15 +366,70 @@ _kernel = nb.njit(cache=True, nogil=True, error_model="numpy")
 #: RMS radius (of positions scaled to at most 1) below which the pen did not move:
 #: what is left there is rounding, not shape.
 _STILL = 1e-9
-#: Where a fingerprint samples the normalised time axis: np.linspace(0, 1, FP_POINTS).
-_FP_GRID = np.linspace(0.0, 1.0, FP_POINTS)
-_FP_GRID.setflags(write=False)
+
+
+#: Where the time view samples the normalised time axis: np.linspace(0, 1, FP_TIME_POINTS).
+_TIME_GRID = np.linspace(0.0, 1.0, FP_TIME_POINTS)
+_TIME_GRID.setflags(write=False)
 
 
 @_kernel
 def _fingerprint(t: np.ndarray, x: np.ndarray, y: np.ndarray, pressure: np.ndarray, down: np.ndarray,
-                 grid: np.ndarray) -> np.ndarray:
-    """:func:`fingerprint` of the channels, sampled at ``grid`` on the pen-down span."""
+                 n_path: int, n_steps: int, time_grid: np.ndarray) -> np.ndarray:
+    """:func:`fingerprint`: the path and steps of the pen-down samples (all samples with
+    fewer than two), the time view sampled at ``time_grid``."""
+    pick = down if np.count_nonzero(down) >= 2 else np.ones(down.size, dtype=np.bool_)
+    px, py = x[pick], y[pick]
+    magnitude = max(_nan_max(np.abs(px)), _nan_max(np.abs(py)))
+    if magnitude == 0:
+        magnitude = 1.0
+    px, py = px / magnitude, py / magnitude  # no overflow below, whatever the device units
+    out = np.zeros(1 + 2 * n_path + 2 * n_steps + 3 * time_grid.size, dtype=np.float32)
+    out[0] = px.size
+    _fill_path(px, py, out[1:1 + 2 * n_path])
+    _fill_steps(px, py, out[1 + 2 * n_path:1 + 2 * n_path + 2 * n_steps])
+    out[1 + 2 * n_path + 2 * n_steps:] = _time_view(t, x, y, pressure, down, time_grid)
+    return out
+
+
+@_kernel
+def _fill_path(px: np.ndarray, py: np.ndarray, out: np.ndarray) -> None:
+    """``out`` = the path resampled evenly along its length, centred, at unit RMS radius
+    (x then y); zeros for a pen that never moves."""
+    n = out.size // 2
+    length = path_length(px, py)
+    if not length[-1] > 0:
+        return
+    grid = np.linspace(0.0, length[-1], n)
+    fx, fy = np.interp(grid, length, px), np.interp(grid, length, py)
+    fx, fy = fx - np.mean(fx), fy - np.mean(fy)
+    radius = math.sqrt(np.mean(fx * fx + fy * fy))
+    scale = radius if radius > _STILL else 1.0  # a still pen: do not blow rounding up to unit size
+    out[:n] = fx / scale
+    out[n:] = fy / scale
+
+
+@_kernel
+def _fill_steps(px: np.ndarray, py: np.ndarray, out: np.ndarray) -> None:
+    """``out`` = the moves from sample i to i + 1 at evenly spaced i (x then y), at unit RMS."""
+    n = out.size // 2
+    if px.size < 2:
+        return
+    index = np.empty(n, dtype=np.int64)
+    for k in range(n):
+        index[k] = int(round(k * (px.size - 2) / (n - 1)))
+    sx, sy = px[index + 1] - px[index], py[index + 1] - py[index]
+    rms = math.sqrt(np.mean(sx * sx + sy * sy))
+    if not rms > 0:
+        return
+    out[:n] = sx / rms
+    out[n:] = sy / rms
+
+
+@_kernel
+def _time_view(t: np.ndarray, x: np.ndarray, y: np.ndarray, pressure: np.ndarray, down: np.ndarray,
+               grid: np.ndarray) -> np.ndarray:
+    """x, y (centred, unit RMS radius) and pressure sampled at ``grid`` on the pen-down span."""
     lo, hi = _pen_down_span(down)
     u = _unit_time(t[lo:hi])
     fx, fy = np.interp(grid, u, x[lo:hi]), np.interp(grid, u, y[lo:hi])

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from edgesig.pen import DeviceInfo, PenStream
-from edgesig.security import (FP_POINTS, JITTER_EPS_MS, MIN_INTERVALS_FOR_JITTER, SPEED_WINDOW_MS, _jitter_reasons,
+from edgesig.security import (FP_PATH_POINTS, FP_SIZE, FP_STEPS, FP_TIME_POINTS, JITTER_EPS_MS, MIN_INTERVALS_FOR_JITTER, SPEED_WINDOW_MS, _jitter_reasons,
                               _motion_reasons, _motion_stats, _rate_anomaly, _regular_step, _speed_window,
                               _windowed_speeds, fingerprint, timing_anomalies)
 
@@ -23,13 +23,13 @@ IN_MM = DeviceInfo(name="pad", units_per_mm=100.0, sample_rate_hz=200.0, timing_
 
 
 # -- numpy references ----------------------------------------------------------------
-def reference_fingerprint(pen: PenStream) -> np.ndarray:
+def reference_time_view(pen: PenStream) -> np.ndarray:
     down = np.flatnonzero(pen.pen_down)
     lo, hi = (down[0], down[-1] + 1) if down.size >= 2 else (0, len(pen))
     t = pen.t[lo:hi]
     span = float(t[-1] - t[0]) if t.size > 1 else 0.0
     u = (t - t[0]) / span if span > 0 else np.linspace(0.0, 1.0, t.size)
-    grid = np.linspace(0.0, 1.0, FP_POINTS)
+    grid = np.linspace(0.0, 1.0, FP_TIME_POINTS)
     x = np.interp(grid, u, pen.x[lo:hi])
     y = np.interp(grid, u, pen.y[lo:hi])
     p = np.interp(grid, u, pen.pressure[lo:hi])
@@ -39,6 +39,31 @@ def reference_fingerprint(pen: PenStream) -> np.ndarray:
     radius = float(np.sqrt(np.mean(x * x + y * y)))
     scale = radius if radius > 1e-9 else 1.0
     return np.concatenate([x / scale, y / scale, p]).astype(np.float32)
+
+
+def reference_fingerprint(pen: PenStream) -> np.ndarray:
+    pick = pen.pen_down if np.count_nonzero(pen.pen_down) >= 2 else np.ones(len(pen), dtype=bool)
+    x, y = pen.x[pick], pen.y[pick]
+    magnitude = max(float(np.abs(x).max()), float(np.abs(y).max())) or 1.0
+    x, y = x / magnitude, y / magnitude
+    out = np.zeros(FP_SIZE, dtype=np.float32)
+    out[0] = x.size
+    length = np.r_[0.0, np.cumsum(np.hypot(np.diff(x), np.diff(y)))]
+    if length[-1] > 0:
+        grid = np.linspace(0.0, length[-1], FP_PATH_POINTS)
+        px, py = np.interp(grid, length, x), np.interp(grid, length, y)
+        px, py = px - px.mean(), py - py.mean()
+        radius = float(np.sqrt(np.mean(px * px + py * py)))
+        scale = radius if radius > 1e-9 else 1.0
+        out[1:1 + 2 * FP_PATH_POINTS] = np.concatenate([px / scale, py / scale])
+    if x.size >= 2:
+        index = np.array([int(round(k * (x.size - 2) / (FP_STEPS - 1))) for k in range(FP_STEPS)])
+        sx, sy = x[index + 1] - x[index], y[index + 1] - y[index]
+        rms = float(np.sqrt(np.mean(sx * sx + sy * sy)))
+        if rms > 0:
+            out[1 + 2 * FP_PATH_POINTS:1 + 2 * FP_PATH_POINTS + 2 * FP_STEPS] = np.concatenate([sx / rms, sy / rms])
+    out[FP_SIZE - 3 * FP_TIME_POINTS:] = reference_time_view(pen)
+    return out
 
 
 def reference_window(pen: PenStream) -> float:
