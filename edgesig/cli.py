@@ -231,7 +231,7 @@ def serve(host: str, port: int, store_path: str | None, key_env: str | None, key
 
 @cli.group()
 def tune() -> None:
-    """Choose engine parameters on validation writers and install them in the manifest."""
+    """Choose engine parameters on validation writers and install them in the user models folder."""
 
 
 @tune.command("svc2004")
@@ -239,14 +239,17 @@ def tune() -> None:
 @click.option("--val-users", default="1-20", show_default=True)
 @click.option("--test-users", default="21-40", show_default=True)
 @click.option("--refs", default=5, show_default=True)
-@click.option("--install/--no-install", default=True, show_default=True,
-              help="write the chosen DTW entry into edgesig/models/manifest.json")
+@click.option("--install", "install_dir", type=click.Path(file_okay=False), default=None,
+              help="models folder to install the chosen DTW entry into (default: $EDGESIG_MODELS, else "
+                   "~/.edgesig/models; its entries replace the packaged ones; never the package's own)")
+@click.option("--no-install", is_flag=True, help="report only, install nothing")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="write tuning.json here")
-def tune_svc2004(directory: str, val_users: str, test_users: str, refs: int, install: bool,
-                 out: str | None) -> None:
-    """Grid-search the DTW engine on --val-users, report once on --test-users."""
+def tune_svc2004(directory: str, val_users: str, test_users: str, refs: int, install_dir: str | None,
+                 no_install: bool, out: str | None) -> None:
+    """Grid-search the DTW engine on --val-users, report once on --test-users, install it
+    and print what changed (parameters, threshold, figures, the engine auto chooses)."""
     from edgesig.eval.protocols import load_svc2004, parse_users
-    from edgesig.eval.tuning import install as install_entry, tune_dtw
+    from edgesig.eval.tuning import install, tune_dtw
     val = load_svc2004(directory, parse_users(val_users))
     test = load_svc2004(directory, parse_users(test_users))
     entry, details = tune_dtw(val, test, refs=refs, progress=_progress("grid"))
@@ -257,10 +260,11 @@ def tune_svc2004(directory: str, val_users: str, test_users: str, refs: int, ins
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "tuning.json").write_text(json.dumps(details, indent=2))
-    if install:
-        install_entry(entry, made_by=f"edgesig tune svc2004 DATA --val-users {val_users} "
-                                     f"--test-users {test_users} --refs {refs}")
-        click.echo("installed the dtw entry in the model manifest")
+    if not no_install:
+        done = install(entry, made_by=f"edgesig tune svc2004 DATA --val-users {val_users} "
+                                      f"--test-users {test_users} --refs {refs}", target=install_dir)
+        for line in done.lines():
+            click.echo(line)
 
 
 def _summary_line(label: str, s: dict) -> str:

@@ -21,6 +21,8 @@ import numpy as np
 from edgesig.errors import EngineUnavailableError, ModelError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
+#: Names the user models folder; default ``~/.edgesig/models``.
+USER_MODELS_ENV = "EDGESIG_MODELS"
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
 _RESTORE = ("restore it with `git checkout -- {path}` or rebuild it with the manifest's "
@@ -70,20 +72,36 @@ class ModelEntry:
                    extra={**data.get("extra", {}), **extra})
 
 
-class Manifest:
-    """The model registry of one models folder."""
+def user_models_dir() -> Path:
+    """The user's models folder (``$EDGESIG_MODELS``, else ``~/.edgesig/models``): where
+    ``edgesig tune`` installs what it chooses, since the package's own files are never
+    rewritten at run time. Its entries replace the packaged ones of the same name."""
+    env = os.environ.get(USER_MODELS_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".edgesig" / "models"
 
-    def __init__(self, models_dir: str | os.PathLike | None = None):
+
+class Manifest:
+    """The model registry.
+
+    ``Manifest()`` is the packaged models with the user's models (:func:`user_models_dir`,
+    or ``user_dir``) layered over them, entry by entry. ``Manifest(folder)`` is that folder
+    alone (export tools, tests). :meth:`put` writes only this folder's own entries.
+    """
+
+    def __init__(self, models_dir: str | os.PathLike | None = None, *,
+                 user_dir: str | os.PathLike | None = None):
         self.dir = Path(models_dir) if models_dir is not None else MODELS_DIR
         self.path = self.dir / MANIFEST_NAME
-        self.entries: dict[str, ModelEntry] = {}
-        if self.path.exists():
-            try:
-                data = json.loads(self.path.read_text())
-                self.entries = {e["name"]: ModelEntry.from_dict(e) for e in data["models"]}
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ModelError(f"{self.path} is not a valid model manifest ({exc}); "
-                                 + _RESTORE.format(path=self.path)) from None
+        self._own = _read_manifest(self.path)
+        self.entries: dict[str, ModelEntry] = dict(self._own)
+        self._dirs: dict[str, Path] = {name: self.dir for name in self._own}
+        self.user_path: Path | None = None
+        if models_dir is None:
+            user = Path(user_dir) if user_dir is not None else user_models_dir()
+            overlay = _read_manifest(user / MANIFEST_NAME)
+            self.entries.update(overlay)
+            self._dirs.update({name: user for name in overlay})
+            self.user_path = user / MANIFEST_NAME if overlay else None
 
     def get(self, name: str) -> ModelEntry:
         if name not in self.entries:
@@ -91,11 +109,15 @@ class Manifest:
             raise EngineUnavailableError(f"no model named {name!r} in {self.path} (installed: {have})")
         return self.entries[name]
 
+    def origin(self, name: str) -> Path:
+        """The folder whose manifest supplied the entry ``name`` (its files live there)."""
+        return self._dirs.get(name, self.dir)
+
     def model_path(self, entry: ModelEntry) -> Path:
         """Path of the entry's file after checking it exists and its sha256 matches."""
         if entry.file is None:
             raise ModelError(f"model {entry.name!r} has no file")
-        path = self.dir / entry.file
+        path = self.origin(entry.name) / entry.file
         if not path.is_file():
             raise ModelError(f"model file {path} for {entry.name!r} is missing; " + _RESTORE.format(path=path))
         digest = sha256_file(path)
@@ -105,17 +127,31 @@ class Manifest:
         return path
 
     def put(self, entry: ModelEntry) -> None:
-        """Add or replace an entry and write the manifest atomically."""
-        self.entries[entry.name] = entry
+        """Add or replace an entry of this folder and write its manifest atomically."""
+        self._own[entry.name] = entry
+        if self._dirs.setdefault(entry.name, self.dir) == self.dir:  # a user entry still wins
+            self.entries[entry.name] = entry
         self.dir.mkdir(parents=True, exist_ok=True)
         body = {"format": MANIFEST_FORMAT,
-                "models": [self.entries[k].to_dict() for k in sorted(self.entries)]}
+                "models": [self._own[k].to_dict() for k in sorted(self._own)]}
         fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".manifest-")
         with os.fdopen(fd, "w") as fh:
             json.dump(body, fh, indent=2, sort_keys=True)
             fh.write("\n")
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the manifest is package data
         os.replace(tmp, self.path)
+
+
+def _read_manifest(path: Path) -> dict[str, ModelEntry]:
+    """The entries of one manifest file by name ({} when there is no file)."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        return {e["name"]: ModelEntry.from_dict(e) for e in data["models"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{path} is not a valid model manifest ({exc}); "
+                         + _RESTORE.format(path=path)) from None
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -158,7 +194,7 @@ _SESSIONS_LOCK = threading.Lock()
 
 def session_for(manifest: Manifest, entry: ModelEntry, threads: int = 1) -> InferSession:
     """A cached session for a manifest entry; the hash is checked on first load."""
-    key = (str(manifest.dir / (entry.file or "")), int(threads))
+    key = (str(manifest.origin(entry.name) / (entry.file or "")), int(threads))
     with _SESSIONS_LOCK:
         if key not in _SESSIONS:
             _SESSIONS[key] = InferSession(manifest.model_path(entry), threads)

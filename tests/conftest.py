@@ -1,6 +1,7 @@
 """Shared fixtures: the SVC2004 folder (skipped cleanly when absent) and simple pen streams."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,20 @@ import pytest
 from edgesig.pen import PenStream
 
 SVC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "svc2004_task2"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_user_models(tmp_path_factory):
+    """Tests see the packaged models only: a developer's ~/.edgesig/models (written by
+    `edgesig tune`) would otherwise replace entries under them. Subprocesses inherit it."""
+    from edgesig.runtime import USER_MODELS_ENV
+    saved = os.environ.get(USER_MODELS_ENV)
+    os.environ[USER_MODELS_ENV] = str(tmp_path_factory.mktemp("user-models"))
+    yield
+    if saved is None:
+        os.environ.pop(USER_MODELS_ENV)
+    else:
+        os.environ[USER_MODELS_ENV] = saved
 
 
 @pytest.fixture(scope="session")

@@ -108,3 +108,38 @@ def test_eval_of_users_the_folder_lacks_names_the_users_it_holds(svc_dir, tmp_pa
     empty.mkdir()
     result = CliRunner().invoke(cli, ["eval", "svc2004", str(empty), "--out", str(tmp_path)])
     assert "no SVC2004-numbered files" in str(result.exception) and "note:" not in result.output
+
+
+def test_tune_installs_into_the_user_models_folder_and_says_what_changed(tmp_path, monkeypatch):
+    """`edgesig tune` never rewrites the package's manifest, keeps every field of the entry
+    it replaces (selection_eer: without it auto switched to the GRU), and prints the change."""
+    import edgesig.eval.protocols as protocols
+    import edgesig.eval.tuning as tuning
+    from edgesig.eval.tuning import _flat
+    from edgesig.runtime import MODELS_DIR, USER_MODELS_ENV, Manifest, ModelEntry, sha256_file
+    from edgesig.verifier import Verifier
+    packaged = Manifest(MODELS_DIR).get("dtw")
+    tuned = packaged.to_dict()
+    for key in ("selection_eer", "selection_eer_definition"):
+        tuned["metrics"].pop(key)                                 # what tune_dtw's entry lacks
+    tuned["calibration"] = {**packaged.calibration, "threshold": packaged.calibration["threshold"] + 0.25}
+    details = {"validation": {"eer": 0.1, "auc": 0.9, "mean_user_eer": 0.1},
+               "test": {"eer": 0.1, "auc": 0.9, "mean_user_eer": 0.1, "far": 0.1, "frr": 0.1}}
+    monkeypatch.setattr(protocols, "load_svc2004", lambda *a, **k: [])
+    monkeypatch.setattr(tuning, "tune_dtw", lambda *a, **k: (ModelEntry.from_dict(tuned), details))
+    user = tmp_path / "models"
+    monkeypatch.setenv(USER_MODELS_ENV, str(user))
+    digest = sha256_file(MODELS_DIR / "manifest.json")
+    result = CliRunner().invoke(cli, ["tune", "svc2004", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert sha256_file(MODELS_DIR / "manifest.json") == digest
+    installed = Manifest(user).get("dtw")
+    assert set(_flat(packaged.to_dict())) <= set(_flat(installed.to_dict()))   # every field kept
+    assert Manifest().get("dtw").calibration == tuned["calibration"]          # the user's entry wins
+    assert Verifier().engine_name == "dtw"
+    out = result.output
+    assert f"installed dtw {packaged.version} in {user / 'manifest.json'}" in out
+    assert "parameters: unchanged" in out and "pen engine chosen by auto: dtw -> dtw" in out
+    assert f"threshold (distance): {packaged.calibration['threshold']:.4g} -> " in out
+    refused = CliRunner().invoke(cli, ["tune", "svc2004", str(tmp_path), "--install", str(MODELS_DIR)])
+    assert "never rewritten" in str(refused.exception)

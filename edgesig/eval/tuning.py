@@ -11,17 +11,21 @@ users; the test users are scored once, with everything frozen, and only reported
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from edgesig.decision import fit_calibration
+from edgesig.engines import best_engine
 from edgesig.engines.dtw import N_GLOBAL, DtwEngine
+from edgesig.errors import InvalidInputError
 from edgesig.eval.protocols import Report, UserSamples, run_protocol
 from edgesig.features.global_features import global_features
 from edgesig.features.kinematics import FeatureConfig
-from edgesig.runtime import Manifest, ModelEntry
+from edgesig.runtime import MANIFEST_NAME, MODELS_DIR, Manifest, ModelEntry, user_models_dir
 
 DTW_VERSION = "1.2"
 GLOBAL_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5)
@@ -154,5 +158,84 @@ def _with_stride(cand: DtwCandidate, stride: int) -> DtwCandidate:
     return replace(cand, features=replace(cand.features, stride=stride))
 
 
-def install(entry: ModelEntry, made_by: str, models_dir: str | None = None) -> None:
-    Manifest(models_dir).put(ModelEntry(**{**entry.__dict__, "made_by": made_by}))
+@dataclass(frozen=True)
+class Installed:
+    """What an install changed: the entry before and after, and what ``auto`` picks."""
+
+    path: Path
+    before: ModelEntry | None
+    after: ModelEntry
+    auto_before: str
+    auto_after: str
+
+    def lines(self) -> list[str]:
+        """What changed, for the person who ran ``edgesig tune``."""
+        old = _flat(self.before.to_dict()) if self.before is not None else {}
+        new = _flat(self.after.to_dict())
+        tuned = [k for k in new if k.startswith("params.") and old.get(k) != new[k]]
+        out = [f"installed {self.after.name} {self.after.version} in {self.path} "
+               "(the package's own manifest is unchanged; delete that file to go back)"]
+        out.append("parameters: " + ("unchanged" if not tuned else "; ".join(
+            f"{k[7:]} {_number(old.get(k))} -> {_number(new[k])}" for k in tuned)))
+        for key, label in _REPORTED:
+            if key in new:
+                show = _percent if "eer" in key or "far" in key or "frr" in key else _number
+                out.append(f"{label}: {show(old.get(key))} -> {show(new[key])}")
+        out.append(f"{self.after.modality} engine chosen by auto: {self.auto_before} -> {self.auto_after}")
+        kept = sorted(k for k in old if k.startswith("metrics.selection_eer"))
+        if tuned and kept:
+            out.append(f"kept from the entry it replaces, measured with its parameters: {', '.join(kept)}; "
+                       "re-measure it (benchmarks/compare_online.py) before trusting auto's choice")
+        return out
+
+
+def install(entry: ModelEntry, made_by: str, target: str | os.PathLike | None = None) -> Installed:
+    """Install a tuned entry into the user models folder (``target``, default
+    :func:`~edgesig.runtime.user_models_dir`), never into the package's own files.
+
+    The entry it replaces keeps every field tuning does not set (``selection_eer``, which
+    ``auto`` compares across engines, and anything a newer manifest adds): dropping them
+    silently changed the default engine.
+    """
+    folder = Path(target) if target is not None else user_models_dir()
+    if folder.resolve() == MODELS_DIR.resolve():
+        raise InvalidInputError(f"{folder} holds the package's own models, which are never rewritten at run time; "
+                                "install into a user models folder (the default, or $EDGESIG_MODELS)")
+    current = Manifest(user_dir=folder)
+    before = current.entries.get(entry.name)
+    auto_before = best_engine(current, entry.modality)
+    old = before.to_dict() if before is not None else {}
+    merged = ModelEntry.from_dict({**old, **entry.to_dict(), "made_by": made_by,
+                                   **{k: {**old.get(k, {}), **getattr(entry, k)} for k in ("metrics", "extra")}})
+    Manifest(folder).put(merged)
+    after = Manifest(user_dir=folder)
+    return Installed(folder / MANIFEST_NAME, before, merged, auto_before, best_engine(after, entry.modality))
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as dotted keys: {"a": {"b": 1}} -> {"a.b": 1}."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+#: The manifest fields an install reports before -> after.
+_REPORTED = (("calibration.threshold", "threshold (distance)"), ("metrics.val_eer", "validation EER"),
+             ("metrics.test_eer", "test EER"), ("metrics.test_far", "test FAR at the threshold"),
+             ("metrics.test_frr", "test FRR at the threshold"), ("metrics.test_auc", "test AUC"))
+
+
+def _show(value: Any) -> str:
+    return "none" if value is None else str(value)
+
+
+def _percent(value: Any) -> str:
+    return f"{value:.2%}" if isinstance(value, float) else _show(value)
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else _show(value)

@@ -1,0 +1,38 @@
+"""The registry: the user's models over the packaged ones, entry by entry, files beside their manifest."""
+import shutil
+
+from edgesig.runtime import MODELS_DIR, Manifest, ModelEntry, session_for
+
+
+def test_user_entries_replace_packaged_ones_and_keep_their_own_files(tmp_path, monkeypatch):
+    import edgesig.runtime as runtime
+    packaged, user = tmp_path / "packaged", tmp_path / "user"
+    gru = Manifest(MODELS_DIR).get("gru")
+    Manifest(packaged).put(gru)
+    shutil.copy(MODELS_DIR / gru.file, packaged / gru.file)
+    Manifest(packaged).put(ModelEntry(name="dtw", version="packaged", modality="pen"))
+    Manifest(user).put(ModelEntry(name="dtw", version="user", modality="pen"))
+    shutil.copy(MODELS_DIR / gru.file, user / gru.file)
+    Manifest(user).put(gru)
+
+    monkeypatch.setattr(runtime, "MODELS_DIR", packaged)
+    layered = Manifest(user_dir=user)
+    assert layered.get("dtw").version == "user"
+    assert layered.origin("gru") == user and layered.model_path(gru) == user / gru.file
+    assert session_for(layered, gru) is not session_for(Manifest(packaged), gru)  # one session per file
+
+    own = Manifest(packaged)
+    assert own.get("dtw").version == "packaged" and own.origin("dtw") == packaged
+
+
+def test_put_on_the_layered_registry_writes_only_the_packaged_folders_entries(tmp_path, monkeypatch):
+    import edgesig.runtime as runtime
+    packaged, user = tmp_path / "packaged", tmp_path / "user"
+    Manifest(packaged).put(ModelEntry(name="dtw", version="packaged", modality="pen"))
+    Manifest(user).put(ModelEntry(name="dtw", version="user", modality="pen"))
+    monkeypatch.setattr(runtime, "MODELS_DIR", packaged)
+    layered = Manifest(user_dir=user)
+    layered.put(ModelEntry(name="flow", version="1", modality="image"))
+    assert layered.get("dtw").version == "user"                      # the user's entry still wins
+    assert Manifest(packaged).get("dtw").version == "packaged"       # and never leaks into the package
+    assert sorted(Manifest(packaged).entries) == ["dtw", "flow"]
