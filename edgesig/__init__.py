@@ -16,7 +16,7 @@ from edgesig.errors import (EdgesigError, EngineUnavailableError, EnrollmentErro
                             ImageError, InvalidInputError, ModelError, PenStreamError, ReplayError,
                             StoreError, TemplateIntegrityError, UnknownUserError, WrongKeyError)
 from edgesig.pen import DeviceInfo, PenStream
-from edgesig.results import EnrollmentReport, VerifyResult
+from edgesig.results import EnrollmentReport, Identification, VerifyResult
 from edgesig.security import ReplayGuard, fingerprint, near_duplicate, timing_anomalies
 from edgesig.store import (EncryptedStore, EnvKey, KeyFile, Keyring, MemoryStore, Passphrase, Template,
                            TemplateStore)
@@ -49,7 +49,7 @@ def verify_image(user_id: str, image: object, *, store: TemplateStore, engine: s
 
 __all__ = [
     "Verifier", "AdaptPolicy", "PenStream", "DeviceInfo", "load_pen", "save_pen", "verify_stroke", "verify_image",
-    "VerifyResult", "EnrollmentReport", "MemoryStore", "Template", "TemplateStore",
+    "VerifyResult", "EnrollmentReport", "Identification", "MemoryStore", "Template", "TemplateStore",
     "EncryptedStore", "KeyFile", "Passphrase", "EnvKey", "Keyring", "AuditLog", "verify_log",
     "ReplayGuard", "fingerprint", "near_duplicate", "timing_anomalies",
     "EdgesigError", "InvalidInputError", "PenStreamError", "FormatError", "ImageError",

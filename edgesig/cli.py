@@ -425,9 +425,10 @@ def explain_image_cmd(references: tuple[str, ...], query: str, out: str) -> None
 @click.option("--top-k", default=5, show_default=True)
 @click.option("--closed-set", is_flag=True, help="always rank the users, never answer unknown")
 def identify_cmd(query: str, gallery: str, top_k: int, closed_set: bool) -> None:
-    """Which user of --gallery wrote QUERY (a pen file or an image), or "unknown"."""
+    """Which user of --gallery wrote QUERY (a pen file or an image); exit 0 identified,
+    1 unknown (nobody scores above the open-set threshold)."""
     from edgesig.capture import load_pen
-    from edgesig.identify import UNKNOWN, Identifier, load_identification
+    from edgesig.identify import Identifier, load_identification
     is_image = Path(query).suffix.lower() in IMAGE_SUFFIXES
     embedder, threshold = load_identification("image" if is_image else "pen")
     load = str if is_image else load_pen
@@ -439,12 +440,13 @@ def identify_cmd(query: str, gallery: str, top_k: int, closed_set: bool) -> None
             ident.add(user_dir.name, embedder.embed_many([load(f) for f in files]))
     if len(ident) == 0:
         raise click.UsageError(f"no {'image' if is_image else 'pen'} references in the sub-folders of {gallery}")
-    ranking = ident.identify(embedder.embed(load(query)), top_k)
-    if ranking == UNKNOWN:
-        click.echo(f"unknown: no enrolled user scores above the threshold {threshold:.3f}")
-        return
-    for rank, (user, score) in enumerate(ranking, 1):
+    result = ident.identify(embedder.embed(load(query)), top_k)
+    if result.unknown:
+        click.echo(f"unknown: no enrolled user scores above the threshold {result.threshold:.3f} "
+                   f"({result.gallery_size} users searched); the closest were:")
+    for rank, (user, score) in enumerate(result.candidates, 1):
         click.echo(f"{rank}. {user}  {score:.3f}")
+    sys.exit(1 if result.unknown else 0)
 
 
 if __name__ == "__main__":

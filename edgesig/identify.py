@@ -7,11 +7,13 @@ equally) before L2 normalisation: what every signature has in common then stops
 inflating the similarity of strangers (on SVC2004 this cut the known-vs-unknown EER of
 the pen descriptor from 13.6 % to 6.4 % against centring on validation writers only).
 A query is compared with every row of the (N, D) float32 matrix in one pass of dot
-products, a user's score is their best cosine similarity, and the ranked users are
-returned, or "unknown" when even
-the best score is below a threshold chosen on validation writers for a target open-set
-false-accept rate (the fraction of signatures by writers *not* enrolled that would be
-attributed to somebody). Search is O(N D): 0.15 ms for 1,000 users of 5 x 256.
+products, a user's score is their best cosine similarity c, reported as (1 + c) / 2 in
+[0, 1], and the answer is an :class:`~edgesig.results.Identification`: the ranked users,
+marked unknown when even the best score is below a threshold chosen on validation
+writers for a target open-set false-accept rate (the fraction of signatures by writers
+*not* enrolled that would be attributed to somebody). That rate depends on how many
+users are enrolled (the README gives measured figures). Search is O(N D): 0.15 ms for
+1,000 users of 5 x 256.
 
 Embeddings (``Embedder``, chosen by the manifest entry's ``source``): online, a
 descriptor of the pen trajectory (time-resampled shape, pooled kinematics and LNPS) or
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence, Union
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -33,12 +35,16 @@ from numba import njit
 
 from edgesig.errors import EngineUnavailableError, InvalidInputError, ModelError
 from edgesig.pen import PenStream
+from edgesig.results import Identification
 from edgesig.runtime import Manifest, ModelEntry, session_for
 from edgesig.store.base import TemplateStore, check_user_id
 
-UNKNOWN = "unknown"
-Ranking = Union[list[tuple[str, float]], Literal["unknown"]]
 _EPS = 1e-9
+
+
+def unit_score(cosine: float) -> float:
+    """A cosine similarity in [-1, 1] as a score in [0, 1]: (1 + c) / 2."""
+    return float(np.clip((1.0 + cosine) / 2.0, 0.0, 1.0))
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
@@ -116,17 +122,18 @@ class Identifier:
         matrix, starts = self._index()
         return self._ids, best_per_user(matrix, l2_normalize(q - self._center), starts)
 
-    def identify(self, embedding: np.ndarray, top_k: int = 5) -> Ranking:
-        """The ``top_k`` best users as (user_id, score), or "unknown" below the threshold."""
+    def identify(self, embedding: np.ndarray, top_k: int = 5) -> Identification:
+        """The ``top_k`` best users, scores in [0, 1], unknown when the best is below the threshold."""
         if top_k < 1:
             raise InvalidInputError(f"top_k must be at least 1, got {top_k}")
         ids, per_user = self.scores(embedding)
         k = min(top_k, per_user.size)
         top = np.argpartition(-per_user, k - 1)[:k]
         top = top[np.argsort(-per_user[top])]
-        if self.threshold is not None and per_user[top[0]] < self.threshold:
-            return UNKNOWN
-        return [(ids[i], float(per_user[i])) for i in top]
+        unknown = self.threshold is not None and per_user[top[0]] < self.threshold
+        return Identification(candidates=tuple((ids[i], unit_score(per_user[i])) for i in top),
+                              unknown=bool(unknown), gallery_size=len(ids),
+                              threshold=None if self.threshold is None else unit_score(self.threshold))
 
     @classmethod
     def from_store(cls, store: TemplateStore, engine: str, threshold: float | None = None,

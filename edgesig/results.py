@@ -53,3 +53,32 @@ class EnrollmentReport:
         for key in ("kept", "outliers", "reasons"):
             out[key] = list(out[key])
         return out
+
+
+@dataclass(frozen=True)
+class Identification:
+    """The answer to "which enrolled user wrote this signature?".
+
+    ``candidates`` are the closest enrolled users as (user_id, score), best first, with
+    ``score`` in [0, 1] (1 = the same embedding as one of the user's references, 0.5 =
+    unrelated). ``unknown`` is True when even the best score is below ``threshold``: the
+    writer is most likely nobody enrolled, and the candidates are only the nearest
+    strangers (for a person to review, not to act on). ``threshold`` is None for a
+    closed-set search, which never answers unknown. ``gallery_size`` is how many users
+    were searched: the open-set error rates depend on it (see the README).
+    """
+
+    candidates: tuple[tuple[str, float], ...]
+    unknown: bool
+    threshold: float | None
+    gallery_size: int
+
+    @property
+    def user_id(self) -> str | None:
+        """The identified user, or None when unknown."""
+        return None if self.unknown else self.candidates[0][0]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["candidates"] = [list(c) for c in self.candidates]
+        return out

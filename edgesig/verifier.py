@@ -18,9 +18,9 @@ from edgesig.audit import AuditLog
 from edgesig.decision import ReferenceStats, dissimilarity
 from edgesig.engines import Engine, best_engine, load_engine
 from edgesig.errors import EnrollmentError, ImageError, InvalidInputError, PenStreamError, UnknownUserError
-from edgesig.identify import Embedder, Identifier, Ranking, entry_name, load_identification
+from edgesig.identify import Embedder, Identifier, entry_name, load_identification
 from edgesig.pen import PenStream
-from edgesig.results import EnrollmentReport, VerifyResult
+from edgesig.results import EnrollmentReport, Identification, VerifyResult
 from edgesig.runtime import Manifest
 from edgesig.security import ReplayGuard, fingerprint, near_duplicate, timing_anomalies
 from edgesig.store import MemoryStore, Template, TemplateStore
@@ -281,9 +281,10 @@ class Verifier:
                             details={"distances": [float(x) for x in dists], "penalty": penalty})
 
     # -- identification ----------------------------------------------------------------
-    def identify(self, sample: Any, top_k: int = 5) -> Ranking:
-        """Which enrolled users wrote ``sample`` (a PenStream or an image): [(user_id, score)]
-        best first, or "unknown" when nobody scores above the validated open-set threshold."""
+    def identify(self, sample: Any, top_k: int = 5) -> Identification:
+        """Which enrolled user wrote ``sample`` (a PenStream or an image): the ``top_k``
+        closest users with scores in [0, 1], ``unknown`` when nobody scores above the
+        validated open-set threshold (``result.user_id`` is then None)."""
         modality = "pen" if isinstance(sample, PenStream) else "image"
         embedder, threshold = self._identification(modality)
         name = entry_name(modality)

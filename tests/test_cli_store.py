@@ -98,6 +98,26 @@ def test_identify_images_with_the_shipped_backbone(tmp_path):
     assert len(lines) == 3 and lines[0].startswith("1. ben "), result.output
 
 
+def test_identify_exits_non_zero_on_unknown(tmp_path, monkeypatch):
+    """An unknown writer is exit status 1 (a script cannot read the ranking as a match)."""
+    import edgesig.identify as identify
+    from edgesig.capture import save_pen
+    from tests.conftest import wavy_pen
+    for k, name in enumerate(("ann", "ben", "cat")):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            save_pen(wavy_pen(10 * k + i), tmp_path / name / f"{i}.txt", "svc2004")
+    save_pen(wavy_pen(99), tmp_path / "query.txt", "svc2004")
+    args = ["identify", str(tmp_path / "query.txt"), "--gallery", str(tmp_path)]
+    real = identify.load_identification
+    monkeypatch.setattr(identify, "load_identification", lambda m: (real(m)[0], 0.9999))  # nobody passes
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and result.output.startswith("unknown: no enrolled user scores above"), result.output
+    monkeypatch.setattr(identify, "load_identification", lambda m: (real(m)[0], -1.0))     # everybody passes
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0 and result.output.startswith("1. "), result.output
+
+
 def _main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     """Run `edgesig ARGS` through main() (where errors become messages and exit codes)."""
     import sys

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from edgesig.errors import InvalidInputError
-from edgesig.identify import (UNKNOWN, Identifier, benchmark_search, image_descriptor, open_set_threshold,
-                              pen_descriptor)
+from edgesig.identify import (Identifier, benchmark_search, image_descriptor, open_set_threshold, pen_descriptor,
+                              unit_score)
+from edgesig.results import Identification
 from edgesig.store import MemoryStore, Template
 from tests.conftest import wavy_pen
 
@@ -22,19 +23,35 @@ def _gallery(n_users: int = 8, dim: int = 32, seed: int = 0) -> tuple[Identifier
 
 def test_ranks_the_true_writer_first() -> None:
     ident, centres = _gallery()
-    ranking = ident.identify(centres[3] + 0.05, top_k=3)
-    assert ranking != UNKNOWN
-    assert [u for u, _ in ranking][0] == "u3" and len(ranking) == 3
-    scores = [s for _, s in ranking]
+    result = ident.identify(centres[3] + 0.05, top_k=3)
+    assert isinstance(result, Identification) and not result.unknown
+    assert result.user_id == "u3" and [u for u, _ in result.candidates][0] == "u3" and len(result.candidates) == 3
+    scores = [s for _, s in result.candidates]
     assert scores == sorted(scores, reverse=True)
+    assert result.gallery_size == 8 and result.threshold == unit_score(0.6)
 
 
 def test_unknown_writer_is_rejected() -> None:
     ident, _ = _gallery()
     stranger = np.random.default_rng(99).standard_normal(32)
-    assert ident.identify(stranger) == UNKNOWN
+    result = ident.identify(stranger)
+    assert result.unknown and result.user_id is None
+    with pytest.raises(TypeError):                    # no more result[0][0] reading 'u' out of "unknown"
+        result[0]
     ident.threshold = None  # closed set: always a ranking
-    assert len(ident.identify(stranger, top_k=20)) == 8
+    closed = ident.identify(stranger, top_k=20)
+    assert not closed.unknown and closed.threshold is None and len(closed.candidates) == 8
+
+
+def test_scores_are_in_unit_interval_even_for_opposite_embeddings() -> None:
+    """Cosines of -0.2 were printed as scores; scores and threshold share one [0, 1] scale."""
+    ident = Identifier(threshold=-0.1, center_min_users=99)
+    ident.add("a", np.array([1.0, 0.0]))
+    ident.add("b", np.array([0.0, 1.0]))
+    result = ident.identify(np.array([-1.0, -0.2]), top_k=2)
+    assert all(0.0 <= score <= 1.0 for _, score in result.candidates)
+    assert result.candidates[0][0] == "b" and result.candidates[0][1] == pytest.approx(unit_score(-0.196), abs=1e-3)
+    assert result.threshold == pytest.approx(0.45) and result.unknown
 
 
 def test_replace_and_remove_users() -> None:
@@ -120,8 +137,8 @@ def test_installed_pen_identification_embeds_and_ranks() -> None:
     ident = Identifier(threshold=threshold)
     for seed in range(6):
         ident.add(f"w{seed}", embedder.embed_many([wavy_pen(seed, noise=0.01) for _ in range(3)]))
-    ranking = ident.identify(embedder.embed(wavy_pen(2, noise=0.01)), top_k=3)
-    assert ranking == UNKNOWN or len(ranking) == 3
+    result = ident.identify(embedder.embed(wavy_pen(2, noise=0.01)), top_k=3)
+    assert len(result.candidates) == 3 and result.gallery_size == 6
     with pytest.raises(InvalidInputError):
         load_identification("voice", manifest)
 
@@ -133,8 +150,8 @@ def test_verifier_identify_ranks_the_enrolled_writer(svc_dir):
     v = Verifier("dtw")
     for u in users:
         v.enroll(f"U{u.user}", u.genuine[:5])
-    ranking = v.identify(users[2].genuine[10], top_k=3)
-    assert ranking != "unknown" and ranking[0][0] == "U23"
+    result = v.identify(users[2].genuine[10], top_k=3)
+    assert not result.unknown and result.user_id == "U23"
     v.delete("U23")
     after = v.identify(users[2].genuine[10], top_k=3)
-    assert after == "unknown" or all(user != "U23" for user, _ in after)
+    assert all(user != "U23" for user, _ in after.candidates) and after.gallery_size == 4

@@ -23,4 +23,5 @@ def test_integration_example_runs():
     assert lines["HID pad"] == "True"
     assert lines["Pointer Events"] == "False"
     assert lines["ISO 19794-7 file"] == "False"
+    assert lines["identified"].startswith("alice (score 0.") and "1 enrolled" in lines["identified"]
     assert "near-duplicate of reference 4" in lines["framed stream"]
