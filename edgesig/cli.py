@@ -62,22 +62,28 @@ def demo(writers: int, seed: int, data: str | None, engine: str) -> None:
 
 def _store_options(f):
     """--store and the key source shared by the commands that keep templates."""
+    f = click.option("--create", is_flag=True,
+                     help="make the store (and its key file) if it does not exist yet: the first run")(f)
     f = click.option("--key-file", type=click.Path(dir_okay=False), default=None,
-                     help="32-byte key file (created with 0600 permissions if missing); "
+                     help="32-byte key file (created with 0600 permissions with a new store); "
                           "default: $EDGESIG_KEY if set, else STORE.key")(f)
     f = click.option("--store", "store_path", type=click.Path(dir_okay=False), required=True,
-                     help="encrypted template store (SQLite file, created if missing)")(f)
+                     help="encrypted template store (SQLite file; --create makes a new one)")(f)
     return f
 
 
-def _open_store(store_path: str, key_file: str | None, key_env: str | None = None):
+def _open_store(store_path: str, key_file: str | None, key_env: str | None = None, create: bool = False):
+    """The store at ``store_path``; a missing one is an error unless ``create`` (a typo must
+    not become a new, empty store)."""
     import os
     from edgesig.store import EncryptedStore, EnvKey, KeyFile
     if key_env is not None:
-        return EncryptedStore(store_path, EnvKey(key_env))
-    if key_file is None and os.environ.get("EDGESIG_KEY"):
-        return EncryptedStore(store_path, EnvKey())
-    return EncryptedStore(store_path, KeyFile(key_file or f"{store_path}.key"))
+        key = EnvKey(key_env)
+    elif key_file is None and os.environ.get("EDGESIG_KEY"):
+        key = EnvKey()
+    else:
+        key = KeyFile(key_file or f"{store_path}.key")
+    return EncryptedStore(store_path, key, create=create)
 
 
 def _load_pens(files: tuple[str, ...], fmt: str | None, rate: float | None) -> list:
@@ -99,11 +105,11 @@ _sample_rate = click.option("--sample-rate", type=float, default=None,
 @_pen_format
 @_sample_rate
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-def enroll(store_path: str, key_file: str | None, user: str, engine: str, fmt: str | None,
+def enroll(store_path: str, key_file: str | None, create: bool, user: str, engine: str, fmt: str | None,
            sample_rate: float | None, files: tuple[str, ...]) -> None:
     """Enrol the --user from 3–20 reference pen files."""
     from edgesig.verifier import Verifier
-    with _open_store(store_path, key_file) as store:
+    with _open_store(store_path, key_file, create=create) as store:
         report = Verifier(engine, store).enroll(user, _load_pens(files, fmt, sample_rate))
     click.echo(f"enrolled {user!r} with {len(report.kept)} of {report.n_references} references "
                f"(engine {report.engine}, consistency {report.consistency:.2f})")
@@ -119,11 +125,11 @@ def enroll(store_path: str, key_file: str | None, user: str, engine: str, fmt: s
 @_pen_format
 @_sample_rate
 @click.option("--json", "as_json", is_flag=True, help="print the VerifyResult as JSON")
-def verify(store_path: str, key_file: str | None, user: str, pen_file: str, engine: str,
+def verify(store_path: str, key_file: str | None, create: bool, user: str, pen_file: str, engine: str,
            fmt: str | None, sample_rate: float | None, as_json: bool) -> None:
     """Verify a pen file against the --user's templates; exit status 0 accepted, 1 rejected."""
     from edgesig.verifier import Verifier
-    with _open_store(store_path, key_file) as store:
+    with _open_store(store_path, key_file, create=create) as store:
         verifier, pen = Verifier(engine, store), _load_pens((pen_file,), fmt, sample_rate)[0]
         verifier.warm_up(pen)
         startup_ms = (time.perf_counter() - _STARTED) * 1e3
@@ -136,10 +142,11 @@ def verify(store_path: str, key_file: str | None, user: str, pen_file: str, engi
 @click.option("--user", required=True)
 @click.option("--engine", default="auto", show_default=True, help="image engine")
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-def enroll_images(store_path: str, key_file: str | None, user: str, engine: str, images: tuple[str, ...]) -> None:
+def enroll_images(store_path: str, key_file: str | None, create: bool, user: str, engine: str,
+                  images: tuple[str, ...]) -> None:
     """Enrol the --user from 3–20 photos or scans of paper signatures."""
     from edgesig.verifier import Verifier
-    with _open_store(store_path, key_file) as store:
+    with _open_store(store_path, key_file, create=create) as store:
         report = Verifier(store=store, image_engine=engine).enroll_images(user, list(images))
     click.echo(f"enrolled {user!r} with {len(report.kept)} of {report.n_references} images "
                f"(engine {report.engine}, consistency {report.consistency:.2f})")
@@ -153,11 +160,11 @@ def enroll_images(store_path: str, key_file: str | None, user: str, engine: str,
 @click.option("--image", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--engine", default="auto", show_default=True, help="image engine")
 @click.option("--json", "as_json", is_flag=True, help="print the VerifyResult as JSON")
-def verify_image_cmd(store_path: str, key_file: str | None, user: str, image: str, engine: str,
+def verify_image_cmd(store_path: str, key_file: str | None, create: bool, user: str, image: str, engine: str,
                      as_json: bool) -> None:
     """Verify a photo or scan against the --user's image templates; exit 0 accepted, 1 rejected."""
     from edgesig.verifier import Verifier
-    with _open_store(store_path, key_file) as store:
+    with _open_store(store_path, key_file, create=create) as store:
         verifier = Verifier(store=store, image_engine=engine)
         verifier.warm_up(image)
         startup_ms = (time.perf_counter() - _STARTED) * 1e3
@@ -182,9 +189,9 @@ def _print_result(result, as_json: bool, startup_ms: float) -> None:
 
 @cli.command()
 @_store_options
-def users(store_path: str, key_file: str | None) -> None:
+def users(store_path: str, key_file: str | None, create: bool) -> None:
     """List the enrolled users."""
-    with _open_store(store_path, key_file) as store:
+    with _open_store(store_path, key_file, create=create) as store:
         for user in store.users():
             click.echo(f"{user}\t{', '.join(store.engines(user))}")
 
@@ -192,9 +199,9 @@ def users(store_path: str, key_file: str | None) -> None:
 @cli.command()
 @_store_options
 @click.option("--user", required=True)
-def delete(store_path: str, key_file: str | None, user: str) -> None:
+def delete(store_path: str, key_file: str | None, create: bool, user: str) -> None:
     """Delete every template of the --user."""
-    with _open_store(store_path, key_file) as store:
+    with _open_store(store_path, key_file, create=create) as store:
         click.echo(f"removed {store.delete(user)} template(s) of {user!r}")
 
 
@@ -203,7 +210,8 @@ def delete(store_path: str, key_file: str | None, user: str) -> None:
               help="address to listen on; anything but loopback needs --allow-remote and TLS")
 @click.option("--port", default=8765, show_default=True)
 @click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
-              help="encrypted template store (created if missing); without it templates live in memory only")
+              help="encrypted template store (--create makes a new one); without it templates live in memory only")
+@click.option("--create", is_flag=True, help="make the --store (and its key file) if it does not exist yet")
 @click.option("--key-env", default=None, help="environment variable holding the store's key (base64 or hex)")
 @click.option("--key-file", type=click.Path(dir_okay=False), default=None, help="the store's key file (default STORE.key)")
 @click.option("--demo", is_flag=True, help="enrol synthetic demo users at start, to try the pages at once")
@@ -211,8 +219,8 @@ def delete(store_path: str, key_file: str | None, user: str) -> None:
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--server-name", multiple=True, help="host name remote clients use (repeatable)")
-def serve(host: str, port: int, store_path: str | None, key_env: str | None, key_file: str | None, demo: bool,
-          allow_remote: bool, tls_cert: str | None, tls_key: str | None, server_name: tuple[str, ...]) -> None:
+def serve(host: str, port: int, store_path: str | None, create: bool, key_env: str | None, key_file: str | None,
+          demo: bool, allow_remote: bool, tls_cert: str | None, tls_key: str | None, server_name: tuple[str, ...]) -> None:
     """The local tablet and kiosk web app: /pen, /kiosk and /admin (needs the `serve` extra)."""
     from edgesig.serve.config import ServeConfig, check_extra
     check_extra()
@@ -225,7 +233,7 @@ def serve(host: str, port: int, store_path: str | None, key_env: str | None, key
     if store_path is None:
         run(config, echo=click.echo)
         return
-    with _open_store(store_path, key_file, key_env) as store:
+    with _open_store(store_path, key_file, key_env, create) as store:
         run(config, store, echo=click.echo)
 
 

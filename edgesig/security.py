@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Any, Sequence
 
@@ -220,6 +221,28 @@ class ReplayGuard:
         while len(self._sequences) > self._max_devices:
             self._sequences.popitem(last=False)
         return []
+
+
+_SHARED_GUARDS: "weakref.WeakKeyDictionary[Any, ReplayGuard]" = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_guard(store: Any) -> ReplayGuard:
+    """The one ReplayGuard of ``store`` (made on first use, forgotten with the store).
+
+    Every Verifier on a store, and the one-shot ``edgesig.verify_stroke``, share it: a
+    replay memory per Verifier would let a capture accepted by one be accepted again by
+    another on the same templates. A store that cannot be weakly referenced or hashed
+    gets a guard of its own.
+    """
+    with _SHARED_LOCK:
+        try:
+            guard = _SHARED_GUARDS.get(store)
+            if guard is None:
+                guard = _SHARED_GUARDS[store] = ReplayGuard()
+        except TypeError:
+            guard = ReplayGuard()
+    return guard
 
 
 def _distances(query: np.ndarray, table: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from edgesig.identify import Embedder, Identifier, entry_name, load_identificati
 from edgesig.pen import PenStream
 from edgesig.results import EnrollmentReport, Identification, VerifyResult
 from edgesig.runtime import Manifest
-from edgesig.security import ReplayGuard, fingerprint, near_duplicate, timing_anomalies
+from edgesig.security import ReplayGuard, fingerprint, near_duplicate, shared_guard, timing_anomalies
 from edgesig.store import MemoryStore, Template, TemplateStore
 from edgesig.store.base import check_user_id
 
@@ -57,7 +57,8 @@ class Verifier:
     ``image_engine`` the offline one, resolved when first used; ``store`` keeps the
     templates (a MemoryStore unless given); ``threads`` is the intra-op thread count of
     ONNX engines. ``replay_guard`` remembers nonces, sequence numbers and recently
-    accepted signatures (one per Verifier unless shared); ``audit`` records every
+    accepted signatures (by default one per store, shared by every Verifier on it and by
+    the one-shot ``edgesig.verify_stroke``, so a capture accepted by one is a replay to all); ``audit`` records every
     enrolment and decision without biometric data. With ``adapt`` (an
     :class:`~edgesig.adaptation.AdaptPolicy`) confidently accepted signatures join the
     template, bounded and reversible (:meth:`revert_adaptation`); off by default.
@@ -68,7 +69,7 @@ class Verifier:
                  replay_guard: ReplayGuard | None = None, audit: AuditLog | None = None,
                  adapt: AdaptPolicy | None = None):
         self.store: TemplateStore = store if store is not None else MemoryStore()
-        self.replay_guard = replay_guard if replay_guard is not None else ReplayGuard()
+        self.replay_guard = replay_guard if replay_guard is not None else shared_guard(self.store)
         self.audit = audit
         self.adapt = adapt
         self.manifest = Manifest(models_dir)
@@ -129,10 +130,8 @@ class Verifier:
             if anomalies:
                 raise EnrollmentError(f"reference {i} has implausible timing ({'; '.join(anomalies)}); "
                                       "capture it again from the pad")
-        report = self._enroll(user_id, self.engine(self._engine_name), samples,
-                              {"fingerprints": [fp.tolist() for fp in fingerprints]})
-        self._store_embeddings(user_id, "pen", samples)
-        return report
+        return self._enroll(user_id, self.engine(self._engine_name), samples,
+                            {"fingerprints": [fp.tolist() for fp in fingerprints]}, "pen")
 
     def enroll_images(self, user_id: str, images: Sequence[Any]) -> EnrollmentReport:
         """Enrol ``user_id`` from 3–20 images of paper signatures (paths, bytes or arrays).
@@ -142,17 +141,21 @@ class Verifier:
         """
         check_user_id(user_id)
         samples = _check_samples(images, object, "image")
-        report = self._enroll(user_id, self.engine(self.image_engine_name), samples, {})
-        self._store_embeddings(user_id, "image", samples)
-        return report
+        return self._enroll(user_id, self.engine(self.image_engine_name), samples, {}, "image")
 
-    def _enroll(self, user_id: str, engine: Engine, samples: list[Any],
-                per_reference: dict[str, list[Any]]) -> EnrollmentReport:
-        """Prepare, check and store; ``per_reference`` meta is kept for the kept references."""
+    def _enroll(self, user_id: str, engine: Engine, samples: list[Any], per_reference: dict[str, list[Any]],
+                modality: str) -> EnrollmentReport:
+        """Prepare, check and store; ``per_reference`` meta is kept for the kept references.
+
+        The engine template and the identification embeddings go into the store in one
+        transaction, so a crash cannot leave a user enrolled for one and not the other.
+        """
         prepared = [_prepare_reference(engine, s, i) for i, s in enumerate(samples)]
         template, report = self._build_template(user_id, engine, prepared)
         meta = {key: [values[i] for i in report.kept] for key, values in per_reference.items()}
-        self.store.put(replace(template, meta={**template.meta, **meta}))
+        records = [replace(template, meta={**template.meta, **meta})] + self._embeddings(user_id, modality, samples)
+        self.store.put_many(records)
+        self._identifiers.pop(modality, None)
         if self.audit is not None:
             self.audit.record("enrol", user_id, engine=engine.name, n_references=len(samples),
                               kept=len(report.kept), reasons=list(report.reasons))
@@ -298,15 +301,14 @@ class Verifier:
                                    "while it is installed")
         return ident.identify(embedder.embed(sample), top_k)
 
-    def _store_embeddings(self, user_id: str, modality: str, samples: list[Any]) -> None:
-        """Keep identification embeddings beside the template when an id model is installed."""
+    def _embeddings(self, user_id: str, modality: str, samples: list[Any]) -> list[Template]:
+        """The identification record to keep beside the template (none without an id model)."""
         name = entry_name(modality)
         if name not in self.manifest.entries:
-            return
+            return []
         embedder, _ = self._identification(modality)
-        self.store.put(Template(user_id=user_id, engine=name, model_version=self.manifest.get(name).version,
-                                references=tuple(embedder.embed_many(samples)), stats={}))
-        self._identifiers.pop(modality, None)
+        return [Template(user_id=user_id, engine=name, model_version=self.manifest.get(name).version,
+                         references=tuple(embedder.embed_many(samples)), stats={})]
 
     def _identification(self, modality: str) -> tuple[Embedder, float]:
         if modality not in self._embedders:

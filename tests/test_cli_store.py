@@ -19,7 +19,7 @@ def _files(fmt: str, stem: str) -> str:
 def enrolled(tmp_path_factory):
     store = tmp_path_factory.mktemp("store") / "t.db"
     refs = [_files("svc2004", f"genuine_{k}") for k in range(1, 6)]
-    result = CliRunner().invoke(cli, ["enroll", "--store", str(store), "--user", "writer9", "--engine", "dtw", *refs])
+    result = CliRunner().invoke(cli, ["enroll", "--store", str(store), "--create", "--user", "writer9", "--engine", "dtw", *refs])
     assert result.exit_code == 0, result.output
     assert "enrolled 'writer9'" in result.output
     assert (Path(str(store) + ".key").stat().st_mode & 0o777) == 0o600
@@ -68,7 +68,7 @@ def test_image_enrol_and_verify(tmp_path):
         cv2.imwrite(str(paths[-1]), img)
     store = tmp_path / "img.db"
     runner = CliRunner()
-    out = runner.invoke(cli, ["enroll-images", "--store", str(store), "--user", "w9", *map(str, paths[:5])])
+    out = runner.invoke(cli, ["enroll-images", "--store", str(store), "--create", "--user", "w9", *map(str, paths[:5])])
     assert out.exit_code == 0, out.output
     assert "enrolled 'w9'" in out.output
     result = runner.invoke(cli, ["verify-image", "--store", str(store), "--user", "w9", "--image", str(paths[5]),

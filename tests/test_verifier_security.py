@@ -52,7 +52,7 @@ def test_copied_references_refused_at_enrolment(pens):
 
 def test_audit_log_through_encrypted_store(tmp_path, pens):
     key = bytes(range(32))
-    with EncryptedStore(tmp_path / "t.db", key=key) as store:
+    with EncryptedStore(tmp_path / "t.db", key=key, create=True) as store:
         audit = AuditLog(tmp_path / "audit.jsonl", key=store.audit_key)
         v = Verifier("dtw", store, audit=audit)
         v.enroll("carol", pens[:5])

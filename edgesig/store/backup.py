@@ -40,7 +40,7 @@ def write_backup(path: str | os.PathLike, records: Iterable[Template], key: Any,
     made with the store key); a passphrase without them gets a fresh salt.
     """
     meta = dict(meta or {})
-    master = resolve_key(key, meta)
+    master = resolve_key(key, meta, new=True)
     salt = secrets.token_bytes(16)
     blobs = [r.to_bytes() for r in records]
     header = {"format": BACKUP_FORMAT, "created_at": time.time(), "count": len(blobs),

@@ -102,6 +102,10 @@ class TemplateStore(Protocol):
     def put(self, template: Template) -> None:
         """Insert or replace the record for (template.user_id, template.engine)."""
 
+    def put_many(self, templates: Iterable[Template]) -> None:
+        """Insert or replace several records in one atomic step (an enrolment's engine and
+        identification records): after a crash, all of them are stored or none."""
+
     def get(self, user_id: str, engine: str) -> Template:
         """The record, or UnknownUserError when there is none."""
 

@@ -34,6 +34,14 @@ someone editing the database file to swap, restore or plant templates):
   processes share the file; one connection per store object, guarded by a lock, makes
   it thread-safe. ``secure_delete`` zeroes freed pages so deleted users and old-key
   ciphertexts do not linger.
+* Nothing lost silently: opening never creates a store (``create=True`` does, once, in a
+  temporary file linked into place, so a crash cannot leave an empty store that a later
+  open would take for a new one); a missing or empty file is an error. After each
+  commit the counter is also written, with a MAC, to ``<store>.counter`` beside the
+  database: SQLite drops the transactions of a deleted or damaged WAL without a word,
+  and the database alone would then look like a valid older state. The counter file
+  ahead of the database means committed writes were lost: TemplateIntegrityError
+  (``accept_lost_writes=True`` opens the store as it is, after a decision).
 * Upgrades: ``meta.schema_version`` and ``MIGRATIONS`` (from-version -> function) run in
   the opening transaction, so a store made by this version opens under the next.
 """
@@ -62,6 +70,10 @@ from edgesig.store.base import Template, check_user_id
 from edgesig.store.keys import KDF_META, derive_subkey, resolve_key
 
 STORE_FORMAT = "edgesig-encrypted-store"
+#: Suffix of the file beside the database that records the last committed write counter.
+COUNTER_SUFFIX = ".counter"
+#: meta entry present once the store keeps a counter file.
+COUNTER_META = "counter_file"
 SCHEMA_VERSION = 2
 DEFAULT_TIMEOUT_S = 10.0
 _CHECK_TEXT = b"edgesig store key check"
@@ -160,8 +172,11 @@ class EncryptedStore:
 
     ``key`` is 32 raw bytes or a key source from :mod:`edgesig.store.keys` (KeyFile,
     Passphrase, EnvKey, Keyring). ``timeout`` is how long a write waits for another
-    process holding the file. ``min_counter`` refuses a store whose write counter is
-    below a value kept elsewhere (whole-file rollback). Each ``put`` stores the record
+    process holding the file. ``create=True`` makes a new store when ``path`` does not
+    exist (first run); without it a missing file is an error, so a mistyped path never
+    becomes an empty store. ``min_counter`` refuses a store whose write counter is below
+    a value kept elsewhere (whole-file rollback); ``accept_lost_writes`` opens a store
+    whose counter file says committed writes are missing (see the module docstring). Each ``put`` stores the record
     with a version above the one it replaces, whatever ``template.version`` says.
 
     ``get`` keeps the last ``cache_size`` decoded templates: when a row's tag and
@@ -170,19 +185,30 @@ class EncryptedStore:
     the returned object and must not modify its arrays).
     """
 
-    def __init__(self, path: str | os.PathLike, key: Any, *, timeout: float = DEFAULT_TIMEOUT_S,
-                 min_counter: int = 0, cache_size: int = 256):
+    def __init__(self, path: str | os.PathLike, key: Any, *, create: bool = False,
+                 timeout: float = DEFAULT_TIMEOUT_S, min_counter: int = 0, accept_lost_writes: bool = False,
+                 cache_size: int = 256):
         self.path = Path(path)
+        self._counter_file = self.path.with_name(self.path.name + COUNTER_SUFFIX)
         self._lock = threading.RLock()
         self._state: _State | None = None
+        self._conn: sqlite3.Connection | None = None
         self._cache: OrderedDict[tuple[bytes, str], tuple[bytes, bytes, Template]] = OrderedDict()
         self._cache_size = cache_size
-        self._conn: sqlite3.Connection | None = _connect(self.path, timeout)
+        if _check_file(self.path, self._counter_file, create):
+            _create(self.path, self._counter_file, key, timeout)
+        self._conn = _connect(self.path, timeout)
         try:
             with self._txn("IMMEDIATE") as conn:
                 meta = _read_meta(conn)
-                self._keys = self._initialise(conn, key) if meta is None else self._open_existing(conn, meta, key)
+                if meta is None:
+                    raise StoreError(f"{self.path} is an SQLite file but not an edgesig store")
+                self._keys = self._open_existing(conn, meta, key)
                 self._sync(conn)
+                recorded_before = COUNTER_META in meta  # else a store from before counter files: start one
+                if not recorded_before:
+                    _set_meta(conn, {COUNTER_META: "1"})
+            self._check_counter_file(accept_lost_writes or not recorded_before)
         except BaseException:
             self.close()
             raise
@@ -195,8 +221,14 @@ class EncryptedStore:
     # -- TemplateStore ---------------------------------------------------------------
     def put(self, template: Template) -> None:
         """Insert or replace the record for (user, engine) atomically."""
-        _check_template(template)
-        self._write(lambda conn, state: self._write_records(conn, [template], self._keys, state))
+        self.put_many([template])
+
+    def put_many(self, templates: Iterable[Template]) -> None:
+        """Insert or replace several records in one transaction: all of them or none."""
+        templates = list(templates)
+        for template in templates:
+            _check_template(template)
+        self._write(lambda conn, state: self._write_records(conn, templates, self._keys, state))
 
     def get(self, user_id: str, engine: str) -> Template:
         check_user_id(user_id)
@@ -241,7 +273,7 @@ class EncryptedStore:
     def rotate_key(self, new_key: Any) -> None:
         """Re-encrypt every record under ``new_key`` in one transaction."""
         new_meta: dict[str, str] = {}
-        keys = _Keys.derive(resolve_key(new_key, new_meta), self._keys.store_id)
+        keys = _Keys.derive(resolve_key(new_key, new_meta, new=True), self._keys.store_id)
 
         def rotate(conn: sqlite3.Connection, state: _State) -> tuple[_State, None]:
             records = [self._read_record(conn, h, e) for h, e in sorted(state.tags)]
@@ -269,9 +301,7 @@ class EncryptedStore:
     def import_backup(self, path: str | os.PathLike, key: Any = None) -> int:
         """Restore every record of a backup (replacing the same user+engine); returns how many."""
         records = read_backup(path, self._keys.master if key is None else key)
-        for template in records:
-            _check_template(template)
-        self._write(lambda conn, state: self._write_records(conn, records, self._keys, state))
+        self.put_many(records)
         return len(records)
 
     @property
@@ -305,26 +335,17 @@ class EncryptedStore:
         return f"EncryptedStore({str(self.path)!r})"
 
     # -- opening ---------------------------------------------------------------------
-    def _initialise(self, conn: sqlite3.Connection, key: Any) -> _Keys:
-        if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-            raise StoreError(f"{self.path} is an SQLite file but not an edgesig store")
-        meta: dict[str, str] = {}
-        keys = _Keys.derive(resolve_key(key, meta), secrets.token_bytes(16))
-        conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        conn.execute(_RECORDS_TABLE)
-        _set_meta(conn, {**meta, "format": STORE_FORMAT, "schema_version": str(SCHEMA_VERSION),
-                         "store_id": keys.store_id.hex(), "created_at": repr(time.time()),
-                         "key_check": keys.check_value(), "counter": "0", "state_mac": keys.state_mac(0, 0)})
-        return keys
-
     def _open_existing(self, conn: sqlite3.Connection, meta: dict[str, str], key: Any) -> _Keys:
         if meta.get("format") != STORE_FORMAT:
             raise StoreError(f"{self.path} is an SQLite file but not an edgesig store")
         try:
             version = int(meta["schema_version"])
             store_id = bytes.fromhex(meta["store_id"])
-        except (KeyError, ValueError):
-            raise StoreError(f"{self.path} has damaged store metadata; restore it from a backup") from None
+        except (KeyError, ValueError, TypeError):
+            version = 0
+        if not 1 <= version or len(store_id) != 16:
+            raise TemplateIntegrityError(f"{self.path} has damaged store metadata (schema version or store "
+                                         "id); restore it from a backup")
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path} was written by a newer edgesig (schema {version}, this version "
                              f"reads up to {SCHEMA_VERSION}); upgrade edgesig")
@@ -336,6 +357,26 @@ class EncryptedStore:
             MIGRATIONS[step](conn, keys)
             _set_meta(conn, {"schema_version": str(step + 1)})
         return keys
+
+    def _check_counter_file(self, accept_lost_writes: bool) -> None:
+        """Compare the counter recorded beside the database with the database's own."""
+        recorded = _read_counter(self._counter_file, self._keys)
+        counter = self._state.counter
+        if recorded is not None and recorded <= counter:
+            return
+        if not accept_lost_writes:
+            if recorded is None and counter > 0:
+                raise TemplateIntegrityError(
+                    f"{self._counter_file}, which records the last committed write, is missing or damaged, so "
+                    f"the store cannot tell whether writes were lost. Restore it with the store, or open with "
+                    "accept_lost_writes=True to continue with the store as it is")
+            if recorded is not None:
+                raise TemplateIntegrityError(
+                    f"{self.path} is at write counter {counter} but {recorded} was committed: committed "
+                    "writes are missing (the -wal file was deleted or damaged, or the database was "
+                    "replaced by an older copy). Restore the store from a "
+                    "backup, or open with accept_lost_writes=True to continue without them")
+        _write_counter(self._counter_file, self._keys, counter, force=True)
 
     # -- transactions and state ------------------------------------------------------
     @contextmanager
@@ -369,6 +410,7 @@ class EncryptedStore:
                                     mac=keys.state_mac(new_state.counter + 1, new_state.digest))
                 _set_meta(conn, {"counter": str(new_state.counter), "state_mac": new_state.mac})
             self._state, self._keys = new_state, keys
+            _write_counter(self._counter_file, keys, new_state.counter)
             return result
 
     def _sync(self, conn: sqlite3.Connection) -> None:
@@ -495,17 +537,107 @@ def _migrate_1_to_2(conn: sqlite3.Connection, keys: _Keys) -> None:
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection, _Keys], None]] = {1: _migrate_1_to_2}
 
 
-def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+def _check_file(path: Path, counter_file: Path, create: bool) -> bool:
+    """Whether a new store must be made at ``path``; StoreError where opening it would
+    hide a mistake (a mistyped path) or a loss (a deleted or emptied store)."""
     if path.is_dir():
         raise InvalidInputError(f"store path {path} is a directory; give a file name")
     if not path.parent.is_dir():
         raise StoreError(f"folder {path.parent} does not exist; create it first")
-    try:  # create owner-only before SQLite does with the umask; -wal/-shm inherit the mode
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
+    if path.exists():
+        if path.stat().st_size == 0:
+            raise StoreError(f"store {path} is empty (0 bytes): its enrolments are gone. Restore it from a "
+                             "backup; delete the file and create the store again only if it never held any")
+        return False
+    if counter_file.exists():
+        raise StoreError(f"store {path} is missing but {counter_file} shows a store was there: restore it "
+                         f"from a backup, or delete {counter_file.name} to start a new store deliberately")
+    if not create:
+        raise StoreError(f"store {path} does not exist; check the path, or pass create=True "
+                         "(edgesig enroll --create) to make a new store")
+    return True
+
+
+def _create(path: Path, counter_file: Path, key: Any, timeout: float) -> None:
+    """Make a new store in a temporary file and link it into place, so ``path`` appears
+    complete or not at all (another process that got there first wins)."""
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.new")
+    try:  # owner-only before SQLite creates it with the umask; -wal/-shm inherit the mode
+        os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as exc:
         raise StoreError(f"cannot create store {path}: {exc.strerror}") from None
+    try:
+        conn = _connect(temp, timeout)
+        try:
+            with _sqlite_errors(path):
+                conn.execute("BEGIN IMMEDIATE")
+                keys = _initialise(conn, key)
+                conn.execute("COMMIT")
+        finally:
+            conn.close()
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return
+        except OSError as exc:
+            raise StoreError(f"cannot create store {path}: {exc.strerror}") from None
+        _write_counter(counter_file, keys, 0, force=True)
+    finally:
+        for leftover in (temp, Path(f"{temp}-wal"), Path(f"{temp}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def _initialise(conn: sqlite3.Connection, key: Any) -> _Keys:
+    """The tables and metadata of a new, empty store."""
+    meta: dict[str, str] = {}
+    keys = _Keys.derive(resolve_key(key, meta, new=True), secrets.token_bytes(16))
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute(_RECORDS_TABLE)
+    _set_meta(conn, {**meta, "format": STORE_FORMAT, "schema_version": str(SCHEMA_VERSION),
+                     "store_id": keys.store_id.hex(), "created_at": repr(time.time()),
+                     "key_check": keys.check_value(), "counter": "0", "state_mac": keys.state_mac(0, 0),
+                     COUNTER_META: "1"})
+    return keys
+
+
+def _counter_mac(keys: _Keys, counter: int) -> str:
+    return hmac.digest(keys.state, b"counter-file" + keys.store_id + counter.to_bytes(8, "big"), "sha256").hex()
+
+
+def _read_counter(path: Path, keys: _Keys) -> int | None:
+    """The authenticated counter in ``path``; None when it is missing or does not authenticate."""
+    try:
+        data = json.loads(path.read_text())
+        counter = data["counter"]
+        if type(counter) is int and hmac.compare_digest(_counter_mac(keys, counter), str(data["mac"])):
+            return counter
+    except (OSError, ValueError, TypeError, KeyError, OverflowError):
+        pass
+    return None
+
+
+def _write_counter(path: Path, keys: _Keys, counter: int, force: bool = False) -> None:
+    """Record ``counter`` beside the database (atomically, synced), unless a concurrent
+    writer already recorded a higher one and ``force`` is off."""
+    if not force:
+        recorded = _read_counter(path, keys)
+        if recorded is not None and recorded >= counter:
+            return
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.new")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps({"counter": counter, "mac": _counter_mac(keys, counter)}))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise StoreError(f"the write was committed, but {path} could not be updated ({exc.strerror}); "
+                         "free space or fix permissions, then reopen the store") from None
+
+
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     with _sqlite_errors(path):
         conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
         try:
@@ -534,6 +666,8 @@ def _sqlite_errors(path: Path) -> Iterator[None]:
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path} is not an edgesig store or is corrupted ({exc}); restore it from a "
                          "backup") from None
+    except UnicodeDecodeError:
+        raise StoreError(f"{path} is corrupted (text that is not UTF-8); restore it from a backup") from None
 
 
 def _read_meta(conn: sqlite3.Connection) -> dict[str, str] | None:

@@ -18,7 +18,7 @@ import json
 import os
 import secrets
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, MutableMapping, Protocol, runtime_checkable
 
@@ -49,7 +49,9 @@ class KeySource(Protocol):
 
 @dataclass(frozen=True)
 class KeyFile:
-    """A key in a file readable only by its owner; created (0600) when missing.
+    """A key in a file readable only by its owner; created (0600) when missing while a
+    new store is created (never for an existing store or a backup: a new key cannot open
+    them, and a stray key file only hides the mistyped path).
 
     The file holds the key as base64 text (raw 32 bytes and hex are accepted too), so
     it can be copied into ``EDGESIG_KEY`` for a container.
@@ -62,7 +64,9 @@ class KeyFile:
         path = Path(self.path)
         if not path.exists():
             if not self.create:
-                raise StoreError(f"key file {path} does not exist; create it or pass create=True")
+                raise StoreError(f"key file {path} does not exist; check the path (an existing store or "
+                                 "backup needs the key it was made with; a key file is only created "
+                                 "together with a new store)")
             return _create_key_file(path)
         mode = path.stat().st_mode
         if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -125,19 +129,26 @@ class Keyring:
         keyring = _keyring_module()
         try:
             stored = keyring.get_password(self.service, self.name)
+            if stored is None and not self.create:
+                raise StoreError(f"the OS keyring has no entry {self.service}/{self.name}; an existing store "
+                                 "needs the key it was made with")
             if stored is None:
                 stored = base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
                 keyring.set_password(self.service, self.name, stored)
+        except StoreError:
+            raise
         except Exception as exc:  # backends raise their own types; report one kind
             raise StoreError(f"the OS keyring failed for {self.service}/{self.name}: {exc}") from None
         return decode_key(stored.encode(), f"keyring entry {self.service}/{self.name}")
 
 
-def resolve_key(key: Any, store_meta: MutableMapping[str, str]) -> bytes:
+def resolve_key(key: Any, store_meta: MutableMapping[str, str], *, new: bool = False) -> bytes:
     """The 32-byte master key from raw bytes or a key source.
 
     ``store_meta`` is the store's (or backup's) parameter mapping; a passphrase on a new
-    store adds its salt there, and the caller must persist what was added.
+    store adds its salt there, and the caller must persist what was added. ``new`` says
+    the key is for a store or backup being made now: only then may a KeyFile or Keyring
+    create a missing key.
     """
     if isinstance(key, (bytes, bytearray, memoryview)):
         raw = bytes(key)
@@ -148,6 +159,8 @@ def resolve_key(key: Any, store_meta: MutableMapping[str, str]) -> bytes:
     if isinstance(key, str):
         raise InvalidInputError("a str is ambiguous as a key: wrap it as Passphrase(text), "
                                 "KeyFile(path) or EnvKey(var)")
+    if isinstance(key, (KeyFile, Keyring)) and not new:
+        key = replace(key, create=False)
     if isinstance(key, KeySource):
         master = key.resolve(store_meta)
         if not isinstance(master, bytes) or len(master) != KEY_BYTES:

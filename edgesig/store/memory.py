@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Iterable
 
 from edgesig.errors import UnknownUserError
 from edgesig.store.base import Template, check_user_id
@@ -15,9 +16,15 @@ class MemoryStore:
         self._lock = threading.Lock()
 
     def put(self, template: Template) -> None:
-        check_user_id(template.user_id)
+        self.put_many([template])
+
+    def put_many(self, templates: Iterable[Template]) -> None:
+        """Store several records at once: all of them or, on a bad one, none."""
+        templates = list(templates)
+        for template in templates:
+            check_user_id(template.user_id)
         with self._lock:
-            self._records[(template.user_id, template.engine)] = template
+            self._records.update({(t.user_id, t.engine): t for t in templates})
 
     def get(self, user_id: str, engine: str) -> Template:
         check_user_id(user_id)

@@ -22,7 +22,7 @@ SETTINGS = settings(max_examples=25, deadline=None,
 
 @pytest.fixture(scope="module")
 def verifier(tmp_path_factory):
-    store = EncryptedStore(tmp_path_factory.mktemp("verifier") / "v.db", os.urandom(32))
+    store = EncryptedStore(tmp_path_factory.mktemp("verifier") / "v.db", os.urandom(32), create=True)
     try:
         v = Verifier("dtw", store=store)
     except EngineUnavailableError as exc:

@@ -211,12 +211,12 @@ def test_an_unexpected_failure_is_a_clean_500_that_logs_no_data(client: TestClie
 def test_encrypted_store_keeps_templates_and_audit_beside_it(tmp_path, demo: Demo) -> None:
     path = tmp_path / "templates.db"
     config = ServeConfig(store=path)
-    with EncryptedStore(path, KeyFile(tmp_path / "key")) as store:
+    with EncryptedStore(path, KeyFile(tmp_path / "key"), create=True) as store:
         client = TestClient(build(config, store), base_url=BASE)
         client.headers["x-csrf-token"] = token_of(client.get("/pen").text)
         enrol(client, demo, "frank")
         assert verify(client, demo, "frank", True).json()["accepted"]
-    with EncryptedStore(path, KeyFile(tmp_path / "key")) as store:
+    with EncryptedStore(path, KeyFile(tmp_path / "key"), create=True) as store:
         assert store.users() == ["frank"]
     audit = config.audit_path.read_text()
     assert [json.loads(line)["event"] for line in audit.splitlines()] == ["enrol", "verify"]

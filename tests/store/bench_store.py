@@ -43,9 +43,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     template = Template("bench-user", "dtw", "1.0", tuple(rng.normal(size=(200, 30)) for _ in range(5)), {"d": 1.0})
     with tempfile.TemporaryDirectory() as tmp:
-        enc = EncryptedStore(Path(tmp) / "bench.db", os.urandom(32))
+        enc = EncryptedStore(Path(tmp) / "bench.db", os.urandom(32), create=True)
         stores = (("MemoryStore", MemoryStore()), ("EncryptedStore", enc),
-                  ("EncryptedStore, cache_size=0", EncryptedStore(Path(tmp) / "nocache.db", os.urandom(32), cache_size=0)))
+                  ("EncryptedStore, cache_size=0", EncryptedStore(Path(tmp) / "nocache.db", os.urandom(32), cache_size=0, create=True)))
         for name, store in stores:
             store.put(template)
             put = median_ms(lambda: store.put(template), ops)
@@ -55,7 +55,7 @@ def main() -> None:
         pens = [wavy_pen(seed) for seed in range(5)]
         query = wavy_pen(42)
         verifiers = {"MemoryStore": Verifier("dtw", store=MemoryStore()),
-                     "EncryptedStore": Verifier("dtw", store=EncryptedStore(Path(tmp) / "v.db", os.urandom(32)))}
+                     "EncryptedStore": Verifier("dtw", store=EncryptedStore(Path(tmp) / "v.db", os.urandom(32), create=True))}
         for v in verifiers.values():
             v.enroll("alice", pens)
             v.verify_stroke("alice", query)  # warm the numba kernels

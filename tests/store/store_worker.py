@@ -16,14 +16,14 @@ from tests.store.store_helpers import make_template
 
 
 def burst(path: str, key: bytes, start: int) -> None:
-    with EncryptedStore(path, key) as store:
+    with EncryptedStore(path, key, create=True) as store:
         for i in range(start, start + 100_000):
             store.put(make_template(f"user{i}", n_refs=5, shape=(200, 30), seed=i))
             print(f"committed {i}", flush=True)
 
 
 def mixed(path: str, key: bytes, worker: int, seconds: float) -> None:
-    store = EncryptedStore(path, key)
+    store = EncryptedStore(path, key, create=True)
     counts, errors = [0, 0], []
 
     def loop(thread: int) -> None:

@@ -45,7 +45,7 @@ def test_killed_writer_loses_nothing_committed(store_path, key):
         got = _burst_and_kill(store_path, key, start, int(rng.integers(3, 12)))
         committed += got
         start = got[-1] + 2
-        with EncryptedStore(store_path, key) as store:
+        with EncryptedStore(store_path, key, create=True) as store:
             users = store.users()
             present = {int(u[4:]) for u in users}
             assert {int(u) for u in committed} <= present
@@ -58,12 +58,12 @@ def test_killed_writer_loses_nothing_committed(store_path, key):
 
 
 def test_concurrent_processes_and_threads(store_path, key):
-    EncryptedStore(store_path, key).close()
+    EncryptedStore(store_path, key, create=True).close()
     children = [subprocess.Popen([sys.executable, str(WORKER), "mixed", str(store_path), key.hex(), str(w), "1.5"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
                 for w in range(3)]
     errors: list[str] = []
-    store = EncryptedStore(store_path, key)
+    store = EncryptedStore(store_path, key, create=True)
 
     def local(thread: int) -> None:  # this process's threads join in too
         try:
@@ -91,5 +91,5 @@ def test_concurrent_processes_and_threads(store_path, key):
         assert store.get(user, "dtw").user_id == user
     assert store.get("local1", "dtw").version == 60
     store.close()
-    with EncryptedStore(store_path, key) as reopened:
+    with EncryptedStore(store_path, key, create=True) as reopened:
         assert reopened.users() == users

@@ -14,7 +14,7 @@ from edgesig.store.keys import KDF_META, EnvKey, KeyFile, Keyring, Passphrase, d
 
 def test_key_file_is_created_private_and_stable(tmp_path):
     path = tmp_path / "store.key"
-    first = resolve_key(KeyFile(path), {})
+    first = resolve_key(KeyFile(path), {}, new=True)
     assert len(first) == 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert resolve_key(KeyFile(path), {}) == first
@@ -23,7 +23,7 @@ def test_key_file_is_created_private_and_stable(tmp_path):
 
 def test_key_file_readable_by_others_is_refused(tmp_path):
     path = tmp_path / "store.key"
-    resolve_key(KeyFile(path), {})
+    resolve_key(KeyFile(path), {}, new=True)
     path.chmod(0o644)
     with pytest.raises(StoreError, match="chmod 600"):
         resolve_key(KeyFile(path), {})
@@ -31,7 +31,14 @@ def test_key_file_readable_by_others_is_refused(tmp_path):
 
 def test_key_file_not_created_when_asked(tmp_path):
     with pytest.raises(StoreError, match="does not exist"):
-        resolve_key(KeyFile(tmp_path / "none.key", create=False), {})
+        resolve_key(KeyFile(tmp_path / "none.key", create=False), {}, new=True)
+
+
+def test_key_file_is_only_created_for_a_new_store(tmp_path):
+    """Issue 20 #3: a mistyped key path beside an existing store made a stray key."""
+    with pytest.raises(StoreError, match="check the path"):
+        resolve_key(KeyFile(tmp_path / "typo.key"), {"format": "edgesig-encrypted-store"})
+    assert not (tmp_path / "typo.key").exists()
 
 
 def test_key_file_with_garbage_is_refused(tmp_path):

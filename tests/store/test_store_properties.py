@@ -39,7 +39,7 @@ templates = st.builds(
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    with EncryptedStore(tmp_path_factory.mktemp("prop") / "s.db", os.urandom(32)) as s:
+    with EncryptedStore(tmp_path_factory.mktemp("prop") / "s.db", os.urandom(32), create=True) as s:
         s.put(make_template("anchor"))
         yield s
 

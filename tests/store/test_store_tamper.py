@@ -20,7 +20,7 @@ def _row(conn, index=0):
 
 
 def test_every_byte_of_a_blob_is_authenticated(store_path, key):
-    store = EncryptedStore(store_path, key)
+    store = EncryptedStore(store_path, key, create=True)
     store.put(make_template(n_refs=1, shape=(4, 2)))
     store.get("alice", "dtw")  # a decoded copy is now cached: it must not mask any change
     raw = _raw(store_path)
@@ -46,7 +46,7 @@ def test_every_byte_of_a_blob_is_authenticated(store_path, key):
     ("version", "'one'"), ("blob", "x'00'"),
 ])
 def test_every_column_is_authenticated(store_path, key, column, value):
-    store = EncryptedStore(store_path, key)
+    store = EncryptedStore(store_path, key, create=True)
     store.put(make_template())
     with _raw(store_path) as raw:
         raw.execute(f"UPDATE records SET {column} = {value}")
@@ -54,12 +54,12 @@ def test_every_column_is_authenticated(store_path, key, column, value):
         store.get("alice", "dtw")  # the open store sees it
     store.close()
     with pytest.raises(TemplateIntegrityError):  # and so does a fresh process (at open or at get)
-        with EncryptedStore(store_path, key) as fresh:
+        with EncryptedStore(store_path, key, create=True) as fresh:
             fresh.get("alice", "dtw")
 
 
 def test_sealed_user_id_is_authenticated(store_path, key):
-    with EncryptedStore(store_path, key) as store:
+    with EncryptedStore(store_path, key, create=True) as store:
         store.put(make_template("alice"))
         store.put(make_template("bob"))
         with _raw(store_path) as raw:
@@ -70,7 +70,7 @@ def test_sealed_user_id_is_authenticated(store_path, key):
 
 
 def test_swapped_rows_fail(store_path, key):
-    with EncryptedStore(store_path, key) as store:
+    with EncryptedStore(store_path, key, create=True) as store:
         store.put(make_template("alice", seed=1))
         store.put(make_template("bob", seed=2))
         with _raw(store_path) as raw:
@@ -89,7 +89,7 @@ def test_swapped_rows_fail(store_path, key):
 
 
 def test_row_rollback_is_detected(store_path, key):
-    with EncryptedStore(store_path, key) as store:
+    with EncryptedStore(store_path, key, create=True) as store:
         store.put(make_template("alice", seed=1))
         store.put(make_template("bob", seed=2))
         with _raw(store_path) as raw:
@@ -102,11 +102,11 @@ def test_row_rollback_is_detected(store_path, key):
             store.get("alice", "dtw")
         assert same_template(store.get("bob", "dtw"), make_template("bob", seed=2))
     with pytest.raises(TemplateIntegrityError, match="authenticated state"):
-        EncryptedStore(store_path, key)
+        EncryptedStore(store_path, key, create=True)
 
 
 def test_rollback_of_row_and_state_together_is_detected(store_path, key):
-    with EncryptedStore(store_path, key) as store:
+    with EncryptedStore(store_path, key, create=True) as store:
         store.put(make_template("alice", seed=1))
         store.put(make_template("bob", seed=2))
         with _raw(store_path) as raw:
@@ -119,40 +119,49 @@ def test_rollback_of_row_and_state_together_is_detected(store_path, key):
                     "uid_box = ? WHERE rowid = ?", (*old_row[3:9], old_row[0]))
         raw.executemany("UPDATE meta SET value = ? WHERE key = ?", [(v, k) for k, v in old_meta])
     with pytest.raises(TemplateIntegrityError):
-        EncryptedStore(store_path, key)
+        EncryptedStore(store_path, key, create=True)
 
 
 def test_deleted_and_planted_rows_are_detected(store_path, key, tmp_path):
-    with EncryptedStore(store_path, key) as store:
+    with EncryptedStore(store_path, key, create=True) as store:
         store.put(make_template("alice"))
         store.put(make_template("bob"))
     planted = shutil.copy(store_path, tmp_path / "copy.db")
     with _raw(store_path) as raw:
         raw.execute("DELETE FROM records WHERE rowid = 2")
     with pytest.raises(TemplateIntegrityError):
-        EncryptedStore(store_path, key)
+        EncryptedStore(store_path, key, create=True)
     with _raw(planted) as raw:  # a row copied in from a store with the same key
         row = _row(raw, 0)
         raw.execute("INSERT INTO records (uid_hash, engine, model_version, version, seq, nonce, blob, uid_box) "
                     "VALUES (?, 'other', ?, ?, ?, ?, ?, ?)", (row[1], *row[3:9]))
     with pytest.raises(TemplateIntegrityError):
-        EncryptedStore(planted, key)
+        EncryptedStore(planted, key, create=True)
 
 
 def test_whole_file_rollback_needs_the_external_counter(store_path, key, tmp_path):
-    with EncryptedStore(store_path, key) as store:
+    """An older copy of the database alone is caught by the counter file beside it (this
+    test used to show it passing unnoticed); database and counter file rolled back
+    together are caught only by a counter kept elsewhere (min_counter)."""
+    counter_file = store_path.with_name(store_path.name + ".counter")
+    with EncryptedStore(store_path, key, create=True) as store:
         store.put(make_template(seed=1))
     old_copy = shutil.copy(store_path, tmp_path / "old.db")
+    old_counter = shutil.copy(counter_file, tmp_path / "old.counter")
     with EncryptedStore(store_path, key) as store:
         store.put(make_template(seed=2))
         counter = store.counter
     shutil.copy(old_copy, store_path)
+    with pytest.raises(TemplateIntegrityError, match="committed writes are missing"):
+        EncryptedStore(store_path, key)
+    shutil.copy(old_counter, counter_file)
+    EncryptedStore(store_path, key).close()
     with pytest.raises(TemplateIntegrityError, match="rolled back"):
         EncryptedStore(store_path, key, min_counter=counter)
 
 
 def test_tampered_state_record(store_path, key):
-    with EncryptedStore(store_path, key) as store:
+    with EncryptedStore(store_path, key, create=True) as store:
         store.put(make_template())
         with _raw(store_path) as raw:
             raw.execute("UPDATE meta SET value = value + 5 WHERE key = 'counter'")
@@ -165,12 +174,12 @@ def test_tampered_state_record(store_path, key):
     with _raw(store_path) as raw:
         raw.execute("UPDATE meta SET value = '00' WHERE key = 'key_check'")
     with pytest.raises(WrongKeyError):
-        EncryptedStore(store_path, key)
+        EncryptedStore(store_path, key, create=True)
 
 
 def test_raw_file_holds_no_user_id_or_coordinates(store_path, key):
     user = "alice.unique-user-7f3k"
-    store = EncryptedStore(store_path, key)
+    store = EncryptedStore(store_path, key, create=True)
     store.put(make_template(user, n_refs=5, shape=(200, 30)))
     store.put(make_template(user, engine="lnps", n_refs=5, shape=(200, 30), seed=4))
     store.put(make_template(user, n_refs=5, shape=(200, 30), seed=5))  # a rewrite leaves old pages behind

@@ -1,0 +1,164 @@
+"""Issue 20, findings 3, 4 and 6 (store) and issue 21, point 7 (one replay memory per store).
+
+Each test failed before its fix: a missing, mistyped or emptied store was silently
+created empty, a key file was made beside an existing store, a commit lost with its
+WAL went unnoticed, damaged metadata raised UnicodeDecodeError or KeyError, an
+enrolment wrote its records in two transactions, and the one-shot verify_stroke had a
+replay memory of its own.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import edgesig
+from edgesig.cli import cli
+from edgesig.errors import StoreError, TemplateIntegrityError
+from edgesig.store import EncryptedStore, KeyFile, MemoryStore
+from tests.store.store_helpers import make_template
+
+_COMMIT_AND_CRASH = """
+import os, sys
+from edgesig.store import EncryptedStore
+from tests.store.store_helpers import make_template
+store = EncryptedStore(sys.argv[1], bytes.fromhex(sys.argv[2]))
+store.put(make_template("bob", seed=3))
+os._exit(0)  # no close: the commit stays in the WAL, as after a power cut
+"""
+
+
+@pytest.fixture
+def store_path(tmp_path) -> Path:
+    return tmp_path / "templates.db"
+
+
+def _crash_after_commit(store_path: Path, key: bytes) -> Path:
+    """A store with alice checkpointed and bob committed only to the WAL; the WAL's path."""
+    with EncryptedStore(store_path, key, create=True) as store:
+        store.put(make_template("alice"))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    subprocess.run([sys.executable, "-c", _COMMIT_AND_CRASH, str(store_path), key.hex()], check=True, env=env)
+    wal = Path(f"{store_path}-wal")
+    assert wal.stat().st_size > 0
+    return wal
+
+
+def test_a_missing_store_is_not_created(store_path):
+    with pytest.raises(StoreError, match="does not exist.*create=True"):
+        EncryptedStore(store_path, KeyFile(store_path.with_suffix(".key")))
+    assert list(store_path.parent.iterdir()) == []
+
+
+def test_an_empty_store_file_is_an_error_not_a_new_store(store_path):
+    key = os.urandom(32)
+    with EncryptedStore(store_path, key, create=True) as store:
+        for user in ("a", "b", "c", "d", "e"):
+            store.put(make_template(user))
+    store_path.write_bytes(b"")
+    for create in (False, True):
+        with pytest.raises(StoreError, match="empty"):
+            EncryptedStore(store_path, key, create=create)
+    assert store_path.stat().st_size == 0
+
+
+def test_a_deleted_store_with_its_counter_file_left_is_an_error(store_path):
+    key = os.urandom(32)
+    EncryptedStore(store_path, key, create=True).close()
+    store_path.unlink()
+    with pytest.raises(StoreError, match="shows a store was there"):
+        EncryptedStore(store_path, key, create=True)
+
+
+def test_cli_with_a_mistyped_store_fails_and_creates_nothing(tmp_path):
+    typo = tmp_path / "typo_store.db"
+    result = CliRunner().invoke(cli, ["users", "--store", str(typo)])
+    assert result.exit_code != 0
+    assert "does not exist" in str(result.exception)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_mistyped_key_file_beside_a_store_is_not_created(store_path):
+    EncryptedStore(store_path, KeyFile(store_path.with_suffix(".key")), create=True).close()
+    typo = store_path.with_name("typo.key")
+    with pytest.raises(StoreError, match="check the path"):
+        EncryptedStore(store_path, KeyFile(typo))
+    assert not typo.exists()
+
+
+def test_a_commit_lost_with_a_deleted_wal_is_noticed(store_path):
+    key = os.urandom(32)
+    _crash_after_commit(store_path, key).unlink()
+    with pytest.raises(TemplateIntegrityError, match="committed writes are missing"):
+        EncryptedStore(store_path, key)
+    with EncryptedStore(store_path, key, accept_lost_writes=True) as store:  # a deliberate decision
+        assert store.users() == ["alice"]
+    EncryptedStore(store_path, key).close()  # and from then on the store opens as it is
+
+
+@pytest.mark.parametrize("flips", [1, 4])
+def test_a_commit_lost_to_a_damaged_wal_is_noticed(store_path, flips):
+    key = os.urandom(32)
+    wal = _crash_after_commit(store_path, key)
+    data = bytearray(wal.read_bytes())
+    for i in range(flips):  # inside the last frame's page: its checksum fails, SQLite drops the commit
+        data[len(data) - 200 - 37 * i] ^= 0x10
+    wal.write_bytes(bytes(data))
+    with pytest.raises(TemplateIntegrityError, match="committed writes are missing"):
+        EncryptedStore(store_path, key)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "x"])
+def test_a_bad_schema_version_is_a_typed_error(store_path, value):
+    key = os.urandom(32)
+    EncryptedStore(store_path, key, create=True).close()
+    with sqlite3.connect(store_path) as raw:
+        raw.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (value,))
+    raw.close()
+    with pytest.raises(TemplateIntegrityError, match="damaged store metadata"):
+        EncryptedStore(store_path, key)
+
+
+def test_a_flipped_byte_in_the_schema_text_is_a_typed_error(store_path):
+    key = os.urandom(32)
+    with EncryptedStore(store_path, key, create=True) as store:
+        store.put(make_template())
+    data = bytearray(store_path.read_bytes())
+    at = data.index(b"CREATE TABLE meta")
+    data[at + 3] = 0xFF  # not UTF-8
+    store_path.write_bytes(bytes(data))
+    with pytest.raises(StoreError):
+        EncryptedStore(store_path, key)
+
+
+class _CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[list[str]] = []
+
+    def put_many(self, templates) -> None:
+        templates = list(templates)
+        self.writes.append([t.engine for t in templates])
+        super().put_many(templates)
+
+
+def test_enrolment_is_one_write(pens):
+    store = _CountingStore()
+    v = edgesig.Verifier("dtw", store)
+    v.enroll("alice", pens[:5])
+    expected = ["dtw"] + (["id-pen"] if "id-pen" in v.manifest.entries else [])
+    assert store.writes == [expected]
+
+
+def test_the_one_shot_call_shares_the_verifiers_replay_memory(pens):
+    store = MemoryStore()
+    v = edgesig.Verifier("dtw", store)
+    v.enroll("alice", pens[:5])
+    assert v.verify_stroke("alice", pens[5]).accepted
+    again = edgesig.verify_stroke("alice", pens[5], store=store, engine="dtw")
+    assert not again.accepted and any("recently accepted" in r for r in again.reasons)
