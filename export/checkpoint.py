@@ -90,7 +90,7 @@ class TrainRun:
 
     def __init__(self, desc: str, identity: dict[str, Any], steps: int, modules: Sequence[nn.Module],
                  optimizer: torch.optim.Optimizer, scheduler: Any = None,
-                 generators: Sequence[np.random.Generator] = ()):
+                 generators: Sequence[np.random.Generator | torch.Generator] = ()):
         global _RUNS_STARTED
         self.desc, self.steps, self.modules = desc, steps, list(modules)
         self.optimizer, self.scheduler, self.generators = optimizer, scheduler, list(generators)
@@ -132,7 +132,7 @@ class TrainRun:
         state = {"step": step, "fingerprint": self.fingerprint, "values": self.values,
                  "modules": [m.state_dict() for m in self.modules], "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-                 "numpy": [g.bit_generator.state for g in self.generators], "torch": torch.get_rng_state(),
+                 "generators": [_rng_state(g) for g in self.generators], "torch": torch.get_rng_state(),
                  "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                  "python": random.getstate()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,8 +149,8 @@ class TrainRun:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        for gen, gen_state in zip(self.generators, state["numpy"]):
-            gen.bit_generator.state = gen_state
+        for gen, gen_state in zip(self.generators, state["generators"]):
+            _set_rng_state(gen, gen_state)
         torch.set_rng_state(state["torch"].cpu())
         if state["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
@@ -158,3 +158,14 @@ class TrainRun:
         self.values = dict(state["values"])
         return int(state["step"])
 
+
+
+def _rng_state(gen: np.random.Generator | torch.Generator) -> Any:
+    return gen.get_state() if isinstance(gen, torch.Generator) else gen.bit_generator.state
+
+
+def _set_rng_state(gen: np.random.Generator | torch.Generator, state: Any) -> None:
+    if isinstance(gen, torch.Generator):
+        gen.set_state(state.cpu())
+    else:
+        gen.bit_generator.state = state

@@ -30,6 +30,8 @@ from torch import nn
 from tqdm import tqdm
 
 from edgesig.identify import BACKBONE_INPUT, BACKBONE_SHAPE, backbone_input
+from export.checkpoint import TrainRun, set_resume
+from export.distributed import context, set_amp
 
 EMBED_DIM = 128
 
@@ -103,23 +105,30 @@ def train_classifier(model: IdNet, writers: list[list[np.ndarray]], steps: int, 
     """Writer classification with a fresh cosine head over ``writers``; returns the backbone."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
+    ctx = context()
     x = torch.from_numpy(np.concatenate([to_input(w) for w in writers]))
     y = torch.from_numpy(np.concatenate([np.full(len(w), i) for i, w in enumerate(writers)])).long()
-    head = CosineHead(len(writers))
+    model, head = ctx.prepare(model), ctx.prepare(CosineHead(len(writers)))
     opt = torch.optim.AdamW(list(model.parameters()) + list(head.parameters()), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     model.train()
-    bar = tqdm(range(steps), desc=desc, dynamic_ncols=True)
-    for _ in bar:
+    run = TrainRun(desc, {"steps": steps, "lr": lr, "batch": batch, "seed": seed, "samples": len(y)}, steps,
+                   [model, head], opt, sched, [gen])
+    bar = tqdm(range(run.start(), steps), desc=desc, dynamic_ncols=True, disable=not ctx.is_main)
+    for step in bar:
         idx = torch.randint(len(y), (batch,), generator=gen)
-        logits = head(model(_augment(x[idx], gen)), y[idx])
-        loss = nn.functional.cross_entropy(logits, y[idx])
+        xb = ctx.shard(_augment(x[idx], gen)).to(ctx.device)  # the global batch; this rank's share
+        yb = ctx.shard(y[idx]).to(ctx.device)
+        with ctx.autocast():
+            loss = nn.functional.cross_entropy(head(model(xb), yb), yb)
         opt.zero_grad()
         loss.backward()
+        ctx.average_gradients(run.parameters())
         opt.step()
         sched.step()
         bar.set_postfix(loss=f"{loss.item():.3f}")
-    return model.eval()
+        run.step_done(step + 1)
+    return model.eval().cpu()
 
 
 def export_int8(model: IdNet, out_dir: Path, calibration: np.ndarray) -> tuple[Path, Path]:
@@ -146,7 +155,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", default="/tmp/edgesig_render_cache")
     ap.add_argument("--out", default="build/identify")
+    ap.add_argument("--resume-dir", default=None, help="save the training state here; a rerun resumes from it")
+    ap.add_argument("--checkpoint-every", type=int, default=50)
+    ap.add_argument("--amp", action="store_true", help="bfloat16 mixed precision on a GPU (ignored on CPU)")
     args = ap.parse_args()
+    set_amp(args.amp)
+    set_resume(args.resume_dir, args.checkpoint_every)
     from edgesig.eval.protocols import parse_users
     from export.offline.flow_train import load_rendered
     start = time.perf_counter()
@@ -158,6 +172,8 @@ def main() -> None:
         svc = [u.genuine for u in load_rendered(args.directory, users, cache=Path(args.cache))]
         model = train_classifier(model, svc, args.finetune_steps, args.lr / 3, seed=args.seed + 1,
                                  desc="fine-tune (SVC2004)")
+    if not context().is_main:
+        return  # export and the JSON are rank 0's
     calibration = to_input([a for w in synth[:16] for a in w[:4]])
     out = Path(args.out)
     fp32, int8 = export_int8(model, out, calibration)
