@@ -353,4 +353,5 @@ def _record(device, timeout_s: float, pen_up_ms: float) -> list[tuple[int, int, 
 
 
 FORMAT = register(PenFormat("evdev", sniff, read, write, suffixes=(".evdev",)))
-TEXT_FORMAT = register(PenFormat("evtest", sniff_text, read_text, write_text, suffixes=(".evtest",)))
+TEXT_FORMAT = register(PenFormat("evtest", sniff_text, read_text, write_text, suffixes=(".evtest",),
+                                  sniffs_head=True))

@@ -347,4 +347,4 @@ def write(pen: PenStream) -> bytes:
     return encode_session(pen)
 
 
-FORMAT = register(PenFormat("frames", sniff, read, write, suffixes=(".esf",)))
+FORMAT = register(PenFormat("frames", sniff, read, write, suffixes=(".esf",), sniffs_head=True))

@@ -473,4 +473,4 @@ def _hex_payload(text: str, line: int) -> bytes:
     return payload
 
 
-FORMAT = register(PenFormat("hid", sniff, read, write, suffixes=(".hid",)))
+FORMAT = register(PenFormat("hid", sniff, read, write, suffixes=(".hid",), sniffs_head=True))

@@ -336,4 +336,5 @@ def _checked(values: np.ndarray, low: int, high: int, name: str) -> np.ndarray:
     return out
 
 
-FORMAT = register(PenFormat("iso19794_7", sniff, read, write, suffixes=(".sdi", ".iso", ".bin")))
+FORMAT = register(PenFormat("iso19794_7", sniff, read, write, suffixes=(".sdi", ".iso", ".bin"),
+                                  sniffs_head=True))

@@ -50,4 +50,4 @@ def read(data: bytes | BinaryIO, **_: object) -> PenStream:
                                  device=DEVICE)
 
 
-FORMAT = register(PenFormat("mcyt", sniff, read, suffixes=(".txt",)))
+FORMAT = register(PenFormat("mcyt", sniff, read, suffixes=(".txt",), sniffs_head=True, streams=True))

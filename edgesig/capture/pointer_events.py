@@ -182,4 +182,5 @@ def _pen_state(table: np.ndarray) -> np.ndarray:
     return down
 
 
-FORMAT = register(PenFormat("pointer_events", sniff, read, write, suffixes=(".json",)))
+FORMAT = register(PenFormat("pointer_events", sniff, read, write, suffixes=(".json",),
+                            sniffs_head=True))

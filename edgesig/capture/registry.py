@@ -3,19 +3,29 @@
 A format module registers a :class:`PenFormat` with a ``sniff`` (cheap look at the first
 bytes and the file name) and a ``read`` (bytes -> PenStream). ``load_pen`` tries the
 sniffers in registration order unless a format is named.
+
+A file is read no further than needed: sniffers that look at the head get its first
+``SNIFF_BYTES``, and a streaming reader (the line-based formats) gets the open file and
+stops at the ``MAX_POINTS``-th sample, so an oversized file costs time and memory in
+proportion to that cap, not to its size. Other readers get the whole input, at most
+``MAX_FILE_BYTES``.
 """
 from __future__ import annotations
 
+import io
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 from edgesig.errors import EdgesigError, FormatError, InvalidInputError
 from edgesig.pen import PenStream
 
 #: Largest pen file read (a long signature at 1 kHz is well under 5 MB in any format).
 MAX_FILE_BYTES = 64 * 1024 * 1024
+#: Leading bytes given to sniffers that only look at a file's head.
+SNIFF_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,10 @@ class PenFormat:
     read: Callable[..., PenStream]
     write: Callable[[PenStream], bytes] | None = None
     suffixes: tuple[str, ...] = ()
+    #: ``sniff`` decides from the first SNIFF_BYTES (False: it is given the whole input).
+    sniffs_head: bool = False
+    #: ``read`` also takes a binary stream and stops reading at MAX_POINTS samples.
+    streams: bool = False
 
 
 _FORMATS: dict[str, PenFormat] = {}
@@ -49,19 +63,23 @@ def get_format(name: str) -> PenFormat:
         raise InvalidInputError(f"unknown pen format {name!r}; known: {', '.join(_FORMATS)}") from None
 
 
-def load_pen(source: str | os.PathLike | bytes, format: str | None = None, **options: Any) -> PenStream:
-    """Read a pen file (path or bytes) into a PenStream; the format is detected when not given.
+def load_pen(source: str | os.PathLike | bytes | BinaryIO, format: str | None = None,
+             **options: Any) -> PenStream:
+    """Read a pen file (path, bytes or binary stream) into a PenStream; the format is detected
+    when not given.
 
     Options are passed to the reader (e.g. ``sample_rate_hz`` for formats without time).
     """
-    data, name = _read_source(source)
-    if format is not None:
-        return _read_with(get_format(format), data, options)
-    _load_builtin()
-    for fmt in _FORMATS.values():
-        if _sniffs(fmt, data, name):
-            return _read_with(fmt, data, options)
-    what = f"could not recognise the pen format of {name or 'the given bytes'}"
+    with ExitStack() as stack:
+        src = _Source.of(source, stack)
+        if format is not None:
+            fmt = get_format(format)
+            return _read_with(fmt, src.for_reader(fmt), options)
+        _load_builtin()
+        for fmt in _FORMATS.values():
+            if _sniffs(fmt, src.head if fmt.sniffs_head else src.whole(), src.name):
+                return _read_with(fmt, src.for_reader(fmt), options)
+    what = f"could not recognise the pen format of {src.name or 'the given bytes'}"
     raise FormatError(f"{what}; pass format= one of {', '.join(_FORMATS)}",
                       cli_message=f"{what}; pass --format, one of {', '.join(_FORMATS)}")
 
@@ -74,7 +92,7 @@ def save_pen(pen: PenStream, path: str | os.PathLike, format: str) -> None:
     Path(path).write_bytes(fmt.write(pen))
 
 
-def _read_with(fmt: PenFormat, data: bytes, options: dict[str, Any]) -> PenStream:
+def _read_with(fmt: PenFormat, data: bytes | BinaryIO, options: dict[str, Any]) -> PenStream:
     """Run a reader; a reader that trips over malformed data still yields a FormatError."""
     try:
         return fmt.read(data, **options)
@@ -91,17 +109,65 @@ def _sniffs(fmt: PenFormat, data: bytes, name: str) -> bool:
         return False
 
 
-def _read_source(source: Any) -> tuple[bytes, str]:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source), ""
-    if not isinstance(source, (str, os.PathLike)):
-        raise InvalidInputError(f"load_pen takes a path or bytes, got {type(source).__name__}")
-    path = Path(source)
-    if not path.is_file():
-        raise InvalidInputError(f"no such pen file: {path}")
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise FormatError(f"{path} is larger than {MAX_FILE_BYTES // 2**20} MiB; not a pen recording")
-    return path.read_bytes(), path.name
+class _Source:
+    """A pen input read lazily: its head for sniffing, then a stream or all of it for a reader."""
+
+    def __init__(self, name: str, data: bytes | None = None, stream: BinaryIO | None = None):
+        self.name = name
+        self._data = data
+        self._stream = stream
+        self.head = data[:SNIFF_BYTES] if data is not None else stream.read(SNIFF_BYTES)
+
+    @classmethod
+    def of(cls, source: Any, stack: ExitStack) -> "_Source":
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            return cls("", data=bytes(source))
+        if hasattr(source, "read"):
+            return cls(str(getattr(source, "name", "")), stream=source)
+        if not isinstance(source, (str, os.PathLike)):
+            raise InvalidInputError(f"load_pen takes a path, bytes or a binary stream, got {type(source).__name__}")
+        path = Path(source)
+        if not path.is_file():
+            raise InvalidInputError(f"no such pen file: {path}")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise FormatError(f"{path} is larger than {MAX_FILE_BYTES // 2**20} MiB; not a pen recording")
+        return cls(path.name, stream=stack.enter_context(path.open("rb")))
+
+    def whole(self) -> bytes:
+        """Every byte (read once), refused beyond MAX_FILE_BYTES."""
+        if self._data is None:
+            self._data = self.head + self._stream.read(MAX_FILE_BYTES + 1 - len(self.head))
+            if len(self._data) > MAX_FILE_BYTES:
+                raise FormatError(f"{self.name or 'the input'} is larger than {MAX_FILE_BYTES // 2**20} MiB; "
+                                  "not a pen recording")
+        return self._data
+
+    def for_reader(self, fmt: PenFormat) -> bytes | BinaryIO:
+        """The open stream (head first) for a streaming reader that has it; else every byte."""
+        if self._data is not None or not fmt.streams:
+            return self.whole()
+        return io.BufferedReader(_Prefixed(self.head, self._stream))
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` (already read for sniffing) followed by the rest of ``stream``."""
+
+    def __init__(self, head: bytes, stream: BinaryIO):
+        self._head = memoryview(head)
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        chunk = self._stream.read(len(buffer))
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
 
 
 def _load_builtin() -> None:

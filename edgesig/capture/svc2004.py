@@ -73,4 +73,5 @@ def write(pen: PenStream) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
-FORMAT = register(PenFormat("svc2004", sniff, read, write, suffixes=(".txt",)))
+FORMAT = register(PenFormat("svc2004", sniff, read, write, suffixes=(".txt",), sniffs_head=True,
+                            streams=True))
