@@ -3,11 +3,17 @@
 A POS pad streams samples while the customer signs. ``Session`` keeps the pen state,
 computes the features that are already final while the pen moves (see
 :mod:`edgesig.features.streaming`), notices the end of the signature (the pen stays up
-longer than ``pen_up_timeout_ms``, the pad's END frame, or an explicit :meth:`done`),
-and then verifies, so the customer waits only for the last small step.
+longer than ``pen_up_timeout_ms``, the pad stops sending for ``inactivity_timeout_ms``,
+the pad's END frame, or an explicit :meth:`done`), and then verifies, so the customer
+waits only for the last small step.
+
+Each sample is checked as it arrives (a number, finite, pressure within
+``[0, pressure_max]``, time not going back by more than a clock resync): a bad one
+raises PenStreamError and is left out, and the session goes on with the next one.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Iterable
 
 import numpy as np
@@ -15,8 +21,9 @@ import numpy as np
 from edgesig.capture.framing import PenPacket, SessionEnd, SessionStart
 from edgesig.errors import InvalidInputError, PenStreamError
 from edgesig.features.streaming import StreamingFeatures
-from edgesig.pen import MAX_POINTS, DeviceInfo, PenStream
+from edgesig.pen import MAX_CLOCK_STEP_BACK_MS, MAX_POINTS, DeviceInfo, PenStream
 from edgesig.results import VerifyResult
+from edgesig.store.base import check_user_id
 
 
 class _Samples:
@@ -47,26 +54,36 @@ class _Samples:
 class Session:
     """One signing: feed samples (or decoded frames), get a VerifyResult at the end.
 
-    ``on_result`` is called with the result when the session ends by itself (pen-up
-    timeout or END frame). States: "idle" (nothing yet), "writing", "pen_up", "done".
+    ``on_result`` is called with the result only when the session ends by itself (pen-up
+    timeout, inactivity timeout or END frame), not when the caller ends it with
+    :meth:`done`, which returns the result. ``inactivity_timeout_ms`` ends a session
+    whose pad stops sending mid-stroke (a lost pen-up): what was captured is verified.
+    The user must be enrolled when the session is created (UnknownUserError otherwise),
+    so the signer is not asked to sign for nothing. States: "idle" (nothing yet),
+    "writing", "pen_up", "done".
     """
 
     def __init__(self, verifier, user_id: str, *, pen_up_timeout_ms: float = 1500.0,
-                 device: DeviceInfo | None = None, pressure_max: float = 1.0,
-                 on_result: Callable[[VerifyResult], None] | None = None):
-        if pen_up_timeout_ms <= 0:
-            raise InvalidInputError(f"pen_up_timeout_ms must be positive, got {pen_up_timeout_ms}")
+                 inactivity_timeout_ms: float = 5000.0, device: DeviceInfo | None = None,
+                 pressure_max: float = 1.0, on_result: Callable[[VerifyResult], None] | None = None):
+        for name, value in (("pen_up_timeout_ms", pen_up_timeout_ms), ("inactivity_timeout_ms", inactivity_timeout_ms),
+                            ("pressure_max", pressure_max)):
+            if not value > 0:
+                raise InvalidInputError(f"{name} must be positive, got {value}")
         self.verifier = verifier
         self.user_id = user_id
         self.pen_up_timeout_ms = float(pen_up_timeout_ms)
+        self.inactivity_timeout_ms = float(inactivity_timeout_ms)
         self.device = device or DeviceInfo(name="stream")
         self.pressure_max = float(pressure_max)
         self.on_result = on_result
         self.engine = verifier.engine(verifier.engine_name)
+        verifier.store.get(check_user_id(user_id), self.engine.name)  # UnknownUserError now, not at the end
         config = getattr(self.engine, "features", None)
         self._features = StreamingFeatures(config) if config is not None else None
         self._samples = _Samples()
         self._last_down_t: float | None = None
+        self._last_t: float | None = None
         self._nonce: bytes | None = None
         self._sequence: int | None = None
         self.result: VerifyResult | None = None
@@ -81,25 +98,48 @@ class Session:
 
     def add_point(self, t_ms: float, x: float, y: float, pressure: float = 1.0,
                   pen_down: bool | None = None, tilt_x: float = 0.0, tilt_y: float = 0.0) -> VerifyResult | None:
-        """Add one sample; returns the result if this sample shows the signature had ended."""
+        """Add one sample; returns the result if this sample shows the signature had ended.
+
+        A bad sample raises PenStreamError and is not added; the session stays usable.
+        A small step back in time (a clock resync, up to MAX_CLOCK_STEP_BACK_MS) is held
+        at the last time, as :class:`~edgesig.pen.PenStream` repairs it.
+        """
         if self.result is not None:
             raise InvalidInputError("this session has ended; start a new Session for the next signature")
-        try:
-            t_ms, x, y, pressure, tilt_x, tilt_y = map(float, (t_ms, x, y, pressure, tilt_x, tilt_y))
-        except (TypeError, ValueError):
-            raise PenStreamError(f"sample {self._samples.n}: t, x, y, pressure and tilt must be numbers, got "
-                                 f"{(t_ms, x, y, pressure, tilt_x, tilt_y)!r:.200}") from None
+        row = self._checked(t_ms, x, y, pressure, tilt_x, tilt_y)
+        t_ms, x, y, pressure = row[:4]
         down = pressure > 0 if pen_down is None else bool(pen_down)
         if self._timed_out(t_ms):
-            return self._finish()
+            return self._finish(by_itself=True)
         if self._samples.n >= MAX_POINTS:
             raise PenStreamError(f"more than {MAX_POINTS} samples in one signature; call done() or cancel")
-        self._samples.append((t_ms, x, y, pressure, down, tilt_x, tilt_y))
+        self._samples.append((t_ms, x, y, pressure, down, *row[4:]))
+        self._last_t = t_ms
         if down:
             self._last_down_t = t_ms
         if self._features is not None:
             self._features.push(x, y, down)
         return None
+
+    def _checked(self, *values: object) -> tuple[float, ...]:
+        """(t, x, y, pressure, tilt_x, tilt_y) as floats, or PenStreamError naming what is wrong."""
+        n = self._samples.n
+        try:
+            row = tuple(map(float, values))
+        except (TypeError, ValueError):
+            raise PenStreamError(f"sample {n}: t, x, y, pressure and tilt must be numbers, got "
+                                 f"{values!r:.200}") from None
+        if not all(map(math.isfinite, row)):
+            raise PenStreamError(f"sample {n} contains NaN or infinity {row!r:.200}; it was left out, send the next")
+        if not 0.0 <= row[3] <= self.pressure_max:
+            raise PenStreamError(f"sample {n}: pressure {row[3]:g} is outside [0, {self.pressure_max:g}]; it was "
+                                 "left out (pass the pad's full-scale value as pressure_max)")
+        if self._last_t is not None and row[0] < self._last_t:
+            if row[0] < self._last_t - MAX_CLOCK_STEP_BACK_MS:
+                raise PenStreamError(f"sample {n}: time goes back from {self._last_t:g} to {row[0]:g} ms; it was "
+                                     "left out (send samples in order)")
+            row = (self._last_t, *row[1:])
+        return row
 
     def add_frames(self, frames: Iterable[SessionStart | PenPacket | SessionEnd]) -> VerifyResult | None:
         """Consume decoded frames from :class:`edgesig.capture.framing.FrameDecoder`."""
@@ -116,18 +156,23 @@ class Session:
                 if result is not None:
                     return result
             elif isinstance(frame, SessionEnd):
-                return self._finish()
+                return self._finish(by_itself=True)
         return None
 
     def poll(self, now_ms: float) -> VerifyResult | None:
-        """Call from a timer with the device clock: ends the session after the pen-up timeout."""
-        return self._finish() if self.result is None and self._timed_out(now_ms) else None
+        """Call from a timer with the device clock: ends the session after the pen-up or
+        the inactivity timeout."""
+        return self._finish(by_itself=True) if self.result is None and self._timed_out(now_ms) else None
 
     def done(self) -> VerifyResult:
-        """The signer pressed OK: verify what was captured."""
-        return self.result if self.result is not None else self._finish()
+        """The signer pressed OK: verify what was captured (``on_result`` is not called)."""
+        return self.result if self.result is not None else self._finish(by_itself=False)
 
     def _timed_out(self, now_ms: float) -> bool:
+        if self._last_t is None:
+            return False
+        if now_ms - self._last_t > self.inactivity_timeout_ms:
+            return True
         return (self._last_down_t is not None and self.state == "pen_up"
                 and now_ms - self._last_down_t > self.pen_up_timeout_ms)
 
@@ -138,13 +183,13 @@ class Session:
                                      pressure_max=self.pressure_max, device=self.device,
                                      sequence=self._sequence, nonce=self._nonce)
 
-    def _finish(self) -> VerifyResult:
+    def _finish(self, by_itself: bool) -> VerifyResult:
         pen = self.pen()
         prepared = None
         if self._features is not None and hasattr(self.engine, "from_features"):
             prepared = self.engine.from_features(self._features.finish(pen), pen)
         self.result = self.verifier.verify_stroke(self.user_id, pen, prepared=prepared)
-        if self.on_result is not None:
+        if by_itself and self.on_result is not None:
             self.on_result(self.result)
         return self.result
 

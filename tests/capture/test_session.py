@@ -100,3 +100,66 @@ def test_session_grows_past_its_buffer_and_refuses_non_numbers(writer_pens):
     with pytest.raises(PenStreamError, match="must be numbers"):
         session.add_point("soon", 1.0, 2.0)
     assert len(session.pen()) == len(slow) * 8            # the bad sample left nothing behind
+
+
+@pytest.mark.parametrize("bad, match", [
+    ((float("nan"), 1.0, 2.0, 0.5), "NaN or infinity"),
+    ((1.0, float("inf"), 2.0, 0.5), "NaN or infinity"),
+    ((1.0, 1.0, 2.0, 1.5), r"pressure 1.5 is outside \[0, 1\]"),
+    ((1.0, 1.0, 2.0, -0.1), "pressure -0.1 is outside"),
+    (("last - 500", 1.0, 2.0, 0.5), "time goes back"),
+])
+def test_a_bad_sample_is_refused_alone_and_the_session_goes_on(writer_pens, bad, match):
+    """NaN, pressure above pressure_max or a backwards time used to be kept and to lose the
+    whole signature at done(); now the sample is refused and the signature still verifies."""
+    v = _verifier(writer_pens)
+    query = writer_pens[0][5]
+    points = list(stream_points(query))
+    session = Session(v, "w5", device=query.device)
+    half = len(points) // 2
+    for point in points[:half]:
+        session.add_point(*point)
+    if bad[0] == "last - 500":
+        bad = (points[half - 1][0] - 500.0, *bad[1:])
+    with pytest.raises(PenStreamError, match=match):
+        session.add_point(*bad)
+    for point in points[half:]:
+        session.add_point(*point)
+    assert len(session.pen()) == len(points) and session.done().accepted
+
+
+def test_a_small_clock_step_back_is_held_not_refused(writer_pens):
+    v = _verifier(writer_pens)
+    session = Session(v, "w5")
+    session.add_point(100.0, 1.0, 2.0, 0.5)
+    session.add_point(90.0, 1.5, 2.5, 0.5)                  # a resync of 10 ms
+    assert list(session._samples.columns()[0]) == [100.0, 100.0]
+
+
+def test_a_pad_that_stops_sending_mid_stroke_times_out(writer_pens):
+    v = _verifier(writer_pens)
+    query = writer_pens[0][5]
+    results = []
+    session = Session(v, "w5", device=query.device, inactivity_timeout_ms=3000, on_result=results.append)
+    for t, x, y, p, down in stream_points(query):
+        if down:                                            # the pen-up samples never arrive
+            session.add_point(t, x, y, p, down)
+    assert session.state == "writing"
+    assert session.poll(query.t[-1] + 2000) is None
+    result = session.poll(query.t[-1] + 60000)
+    assert result is not None and session.state == "done" and results == [result]
+
+
+def test_unknown_user_is_refused_when_the_session_is_created(writer_pens):
+    from edgesig import UnknownUserError
+    with pytest.raises(UnknownUserError, match="not enrolled"):
+        Session(_verifier(writer_pens), "nobody")
+
+
+def test_on_result_is_not_called_when_the_caller_ends_the_session(writer_pens):
+    v = _verifier(writer_pens)
+    results = []
+    session = Session(v, "w5", on_result=results.append)
+    for point in stream_points(writer_pens[0][5]):
+        session.add_point(*point)
+    assert session.done() is not None and results == []
