@@ -52,7 +52,7 @@ def test_coalesced_samples_replace_their_parent_and_order_is_restored():
 def test_touch_is_used_only_when_there_is_no_pen_with_pressure_one_half():
     touch = [{**e, "pointerType": "touch", "pressure": 0.9} for e in _stroke()]
     pen = pointer_events.read(json.dumps(touch).encode())
-    assert set(pen.pressure[pen.pen_down]) == {0.5}
+    assert set(pen.pressure[pen.pen_down]) == {0.5} and not pen.has_pressure
     palm = [{**e, "pointerType": "touch", "clientX": 500} for e in _stroke()]
     mixed = pointer_events.read(json.dumps(palm + _stroke(t0=300.0)).encode())
     assert mixed.x.max() < 100 and mixed.device.name == "Pointer Events (pen)"
@@ -88,3 +88,23 @@ def test_invalid_json_names_the_offset():
     with pytest.raises(FormatError) as err:
         pointer_events.read('[{"pointerType": "stylo é",, }]'.encode())
     assert err.value.offset == 28  # bytes, not characters: "é" is two
+
+
+@pytest.mark.parametrize("extra", [{}, {"tiltX": 5, "tiltY": -3}, {"azimuthAngle": 1.0, "altitudeAngle": 0.8}])
+def test_the_column_path_builds_the_same_table_as_the_per_sample_path(synth_pen, extra):
+    events = pointer_events._events(json.loads(pointer_events.write(synth_pen)))
+    events += [{**e, **extra, "timeStamp": e["timeStamp"] + 1e5} for e in _stroke()]
+    samples = [s for i, e in enumerate(events) for s in pointer_events._expand(e, i)]
+    fast = pointer_events._columns(samples, "pen")
+    slow = np.asarray([pointer_events._row(s, "pen", i) for i, s in enumerate(samples)])
+    assert fast is not None and np.array_equal(fast, slow, equal_nan=True)
+
+
+@pytest.mark.parametrize("bad", [{"pressure": True}, {"tiltX": float("inf")}, {"tiltX": float("nan")},
+                                 {"timeStamp": "1"}, {"pressure": 1.5}])
+def test_the_column_path_leaves_bad_values_to_the_per_sample_path(bad):
+    samples = _stroke()
+    samples[3] = {**samples[3], **bad}
+    assert pointer_events._columns(samples, "pen") is None
+    with pytest.raises(FormatError, match="event 3"):
+        pointer_events.read(json.dumps(samples).encode())

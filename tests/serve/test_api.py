@@ -87,6 +87,17 @@ def test_enrol_and_verify_a_pen_signature(client: TestClient, demo: Demo) -> Non
     assert not forged["accepted"] and forged["reasons"]
 
 
+def test_a_mouse_or_finger_signs_without_pressure(client: TestClient, demo: Demo) -> None:
+    def as_mouse(recording: dict) -> dict:
+        drop = ("pressure", "tiltX", "tiltY", "azimuthAngle", "altitudeAngle")
+        return {"events": [{**{k: v for k, v in e.items() if k not in drop}, "pointerType": "mouse"}
+                           for e in recording["events"]]}
+    refs = [as_mouse(demo.pen_sample("demo-anna", True)) for _ in range(5)]
+    assert client.post("/api/pen/enroll", json={"user": "mallory", "signatures": refs}).json()["redo"] == []
+    signature = as_mouse(demo.pen_sample("demo-anna", True))
+    assert client.post("/api/pen/verify", json={"user": "mallory", "signature": signature}).json()["accepted"]
+
+
 def test_enrolment_names_the_reference_to_redo(client: TestClient, demo: Demo) -> None:
     stranger = make_population(2, 99)[1]
     rng = np.random.default_rng(0)

@@ -2,7 +2,9 @@
 import { $, api, el, show } from '/static/common.js';
 
 const rows = (id, trs) => $(id).querySelector('tbody').replaceChildren(...trs);
-const pct = (v) => (typeof v === 'number' && v <= 1 ? `${(v * 100).toFixed(2)} %` : String(v));
+// Rates as percentages, AUC as it is, counts and texts unchanged.
+const figure = (key, v) => (typeof v !== 'number' ? String(v) : key.endsWith('auc') ? v.toFixed(3)
+  : v <= 1 ? `${(v * 100).toFixed(2)} %` : String(v));
 
 async function guarded(fn) {
   try { await fn(); } catch (err) { show('message', err.message, 'error'); }
@@ -27,7 +29,7 @@ async function refresh() {
     el('td', {}, (e.reasons || []).concat(e.error ? [e.error] : []).join('; ')))));
   rows('models', models.map((m) => el('tr', {},
     el('td', {}, m.name), el('td', {}, m.version), el('td', {}, m.modality), el('td', {}, m.in_use ? 'yes' : ''),
-    el('td', {}, ...Object.entries(m.figures).map(([k, v]) => el('div', {}, el('code', {}, k), ' ', typeof v === 'number' ? pct(v) : String(v)))))));
+    el('td', {}, ...Object.entries(m.figures).map(([k, v]) => el('div', {}, el('code', {}, k), ' ', figure(k, v)))))));
 }
 
 guarded(refresh);

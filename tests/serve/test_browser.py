@@ -1,0 +1,194 @@
+"""`edgesig serve` in a real browser: headless Chromium signs on the pen page with pen
+pointer events carrying pressure and tilt, enrols, verifies a genuine signature and a
+forgery, and takes a kiosk photo through the pipeline. Skips (saying why) without
+Chromium, ChromeDriver or Selenium. EDGESIG_SCREENSHOTS=DIR also keeps the screenshots there
+(the README's come from it)."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette", reason="the serve extra is not installed (pip install 'edgesig[serve]')")
+uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed (pip install 'edgesig[serve]')")
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
+from selenium.webdriver.common.actions import interaction  # noqa: E402
+from selenium.webdriver.common.actions.action_builder import ActionBuilder  # noqa: E402
+from selenium.webdriver.common.actions.pointer_input import PointerInput  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from edgesig.capture.units import tilt_from_orientation  # noqa: E402
+from edgesig.pen import PenStream  # noqa: E402
+from edgesig.serve.app import create_app  # noqa: E402
+from edgesig.serve.config import ServeConfig  # noqa: E402
+from edgesig.serve.demo import Demo  # noqa: E402
+from edgesig.serve.service import Service  # noqa: E402
+from edgesig.verifier import Verifier  # noqa: E402
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+#: Every n-th pen sample becomes a pointer move (ChromeDriver dispatches each one on its own).
+STRIDE = 2
+#: Chromium flags for a closed network, as root, without a screen.
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--window-size=1200,1000")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def demo() -> Demo:
+    return Demo.create(users=("demo-anna",))
+
+
+@pytest.fixture(scope="module")
+def base_url(demo: Demo) -> Iterator[str]:
+    """A real uvicorn server on loopback with one demo user enrolled (pen and photos)."""
+    verifier = Verifier()
+    demo.enrol(verifier)
+    config = ServeConfig(port=_free_port())
+    server = uvicorn.Server(uvicorn.Config(create_app(Service.create(verifier), config, demo), host=config.host,
+                                           port=config.port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start within 30 s"
+    yield f"http://127.0.0.1:{config.port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.skip("headless Chromium and ChromeDriver are not installed "
+                    "(apt-get install chromium chromium-driver; .ci/run does it)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium')}")
+    browser = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    browser.set_script_timeout(60)
+    yield browser
+    browser.quit()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folders = [tmp_path_factory.mktemp("screenshots")]
+    if os.environ.get("EDGESIG_SCREENSHOTS"):
+        folders.append(Path(os.environ["EDGESIG_SCREENSHOTS"]))
+    return folders
+
+
+def screenshot(driver, shots: list[Path], name: str) -> None:
+    driver.execute_script("window.scrollTo(0, 0);")
+    for folder in shots:
+        folder.mkdir(parents=True, exist_ok=True)
+        assert driver.save_screenshot(str(folder / f"{name}.png"))
+
+
+def sign(driver, pen: PenStream) -> None:
+    """Draw ``pen`` on the pad as a pen: its shape fitted to the pad, its timing and pressure kept."""
+    pad = driver.find_element(By.ID, "pad")
+    box = driver.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.width, r.height];", pad)
+    x, y = pen.x[::STRIDE], pen.y[::STRIDE]
+    scale = min((box[2] - 80) / np.ptp(x), (box[3] - 60) / np.ptp(y))
+    px = box[0] + 40 + (x - x.min()) * scale
+    py = box[1] + 30 + (y - y.min()) * scale
+    tilt_x, tilt_y = (tilt_from_orientation(pen.azimuth, pen.altitude) if pen.azimuth is not None
+                      else (np.zeros(len(pen)), np.zeros(len(pen))))
+    t, down, pressure = pen.t[::STRIDE], pen.pen_down[::STRIDE], pen.pressure[::STRIDE]
+    tilt_x, tilt_y = tilt_x[::STRIDE], tilt_y[::STRIDE]
+    actions = ActionBuilder(driver, mouse=PointerInput(interaction.POINTER_PEN, "pen"))
+    pointer = actions.pointer_action
+    was_down = False
+    for i in range(len(t)):
+        dt = 0 if i == 0 else int(round(t[i] - t[i - 1]))
+        tilt = {"tilt_x": int(round(tilt_x[i])), "tilt_y": int(round(tilt_y[i]))}
+        pointer.source.create_pointer_move(duration=dt, x=int(px[i]), y=int(py[i]), origin="viewport",
+                                           pressure=float(pressure[i]) if down[i] else 0.0, **tilt)
+        if down[i] and not was_down:
+            pointer.pointer_down(pressure=max(float(pressure[i]), 0.05), **tilt)
+        elif was_down and not down[i]:
+            pointer.pointer_up()
+        was_down = bool(down[i])
+    if was_down:
+        pointer.pointer_up()
+    actions.perform()
+
+
+def click(driver, element_id: str) -> None:
+    driver.find_element(By.ID, element_id).click()
+
+
+def wait_for(driver, selector: str, timeout: float = 60):
+    return WebDriverWait(driver, timeout).until(lambda d: d.find_element(By.CSS_SELECTOR, selector))
+
+
+def verify_drawing(driver, pen: PenStream) -> str:
+    click(driver, "clear")
+    sign(driver, pen)
+    driver.execute_script("document.getElementById('result').hidden = true;")
+    click(driver, "verify")
+    WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "result").is_displayed()
+                                    or d.find_element(By.ID, "message").is_displayed())
+    assert not driver.find_element(By.ID, "message").is_displayed(), driver.find_element(By.ID, "message").text
+    return driver.find_element(By.CSS_SELECTOR, "#result .decision").get_attribute("data-decision")
+
+
+def test_pen_page_enrols_and_verifies_pen_drawings(driver, base_url: str, demo: Demo, shots: list[Path]) -> None:
+    writer = demo.writers["demo-anna"]
+    rng = np.random.default_rng(3)
+    driver.get(f"{base_url}/pen")
+    driver.find_element(By.ID, "user").send_keys("grace")
+    for _ in range(5):
+        sign(driver, writer.genuine(rng))
+        click(driver, "keep")
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#refs .ref")) == 5
+    assert driver.find_element(By.ID, "device").text.startswith("pen, pressure")
+    click(driver, "enrol")
+    report = wait_for(driver, "#report [data-enrolled='grace']")
+    assert "5 of 5 references kept" in report.text or "Redo reference" in driver.find_element(By.ID, "report").text
+    assert verify_drawing(driver, writer.genuine(rng)) == "accepted"
+    assert "ACCEPTED" in driver.find_element(By.ID, "result").text
+    screenshot(driver, shots, "serve-pen")
+    assert verify_drawing(driver, writer.forgery(rng)) == "rejected"
+    assert "below threshold" in driver.find_element(By.ID, "result").text
+
+
+def test_kiosk_page_locates_and_verifies_a_photo(driver, base_url: str, shots: list[Path]) -> None:
+    driver.get(f"{base_url}/kiosk")
+    wait_for(driver, "#demo-user option[value='demo-anna']")
+    click(driver, "demo-genuine")
+    wait_for(driver, "#photo[data-located='yes']")
+    click(driver, "verify")
+    decision = wait_for(driver, "#result .decision").get_attribute("data-decision")
+    assert decision in ("accepted", "rejected")
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "heatmap").get_attribute("naturalWidth") != "0")
+    screenshot(driver, shots, "serve-kiosk")
+
+
+def test_admin_page_lists_users_audit_and_models(driver, base_url: str, shots: list[Path]) -> None:
+    driver.get(f"{base_url}/admin")
+    wait_for(driver, "#users tr[data-user='demo-anna']")
+    wait_for(driver, "#audit tr[data-event]")
+    assert "dtw" in driver.find_element(By.ID, "models").text
+    screenshot(driver, shots, "serve-admin")
