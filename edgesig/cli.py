@@ -311,39 +311,77 @@ def eval_svc2004(directory: str, refs: int, engine: str, users: str, out: str) -
 
 
 @eval_group.command("offline")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.argument("directory", required=False, type=click.Path(exists=True, file_okay=False))
+@click.option("--set", "dataset", default=None,
+              help="a set of edgesig.eval.datasets instead of DIRECTORY: cedar (real scans) or an online set "
+                   "(svc2004-task2, svc2004-task1, susig, mcyt) rendered with --degradation")
+@click.option("--split", "part", type=click.Choice(["train", "val", "test"]), default="test", show_default=True,
+              help="with --set: the writers of this part of the fold (edgesig/eval/splits.json)")
+@click.option("--fold", default=0, show_default=True, help="with --set: the fold (0 is the fixed split)")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+              help="with --set: the folder holding the sets (default ../shared/data beside the repo)")
 @click.option("--engine", default="auto", show_default=True, help="image engine (auto: the installed best)")
 @click.option("--degradation", type=click.Choice(["clean", "scan", "camera"]), default="clean",
-              show_default=True, help="how pen files are rendered (image folders are used as they are)")
+              show_default=True, help="how pen files are rendered (image files are used as they are)")
 @click.option("--refs", default=5, show_default=True)
 @click.option("--users", default="1-10", show_default=True,
-              help="users to report on (the shipped image models never saw users 1-10)")
+              help="with DIRECTORY: users to report on (the shipped image models never saw users 1-10)")
 @click.option("--seed", default=0, show_default=True, help="rendering seed")
 @click.option("--out", type=click.Path(file_okay=False), default="report-offline", show_default=True)
-def eval_offline(directory: str, engine: str, degradation: str, refs: int, users: str, seed: int,
-                 out: str) -> None:
-    """The image engine on SVC2004-numbered signatures (U<u>S<n>): image files as they
-    are, or pen files (.TXT) rendered to paper images; same report and plots as svc2004."""
-    from edgesig.eval.protocols import load_svc2004, parse_users, render_users
+def eval_offline(directory: str | None, dataset: str | None, part: str, fold: int, data: str | None, engine: str,
+                 degradation: str, refs: int, users: str, seed: int, out: str) -> None:
+    """The image engine on paper signatures: a folder of SVC2004-numbered files (U<u>S<n>,
+    images as they are or pen files rendered to paper), or with --set a part of a shared
+    set's writer-disjoint split; same report and plots as svc2004."""
     from edgesig.verifier import Verifier
+    if (directory is None) == (dataset is None):
+        raise click.UsageError("give either DIRECTORY or --set NAME")
     verifier = Verifier(image_engine=engine)
     eng = verifier.engine(verifier.image_engine_name)
-    wanted = parse_users(users)
-    if any(p.suffix.lower() in IMAGE_SUFFIXES for p in Path(directory).iterdir()):
-        data, source = load_svc2004(directory, wanted, loader=str, suffixes=IMAGE_SUFFIXES), "images"
-        _note_seen_users(eng, wanted)
+    if dataset is not None:
+        samples, title, extra = _set_samples(eng, dataset, part, fold, data, degradation, seed)
     else:
-        pens = load_svc2004(directory, wanted)
-        _note_seen_users(eng, wanted)
-        data = render_users(_progress(f"render {degradation}")(pens), degradation, seed)
-        source = f"pen files rendered {degradation}, seed {seed}"
-    report, unreadable = _image_protocol(eng, data, refs)
-    _write_report(report, eng, {"refs": refs, "users_spec": users, "source": source,
-                                "unreadable_queries": unreadable}, out, f"users {users}, {source}")
+        samples, title, extra = _folder_samples(eng, directory, users, degradation, seed)
+    report, unreadable = _image_protocol(eng, samples, refs)
+    _write_report(report, eng, {"refs": refs, **extra, "unreadable_queries": unreadable}, out, title)
     if unreadable:
         n = len(unreadable)
         click.echo(f"{n} unreadable {'query' if n == 1 else 'queries'}, counted as rejected: "
                    + "; ".join(sorted(set(unreadable))[:3]))
+
+
+def _folder_samples(eng: Engine, directory: str, users: str, degradation: str,
+                    seed: int) -> tuple[list[UserSamples], str, dict]:
+    """(samples, report title, report fields) for the users of an SVC2004-numbered folder:
+    its images, or its pen files rendered."""
+    from edgesig.eval.protocols import load_svc2004, parse_users, render_users
+    wanted = parse_users(users)
+    if any(p.suffix.lower() in IMAGE_SUFFIXES for p in Path(directory).iterdir()):
+        samples, source = load_svc2004(directory, wanted, loader=str, suffixes=IMAGE_SUFFIXES), "images"
+        _note_seen_users(eng, wanted)
+    else:
+        pens = load_svc2004(directory, wanted)
+        _note_seen_users(eng, wanted)
+        samples = render_users(_progress(f"render {degradation}")(pens), degradation, seed)
+        source = f"pen files rendered {degradation}, seed {seed}"
+    return samples, f"users {users}, {source}", {"users_spec": users, "source": source}
+
+
+def _set_samples(eng: Engine, dataset: str, part: str, fold: int, root: str | None, degradation: str,
+                 seed: int) -> tuple[list[UserSamples], str, dict]:
+    """(samples, report title, report fields) for the writers of one part of a shared set's
+    split: scans as they are, pen files rendered."""
+    from edgesig.eval.protocols import load_set, render_users
+    if dataset == "cedar":
+        samples, how = load_set(dataset, part, fold, root, loader=str), "scans"
+    else:
+        pens = load_set(dataset, part, fold, root)
+        if dataset == "svc2004-task2":  # the only set the manifest's unseen_users speak of
+            _note_seen_users(eng, [u.user for u in pens])
+        samples = render_users(_progress(f"render {degradation}")(pens), degradation, seed)
+        how = f"rendered {degradation}, seed {seed}"
+    title = f"{dataset} {part} writers of fold {fold} ({len(samples)}), {how}"
+    return samples, title, {"set": dataset, "split": part, "fold": fold, "source": how}
 
 
 def _image_protocol(eng: Engine, data: list[UserSamples], refs: int) -> tuple[Report, list[str]]:

@@ -96,6 +96,41 @@ def test_eval_offline_reads_an_image_folder(tmp_path):
     assert "1 unreadable query, counted as rejected" in result.output
 
 
+def test_eval_offline_reads_a_split_of_a_shared_set(tmp_path):
+    """--set cedar --split test: the test writers of the fold from a CEDAR-named folder under
+    --data (originals 1-5 are the references); writers of other parts are left out."""
+    import cv2
+    import numpy as np
+
+    from edgesig.eval.datasets import split
+    from edgesig.synth import make_population
+    from edgesig.synth.render import render
+    test_writer, train_writer = split("cedar", "test", 1)[0], split("cedar", "train", 1)[0]
+    folder = tmp_path / "cedar"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for writer, synthetic in zip((test_writer, train_writer), make_population(2, seed=3)):
+        for k in range(1, 9):
+            cv2.imwrite(str(folder / f"original_{writer}_{k}.png"), render(synthetic.genuine(rng), rng))
+        for k in (1, 2):
+            cv2.imwrite(str(folder / f"forgeries_{writer}_{k}.png"), render(synthetic.forgery(rng), rng))
+    out = tmp_path / "report"
+    result = CliRunner().invoke(cli, ["eval", "offline", "--set", "cedar", "--split", "test", "--fold", "1",
+                                      "--data", str(tmp_path), "--engine", "sdinet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert (report["set"], report["split"], report["fold"], report["source"]) == ("cedar", "test", 1, "scans")
+    assert report["users"] == 1 and report["genuine_tests"] == 3 and report["forgery_tests"] == 2
+    assert "cedar test writers of fold 1 (1), scans: EER" in result.output
+    assert (out / "roc.png").exists() == (out / "scores.png").exists()
+
+
+def test_eval_offline_wants_a_folder_or_a_set(tmp_path):
+    for args in ([], [str(tmp_path), "--set", "cedar"]):
+        result = CliRunner().invoke(cli, ["eval", "offline", *args, "--out", str(tmp_path)])
+        assert result.exit_code == 2 and "give either DIRECTORY or --set NAME" in result.output
+
+
 def test_eval_of_users_the_folder_lacks_names_the_users_it_holds(svc_dir, tmp_path):
     """--users 50-60 on SVC2004 (users 1-40): a DatasetError naming them, before any note
     claiming the engine was trained on users 50-60; an empty folder likewise."""

@@ -64,6 +64,23 @@ def load_svc2004(directory: str | Path, users: Iterable[int] | None = None,
                         [read(found[u][s]) for s in SVC_FORGERY if s in found[u]]) for u in wanted]
 
 
+def load_set(dataset: str, part: str, fold: int = 0, root: str | Path | None = None,
+             loader: Callable[[Path], Any] | None = None) -> list[UserSamples]:
+    """The writers of ``part`` of ``fold`` of a shared set (``edgesig.eval.datasets``).
+
+    Each writer's genuine samples list the set's references first, so the protocol's
+    first ``refs`` are them; pen files are read by default, ``loader=str`` keeps image
+    paths. Writers without skilled forgeries (MCYT 031-100, train-only) are left out.
+    """
+    from edgesig.capture import load_pen
+    from edgesig.eval.datasets import split, writers
+    wanted = set(split(dataset, part, fold))
+    read = loader or load_pen
+    return [UserSamples(int(w.writer), [read(s.path) for s in (*w.references, *w.genuine)],
+                        [read(s.path) for s in w.forgeries])
+            for w in writers(dataset, root) if w.writer in wanted and w.forgeries]
+
+
 def render_users(users: Sequence[UserSamples], degradation: str, seed: int = 0) -> list[UserSamples]:
     """The users' pen samples drawn as paper signatures (``edgesig.synth.render``).
 

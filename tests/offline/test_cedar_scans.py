@@ -13,7 +13,7 @@ from edgesig.offline.pipeline import NOTE_NO_SHEET
 CEDAR_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cedar"
 #: Scans whose signature spans the whole width (a long flourish or underline) or the
 #: whole image: refused before, found now (57 such files of 2,640 in all, see
-#: benchmarks/cedar_prepare.py).
+#: benchmarks/prepare_survey.py cedar).
 ONCE_REFUSED = ["original_39_24.png", "forgeries_17_11.png", "forgeries_8_17.png",
                 "forgeries_14_2.png", "original_13_1.png"]
 
