@@ -310,6 +310,61 @@ def eval_svc2004(directory: str, refs: int, engine: str, users: str, out: str) -
     _write_report(report, eng, {"refs": refs, "users_spec": users}, out, f"SVC2004 users {users}")
 
 
+ONLINE_SETS = ("svc2004-task2", "svc2004-task1", "susig", "mcyt")
+
+
+@eval_group.command("online")
+@click.option("--set", "sets", multiple=True, default=("all",), show_default=True,
+              type=click.Choice([*ONLINE_SETS, "all"]),
+              help="data set; repeat for several; all: the four online sets")
+@click.option("--split", "part", type=click.Choice(["train", "val", "test"]), default="test", show_default=True,
+              help="which writers of the committed split (edgesig/eval/splits.json) to report on")
+@click.option("--fold", default="0", show_default=True, type=click.Choice(["0", "1", "2", "3", "all"]),
+              help="writer fold (0 is the fixed split); all: each fold, then the mean over folds")
+@click.option("--engine", default="auto", show_default=True)
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
+              help="folder holding the sets (default: ../shared/data beside the repository)")
+@click.option("--out", type=click.Path(file_okay=False), default="report-online", show_default=True)
+def eval_online(sets: tuple[str, ...], part: str, fold: str, engine: str, data: str | None, out: str) -> None:
+    """The pen engine on the online sets under their protocols (5 references, skilled
+    forgeries): per set and fold, report.json and plots in --out/SET-SPLIT-foldK, and
+    summary.json with every row and the mean EER over sets."""
+    from edgesig.eval.datasets import FOLDS, REFERENCES
+    from edgesig.eval.protocols import load_set, run_protocol
+    from edgesig.verifier import Verifier
+    verifier = Verifier(engine)
+    eng = verifier.engine(verifier.engine_name)
+    chosen = ONLINE_SETS if "all" in sets else tuple(dict.fromkeys(sets))
+    rows = []
+    for name in chosen:
+        for k in range(FOLDS) if fold == "all" else [int(fold)]:
+            users = load_set(name, part, k, root=data)
+            if name == "svc2004-task2":
+                _note_seen_users(eng, [u.user for u in users])
+            report = run_protocol(users, eng.prepare, eng.distances, refs=REFERENCES, combine=eng.combine,
+                                  penalty=eng.penalty, progress=_progress(f"{eng.name} on {name} fold {k}"))
+            extra = {"set": name, "split": part, "fold": k, "refs": REFERENCES, "writers": [u.user for u in users]}
+            rows.append(_write_report(report, eng, extra, Path(out) / f"{name}-{part}-fold{k}",
+                                      f"{name} {part} writers, fold {k}"))
+    _write_online_summary(rows, eng, Path(out))
+
+
+def _write_online_summary(rows: list[dict], eng: Engine, out: Path) -> None:
+    """summary.json: every set and fold, each set's mean EER over its folds, and the mean over sets."""
+    per_set: dict[str, list[float]] = {}
+    for row in rows:
+        per_set.setdefault(row["set"], []).append(row["eer"])
+    set_eer = {name: sum(v) / len(v) for name, v in per_set.items()}
+    summary = {"engine": eng.name, "engine_version": eng.version, "command": "edgesig " + " ".join(sys.argv[1:]),
+               "rows": [{k: r[k] for k in ("set", "split", "fold", "users", "eer", "eer_ci95", "far", "frr", "auc")
+                         if k in r} for r in rows],
+               "set_eer": set_eer, "mean_eer_over_sets": sum(set_eer.values()) / len(set_eer)}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    click.echo(f"{eng.name}: EER per set " + ", ".join(f"{k} {v:.2%}" for k, v in set_eer.items())
+               + f"; mean over sets {summary['mean_eer_over_sets']:.2%}; wrote {out / 'summary.json'}")
+
+
 @eval_group.command("offline")
 @click.argument("directory", required=False, type=click.Path(exists=True, file_okay=False))
 @click.option("--set", "dataset", default=None,
@@ -425,8 +480,9 @@ def _note_seen_users(eng: Engine, wanted: list[int]) -> None:
                    + ("" if unseen else " (see the manifest's cross-validated metrics)"))
 
 
-def _write_report(report: Report, eng: Engine, extra: dict, out: str, title: str) -> None:
-    """Summary line, report.json and (with matplotlib) ROC, DET and score plots in ``out``."""
+def _write_report(report: Report, eng: Engine, extra: dict, out: str | Path, title: str) -> dict:
+    """Summary line, report.json and (with matplotlib) ROC, DET and score plots in ``out``;
+    returns the summary written to report.json."""
     from edgesig.eval import plots
     report.threshold = eng.calibration.threshold
     ci95 = report.eer_interval()  # undefined (NaN) for one writer: then left out, not written as NaN
@@ -442,6 +498,7 @@ def _write_report(report: Report, eng: Engine, extra: dict, out: str, title: str
         click.echo("wrote " + ", ".join(str(p) for p in [out_dir / "report.json", *written]))
     else:
         click.echo(f"wrote {out_dir / 'report.json'} (install matplotlib for ROC/DET plots)")
+    return summary
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}

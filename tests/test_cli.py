@@ -178,3 +178,24 @@ def test_tune_installs_into_the_user_models_folder_and_says_what_changed(tmp_pat
     assert f"threshold (distance): {packaged.calibration['threshold']:.4g} -> " in out
     refused = CliRunner().invoke(cli, ["tune", "svc2004", str(tmp_path), "--install", str(MODELS_DIR)])
     assert "never rewritten" in str(refused.exception)
+
+
+def test_eval_online_reports_the_split_writers_of_a_set(svc_dir, tmp_path):
+    """Two test writers of fold 1 of SVC2004 Task 1 (no pressure), from a data root holding only them."""
+    from edgesig.eval.datasets import split
+    task1 = svc_dir.parent / "svc2004_task1"
+    writers = split("svc2004-task1", "test", 1)[:2]
+    (tmp_path / "data" / "svc2004_task1").mkdir(parents=True)
+    for w in writers:
+        for path in task1.glob(f"U{w}S*.TXT"):
+            (tmp_path / "data" / "svc2004_task1" / path.name).symlink_to(path)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["eval", "online", "--set", "svc2004-task1", "--fold", "1", "--engine", "dtw",
+                                      "--data", str(tmp_path / "data"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "svc2004-task1-test-fold1" / "report.json").read_text())
+    assert report["writers"] == [int(w) for w in writers] and report["set"] == "svc2004-task1"
+    assert report["genuine_tests"] == 30 and report["forgery_tests"] == 40 and {"far", "frr", "auc"} <= report.keys()
+    assert (out / "svc2004-task1-test-fold1" / "det.png").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["set_eer"] == {"svc2004-task1": report["eer"]} and len(summary["rows"]) == 1

@@ -127,3 +127,13 @@ def test_the_committed_split_file_is_what_the_generator_makes():
         _need(dataset)
     assert datasets.dumps_splits(datasets.make_splits()) == datasets.SPLITS_FILE.read_text(), \
         f"regenerate with `{datasets.MAKE_SPLITS_COMMAND}`"
+
+
+def test_load_set_gives_the_split_writers_references_first():
+    from edgesig.eval.protocols import load_set
+    _need("mcyt")
+    users = load_set("mcyt", "train", 0, loader=lambda path: path)  # paths only: nothing is read
+    assert {u.user for u in users} == {int(w) for w in split("mcyt", "train", 0)} - set(range(31, 101))
+    for u in users:
+        assert [p.parent.name for p in u.genuine] == ["enrollment"] * 5 + ["verification"] * 20
+        assert len(u.forgery) == 25
