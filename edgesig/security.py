@@ -32,7 +32,8 @@ before (or beside) the engine's decision; each returns short reasons that end up
   sample exactly 10 ms apart in 672 of its 1600 files, so it must not claim jitter.
 * :class:`ReplayGuard`: per-device sequence numbers and nonces that the pad puts in each
   capture, so an old capture cannot be submitted again, plus the fingerprints of
-  recently accepted signatures per user. (Authenticating the pad itself, e.g. a MAC
+  recently accepted signatures per user (optionally kept in the template store, so a
+  restart does not forget them). (Authenticating the pad itself, e.g. a MAC
   over each capture, is the capture driver's job; this only enforces freshness.)
 
 The checks run on every verification, so their per-sample work is done by numba kernels
@@ -53,9 +54,10 @@ from typing import Any, Sequence
 import numba as nb
 import numpy as np
 
-from edgesig.errors import InvalidInputError
+from edgesig.errors import InvalidInputError, UnknownUserError
 from edgesig.features.kinematics import path_length, stroke_ids
 from edgesig.pen import DeviceInfo, PenStream
+from edgesig.store.base import Template, TemplateStore
 
 #: Points of the arc-length path in a fingerprint.
 FP_PATH_POINTS = 32
@@ -94,6 +96,11 @@ MAX_RATE_HZ = 2000.0
 JITTER_EPS_MS = 1e-3
 #: Fewest regular intervals before "no jitter" means anything.
 MIN_INTERVALS_FOR_JITTER = 20
+
+#: The store record (engine name) that holds a user's recently accepted fingerprints.
+REPLAY_RECORD = "replay-memory"
+#: Its model version: the fingerprint layout, so a record of another layout is ignored.
+_REPLAY_VERSION = f"fingerprint-{FP_SIZE}"
 
 #: A table of no fingerprints, for users and templates that have none.
 _NO_FINGERPRINTS = np.empty((0, FP_SIZE), dtype=np.float32)
@@ -143,17 +150,24 @@ def timing_anomalies(pen: PenStream) -> list[str]:
 class ReplayGuard:
     """Remembers what was already presented, so a capture works once.
 
-    Per device name: the last sequence number and the recent nonces (an LRU of
-    ``max_nonces``); per user: fingerprints of the last ``recent_per_user`` accepted
-    signatures (for ``max_users`` users, least recently seen forgotten first).
-    Thread-safe; state lives in memory only.
+    Per device name (a framed pad's is its pad id): the last sequence number and the
+    recent nonces (an LRU of ``max_nonces``); per user: fingerprints of the last
+    ``recent_per_user`` accepted signatures (for ``max_users`` users, least recently seen
+    forgotten first). A sequence number more than ``max_sequence_jump`` above the last
+    one is refused without being recorded, so one forged capture with a huge counter
+    cannot lock the pad out. Thread-safe. With ``store`` the accepted fingerprints are
+    also kept there (one ``REPLAY_RECORD`` per user, encrypted like the templates in an
+    EncryptedStore), so a restart does not forget them; nonces and counters stay in memory.
     """
 
     def __init__(self, *, max_nonces: int = 10_000, max_users: int = 10_000, recent_per_user: int = 8,
-                 max_devices: int = 1024, tol: float = 1.0):
+                 max_devices: int = 1024, tol: float = 1.0, max_sequence_jump: int = 1000,
+                 store: TemplateStore | None = None):
         self.tol = tol
+        self.store = store
         self._max_nonces, self._max_users, self._max_devices = max_nonces, max_users, max_devices
         self._recent_per_user = recent_per_user
+        self._max_jump = max_sequence_jump
         self._nonces: OrderedDict[tuple[str, bytes], None] = OrderedDict()
         self._sequences: OrderedDict[str, int] = OrderedDict()
         #: per user, a (k, FP_SIZE) float32 table, replaced (never changed in place) on each update
@@ -161,27 +175,46 @@ class ReplayGuard:
         self._lock = threading.Lock()
 
     def check(self, user_id: str, pen: PenStream, reference_fingerprints: Sequence[Any] = (), *,
-              query_fp: np.ndarray | None = None) -> list[str]:
+              query_fp: np.ndarray | None = None, advance: bool = True) -> list[str]:
         """Reasons to refuse ``pen`` as a replay (empty = none).
 
-        Consumes the stream's nonce and sequence number: presenting the same capture a
-        second time fails even if the first attempt was rejected for another reason.
+        Consumes the stream's nonce: presenting the same capture a second time fails even
+        if the first attempt was rejected for another reason. The sequence number is
+        checked, and recorded when nothing here objects and ``advance`` is on; a caller
+        with more checks to run passes ``advance=False`` and calls :meth:`advance` once
+        the capture passed them all, so a rejected capture never moves the pad's counter.
         ``reference_fingerprints`` are the enrolled references' fingerprints (JSON lists
-        or a (k, FP_SIZE) float32 array). ``query_fp`` is ``fingerprint(pen)`` when the caller
-        already has it, so a verification computes it once for this check and for
+        or a (k, FP_SIZE) float32 array). ``query_fp`` is ``fingerprint(pen)`` when the
+        caller already has it, so a verification computes it once for this check and for
         :meth:`remember_accepted`.
         """
         if not isinstance(pen, PenStream):
             raise InvalidInputError(f"ReplayGuard.check needs a PenStream, got {type(pen).__name__}")
         query = fingerprint(pen) if query_fp is None else _as_fingerprint(query_fp, "query fingerprint")
         with self._lock:
-            reasons = self._consume_nonce(pen) + self._consume_sequence(pen)
-            recent = self._recent.get(user_id, _NO_FINGERPRINTS)
+            reasons = self._consume_nonce(pen) + self._sequence_reasons(pen)
+            recent = self._recent_of(user_id)
         ref = _closest(query, _as_fingerprint_table(reference_fingerprints), self.tol)
         if ref is not None:
             reasons.append(f"near-duplicate of reference {ref}: a copy, not a new signature")
         elif _closest(query, recent, self.tol) is not None:
             reasons.append("near-duplicate of a recently accepted signature: a replayed copy")
+        if not reasons and advance:
+            reasons = self.advance(pen)
+        return reasons
+
+    def advance(self, pen: PenStream) -> list[str]:
+        """Record the stream's sequence number as its device's last; the reason it cannot
+        be (another capture with this number or a later one got there first), if any."""
+        if pen.sequence is None:
+            return []
+        with self._lock:
+            reasons = self._sequence_reasons(pen)
+            if not reasons:
+                self._sequences[pen.device.name] = pen.sequence
+                self._sequences.move_to_end(pen.device.name)
+                while len(self._sequences) > self._max_devices:
+                    self._sequences.popitem(last=False)
         return reasons
 
     def remember_accepted(self, user_id: str, pen: PenStream, *, query_fp: np.ndarray | None = None) -> None:
@@ -191,10 +224,27 @@ class ReplayGuard:
         """
         query = fingerprint(pen) if query_fp is None else _as_fingerprint(query_fp, "query fingerprint")
         with self._lock:
-            recent = np.vstack([self._recent.pop(user_id, _NO_FINGERPRINTS), query])
-            self._recent[user_id] = recent[max(0, len(recent) - self._recent_per_user):]
+            recent = np.vstack([self._recent_of(user_id), query])
+            recent = recent[max(0, len(recent) - self._recent_per_user):]
+            self._recent.pop(user_id, None)
+            self._recent[user_id] = recent
             while len(self._recent) > self._max_users:
                 self._recent.popitem(last=False)
+            if self.store is not None:
+                self.store.put(Template(user_id=user_id, engine=REPLAY_RECORD, model_version=_REPLAY_VERSION,
+                                        references=(recent,), stats={}))
+
+    def _recent_of(self, user_id: str) -> np.ndarray:
+        """The user's recent fingerprints, read from the store the first time when persisting."""
+        recent = self._recent.get(user_id)
+        if recent is None and self.store is not None:
+            try:
+                record = self.store.get(user_id, REPLAY_RECORD)
+            except UnknownUserError:
+                record = None
+            if record is not None and record.model_version == _REPLAY_VERSION and len(record.references) == 1:
+                recent = np.asarray(record.references[0], dtype=np.float32)
+        return _NO_FINGERPRINTS if recent is None or recent.shape[1:] != (FP_SIZE,) else recent
 
     def _consume_nonce(self, pen: PenStream) -> list[str]:
         if pen.nonce is None:
@@ -208,18 +258,19 @@ class ReplayGuard:
             self._nonces.popitem(last=False)
         return []
 
-    def _consume_sequence(self, pen: PenStream) -> list[str]:
+    def _sequence_reasons(self, pen: PenStream) -> list[str]:
         if pen.sequence is None:
             return []
-        name = pen.device.name
-        last = self._sequences.get(name)
-        if last is not None and pen.sequence <= last:
+        last = self._sequences.get(pen.device.name)
+        if last is None:
+            return []
+        if pen.sequence <= last:
             return [f"sequence number {pen.sequence} not above the last one from this device ({last}): "
                     "an old capture"]
-        self._sequences[name] = pen.sequence
-        self._sequences.move_to_end(name)
-        while len(self._sequences) > self._max_devices:
-            self._sequences.popitem(last=False)
+        if pen.sequence - last > self._max_jump:
+            return [f"sequence number {pen.sequence} jumps {pen.sequence - last} past the last one from this "
+                    f"device ({last}), more than {self._max_jump} signings: refused, the device's counter "
+                    "is left as it was"]
         return []
 
 
@@ -227,13 +278,14 @@ _SHARED_GUARDS: "weakref.WeakKeyDictionary[Any, ReplayGuard]" = weakref.WeakKeyD
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_guard(store: Any) -> ReplayGuard:
+def shared_guard(store: TemplateStore, persist: bool = False) -> ReplayGuard:
     """The one ReplayGuard of ``store`` (made on first use, forgotten with the store).
 
     Every Verifier on a store, and the one-shot ``edgesig.verify_stroke``, share it: a
     replay memory per Verifier would let a capture accepted by one be accepted again by
-    another on the same templates. A store that cannot be weakly referenced or hashed
-    gets a guard of its own.
+    another on the same templates. ``persist`` makes it keep accepted fingerprints in
+    the store (from then on, for every user of the guard). A store that cannot be weakly
+    referenced or hashed gets a guard of its own.
     """
     with _SHARED_LOCK:
         try:
@@ -242,6 +294,8 @@ def shared_guard(store: Any) -> ReplayGuard:
                 guard = _SHARED_GUARDS[store] = ReplayGuard()
         except TypeError:
             guard = ReplayGuard()
+        if persist:
+            guard.store = store
     return guard
 
 

@@ -58,8 +58,9 @@ class Verifier:
     templates (a MemoryStore unless given); ``threads`` is the intra-op thread count of
     ONNX engines. ``replay_guard`` remembers nonces, sequence numbers and recently
     accepted signatures (by default one per store, shared by every Verifier on it and by
-    the one-shot ``edgesig.verify_stroke``, so a capture accepted by one is a replay to all); ``audit`` records every
-    enrolment and decision without biometric data. With ``adapt`` (an
+    the one-shot ``edgesig.verify_stroke``, so a capture accepted by one is a replay to
+    all; ``persist_replays`` keeps the accepted fingerprints in the store across
+    restarts); ``audit`` records every enrolment and decision without biometric data. With ``adapt`` (an
     :class:`~edgesig.adaptation.AdaptPolicy`) confidently accepted signatures join the
     template, bounded and reversible (:meth:`revert_adaptation`); off by default.
     """
@@ -67,9 +68,9 @@ class Verifier:
     def __init__(self, engine: str = "auto", store: TemplateStore | None = None, *,
                  image_engine: str = "auto", models_dir: str | None = None, threads: int = 1,
                  replay_guard: ReplayGuard | None = None, audit: AuditLog | None = None,
-                 adapt: AdaptPolicy | None = None):
+                 adapt: AdaptPolicy | None = None, persist_replays: bool = False):
         self.store: TemplateStore = store if store is not None else MemoryStore()
-        self.replay_guard = replay_guard if replay_guard is not None else shared_guard(self.store)
+        self.replay_guard = replay_guard if replay_guard is not None else shared_guard(self.store, persist_replays)
         self.audit = audit
         self.adapt = adapt
         self.manifest = Manifest(models_dir)
@@ -204,7 +205,9 @@ class Verifier:
         template = self.store.get(user_id, engine.name)
         query_fp = fingerprint(pen)  # once, for the replay check, remember_accepted and adaptation
         security = timing_anomalies(pen) + self.replay_guard.check(
-            user_id, pen, template.meta.get("fingerprints", ()), query_fp=query_fp)
+            user_id, pen, template.meta.get("fingerprints", ()), query_fp=query_fp, advance=False)
+        if not security:  # the pad's counter moves only for a capture that passed every check
+            security = self.replay_guard.advance(pen)
         query = _finite(engine.prepare(pen) if prepared is None else prepared, engine, "the query")
         result = self._decide(user_id, engine, template, query, start)
         if security:

@@ -65,9 +65,13 @@ def _compact(event: dict) -> dict:
     return out
 
 
+#: The serial number of the sample pad (frame version 2 carries it).
+PAD_ID = b"EDGESIG\x01"
+
+
 def frames(pen: PenStream, index: int) -> bytes:
     nonce = np.random.default_rng(SIGNATURE_SEED + index).bytes(8)
-    return framing.encode_session(pen, nonce=nonce, session_counter=index + 1)
+    return framing.encode_session(pen, nonce=nonce, session_counter=index + 1, pad_id=PAD_ID)
 
 
 #: format directory -> (file suffix, writer(pen, index) -> bytes)

@@ -6,7 +6,8 @@ not a recording of an earlier one. The pad therefore frames its packets (referen
 encoder: ``firmware_samples/pad_encoder.py``, layout in ``firmware_samples/README.md``):
 
 * a START frame with a fresh 8-byte session nonce (ideally the host's challenge), a
-  per-pad session counter, the tick rate of its clock and its resolution;
+  per-pad session counter, the tick rate of its clock, its resolution and (version 2)
+  the pad's 8-byte id (its serial number, or an id bound to its key);
 * one PEN frame per sample with a sequence number, the device timestamp, tip/in-range
   flags, x, y, pressure and tilt;
 * an END frame with the number of PEN frames sent;
@@ -25,6 +26,12 @@ Decoded frames (:class:`SessionStart`, :class:`PenPacket` with ``t_ms`` already
 unwrapped and converted, :class:`SessionEnd`) are what a streaming session consumes;
 :func:`frames_to_penstream` turns one complete session into a PenStream whose ``nonce``
 and ``sequence`` (the session counter) carry the freshness information onward.
+
+Session counters are only comparable within one pad, so the stream's device is named
+after the pad id (:func:`pad_device_name`) and the verifier keeps one counter per pad.
+A version-1 pad sends no id: its counter is carried only when the integrator names the
+pad (``name=``, or a Session's ``device``), otherwise every such pad would share one
+counter and a single capture with a high counter would lock all of them out.
 """
 from __future__ import annotations
 
@@ -42,13 +49,18 @@ from edgesig.errors import EdgesigError, FormatError, InvalidInputError, ReplayE
 from edgesig.pen import DeviceInfo, PenStream
 
 MAGIC = b"\xec\x5a"
-VERSION = 1
+#: Version 2 adds the pad id to START; version 1 frames are still read.
+VERSION = 2
+VERSIONS = (1, 2)
 KIND_START, KIND_PEN, KIND_END = 1, 2, 3
 HEADER_BYTES, CRC_BYTES = 5, 2
-_START = struct.Struct("<I8sIIfH")   # seq, nonce, session counter, tick Hz, units/mm, pressure max
-_PEN = struct.Struct("<IIBHHHbb")    # seq, ticks, flags, x, y, pressure, tilt x, tilt y (degrees)
-_END = struct.Struct("<IIB")         # seq, PEN frame count, reason
-PAYLOAD_BYTES = {KIND_START: _START.size, KIND_PEN: _PEN.size, KIND_END: _END.size}
+_START_V1 = struct.Struct("<I8sIIfH")  # seq, nonce, session counter, tick Hz, units/mm, pressure max
+_START = struct.Struct("<I8sIIfH8s")   # the same, then the pad id
+_PEN = struct.Struct("<IIBHHHbb")      # seq, ticks, flags, x, y, pressure, tilt x, tilt y (degrees)
+_END = struct.Struct("<IIB")           # seq, PEN frame count, reason
+#: (version, kind) -> payload bytes
+PAYLOAD_BYTES = {(1, KIND_START): _START_V1.size, (2, KIND_START): _START.size,
+                 **{(v, KIND_PEN): _PEN.size for v in VERSIONS}, **{(v, KIND_END): _END.size for v in VERSIONS}}
 FLAG_TIP, FLAG_IN_RANGE, FLAG_BARREL = 0x01, 0x02, 0x04
 END_REASONS = {0: "done", 1: "timeout", 2: "cancelled"}
 #: The writer's pressure resolution (12-bit, as most pads).
@@ -64,6 +76,21 @@ class SessionStart:
     units_per_mm: float | None
     pressure_max: int
     offset: int
+    pad_id: bytes | None = None  # None from a version-1 pad
+
+    def freshness(self, name: str | None = None) -> tuple[str, int | None]:
+        """(device name, sequence number) for the stream of this session: the counter is
+        per pad, so it is kept only when the pad is identified (its id, else ``name``)."""
+        if self.pad_id is not None:
+            return pad_device_name(self.pad_id), self.session_counter
+        if name is not None:
+            return name, self.session_counter
+        return "framed pad", None
+
+
+def pad_device_name(pad_id: bytes) -> str:
+    """The device name under which a framed pad's counter and nonces are kept."""
+    return f"framed pad {pad_id.hex()}"
 
 
 @dataclass(frozen=True)
@@ -164,7 +191,7 @@ class FrameDecoder:
             if len(self._buffer) < HEADER_BYTES:
                 return None
             version, kind, length = self._buffer[2], self._buffer[3], self._buffer[4]
-            if version != VERSION or PAYLOAD_BYTES.get(kind) != length:
+            if PAYLOAD_BYTES.get((version, kind)) != length:
                 self._skip(1, "garbage", f"bad frame header (version {version}, kind {kind}, length {length})")
                 continue
             total = HEADER_BYTES + length + CRC_BYTES
@@ -219,7 +246,10 @@ class FrameDecoder:
         return frame
 
     def _start(self, offset: int, payload: bytes) -> SessionStart | None:
-        seq, nonce, counter, tick_hz, upm, pmax = _START.unpack(payload)
+        if len(payload) == _START.size:
+            seq, nonce, counter, tick_hz, upm, pmax, pad_id = _START.unpack(payload)
+        else:
+            (seq, nonce, counter, tick_hz, upm, pmax), pad_id = _START_V1.unpack(payload), None
         if nonce in self.seen_nonces:
             self._problem(ReplayError, "replay", offset, f"session nonce {nonce.hex()} was already used")
             return None
@@ -234,7 +264,7 @@ class FrameDecoder:
         self.seen_nonces.add(nonce)
         previous = self.session
         self.session = SessionStart(seq, nonce, counter, tick_hz, upm if upm > 0 and np.isfinite(upm) else None,
-                                    pmax, offset)
+                                    pmax, offset, pad_id)
         self._next_seq, self._pen_count, self._last_ticks, self._elapsed_ticks = 1, 0, None, 0
         if previous is not None:
             self._held = self.session
@@ -265,23 +295,33 @@ class FrameDecoder:
         return end
 
 
-def decode(data: bytes, **options) -> list[Frame]:
-    """All frames of a byte string (see :class:`FrameDecoder` for the options)."""
+def decode(data: bytes, *, issues: list[Issue] | None = None, **options) -> list[Frame]:
+    """All frames of a byte string (see :class:`FrameDecoder` for the options); with
+    ``policy="drop"`` the problems met are appended to ``issues`` when given."""
     decoder = FrameDecoder(**options)
     decoder.feed(data)
     frames = list(decoder.frames())
     if decoder.buffered:
         decoder._problem(FormatError, "truncated", decoder._base, f"{decoder.buffered} byte(s) of an "
                          "incomplete frame at the end")
+    if issues is not None:
+        issues.extend(decoder.issues)
     return frames
 
 
 def frames_to_penstream(source: bytes | Iterable[Frame], *, policy: str = "raise",
                         seen_nonces: MutableSet[bytes] | None = None, expected_nonce: bytes | None = None,
-                        name: str = "framed pad") -> PenStream:
-    """One complete session (START, PEN..., END) as a PenStream carrying its nonce and counter."""
-    frames = decode(bytes(source), policy=policy, seen_nonces=seen_nonces, expected_nonce=expected_nonce) \
-        if isinstance(source, (bytes, bytearray, memoryview)) else list(source)
+                        name: str | None = None) -> PenStream:
+    """One complete session (START, PEN..., END) as a PenStream carrying its nonce and counter.
+
+    The device is named after the pad id (or ``name``, which identifies a version-1 pad
+    whose frames carry none; without it such a stream carries no counter, see the module
+    docstring). With ``policy="drop"``, a session that lost or garbled frames carries no
+    counter either: only an intact capture may move the pad's counter.
+    """
+    issues: list[Issue] = []
+    frames = decode(bytes(source), policy=policy, seen_nonces=seen_nonces, expected_nonce=expected_nonce,
+                    issues=issues) if isinstance(source, (bytes, bytearray, memoryview)) else list(source)
     starts = [f for f in frames if isinstance(f, SessionStart)]
     if len(starts) != 1:
         raise FormatError(f"expected exactly one session, found {len(starts)} START frames; split the capture")
@@ -292,36 +332,42 @@ def frames_to_penstream(source: bytes | Iterable[Frame], *, policy: str = "raise
     if not pens:
         raise FormatError("the session holds no pen sample in range")
     table = np.array([(p.t_ms, p.x, p.y, p.pressure, p.tip, p.tilt_x, p.tilt_y) for p in pens], dtype=np.float64)
-    device = DeviceInfo(name=name, units_per_mm=start.units_per_mm, timing_jitter=False)
+    device_name, sequence = start.freshness(name)
+    device = DeviceInfo(name=device_name, units_per_mm=start.units_per_mm, timing_jitter=False)
     return PenStream.from_arrays(table[:, 1], table[:, 2], table[:, 0], table[:, 3], table[:, 4] > 0,
                                  tilt_x=table[:, 5], tilt_y=table[:, 6], pressure_max=max(start.pressure_max, 1),
-                                 device=device, sequence=start.session_counter, nonce=start.nonce)
+                                 device=device, sequence=None if issues else sequence, nonce=start.nonce)
 
 
-def encode_frame(kind: int, payload: bytes) -> bytes:
-    body = bytes([VERSION, kind, len(payload)]) + payload
+def encode_frame(kind: int, payload: bytes, version: int = VERSION) -> bytes:
+    body = bytes([version, kind, len(payload)]) + payload
     return MAGIC + body + crc16(body).to_bytes(2, "little")
 
 
 def encode_session(pen: PenStream, *, nonce: bytes | None = None, session_counter: int = 0,
-                   tick_hz: int = 1000) -> bytes:
-    """The frames a pad would send for ``pen`` (host-side twin of the reference pad encoder)."""
+                   tick_hz: int = 1000, pad_id: bytes | None = None) -> bytes:
+    """The frames a pad would send for ``pen`` (host-side twin of the reference pad encoder);
+    version 2 with ``pad_id`` (8 bytes), version 1 without."""
     nonce = os.urandom(8) if nonce is None else bytes(nonce)
     if len(nonce) != 8:
         raise InvalidInputError(f"the session nonce must be 8 bytes, got {len(nonce)}")
+    if pad_id is not None and len(pad_id) != 8:
+        raise InvalidInputError(f"the pad id must be 8 bytes, got {len(pad_id)}")
+    version = 1 if pad_id is None else 2
     x, y = np.rint(pen.x).astype(np.int64), np.rint(pen.y).astype(np.int64)
     if min(x.min(), y.min()) < 0 or max(x.max(), y.max()) > 0xFFFF:
         raise InvalidInputError("x/y must be device units in 0..65535 for framed packets")
     ticks = np.rint((pen.t - pen.t[0]) * tick_hz / 1000.0).astype(np.int64) & 0xFFFFFFFF
     pressure = np.rint(pen.pressure * PRESSURE_MAX).astype(np.int64)
     tilt = _tilt_degrees(pen)
-    out = [encode_frame(KIND_START, _START.pack(0, nonce, session_counter, tick_hz,
-                                                pen.device.units_per_mm or 0.0, PRESSURE_MAX))]
+    start = (0, nonce, session_counter, tick_hz, pen.device.units_per_mm or 0.0, PRESSURE_MAX)
+    out = [encode_frame(KIND_START, _START_V1.pack(*start) if pad_id is None else _START.pack(*start, pad_id),
+                        version)]
     for i in range(len(pen)):
         flags = FLAG_IN_RANGE | (FLAG_TIP if pen.pen_down[i] else 0)
         out.append(encode_frame(KIND_PEN, _PEN.pack(i + 1, int(ticks[i]), flags, int(x[i]), int(y[i]),
-                                                     int(pressure[i]), int(tilt[0][i]), int(tilt[1][i]))))
-    out.append(encode_frame(KIND_END, _END.pack(len(pen) + 1, len(pen), 0)))
+                                                     int(pressure[i]), int(tilt[0][i]), int(tilt[1][i])), version))
+    out.append(encode_frame(KIND_END, _END.pack(len(pen) + 1, len(pen), 0), version))
     return b"".join(out)
 
 
@@ -336,7 +382,7 @@ def _tilt_degrees(pen: PenStream) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sniff(data: bytes, name: str) -> bool:
-    return data[:3] == MAGIC + bytes([VERSION]) and len(data) > HEADER_BYTES and data[3] == KIND_START
+    return data[:2] == MAGIC and len(data) > HEADER_BYTES and data[2] in VERSIONS and data[3] == KIND_START
 
 
 def read(data: bytes, *, policy: str = "raise", **_: object) -> PenStream:

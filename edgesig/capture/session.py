@@ -75,6 +75,7 @@ class Session:
         self.pen_up_timeout_ms = float(pen_up_timeout_ms)
         self.inactivity_timeout_ms = float(inactivity_timeout_ms)
         self.device = device or DeviceInfo(name="stream")
+        self._named_device = device.name if device is not None else None
         self.pressure_max = float(pressure_max)
         self.on_result = on_result
         self.engine = verifier.engine(verifier.engine_name)
@@ -145,9 +146,11 @@ class Session:
         """Consume decoded frames from :class:`edgesig.capture.framing.FrameDecoder`."""
         for frame in frames:
             if isinstance(frame, SessionStart):
-                self._nonce, self._sequence = frame.nonce, frame.session_counter
+                # the counter is per pad: kept under the pad id, or the device this Session was given
+                name, self._sequence = frame.freshness(self._named_device)
+                self._nonce = frame.nonce
                 self.pressure_max = float(frame.pressure_max)
-                self.device = DeviceInfo(name=self.device.name, units_per_mm=frame.units_per_mm,
+                self.device = DeviceInfo(name=name, units_per_mm=frame.units_per_mm,
                                          sample_rate_hz=self.device.sample_rate_hz,
                                          timing_jitter=self.device.timing_jitter)
             elif isinstance(frame, PenPacket):

@@ -40,8 +40,9 @@ def test_crc_check_value(pad_encoder):
 
 def test_pad_encoder_and_host_encoder_agree(pad_encoder, synth_pen):
     nonce = b"\x10" * 8
-    host = framing.encode_session(synth_pen, nonce=nonce, session_counter=42)
-    enc = pad_encoder.PadEncoder(nonce, 42, 1000, 100.0, framing.PRESSURE_MAX)
+    pad_id = b"serial-9"
+    host = framing.encode_session(synth_pen, nonce=nonce, session_counter=42, pad_id=pad_id)
+    enc = pad_encoder.PadEncoder(nonce, 42, 1000, 100.0, framing.PRESSURE_MAX, pad_id)
     tx, ty = framing._tilt_degrees(synth_pen)
     ticks = np.rint(synth_pen.t - synth_pen.t[0]).astype(int)
     pad = [enc.start()] + [enc.pen(int(ticks[i]), int(round(synth_pen.x[i])), int(round(synth_pen.y[i])),
@@ -50,7 +51,7 @@ def test_pad_encoder_and_host_encoder_agree(pad_encoder, synth_pen):
                            for i in range(len(synth_pen))] + [enc.end()]
     assert b"".join(pad) == host
     pen = load_pen(host)
-    assert pen.nonce == nonce and pen.sequence == 42
+    assert pen.nonce == nonce and pen.sequence == 42 and pen.device.name == framing.pad_device_name(pad_id)
     assert np.array_equal(pen.x, np.rint(synth_pen.x)) and np.array_equal(pen.pen_down, synth_pen.pen_down)
     assert np.allclose(pen.t, synth_pen.t - synth_pen.t[0])
     assert pen.device.units_per_mm == 100.0

@@ -162,3 +162,18 @@ def test_the_one_shot_call_shares_the_verifiers_replay_memory(pens):
     assert v.verify_stroke("alice", pens[5]).accepted
     again = edgesig.verify_stroke("alice", pens[5], store=store, engine="dtw")
     assert not again.accepted and any("recently accepted" in r for r in again.reasons)
+
+
+def test_replay_memory_survives_a_restart_when_persisted(tmp_path, pens):
+    """Issue 20 #1: optional persistence of recently accepted signatures in the store."""
+    path, key = tmp_path / "t.db", os.urandom(32)
+    with EncryptedStore(path, key, create=True) as store:
+        v = edgesig.Verifier("dtw", store, persist_replays=True)
+        v.enroll("alice", pens[:5])
+        assert v.verify_stroke("alice", pens[5]).accepted
+    with EncryptedStore(path, key) as store:  # a restart: a new process, a new guard
+        again = edgesig.Verifier("dtw", store, persist_replays=True).verify_stroke("alice", pens[5])
+        assert not again.accepted and any("recently accepted" in r for r in again.reasons)
+        assert store.users() == ["alice"]
+    with EncryptedStore(path, key) as store:  # without persistence only memory is consulted
+        assert edgesig.Verifier("dtw", store).verify_stroke("alice", pens[5]).accepted
