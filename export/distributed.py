@@ -72,9 +72,9 @@ class Dist:
 
     def average_gradients(self, params: Iterable[nn.Parameter]) -> None:
         """All-reduce the gradients and divide by the world size (DDP's averaging)."""
-        if not self.active:
-            return
         grads = [p.grad for p in params if p.grad is not None]
+        if not self.active or not grads:
+            return
         flat = torch.cat([g.reshape(-1) for g in grads])
         dist.all_reduce(flat)
         flat /= self.world
