@@ -301,42 +301,8 @@ def shared_guard(store: TemplateStore, persist: bool = False) -> ReplayGuard:
 
 def _distances(query: np.ndarray, table: np.ndarray) -> np.ndarray:
     """:func:`fingerprint_distances` for a checked fingerprint and a checked (k, FP_SIZE) table."""
-    start = FP_SIZE - 3 * FP_TIME_POINTS
-    diff = table[:, start:] - query[start:]
-    path = np.minimum(_path_distances(query, table) / PATH_TOL, np.sqrt(np.mean(diff * diff, axis=1)) / TIME_TOL)
-    same = table[:, 0] == query[0]
-    if same.any():
-        path[same] = np.minimum(path[same], _step_residuals(query, table[same]) / STEP_TOL)
-    return path
-
-
-def _path_distances(query: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """RMS distance between the query's path and each row's, the query turned by at most
-    MAX_ROTATION onto the row (the Procrustes angle, clamped)."""
-    n = FP_PATH_POINTS
-    qx, qy = query[1:1 + n].astype(np.float64), query[1 + n:1 + 2 * n].astype(np.float64)
-    rx, ry = table[:, 1:1 + n].astype(np.float64), table[:, 1 + n:1 + 2 * n].astype(np.float64)
-    angle = np.clip(np.arctan2(ry @ qx - rx @ qy, rx @ qx + ry @ qy), -MAX_ROTATION, MAX_ROTATION)
-    cos, sin = np.cos(angle)[:, None], np.sin(angle)[:, None]
-    dx, dy = rx - (cos * qx - sin * qy), ry - (sin * qx + cos * qy)
-    return np.sqrt(np.mean(dx * dx + dy * dy, axis=1))
-
-
-def _step_residuals(query: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """How much of the query's steps a similarity of each row's steps leaves unexplained
-    (RMS residual over RMS steps), one similarity per STEP_PIECES stretch."""
-    start = 1 + 2 * FP_PATH_POINTS
-    mid, end = start + FP_STEPS, start + 2 * FP_STEPS
-    q = query[start:mid].astype(np.float64) + 1j * query[mid:end].astype(np.float64)
-    r = table[:, start:mid].astype(np.float64) + 1j * table[:, mid:end].astype(np.float64)
-    residual = np.zeros(len(table))
-    for piece in np.array_split(np.arange(FP_STEPS), STEP_PIECES):
-        rp, qp = r[:, piece], q[piece]
-        power = np.sum(np.abs(rp) ** 2, axis=1)
-        factor = (rp.conj() @ qp) / np.where(power > 0, power, 1.0)
-        residual += np.sum(np.abs(qp - factor[:, None] * rp) ** 2, axis=1)
-    total = float(np.sum(np.abs(q) ** 2))
-    return np.sqrt(residual / total) if total > 0 else np.full(len(table), np.inf)
+    return _copy_distances(query, table, FP_PATH_POINTS, FP_STEPS, MAX_ROTATION, STEP_PIECES,
+                           PATH_TOL, TIME_TOL, STEP_TOL)
 
 
 def _closest(query: np.ndarray, table: np.ndarray, tol: float) -> int | None:
@@ -443,6 +409,74 @@ _kernel = nb.njit(cache=True, nogil=True, error_model="numpy")
 #: RMS radius (of positions scaled to at most 1) below which the pen did not move:
 #: what is left there is rounding, not shape.
 _STILL = 1e-9
+
+
+@_kernel
+def _copy_distances(query: np.ndarray, table: np.ndarray, n_path: int, n_steps: int, max_rotation: float,
+                    pieces: int, path_tol: float, time_tol: float, step_tol: float) -> np.ndarray:
+    """Per row: the smallest of the path distance / ``path_tol``, the time-view distance /
+    ``time_tol`` and, for the same sample count, the step residual / ``step_tol``."""
+    out = np.empty(table.shape[0])
+    for row in range(table.shape[0]):
+        ref = table[row]
+        best = _path_distance(query, ref, n_path, max_rotation) / path_tol
+        best = min(best, _rms_tail(query, ref, 1 + 2 * n_path + 2 * n_steps) / time_tol)
+        if ref[0] == query[0]:
+            best = min(best, _step_residual(query, ref, 1 + 2 * n_path, n_steps, pieces) / step_tol)
+        out[row] = best
+    return out
+
+
+@_kernel
+def _path_distance(query: np.ndarray, ref: np.ndarray, n: int, max_rotation: float) -> float:
+    """RMS distance between two paths, the query turned by at most ``max_rotation`` onto
+    the reference (the Procrustes angle, clamped)."""
+    cross, dot = 0.0, 0.0
+    for i in range(1, 1 + n):
+        qx, qy, rx, ry = float(query[i]), float(query[i + n]), float(ref[i]), float(ref[i + n])
+        cross += ry * qx - rx * qy
+        dot += rx * qx + ry * qy
+    angle = min(max(math.atan2(cross, dot), -max_rotation), max_rotation)
+    c, s = math.cos(angle), math.sin(angle)
+    total = 0.0
+    for i in range(1, 1 + n):
+        qx, qy, rx, ry = float(query[i]), float(query[i + n]), float(ref[i]), float(ref[i + n])
+        dx, dy = rx - (c * qx - s * qy), ry - (s * qx + c * qy)
+        total += dx * dx + dy * dy
+    return math.sqrt(total / n)
+
+
+@_kernel
+def _rms_tail(query: np.ndarray, ref: np.ndarray, start: int) -> float:
+    """RMS difference of the two fingerprints from ``start`` on (the time view)."""
+    total = 0.0
+    for i in range(start, query.size):
+        d = float(ref[i]) - float(query[i])
+        total += d * d
+    return math.sqrt(total / (query.size - start))
+
+
+@_kernel
+def _step_residual(query: np.ndarray, ref: np.ndarray, start: int, n: int, pieces: int) -> float:
+    """How much of the query's steps a similarity of the reference's leaves unexplained
+    (RMS residual over RMS steps), one similarity (complex factor) per stretch of ``pieces``."""
+    residual, total = 0.0, 0.0
+    for piece in range(pieces):
+        lo, hi = piece * n // pieces, (piece + 1) * n // pieces
+        power, re, im = 0.0, 0.0, 0.0
+        for i in range(start + lo, start + hi):
+            rx, ry, qx, qy = float(ref[i]), float(ref[i + n]), float(query[i]), float(query[i + n])
+            power += rx * rx + ry * ry
+            re += rx * qx + ry * qy  # conj(r) * q
+            im += rx * qy - ry * qx
+        if power > 0:
+            re, im = re / power, im / power
+        for i in range(start + lo, start + hi):
+            rx, ry, qx, qy = float(ref[i]), float(ref[i + n]), float(query[i]), float(query[i + n])
+            ex, ey = qx - (re * rx - im * ry), qy - (re * ry + im * rx)
+            residual += ex * ex + ey * ey
+            total += qx * qx + qy * qy
+    return math.sqrt(residual / total) if total > 0 else np.inf
 
 
 #: Where the time view samples the normalised time axis: np.linspace(0, 1, FP_TIME_POINTS).
