@@ -31,7 +31,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence, TypeVar
 
 import torch
@@ -83,6 +83,14 @@ class Dist:
             g.copy_(flat[offset:offset + g.numel()].view_as(g))
             offset += g.numel()
 
+    def mean(self, values: torch.Tensor) -> torch.Tensor:
+        """The mean of a (detached) tensor over the ranks: the global batch's loss and accuracy."""
+        out = values.detach().clone()
+        if self.active:
+            dist.all_reduce(out)
+            out /= self.world
+        return out
+
     def broadcast(self, modules: Iterable[nn.Module]) -> None:
         """Copy rank 0's parameters and buffers to every rank (DDP does this at start)."""
         if not self.active:
@@ -108,12 +116,11 @@ _AMP = False
 
 
 def set_amp(enabled: bool) -> None:
-    """Ask for mixed precision before the first :func:`context` call (``--amp`` on the CLI)."""
+    """Turn mixed precision on or off for this process (``--amp``); it only acts on a GPU."""
     global _AMP, _CONTEXT
     _AMP = enabled
     if _CONTEXT is not None:
-        _CONTEXT = Dist(_CONTEXT.rank, _CONTEXT.world, _CONTEXT.local_rank, _CONTEXT.device,
-                        enabled and _CONTEXT.device.type == "cuda")
+        _CONTEXT = replace(_CONTEXT, amp=enabled and _CONTEXT.device.type == "cuda")
 
 
 def context() -> Dist:
@@ -180,6 +187,7 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized()):
             return super().forward(x)
+        x = x.float()  # statistics in float32 under autocast too, as BatchNorm's own
         dims = [0, 2, 3]
         count = x.numel() // x.shape[1] * dist.get_world_size()
         mean = _SumOverRanks.apply(x.sum(dims)) / count

@@ -72,8 +72,9 @@ def fit(writers: Sequence[ImageWriter], cfg: TrainConfig, desc: str = "train",
         ctx.average_gradients(run.parameters())
         opt.step()
         sched.step()
-        batch_acc = float((logits.argmax(1) == y).float().mean())
-        ema = float(loss) if ema is None else 0.95 * ema + 0.05 * float(loss)
+        hits = (logits.argmax(1) == y).float().mean()
+        step_loss, batch_acc = ctx.mean(torch.stack([loss.float(), hits])).tolist()  # over the global batch
+        ema = step_loss if ema is None else 0.95 * ema + 0.05 * step_loss
         acc = batch_acc if acc is None else 0.95 * acc + 0.05 * batch_acc
         bar.set_postfix(loss=f"{ema:.3f}", acc=f"{acc:.2f}")
         run.step_done(step + 1, ema=ema, acc=acc)
