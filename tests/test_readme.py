@@ -25,3 +25,37 @@ def test_integration_example_runs():
     assert lines["ISO 19794-7 file"] == "False"
     assert lines["identified"].startswith("alice (score 0.") and "1 enrolled" in lines["identified"]
     assert "near-duplicate of reference 4" in lines["framed stream"]
+
+
+def test_tuning_flow_prints_what_the_readme_shows(tmp_path, monkeypatch):
+    """The README's `edgesig tune` line, run as written (the grid search itself replaced by
+    the shipped entry it produces), installs into the user folder and prints the README's
+    lines; the package's manifest is untouched."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    import edgesig.eval.protocols as protocols
+    import edgesig.eval.tuning as tuning
+    from edgesig.cli import cli
+    from edgesig.runtime import MODELS_DIR, USER_MODELS_ENV, Manifest, sha256_file
+    text = (ROOT / "README.md").read_text()
+    command = re.search(r"^(edgesig tune svc2004 [^#\n]*?)\s*(#|$)", text, re.M).group(1)
+    shown = re.search(r"### Tuning.*?```\n(.*?)```", text, re.S).group(1).splitlines()
+    args = shlex.split(command)[1:]
+    if not (ROOT / args[2]).is_dir():
+        import pytest
+        pytest.skip(f"{args[2]} not found beside the repository")
+    details = {"validation": {"eer": 0.1, "auc": 0.9, "mean_user_eer": 0.1},
+               "test": {"eer": 0.1, "auc": 0.9, "mean_user_eer": 0.1, "far": 0.1, "frr": 0.1}}
+    monkeypatch.setattr(protocols, "load_svc2004", lambda *a, **k: [])
+    monkeypatch.setattr(tuning, "tune_dtw", lambda *a, **k: (Manifest(MODELS_DIR).get("dtw"), details))
+    monkeypatch.setenv(USER_MODELS_ENV, str(tmp_path))
+    monkeypatch.chdir(ROOT)
+    digest = sha256_file(MODELS_DIR / "manifest.json")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert shown[0].startswith("installed dtw") and f"in {tmp_path / 'manifest.json'}" in result.output
+    for line in shown[1:]:
+        assert line in result.output.splitlines()
+    assert sha256_file(MODELS_DIR / "manifest.json") == digest

@@ -172,7 +172,7 @@ class Installed:
         """What changed, for the person who ran ``edgesig tune``."""
         old = _flat(self.before.to_dict()) if self.before is not None else {}
         new = _flat(self.after.to_dict())
-        tuned = [k for k in new if k.startswith("params.") and old.get(k) != new[k]]
+        tuned = [k for k in new if k.startswith("params.") and not _same(old.get(k), new[k])]
         out = [f"installed {self.after.name} {self.after.version} in {self.path} "
                "(the package's own manifest is unchanged; delete that file to go back)"]
         out.append("parameters: " + ("unchanged" if not tuned else "; ".join(
@@ -210,6 +210,14 @@ def install(entry: ModelEntry, made_by: str, target: str | os.PathLike | None = 
     Manifest(folder).put(merged)
     after = Manifest(user_dir=folder)
     return Installed(folder / MANIFEST_NAME, before, merged, auto_before, best_engine(after, entry.modality))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, numbers up to rounding (a re-run of the same grid moves the last digits)."""
+    try:
+        return bool(np.allclose(np.asarray(a, float), np.asarray(b, float), rtol=1e-9, atol=0.0))
+    except (TypeError, ValueError):
+        return a == b
 
 
 def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
