@@ -38,7 +38,7 @@ def run(ctx: Context) -> Section:
     pens = pen_set(n, ctx.seed)
     with tempfile.TemporaryDirectory(prefix="edgesig-bench-store-") as tmp:
         stores = {"memory": MemoryStore(), "encrypted": encrypted_store(Path(tmp) / "templates.db",
-                                                                        secrets.token_bytes(32))}
+                                                                        secrets.token_bytes(32), create=True)}
         try:
             verifiers = {k: Verifier(engine, s, models_dir=ctx.models_dir) for k, s in stores.items()}
             for v in verifiers.values():
