@@ -92,6 +92,16 @@ def test_quick_measures_the_always_available_sections(quick):
     assert any(v["key"].startswith("rss.") and v["value"] > 10 for v in by_key["cold_start"]["values"])
 
 
+def test_quick_measures_the_readme_headline_latencies(quick):
+    """500 points from a 100 Hz pad, and pen-up to result of a 1,000-point signature
+    streamed at 200 Hz: --quick used to leave both "not measured"."""
+    *_, data = quick
+    targets = {t["target"]: t for t in data["targets"]}
+    for pattern in ("online.*.verify_at100.n500.t[1-]", "online.*.stream.n1000.t[1-]"):
+        assert targets[pattern]["status"] in ("met", "missed"), targets[pattern]
+        assert targets[pattern]["value"] > 0
+
+
 def test_a_ratio_below_its_budget_fails_the_run(tmp_path):
     pytest.importorskip("iisignature")
     rules = tmp_path / "budgets.toml"
