@@ -223,6 +223,21 @@ def bench(data: str, ckpt: str, points: int, runs: int) -> None:
     click.echo(json.dumps(measure(user.genuine[:5], long_signature(user.genuine[5:], points), ckpt, runs)))
 
 
+@cli.command()
+@click.argument("name")
+@click.option("--fp32", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--int8", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--models-dir", default=str(MODELS_DIR), show_default=True)
+@click.option("--threads", default=1, show_default=True)
+def precision(name: str, fp32: str, int8: str, models_dir: str, threads: int) -> None:
+    """Time the fp32 and int8 files of installed model NAME; ship int8 only if >= 1.3x faster."""
+    from edgesig.runtime import Manifest
+    from export.precision import ship_precision
+    choice = ship_precision(Manifest(models_dir), name, Path(fp32), Path(int8), threads=threads)
+    click.echo(f"{name}: fp32 {choice.fp32_ms:.3f} ms, int8 {choice.int8_ms:.3f} ms "
+               f"(int8 {choice.speedup:.2f}x, needs {choice.min_speedup}x): ships {choice.chosen}")
+
+
 from export.offline.cli import offline  # noqa: E402  (the offline SDINet commands)
 cli.add_command(offline)
 

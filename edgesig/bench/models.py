@@ -24,7 +24,7 @@ from edgesig.bench.context import Context, has_module, onnx_entries, overloaded
 from edgesig.bench.inputs import pen_set
 from edgesig.bench.record import Ratio, Row, Section
 from edgesig.bench.timing import Timed, interleaved
-from edgesig.errors import EdgesigError
+from edgesig.errors import EdgesigError, ModelError
 from edgesig.runtime import MODELS_DIR, InferSession, Manifest, ModelEntry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +57,7 @@ def run(ctx: Context) -> Section:
     models = []
     for entry in entries:
         try:
-            int8 = manifest.model_path(entry)
+            int8 = int8_path(manifest, entry)
         except EdgesigError as exc:
             section.notes.append(f"{entry.name}: skipped: {exc}")
             continue
@@ -98,12 +98,24 @@ def _build_dirs(manifest: Manifest) -> list[Path]:
                   for d in (root / "build").glob("*") if d.is_dir())
 
 
+def int8_path(manifest: Manifest, entry: ModelEntry) -> Path:
+    """The int8 file: the shipped one, or ``extra.int8_file`` beside it where fp32 ships
+    because int8 was not faster (``export.precision``)."""
+    name = entry.extra.get("int8_file")
+    if not name or name == entry.file:
+        return manifest.model_path(entry)
+    path = manifest.origin(entry.name) / name
+    if not path.is_file():
+        raise ModelError(f"the int8 file {path} of {entry.name!r} is missing")
+    return path
+
+
 def fp32_path(manifest: Manifest, entry: ModelEntry) -> Path | None:
     """The fp32 export of an int8 model (``*int8*`` -> ``*fp32*``): beside it in the models
     folder, or where the training side builds it, if any."""
     names = [entry.extra.get("fp32_file"), entry.params.get("fp32_file"),
              (entry.file or "").replace("int8", "fp32") if "int8" in (entry.file or "") else None]
-    for folder in [manifest.dir] + _build_dirs(manifest):
+    for folder in [manifest.origin(entry.name)] + _build_dirs(manifest):
         for name in names:
             if name and (folder / name).is_file():
                 return folder / name

@@ -1,0 +1,35 @@
+"""export.precision: int8 ships only where it is measurably faster; the entry keeps every field."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+import export.precision as precision
+from edgesig.runtime import MODELS_DIR, Manifest, sha256_file
+from export.precision import PrecisionChoice, ship_precision
+
+
+@pytest.mark.parametrize("fp32_ms, int8_ms, shipped", [(1.0, 1.2, "fp32"), (1.0, 0.8, "fp32"), (1.3, 1.0, "int8")])
+def test_int8_ships_only_when_at_least_the_minimum_speedup(fp32_ms, int8_ms, shipped):
+    assert PrecisionChoice(fp32_ms, int8_ms, threads=1).chosen == shipped
+
+
+@pytest.mark.parametrize("speedup", [0.84, 1.5])
+def test_ship_precision_points_the_entry_at_the_faster_file(tmp_path, monkeypatch, speedup):
+    source = Manifest(MODELS_DIR).get("gru")
+    for name in (source.extra["fp32_file"], source.extra["int8_file"]):
+        shutil.copy(MODELS_DIR / name, tmp_path / name)
+    int8_entry = {**source.to_dict(), "file": source.extra["int8_file"], "extra": {}}
+    int8_entry["metrics"] = {k: v for k, v in source.metrics.items() if k != "precision"}
+    manifest = Manifest(tmp_path)
+    manifest.put(type(source).from_dict(int8_entry))
+    monkeypatch.setattr(precision, "measure_precisions",
+                        lambda fp32, int8, feeds, threads: PrecisionChoice(speedup, 1.0, threads))
+    choice = ship_precision(manifest, "gru", tmp_path / source.extra["fp32_file"],
+                            tmp_path / source.extra["int8_file"], feeds={})
+    entry = Manifest(tmp_path).get("gru")
+    assert entry.file == entry.extra[f"{choice.chosen}_file"] and entry.sha256 == sha256_file(tmp_path / entry.file)
+    assert entry.metrics["precision"]["int8_speedup"] == speedup
+    assert {k: v for k, v in entry.metrics.items() if k != "precision"} == int8_entry["metrics"]
+    assert entry.calibration == source.calibration and entry.params == source.params
