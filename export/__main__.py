@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from edgesig.runtime import MODELS_DIR
+from edgesig.runtime import MODELS_DIR, Manifest
 from export.run_options import is_main, run_options
 
 DEFAULT_DATA = str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "svc2004_task2")
@@ -155,6 +155,7 @@ def all_cmd(folds: int, cv_path: str | None, models_dir: str, work: str, version
     from export.online.quantize import inspect, is_int8, quantize as run_quantize
     from export.online.to_onnx import export_onnx
     from export.online.train import save_checkpoint
+    from export.precision import ship_precision
     cfg = _config(kw)
     synth, note = load_synth(kw["synth"], kw["seed"])
     click.echo(f"synthetic pretraining: {note}")
@@ -192,7 +193,9 @@ def all_cmd(folds: int, cv_path: str | None, models_dir: str, work: str, version
                "int8_ops": info8["ops"], "unseen_users": []}  # the shipped model trains on all 40
     entry = install(target, target / "gru_int8.onnx", cfg, pooled_calibration(cv), metrics,
                     _command(), version, f"SVC2004 Task 2 users 1-40; pretraining: {note}")
-    click.echo(f"installed {entry.name} {entry.version} in {target} (val_eer {100 * cv['mean']['eer']:.2f} %)")
+    choice = ship_precision(Manifest(target), "gru", target / "gru_fp32.onnx", target / "gru_int8.onnx")
+    click.echo(f"installed {entry.name} {entry.version} in {target} (val_eer {100 * cv['mean']['eer']:.2f} %); "
+               f"int8 runs at {choice.speedup:.2f}x fp32, so {choice.chosen} ships")
 
 
 @online.command()
@@ -231,7 +234,6 @@ def bench(data: str, ckpt: str, points: int, runs: int) -> None:
 @click.option("--threads", default=1, show_default=True)
 def precision(name: str, fp32: str, int8: str, models_dir: str, threads: int) -> None:
     """Time the fp32 and int8 files of installed model NAME; ship int8 only if >= 1.3x faster."""
-    from edgesig.runtime import Manifest
     from export.precision import ship_precision
     choice = ship_precision(Manifest(models_dir), name, Path(fp32), Path(int8), threads=threads)
     click.echo(f"{name}: fp32 {choice.fp32_ms:.3f} ms, int8 {choice.int8_ms:.3f} ms "
