@@ -39,6 +39,14 @@ def test_int8_file_holds_int8_weights(shipped):
     assert int8.stat().st_size < fp32.stat().st_size
 
 
+def test_stem_convs_names_the_convolution_that_reads_the_image(shipped):
+    import onnx
+    from export.offline.to_onnx import stem_convs
+    _, _, fp32, _ = shipped
+    convs = [n.name for n in onnx.load(str(fp32)).graph.node if n.op_type == "Conv"]
+    assert len(convs) > 2 and stem_convs(fp32) == convs[:1]
+
+
 def test_int8_embedding_follows_torch(shipped):
     writers, model, _, int8 = shipped
     session = InferSession(int8)
