@@ -93,7 +93,9 @@ class Sessions:
         return hmac.new(self._secret, session.encode(), hashlib.sha256).hexdigest()
 
     def valid(self, session: str | None, token: str | None) -> bool:
-        return bool(session and token) and hmac.compare_digest(self.token(session), token)
+        # as bytes: compare_digest refuses str with non-ASCII characters (a header may hold any)
+        return bool(session and token) and hmac.compare_digest(self.token(session).encode(),
+                                                              token.encode("utf-8", "surrogateescape"))
 
     @staticmethod
     def new() -> str:

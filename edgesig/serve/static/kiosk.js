@@ -40,6 +40,7 @@ function polygon(ctx, points, color) {
 async function usePhoto(dataUrl) {
   const img = new Image();
   await new Promise((resolve, reject) => { img.onload = resolve; img.onerror = () => reject(new Error('the file is not an image the browser can show')); img.src = dataUrl; });
+  photo.dataset.located = '';
   current = capture(img, img.naturalWidth, img.naturalHeight);
   $('result').hidden = true;
   $('explain').hidden = true;
