@@ -120,6 +120,23 @@ def test_image_locate_and_verify_with_heatmap(client: TestClient) -> None:
     assert base64.b64decode(result["heatmap"].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_image_enrolment_from_photos(client: TestClient) -> None:
+    photos = [client.post("/api/demo/photo", json={"user": "demo-anna", "genuine": True}).json()["image"]
+              for _ in range(3)]
+    report = client.post("/api/image/enroll", json={"user": "heidi", "images": photos}).json()
+    assert report["user_id"] == "heidi" and report["n_references"] == 3 and report["engine"]
+    assert "ensemble" in [u["engines"] for u in client.get("/api/users").json() if u["user"] == "heidi"][0]
+
+
+def test_one_replay_guard_sees_every_request(client: TestClient, demo: Demo) -> None:
+    enrol(client, demo, "ivan")
+    signature = demo.pen_sample("demo-anna", True)
+    first = client.post("/api/pen/verify", json={"user": "ivan", "signature": signature}).json()
+    again = client.post("/api/pen/verify", json={"user": "ivan", "signature": signature}).json()
+    assert first["accepted"] and not again["accepted"]
+    assert any("duplicate" in reason for reason in again["reasons"]), again["reasons"]
+
+
 def test_delete_forgets_the_user(client: TestClient, demo: Demo) -> None:
     enrol(client, demo, "dave")
     assert client.post("/api/users/delete", json={"user": "dave"}).json()["removed"] >= 1
