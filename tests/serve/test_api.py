@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("starlette", reason="the serve extra is not installed (pip install 'edgesig[serve]')")
 from starlette.testclient import TestClient  # noqa: E402
 
+from edgesig.capture import pointer_events  # noqa: E402
 from edgesig.serve.app import build, create_app  # noqa: E402
 from edgesig.serve.config import Limits, ServeConfig  # noqa: E402
 from edgesig.serve.demo import Demo  # noqa: E402
@@ -23,6 +24,7 @@ from edgesig.verifier import Verifier  # noqa: E402
 
 BASE = "http://127.0.0.1:8765"
 MAX_FAILURES = 3
+STRANGER = make_population(2, 99)[1]
 LIMITS = Limits(max_failures=MAX_FAILURES, signature_bytes=400_000)
 
 
@@ -58,6 +60,11 @@ def enrol(client: TestClient, demo: Demo, user: str) -> dict:
 
 def verify(client: TestClient, demo: Demo, user: str, genuine: bool):
     return client.post("/api/pen/verify", json={"user": user, "signature": demo.pen_sample("demo-anna", genuine)})
+
+
+def stranger_sample(seed: int) -> dict:
+    """Another person's own signature: rejected far more surely than a skilled forgery."""
+    return json.loads(pointer_events.write(STRANGER.genuine(np.random.default_rng(seed))))
 
 
 def assert_error(response, status: int, kind: str, words: str) -> None:
@@ -99,11 +106,8 @@ def test_a_mouse_or_finger_signs_without_pressure(client: TestClient, demo: Demo
 
 
 def test_enrolment_names_the_reference_to_redo(client: TestClient, demo: Demo) -> None:
-    stranger = make_population(2, 99)[1]
-    rng = np.random.default_rng(0)
-    from edgesig.capture import pointer_events
     refs = [demo.pen_sample("demo-anna", True) for _ in range(4)]
-    refs.insert(2, json.loads(pointer_events.write(stranger.genuine(rng))))
+    refs.insert(2, stranger_sample(0))
     report = client.post("/api/pen/enroll", json={"user": "carol", "signatures": refs}).json()
     assert report["redo"] == [2] and report["kept"] == [0, 1, 3, 4]
     assert "reference 2" in report["reasons"][0]
@@ -148,8 +152,9 @@ def test_delete_forgets_the_user(client: TestClient, demo: Demo) -> None:
 def test_failed_verifications_lock_the_user_out_and_are_audited(client: TestClient, service: Service,
                                                                 demo: Demo) -> None:
     enrol(client, demo, "erin")
-    for _ in range(MAX_FAILURES):
-        assert verify(client, demo, "erin", False).json()["accepted"] is False
+    for seed in range(MAX_FAILURES):
+        attempt = client.post("/api/pen/verify", json={"user": "erin", "signature": stranger_sample(seed)})
+        assert attempt.json()["accepted"] is False
     locked = verify(client, demo, "erin", True)
     assert_error(locked, 429, "LockedOutError", "locked out after 3 failed verifications")
     assert int(locked.headers["retry-after"]) > 0
