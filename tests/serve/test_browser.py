@@ -105,8 +105,9 @@ def screenshot(driver, shots: list[Path], name: str) -> None:
         assert driver.save_screenshot(str(folder / f"{name}.png"))
 
 
-def sign(driver, pen: PenStream) -> None:
-    """Draw ``pen`` on the pad as a pen: its shape fitted to the pad, its timing and pressure kept."""
+def sign(driver, pen: PenStream, kind: str = interaction.POINTER_PEN) -> None:
+    """Draw ``pen`` on the pad with a pen (or a mouse): its shape fitted to the pad, its
+    timing kept, and for a pen its pressure and tilt."""
     pad = driver.find_element(By.ID, "pad")
     box = driver.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.width, r.height];", pad)
     x, y = pen.x[::STRIDE], pen.y[::STRIDE]
@@ -117,16 +118,17 @@ def sign(driver, pen: PenStream) -> None:
                       else (np.zeros(len(pen)), np.zeros(len(pen))))
     t, down, pressure = pen.t[::STRIDE], pen.pen_down[::STRIDE], pen.pressure[::STRIDE]
     tilt_x, tilt_y = tilt_x[::STRIDE], tilt_y[::STRIDE]
-    actions = ActionBuilder(driver, mouse=PointerInput(interaction.POINTER_PEN, "pen"))
+    actions = ActionBuilder(driver, mouse=PointerInput(kind, kind))
     pointer = actions.pointer_action
+    is_pen = kind == interaction.POINTER_PEN
     was_down = False
     for i in range(len(t)):
         dt = 0 if i == 0 else int(round(t[i] - t[i - 1]))
-        tilt = {"tilt_x": int(round(tilt_x[i])), "tilt_y": int(round(tilt_y[i]))}
-        pointer.source.create_pointer_move(duration=dt, x=int(px[i]), y=int(py[i]), origin="viewport",
-                                           pressure=float(pressure[i]) if down[i] else 0.0, **tilt)
+        pen_data = {"tilt_x": int(round(tilt_x[i])), "tilt_y": int(round(tilt_y[i])),
+                    "pressure": float(pressure[i]) if down[i] else 0.0} if is_pen else {}
+        pointer.source.create_pointer_move(duration=dt, x=int(px[i]), y=int(py[i]), origin="viewport", **pen_data)
         if down[i] and not was_down:
-            pointer.pointer_down(pressure=max(float(pressure[i]), 0.05), **tilt)
+            pointer.pointer_down(**({**pen_data, "pressure": max(float(pressure[i]), 0.05)} if is_pen else {}))
         elif was_down and not down[i]:
             pointer.pointer_up()
         was_down = bool(down[i])
@@ -172,6 +174,23 @@ def test_pen_page_enrols_and_verifies_pen_drawings(driver, base_url: str, demo: 
     screenshot(driver, shots, "serve-pen")
     assert verify_drawing(driver, writer.forgery(rng)) == "rejected"
     assert "below threshold" in driver.find_element(By.ID, "result").text
+
+
+def test_pen_page_works_with_a_mouse_without_pressure(driver, base_url: str, demo: Demo) -> None:
+    writer = demo.writers["demo-anna"]
+    rng = np.random.default_rng(4)
+    driver.get(f"{base_url}/pen")
+    driver.find_element(By.ID, "user").send_keys("judy")
+    for _ in range(3):
+        sign(driver, writer.genuine(rng), interaction.POINTER_MOUSE)
+        click(driver, "keep")
+    assert driver.find_element(By.ID, "device").text == "mouse"
+    click(driver, "enrol")
+    wait_for(driver, "#report [data-enrolled='judy']")
+    click(driver, "clear")
+    sign(driver, writer.genuine(rng), interaction.POINTER_MOUSE)
+    click(driver, "verify")
+    assert wait_for(driver, "#result .decision").get_attribute("data-decision") == "accepted"
 
 
 def test_kiosk_page_locates_and_verifies_a_photo(driver, base_url: str, shots: list[Path]) -> None:

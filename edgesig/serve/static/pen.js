@@ -82,11 +82,11 @@ pad.addEventListener('pointerdown', (e) => {
 });
 pad.addEventListener('pointermove', (e) => {
   if (!e.isPrimary || events.length === 0) return;   // hover before the first touch is not recorded
-  const before = events.length ? samples(events.slice(-1)).slice(-1)[0] : null;
+  const before = samples(events.slice(-1)).slice(-1)[0];
   const ev = record(e);
   if (!drawing) return;
   const pts = samples([{ ...ev, type: 'pointermove' }]).map((p) => ({ ...p, down: true }));
-  drawInk(ctx, before ? [{ ...before, down: true }, ...pts] : pts);
+  drawInk(ctx, [{ ...before, down: true }, ...pts]);
 });
 for (const type of ['pointerup', 'pointercancel']) {
   pad.addEventListener(type, (e) => { if (e.isPrimary && drawing) { drawing = false; record(e); } });
