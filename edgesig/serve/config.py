@@ -15,7 +15,7 @@ from edgesig.errors import InvalidInputError, MissingExtraError
 #: Host names a loopback server answers to (the Host header is checked against these).
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 #: The web stack the optional ``serve`` extra installs.
-EXTRA_MODULES = ("starlette", "uvicorn")
+EXTRA_MODULES = ("starlette", "uvicorn", "orjson")
 
 
 @dataclass(frozen=True)
@@ -107,5 +107,5 @@ def check_extra() -> None:
     """Raise MissingExtraError unless the ``serve`` extra's web stack is importable."""
     missing = [m for m in EXTRA_MODULES if importlib.util.find_spec(m) is None]
     if missing:
-        raise MissingExtraError(f"edgesig serve needs {' and '.join(missing)}, from the optional extra: "
+        raise MissingExtraError(f"edgesig serve needs {', '.join(missing)}, from the optional extra: "
                                 "pip install 'edgesig[serve]'")
