@@ -29,7 +29,7 @@ import numpy as np
 from edgesig.eval.protocols import parse_users
 from edgesig.identify import (BACKBONE_INPUT, BACKBONE_SHAPE, IMAGE_DENSITY_DIM, Embedder, Identifier,
                               entry_name, open_set_threshold)
-from edgesig.runtime import Manifest, ModelEntry
+from edgesig.runtime import Manifest, ModelEntry, sha256_file
 
 REFS = 5
 #: Per modality: (writers the standardisation is fitted on, validation writers for the
@@ -173,8 +173,10 @@ def run(directory: str, modality: str, val_users: str, test_users: str, unknown_
                "source": source, "standardised_on": standardise_on, "target_far": target_far, **val_metrics,
                **{f"test_{k}": v for k, v in test_metrics.items()},
                "all40_top1": all40["top1"], "all40_top5": all40["top5"]}
-    # the version names the embedding space: templates of another one are not compared
-    entry = ModelEntry(name=entry_name(modality), version="2.0" if source == "image-backbone" else "1.0",
+    # the version names the embedding space: templates of another one are not compared; a
+    # backbone's space is its file (a re-quantized one moves every embedding a little)
+    version = f"2.0+{sha256_file(backbone)[:8]}" if source == "image-backbone" else "1.0"
+    entry = ModelEntry(name=entry_name(modality), version=version,
                        modality=modality,
                        params={"source": source, "mean": embedder.mean.round(6).tolist(),
                                "std": embedder.std.round(6).tolist(), "threshold": threshold,
@@ -196,7 +198,6 @@ def _with_file(entry: ModelEntry, model: Path, manifest: Manifest) -> ModelEntry
     """The entry pointing at a copy of ``model`` in the models folder (hash recorded)."""
     import shutil
     from dataclasses import replace
-    from edgesig.runtime import sha256_file
     dest = manifest.dir / BACKBONE_FILE
     shutil.copyfile(model, dest)
     return replace(entry, file=dest.name, sha256=sha256_file(dest),

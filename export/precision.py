@@ -86,6 +86,45 @@ def ship_precision(manifest: Manifest, name: str, fp32: Path, int8: Path,
     return choice
 
 
+def dequantize(int8: Path, fp32: Path) -> Path:
+    """An fp32 model from a QDQ int8 one, for a model whose fp32 export was not kept:
+    each weight's DequantizeLinear becomes a float initializer ((q - zero) * scale, per
+    channel where the scale is), each activation's QuantizeLinear -> DequantizeLinear pair
+    is removed. Same weights, float activations: the baseline the int8 file is timed
+    against, and a source to quantize again."""
+    import onnx
+    from onnx import helper, numpy_helper
+    model = onnx.load(str(int8))
+    graph = model.graph
+    weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    quantized_from: dict[str, str] = {}   # QuantizeLinear output -> its float input
+    renamed: dict[str, str] = {}          # activation DequantizeLinear output -> the float tensor
+    kept = []
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in weights:
+            q, scale = weights[node.input[0]].astype(np.float32), weights[node.input[1]].astype(np.float32)
+            zero = weights[node.input[2]].astype(np.float32) if len(node.input) > 2 and node.input[2] else 0.0
+            if scale.size > 1:  # per channel along ``axis``
+                axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+                shape = [1] * q.ndim
+                shape[axis] = -1
+                scale, zero = scale.reshape(shape), np.reshape(zero, shape) if np.ndim(zero) else zero
+            graph.initializer.append(numpy_helper.from_array(((q - zero) * scale).astype(np.float32), node.output[0]))
+        elif node.op_type == "QuantizeLinear":
+            quantized_from[node.output[0]] = node.input[0]
+        elif node.op_type == "DequantizeLinear" and node.input[0] in quantized_from:
+            renamed[node.output[0]] = quantized_from[node.input[0]]
+        else:
+            kept.append(node)
+    for node in kept:
+        node.input[:] = [renamed.get(name, name) for name in node.input]
+    kept += [helper.make_node("Identity", [renamed[o.name]], [o.name]) for o in graph.output if o.name in renamed]
+    del graph.node[:]
+    graph.node.extend(kept)
+    onnx.save(model, str(fp32))
+    return fp32
+
+
 def _beside(manifest: Manifest, path: Path) -> Path:
     """``path`` inside the manifest's folder (copied there if it is elsewhere)."""
     target = manifest.dir / path.name

@@ -49,7 +49,7 @@ class _Model:
 
 def run(ctx: Context) -> Section:
     section = Section("models", "ONNX models: int8 vs fp32 vs torch eager (model call only)")
-    entries = onnx_entries(ctx)
+    entries = onnx_entries(ctx, engines_only=False)
     if not entries:
         section.skipped = "no ONNX engine (gru, sdinet, ...) is installed in the model manifest"
         return section

@@ -33,3 +33,20 @@ def test_ship_precision_points_the_entry_at_the_faster_file(tmp_path, monkeypatc
     assert entry.metrics["precision"]["int8_speedup"] == speedup
     assert {k: v for k, v in entry.metrics.items() if k != "precision"} == int8_entry["metrics"]
     assert entry.calibration == source.calibration and entry.params == source.params
+
+
+def test_dequantize_rebuilds_fp32_from_the_int8_weights(tmp_path):
+    """The shipped GRU's int8 file, dequantized, has no DequantizeLinear left and follows
+    the fp32 export it was quantized from."""
+    import numpy as np
+
+    import onnx
+    from edgesig.runtime import InferSession
+    from export.precision import dequantize
+    entry = Manifest(MODELS_DIR).get("gru")
+    rebuilt = dequantize(MODELS_DIR / entry.extra["int8_file"], tmp_path / "gru-rebuilt.onnx")
+    assert "DequantizeLinear" not in {n.op_type for n in onnx.load(str(rebuilt)).graph.node}
+    feats = {"features": np.random.default_rng(0).standard_normal((80, 11)).astype(np.float32)}
+    a = InferSession(rebuilt).run(feats)[0].ravel()
+    b = InferSession(MODELS_DIR / entry.extra["fp32_file"]).run(feats)[0].ravel()
+    assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.99
