@@ -352,6 +352,6 @@ def _record(device, timeout_s: float, pen_up_ms: float) -> list[tuple[int, int, 
     return events
 
 
-FORMAT = register(PenFormat("evdev", sniff, read, write, suffixes=(".evdev",)))
+FORMAT = register(PenFormat("evdev", sniff, read, write, suffixes=(".evdev",), bytes_per_point=512))
 TEXT_FORMAT = register(PenFormat("evtest", sniff_text, read_text, write_text, suffixes=(".evtest",),
-                                  sniffs_head=True))
+                                  sniffs_head=True, bytes_per_point=1024))

@@ -393,4 +393,5 @@ def write(pen: PenStream) -> bytes:
     return encode_session(pen)
 
 
-FORMAT = register(PenFormat("frames", sniff, read, write, suffixes=(".esf",), sniffs_head=True))
+FORMAT = register(PenFormat("frames", sniff, read, write, suffixes=(".esf",), sniffs_head=True,
+                            bytes_per_point=128))

@@ -473,4 +473,5 @@ def _hex_payload(text: str, line: int) -> bytes:
     return payload
 
 
-FORMAT = register(PenFormat("hid", sniff, read, write, suffixes=(".hid",), sniffs_head=True))
+FORMAT = register(PenFormat("hid", sniff, read, write, suffixes=(".hid",), sniffs_head=True,
+                            bytes_per_point=256))

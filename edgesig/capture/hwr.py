@@ -89,4 +89,5 @@ def _table(data: bytes | BinaryIO) -> np.ndarray:
     return text.rows(numbered, ".hwr", (3, 5), integers=True, expected=expected)
 
 
-FORMAT = register(PenFormat("hwr", sniff, read, write, suffixes=(".hwr",), sniffs_head=True, streams=True))
+FORMAT = register(PenFormat("hwr", sniff, read, write, suffixes=(".hwr",), sniffs_head=True,
+                            streams=True))

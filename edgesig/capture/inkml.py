@@ -392,4 +392,5 @@ def _fmt(q: int, decimals: int) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-FORMAT = register(PenFormat("inkml", sniff, read, write, suffixes=(".inkml",), sniffs_head=True))
+FORMAT = register(PenFormat("inkml", sniff, read, write, suffixes=(".inkml",), sniffs_head=True,
+                            bytes_per_point=256))

@@ -337,4 +337,4 @@ def _checked(values: np.ndarray, low: int, high: int, name: str) -> np.ndarray:
 
 
 FORMAT = register(PenFormat("iso19794_7", sniff, read, write, suffixes=(".sdi", ".iso", ".bin"),
-                                  sniffs_head=True))
+                                  sniffs_head=True, bytes_per_point=64))

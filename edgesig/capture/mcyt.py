@@ -50,4 +50,5 @@ def read(data: bytes | BinaryIO, **_: object) -> PenStream:
                                  device=DEVICE)
 
 
-FORMAT = register(PenFormat("mcyt", sniff, read, suffixes=(".txt",), sniffs_head=True, streams=True))
+FORMAT = register(PenFormat("mcyt", sniff, read, suffixes=(".txt",), sniffs_head=True,
+                            streams=True))

@@ -210,4 +210,4 @@ def _pen_state(table: np.ndarray) -> np.ndarray:
 
 
 FORMAT = register(PenFormat("pointer_events", sniff, read, write, suffixes=(".json",),
-                            sniffs_head=True))
+                            sniffs_head=True, bytes_per_point=1024))

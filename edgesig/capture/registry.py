@@ -7,8 +7,9 @@ sniffers in registration order unless a format is named.
 A file is read no further than needed: sniffers that look at the head get its first
 ``SNIFF_BYTES``, and a streaming reader (the line-based formats) gets the open file and
 stops at the ``MAX_POINTS``-th sample, so an oversized file costs time and memory in
-proportion to that cap, not to its size. Other readers get the whole input, at most
-``MAX_FILE_BYTES``.
+proportion to that cap, not to its size. Other readers get the whole input, refused
+unparsed beyond what ``MAX_POINTS`` samples take in their format (``bytes_per_point``)
+and beyond ``MAX_FILE_BYTES``.
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
-from edgesig.errors import EdgesigError, FormatError, InvalidInputError
-from edgesig.pen import PenStream
+from edgesig.errors import EdgesigError, FormatError, InvalidInputError, PenStreamError
+from edgesig.pen import MAX_POINTS, PenStream
 
 #: Largest pen file read (a long signature at 1 kHz is well under 5 MB in any format).
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -39,6 +40,16 @@ class PenFormat:
     sniffs_head: bool = False
     #: ``read`` also takes a binary stream and stops reading at MAX_POINTS samples.
     streams: bool = False
+    #: Most bytes one sample takes in this format, generously (a few times what the
+    #: writer emits): a whole-input reader is refused more than MAX_POINTS samples'
+    #: worth before it parses anything. None: only MAX_FILE_BYTES applies.
+    bytes_per_point: int | None = None
+
+    @property
+    def byte_limit(self) -> int:
+        """Largest input ``read`` is given."""
+        return MAX_FILE_BYTES if self.bytes_per_point is None else min(MAX_FILE_BYTES,
+                                                                       MAX_POINTS * self.bytes_per_point)
 
 
 _FORMATS: dict[str, PenFormat] = {}
@@ -133,20 +144,29 @@ class _Source:
             raise FormatError(f"{path} is larger than {MAX_FILE_BYTES // 2**20} MiB; not a pen recording")
         return cls(path.name, stream=stack.enter_context(path.open("rb")))
 
-    def whole(self) -> bytes:
-        """Every byte (read once), refused beyond MAX_FILE_BYTES."""
-        if self._data is None:
-            self._data = self.head + self._stream.read(MAX_FILE_BYTES + 1 - len(self.head))
-            if len(self._data) > MAX_FILE_BYTES:
-                raise FormatError(f"{self.name or 'the input'} is larger than {MAX_FILE_BYTES // 2**20} MiB; "
-                                  "not a pen recording")
-        return self._data
+    def whole(self, limit: int = MAX_FILE_BYTES) -> bytes:
+        """Every byte (read once, no further than ``limit``), refused beyond MAX_FILE_BYTES."""
+        data = self._data
+        if data is None:
+            data = self.head + self._stream.read(limit + 1 - len(self.head))
+        if len(data) > MAX_FILE_BYTES:
+            raise FormatError(f"{self.name or 'the input'} is larger than {MAX_FILE_BYTES // 2**20} MiB; "
+                              "not a pen recording")
+        if len(data) <= limit:
+            self._data = data
+        return data
 
     def for_reader(self, fmt: PenFormat) -> bytes | BinaryIO:
-        """The open stream (head first) for a streaming reader that has it; else every byte."""
-        if self._data is not None or not fmt.streams:
-            return self.whole()
-        return io.BufferedReader(_Prefixed(self.head, self._stream))
+        """The open stream (head first) for a streaming reader that has it; else every byte,
+        refused unparsed when it is more than MAX_POINTS samples take in ``fmt``."""
+        if self._data is None and fmt.streams:
+            return io.BufferedReader(_Prefixed(self.head, self._stream))
+        data = self.whole(fmt.byte_limit)
+        if len(data) > fmt.byte_limit:
+            raise PenStreamError(f"{self.name or 'the input'} holds more than the {fmt.byte_limit // 1024} KiB "
+                                 f"that {MAX_POINTS} points take in {fmt.name} format, so more than the "
+                                 f"{MAX_POINTS} points accepted; split the capture or lower the sample rate")
+        return data
 
 
 class _Prefixed(io.RawIOBase):

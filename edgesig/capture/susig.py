@@ -71,4 +71,5 @@ def read(data: bytes | BinaryIO, **_: object) -> PenStream:
                                  pressure_max=PRESSURE_MAX, device=DEVICE)
 
 
-FORMAT = register(PenFormat("susig", sniff, read, suffixes=(".sig",), sniffs_head=True, streams=True))
+FORMAT = register(PenFormat("susig", sniff, read, suffixes=(".sig",), sniffs_head=True,
+                            streams=True))

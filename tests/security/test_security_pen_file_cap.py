@@ -33,14 +33,17 @@ class MillionLines(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        while len(self._pending) < len(buffer) and self._line < LINES:
-            self._pending += self._header if self._line == 0 and self._header else b""
+        chunks, size = [self._pending], len(self._pending)
+        while size < len(buffer) and self._line < LINES:
+            row = self._header + self._row.format(i=self._line, t=10 * self._line).encode()
             self._header = b""
-            self._pending += self._row.format(i=self._line, t=10 * self._line).encode()
+            chunks.append(row)
+            size += len(row)
             self._line += 1
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
+        pending = b"".join(chunks)
+        n = min(len(buffer), len(pending))
+        buffer[:n] = pending[:n]
+        self._pending = pending[n:]
         self.served += n
         return n
 
@@ -86,3 +89,31 @@ def test_the_cap_itself_still_loads():
     rows = "".join(f"{i % 500} {i % 300} {10 * i} 1\n" for i in range(MAX_POINTS))
     pen = load_pen(f"{MAX_POINTS}\n{rows}".encode())
     assert len(pen) == MAX_POINTS and not pen.has_pressure
+
+
+@pytest.mark.parametrize("fmt, head", [("inkml", b"<ink xmlns='http://www.w3.org/2003/InkML'><trace>"),
+                                       ("hid", b"R: 1 05\nE: 000000.000000 1 02\n")])
+def test_a_whole_input_reader_is_refused_more_than_the_cap_takes_before_parsing(fmt, head):
+    """Readers that parse the whole input (markup, JSON, logs) get at most MAX_POINTS samples'
+    worth of bytes in their format; the bytes are refused before any parsing."""
+    from edgesig.capture import get_format
+    limit = get_format(fmt).byte_limit
+    source = MillionLines(head.decode(), " " * 63 + "\n")  # 64 MB of filler after a valid head
+    with pytest.raises(PenStreamError, match=f"more than the {MAX_POINTS} points"):
+        load_pen(io.BufferedReader(source))
+    assert source.served <= limit + 2 * 64 * 1024 < LINES * 64
+
+
+def test_every_writer_stays_well_inside_its_formats_byte_budget():
+    """A full-length capture written by edgesig itself must never meet the byte limit."""
+    import numpy as np
+
+    from edgesig.capture import formats, get_format
+    from edgesig.synth import make_writer
+    synth_pen = make_writer(3).genuine(np.random.default_rng(11))  # every optional channel, pen-up hover
+    for name in formats():
+        fmt = get_format(name)
+        if fmt.write is None or fmt.bytes_per_point is None:
+            continue
+        per_point = len(fmt.write(synth_pen)) / len(synth_pen)
+        assert per_point * 2 <= fmt.bytes_per_point, f"{name}: {per_point:.0f} bytes a point"
