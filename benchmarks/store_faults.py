@@ -176,6 +176,12 @@ def static_faults(fx: Fixture, work: Path, trials: int, rng: np.random.Generator
     return results
 
 
+def _kill_after(child: subprocess.Popen, delay: float) -> None:
+    time.sleep(delay)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+
+
 def kill_during_writes(fx: Fixture, work: Path, kills: int, rng: np.random.Generator) -> Counter:
     """kill -9 in a burst of puts; every put reported committed must be there."""
     results: Counter = Counter()
@@ -184,14 +190,9 @@ def kill_during_writes(fx: Fixture, work: Path, kills: int, rng: np.random.Gener
         child = _python(_BURST, str(path), fx.key.hex())
         committed: list[str] = []
         wanted = int(rng.integers(2, 15))
-        while len(committed) < wanted:
-            line = child.stdout.readline()
-            if not line:
-                break
+        while len(committed) < wanted and (line := child.stdout.readline()):
             committed.append(f"burst{int(line)}")
-        time.sleep(float(rng.uniform(0, 0.05)))
-        child.send_signal(signal.SIGKILL)
-        child.wait()
+        _kill_after(child, float(rng.uniform(0, 0.05)))
         results[outcome(path, [fx.key], USERS + committed)] += 1
         shutil.rmtree(path.parent)
     return results
@@ -200,17 +201,16 @@ def kill_during_writes(fx: Fixture, work: Path, kills: int, rng: np.random.Gener
 def kill_during_rotation(fx: Fixture, work: Path, kills: int, rng: np.random.Generator) -> Counter:
     """kill -9 while re-encrypting under a new key: one of the two keys opens every record."""
     results: Counter = Counter()
+    extra = [f"extra{i}" for i in range(40)]
     for k in range(kills):
         path = fx.copy(fx.clean, work / f"r{k}")
         with EncryptedStore(path, fx.key) as store:
-            store.put_many([template(f"extra{i}") for i in range(40)])
+            store.put_many([template(user) for user in extra])
         new_key = os.urandom(32)
         child = _python(_ROTATE, str(path), fx.key.hex(), new_key.hex())
         child.stdout.readline()  # "rotating"
-        time.sleep(float(rng.uniform(0, 0.08)))
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        results[outcome(path, [fx.key, new_key], USERS + [f"extra{i}" for i in range(40)])] += 1
+        _kill_after(child, float(rng.uniform(0, 0.08)))
+        results[outcome(path, [fx.key, new_key], USERS + extra)] += 1
         shutil.rmtree(path.parent)
     return results
 
