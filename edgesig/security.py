@@ -19,8 +19,8 @@ before (or beside) the engine's decision; each returns short reasons that end up
   (x, y at unit RMS radius, pressure), catches copies with added noise or re-sampled onto
   another clock but not retimed. A stream is a copy when its path is within ``PATH_TOL``
   of a fingerprint's, its time view within ``TIME_TOL``, or it has the same sample count
-  and its steps are within ``STEP_TOL``. Calibration and measured rates: ``benchmarks/replay_rates.py``,
-  figures in ``benchmarks/RESULTS.md``.
+  and its steps are within ``STEP_TOL``. Calibration and measured rates:
+  ``benchmarks/replay_rates.py``, figures in ``benchmarks/RESULTS.md``.
 * :func:`timing_anomalies`: motion and clocks that no hand and no pad produce: constant
   speed over the whole signature, perfectly regular timestamps from a device whose clock
   is known to jitter, impossible pen speeds, far more samples per second than the device
@@ -36,11 +36,11 @@ before (or beside) the engine's decision; each returns short reasons that end up
   restart does not forget them). (Authenticating the pad itself, e.g. a MAC
   over each capture, is the capture driver's job; this only enforces freshness.)
 
-The checks run on every verification, so their per-sample work is done by numba kernels
-(about a tenth of the time the numpy expressions took on a 500-point stream). They repeat
-numpy's arithmetic in numpy's order (np.interp's search and NaN fallbacks, pairwise sums
-for means), so they give the numbers the plain numpy expressions gave, to the last bit.
-They use numpy's error model: absurd coordinates overflow to inf or NaN silently, as
+The checks run on every verification, so their per-sample work, and the comparison of a
+fingerprint with the references', is done by numba kernels (about a tenth of the time
+the numpy expressions took). They use numpy's np.interp and sums, and agree with plain
+numpy references to rounding (tests/security/test_security_kernels.py). They use numpy's
+error model: absurd coordinates overflow to inf or NaN silently, as
 under ``np.errstate(all="ignore")``, and the limits catch the infinities.
 """
 from __future__ import annotations

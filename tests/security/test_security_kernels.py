@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 
 from edgesig.pen import DeviceInfo, PenStream
-from edgesig.security import (FP_PATH_POINTS, FP_SIZE, FP_STEPS, FP_TIME_POINTS, JITTER_EPS_MS, MIN_INTERVALS_FOR_JITTER, SPEED_WINDOW_MS, _jitter_reasons,
-                              _motion_reasons, _motion_stats, _rate_anomaly, _regular_step, _speed_window,
-                              _windowed_speeds, fingerprint, timing_anomalies)
+from edgesig.security import (FP_PATH_POINTS, FP_SIZE, FP_STEPS, FP_TIME_POINTS, JITTER_EPS_MS, MAX_ROTATION,
+                              MIN_INTERVALS_FOR_JITTER, PATH_TOL, SPEED_WINDOW_MS, STEP_PIECES, STEP_TOL, TIME_TOL,
+                              _jitter_reasons, _motion_reasons, _motion_stats, _rate_anomaly, _regular_step,
+                              _speed_window, _windowed_speeds, fingerprint, fingerprint_distances,
+                              timing_anomalies)
 
 JITTERY = DeviceInfo(name="usb pad", sample_rate_hz=100.0, timing_jitter=True)
 IN_MM = DeviceInfo(name="pad", units_per_mm=100.0, sample_rate_hz=200.0, timing_jitter=False)
@@ -64,6 +66,31 @@ def reference_fingerprint(pen: PenStream) -> np.ndarray:
             out[1 + 2 * FP_PATH_POINTS:1 + 2 * FP_PATH_POINTS + 2 * FP_STEPS] = np.concatenate([sx / rms, sy / rms])
     out[FP_SIZE - 3 * FP_TIME_POINTS:] = reference_time_view(pen)
     return out
+
+
+def reference_copy_distances(query: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """fingerprint_distances as the numpy expressions it replaced."""
+    n, m = FP_PATH_POINTS, FP_STEPS
+    query, table = query.astype(np.float64), table.astype(np.float64)
+    qx, qy, rx, ry = query[1:1 + n], query[1 + n:1 + 2 * n], table[:, 1:1 + n], table[:, 1 + n:1 + 2 * n]
+    angle = np.clip(np.arctan2(ry @ qx - rx @ qy, rx @ qx + ry @ qy), -MAX_ROTATION, MAX_ROTATION)
+    cos, sin = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    dx, dy = rx - (cos * qx - sin * qy), ry - (sin * qx + cos * qy)
+    best = np.sqrt(np.mean(dx * dx + dy * dy, axis=1)) / PATH_TOL
+    start = 1 + 2 * n + 2 * m
+    best = np.minimum(best, np.sqrt(np.mean((table[:, start:] - query[start:]) ** 2, axis=1)) / TIME_TOL)
+    s = 1 + 2 * n
+    q = query[s:s + m] + 1j * query[s + m:s + 2 * m]
+    for row in np.flatnonzero(table[:, 0] == query[0]):
+        r = table[row, s:s + m] + 1j * table[row, s + m:s + 2 * m]
+        residual = 0.0
+        for piece in np.array_split(np.arange(m), STEP_PIECES):
+            power = np.sum(np.abs(r[piece]) ** 2)
+            factor = np.vdot(r[piece], q[piece]) / power if power > 0 else 0.0
+            residual += np.sum(np.abs(q[piece] - factor * r[piece]) ** 2)
+        total = np.sum(np.abs(q) ** 2)
+        best[row] = min(best[row], (np.sqrt(residual / total) if total > 0 else np.inf) / STEP_TOL)
+    return best
 
 
 def reference_window(pen: PenStream) -> float:
@@ -194,6 +221,19 @@ def assert_same(kernel: Callable[[], object], reference: Callable[[], object]) -
 @pytest.mark.parametrize("seed,name,pen", CASES, ids=IDS)
 def test_fingerprint_kernel_matches_numpy(seed, name, pen):
     assert_same(lambda: fingerprint(pen), lambda: reference_fingerprint(pen))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_copy_distance_kernel_matches_numpy(seed):
+    """Rows with the sample count of the query (the step view) and without, edited copies
+    and unrelated pens."""
+    rng = np.random.default_rng(seed)
+    table = np.stack([fp for fp in (fingerprint(pen) for _, _, pen in CASES) if np.isfinite(fp).all()])
+    table = table[rng.permutation(len(table))[:10]]
+    query = table[int(rng.integers(len(table)))] + rng.normal(0, 1e-3, FP_SIZE).astype(np.float32)
+    # to 1e-6: the Procrustes angle comes from sums that cancel, so summing order shows
+    np.testing.assert_allclose(fingerprint_distances(query, table), reference_copy_distances(query, table),
+                               rtol=1e-6)
 
 
 @pytest.mark.parametrize("seed,name,pen", CASES, ids=IDS)
