@@ -176,8 +176,9 @@ class EncryptedStore:
     exist (first run); without it a missing file is an error, so a mistyped path never
     becomes an empty store. ``min_counter`` refuses a store whose write counter is below
     a value kept elsewhere (whole-file rollback); ``accept_lost_writes`` opens a store
-    whose counter file says committed writes are missing (see the module docstring). Each ``put`` stores the record
-    with a version above the one it replaces, whatever ``template.version`` says.
+    whose counter file says committed writes are missing (see the module docstring).
+    Each ``put`` stores the record with a version above the one it replaces, whatever
+    ``template.version`` says.
 
     ``get`` keeps the last ``cache_size`` decoded templates: when a row's tag and
     ciphertext are byte-for-byte the ones already authenticated, the cached template is
@@ -205,10 +206,11 @@ class EncryptedStore:
                     raise StoreError(f"{self.path} is an SQLite file but not an edgesig store")
                 self._keys = self._open_existing(conn, meta, key)
                 self._sync(conn)
-                recorded_before = COUNTER_META in meta  # else a store from before counter files: start one
-                if not recorded_before:
+                legacy = COUNTER_META not in meta  # a store from before counter files: start one
+                if legacy:
                     _set_meta(conn, {COUNTER_META: "1"})
-            self._check_counter_file(accept_lost_writes or not recorded_before)
+                # under the write lock: no commit lands between reading the two counters
+                self._check_counter_file(accept_lost_writes or legacy)
         except BaseException:
             self.close()
             raise
@@ -341,9 +343,10 @@ class EncryptedStore:
         try:
             version = int(meta["schema_version"])
             store_id = bytes.fromhex(meta["store_id"])
+            damaged = version < 1 or len(store_id) != 16
         except (KeyError, ValueError, TypeError):
-            version = 0
-        if not 1 <= version or len(store_id) != 16:
+            damaged = True
+        if damaged:
             raise TemplateIntegrityError(f"{self.path} has damaged store metadata (schema version or store "
                                          "id); restore it from a backup")
         if version > SCHEMA_VERSION:

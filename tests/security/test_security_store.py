@@ -177,3 +177,20 @@ def test_replay_memory_survives_a_restart_when_persisted(tmp_path, pens):
         assert store.users() == ["alice"]
     with EncryptedStore(path, key) as store:  # without persistence only memory is consulted
         assert edgesig.Verifier("dtw", store).verify_stroke("alice", pens[5]).accepted
+
+
+def test_a_store_from_before_counter_files_opens_and_starts_one(store_path):
+    key = os.urandom(32)
+    with EncryptedStore(store_path, key, create=True) as store:
+        store.put(make_template())
+    counter_file = store_path.with_name(store_path.name + ".counter")
+    counter_file.unlink()
+    with sqlite3.connect(store_path) as raw:
+        raw.execute("DELETE FROM meta WHERE key = 'counter_file'")
+    raw.close()
+    with EncryptedStore(store_path, key) as store:
+        assert store.users() == ["alice"]
+    assert counter_file.exists()
+    counter_file.unlink()  # from now on a lost counter file is noticed
+    with pytest.raises(TemplateIntegrityError, match="missing or damaged"):
+        EncryptedStore(store_path, key)
