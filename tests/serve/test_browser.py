@@ -41,7 +41,8 @@ STRIDE = 2
 #: Chromium flags for a closed network, as root, without a screen.
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--window-size=1200,1000")
+         "--disable-dev-shm-usage", "--window-size=1200,1000",
+         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")  # a test-pattern camera
 
 
 def _free_port() -> int:
@@ -203,6 +204,21 @@ def test_kiosk_page_locates_and_verifies_a_photo(driver, base_url: str, shots: l
     assert decision in ("accepted", "rejected")
     WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "heatmap").get_attribute("naturalWidth") != "0")
     screenshot(driver, shots, "serve-kiosk")
+
+
+def test_kiosk_camera_snapshot_goes_through_the_pipeline(driver, base_url: str) -> None:
+    """getUserMedia through Chromium's fake camera (a test pattern, not a form): the snapshot
+    reaches the pipeline and the page shows what it found, or the pipeline's reason."""
+    driver.get(f"{base_url}/kiosk")
+    click(driver, "camera")
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "snap").is_enabled())
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.getElementById('video').videoWidth") > 0)
+    click(driver, "snap")
+    WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "message").is_displayed()
+                                    or d.find_element(By.ID, "photo").get_attribute("data-located") == "yes")
+    if driver.find_element(By.ID, "message").is_displayed():
+        assert driver.find_element(By.ID, "message").text.startswith(("no signature found", "image too"))
+    assert not driver.find_element(By.ID, "video").is_displayed()
 
 
 def test_admin_page_lists_users_audit_and_models(driver, base_url: str, shots: list[Path]) -> None:
