@@ -128,8 +128,7 @@ class Guard:
 
     def _check(self, request: Request) -> None:
         host_header = request.headers.get("host", "")
-        host = urlsplit(f"//{host_header}").hostname or ""
-        if host.lower() not in self.hosts:
+        if _hostname(host_header) not in self.hosts:
             raise RequestRefusedError(f"this server does not answer to host {host_header!r:.80}; open it as "
                                       "http://127.0.0.1:PORT (or a --server-name given at start)")
         if not request.url.path.startswith("/api/"):
@@ -143,6 +142,14 @@ class Guard:
         if not self.sessions.valid(request.cookies.get(SESSION_COOKIE), request.headers.get(CSRF_HEADER)):
             raise RequestRefusedError("missing or invalid CSRF token: reload the page (API calls must carry the "
                                       f"page's token in the {CSRF_HEADER} header with its session cookie)")
+
+
+def _hostname(host_header: str) -> str:
+    """The lower-case host name of a Host header ("" when it is malformed, e.g. "[")."""
+    try:
+        return (urlsplit(f"//{host_header}").hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:

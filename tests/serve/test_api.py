@@ -180,6 +180,7 @@ def test_audit_and_models_hold_no_biometric_data(client: TestClient) -> None:
     ({"origin": "http://evil.example"}, "cross-origin"),
     ({"sec-fetch-site": "cross-site"}, "cross-origin"),
     ({"host": "evil.example:8765"}, "does not answer to host"),
+    ({"host": "[127.0.0.1"}, "does not answer to host"),
 ])
 def test_refused_requests(client: TestClient, headers: dict, words: str) -> None:
     response = client.post("/api/users/delete", json={"user": "demo-anna"}, headers=headers)
