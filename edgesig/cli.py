@@ -510,14 +510,24 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
               help="the signature image to explain")
 @click.option("--out", "-o", default="explain.png", show_default=True, type=click.Path(dir_okay=False),
               help="heatmap PNG to write")
-def explain_image_cmd(references: tuple[str, ...], query: str, out: str) -> None:
-    """Heatmap of where the REFERENCES are stable and where --query deviates (optical flow)."""
+@click.option("--engine", default="auto", show_default=True,
+              help="image engine whose decision is printed beside the heatmap (auto: the installed best)")
+def explain_image_cmd(references: tuple[str, ...], query: str, out: str, engine: str) -> None:
+    """Heatmap of where the REFERENCES are stable and where --query deviates (optical flow),
+    and the installed image engine's decision on --query against them."""
     from edgesig.offline.flow import explain_image
+    from edgesig.verifier import Verifier
     exp = explain_image(list(references), query, out)
     if exp.probabilities is not None:
         click.echo("P(genuine) per reference: " + " ".join(f"{p:.2f}" for p in exp.probabilities)
                    + f"; majority vote: {'genuine' if exp.vote else 'not genuine'}")
     click.echo(f"cells beyond 2 reference spreads: {int((exp.deviation > 2).sum())} of {exp.deviation.size}")
+    verifier = Verifier(image_engine=engine)
+    enrolment = verifier.enroll_images("explain", list(references))
+    result = verifier.verify_image("explain", query)
+    click.echo(f"{result.engine} {result.model_version}: {'accepted' if result.accepted else 'rejected'}, "
+               f"score {result.score:.3f} (threshold {result.threshold:.3f}), references kept "
+               f"{len(enrolment.kept)} of {enrolment.n_references}")
     click.echo(f"wrote {exp.path}")
 
 

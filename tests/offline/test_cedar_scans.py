@@ -33,3 +33,17 @@ def test_scan_spanning_the_frame_is_prepared(cedar_dir: Path, name: str) -> None
     assert result.box.width >= 0.9 * w  # the whole signature, flourish included
     assert result.array.shape == (155, 220) and float(result.array.max()) > 0.5
     assert np.count_nonzero(result.array > 0.5) > 500
+
+
+def test_explain_image_on_real_scans(cedar_dir: Path, tmp_path: Path) -> None:
+    """The heatmap and the installed engine's decision on a scan prepare once refused."""
+    from click.testing import CliRunner
+
+    from edgesig.cli import cli
+    refs = [str(cedar_dir / f"original_39_{k}.png") for k in range(1, 6)]
+    out = tmp_path / "explain.png"
+    result = CliRunner().invoke(cli, ["explain-image", *refs, "-q", str(cedar_dir / "original_39_24.png"),
+                                      "-o", str(out), "--engine", "sdinet"])
+    assert result.exit_code == 0, result.output
+    assert out.stat().st_size > 1000 and "P(genuine) per reference" in result.output
+    assert "sdinet" in result.output and "threshold" in result.output and "references kept" in result.output
