@@ -165,21 +165,7 @@ class Verifier:
     def _build_template(self, user_id: str, engine: Engine,
                         prepared: list[np.ndarray]) -> tuple[Template, EnrollmentReport]:
         policy = EnrollPolicy.from_params(engine.entry.params)
-        dist = engine.pairwise(prepared)
-        kept, outliers, reasons = _split_outliers(dist, policy.outlier_ratio)
-        if len(kept) < MIN_REFERENCES:
-            raise EnrollmentError(
-                f"only {len(kept)} of {len(prepared)} references agree with each other "
-                f"(outliers: {', '.join(str(i) for i in outliers)}); capture the signature again "
-                f"at least {MIN_REFERENCES} times")
-        sub = dist[np.ix_(kept, kept)]
-        stats = ReferenceStats.from_matrix(sub)
-        if stats.d_mean > policy.max_spread:
-            raise EnrollmentError(
-                f"the references are inconsistent: their mean distance {stats.d_mean:.3g} is above "
-                f"{policy.max_spread:.3g}, the most any validation writer's genuine set reached; "
-                "they look like different signatures. Enrol again with signatures of one person "
-                "signed the same way")
+        kept, outliers, reasons, stats = check_references(engine.pairwise(prepared), policy)
         typical = policy.typical_spread or stats.d_mean
         consistency = float(np.clip(typical / stats.d_mean, 0.0, 1.0))
         template = Template(user_id=user_id, engine=engine.name, model_version=engine.version,
@@ -365,19 +351,50 @@ def _finite(prepared: np.ndarray, engine: Engine, label: str) -> np.ndarray:
                 "outside any device's range (coordinates scaled by a huge factor?); check the capture's units")
 
 
+def check_references(dist: np.ndarray, policy: EnrollPolicy) -> tuple[list[int], list[int], list[str],
+                                                                     ReferenceStats]:
+    """Enrolment's consistency check on the references' distance matrix: outliers are
+    dropped (kept, outliers, a reason each) and the rest's statistics returned;
+    EnrollmentError when fewer than three agree or they spread beyond ``policy.max_spread``.
+    """
+    kept, outliers, reasons = _split_outliers(dist, policy.outlier_ratio)
+    if len(kept) < MIN_REFERENCES:
+        raise EnrollmentError(
+            f"only {len(kept)} of {len(dist)} references agree with each other "
+            f"(outliers: {', '.join(str(i) for i in outliers)}); capture the signature again "
+            f"at least {MIN_REFERENCES} times")
+    stats = ReferenceStats.from_matrix(dist[np.ix_(kept, kept)])
+    if stats.d_mean > policy.max_spread:
+        raise EnrollmentError(
+            f"the references are inconsistent: their mean distance {stats.d_mean:.3g} is above "
+            f"{policy.max_spread:.3g}, the most any validation writer's genuine set reached; "
+            "they look like different signatures. Enrol again with signatures of one person "
+            "signed the same way")
+    return kept, outliers, reasons, stats
+
+
 def _split_outliers(dist: np.ndarray, ratio: float) -> tuple[list[int], list[int], list[str]]:
     """Indices kept and dropped, with a reason per dropped reference."""
-    k = dist.shape[0]
     kept, outliers, reasons = [], [], []
+    for i, own_ratio in enumerate(outlier_ratios(dist)):
+        if own_ratio > ratio:
+            outliers.append(i)
+            reasons.append(f"reference {i} differs from the others ({own_ratio:.1f}x their typical "
+                           "distance); it was left out, capture it again if the set is short")
+        else:
+            kept.append(i)
+    return kept, outliers, reasons
+
+
+def outlier_ratios(dist: np.ndarray) -> list[float]:
+    """Each reference's median distance to the others over the median distance among those
+    others (0 when they coincide): enrolment drops a reference whose ratio is too high."""
+    k = dist.shape[0]
+    out = []
     for i in range(k):
         others = [j for j in range(k) if j != i]
         own = float(np.median(dist[i, others]))
         among = dist[np.ix_(others, others)][~np.eye(k - 1, dtype=bool)]
         base = float(np.median(among)) if among.size else own
-        if base > 0 and own > ratio * base:
-            outliers.append(i)
-            reasons.append(f"reference {i} differs from the others ({own / base:.1f}x their typical "
-                           "distance); it was left out, capture it again if the set is short")
-        else:
-            kept.append(i)
-    return kept, outliers, reasons
+        out.append(own / base if base > 0 else 0.0)
+    return out
