@@ -33,6 +33,21 @@ MIN_STRAIGHT = 0.7
 MIN_CLEAR = 0.1
 
 
+#: A printed caption under a line ("Signature", "Sign here"): a row of at least
+#: CAPTION_PARTS characters no taller than CAPTION_HEIGHT x the tallest ink component
+#: (the signature), its top within CAPTION_GAP row heights below the line and its
+#: characters at most CAPTION_SPACING row heights apart. Print keeps CAPTION_CLEARANCE
+#: pixels clear of the line; the parts of letters that a line through a signature cuts
+#: off start right at its edge. Text with another printed line under it within
+#: CAPTION_OPEN row heights is between ruled lines or inside a box: handwriting, not a
+#: caption (ruled lines lie 3-4 caption heights apart).
+CAPTION_OPEN = 6
+CAPTION_PARTS, CAPTION_HEIGHT, CAPTION_GAP, CAPTION_SPACING, CAPTION_CLEARANCE = 3, 0.5, 2.5, 1.5, 3
+#: A straight run this long (fraction of the width) with a caption printed under it is a
+#: signature line even when shorter than ``long``: on a whole form scanned flat the line
+#: spans a third or half of the page, too short to tell from a long stroke by length.
+CAPTIONED_LONG = 0.25
+
 #: A candidate this long (fraction of the width for horizontal lines, of the height for
 #: vertical ones) is a printed line on a sheet; see ``remove_lines``.
 LONG = (0.35, 0.5)
@@ -40,10 +55,12 @@ LONG = (0.35, 0.5)
 
 @dataclass(frozen=True)
 class LineRemoval:
-    """``binary`` without the lines; ``lines`` the pixels removed (255), for cleaning gray images."""
+    """``binary`` without the lines; ``lines`` the pixels removed (255), for cleaning gray
+    images; ``segments`` the printed lines found."""
 
     binary: np.ndarray
     lines: np.ndarray
+    segments: tuple["Segment", ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,8 +90,9 @@ def remove_lines(binary: np.ndarray, *, evidence: np.ndarray | None = None,
     width for horizontal lines, of the height for vertical ones). It is removed when it
     is ``long`` too, or when it meets perpendicular candidates at both of its ends that
     are long or box sides themselves, as a printed box's sides do; a capital's
-    down-stroke standing on a line does not. A ruler-straight handwritten underline
-    longer than a third of the sheet is removed like a printed line.
+    down-stroke standing on a line does not. A horizontal candidate a quarter of the
+    width long with a printed caption under it is a signature line too. A ruler-straight
+    handwritten underline longer than a third of the sheet is removed like a printed line.
 
     ``evidence`` is a more permissive ink mask of the same image (see
     ``edgesig.offline.clean.line_evidence``) to find faint lines in: light ruled lines
@@ -85,6 +103,7 @@ def remove_lines(binary: np.ndarray, *, evidence: np.ndarray | None = None,
     candidates = _candidates(source, int(max(15, short[0] * w)), horizontal=True) + \
         _candidates(source, int(max(15, short[1] * h)), horizontal=False)
     printed = _printed(candidates, long[0] * w, long[1] * h)
+    printed += _captioned(binary, candidates, printed, CAPTIONED_LONG * w)
     if not printed:
         return LineRemoval(binary=binary, lines=np.zeros_like(binary))
     horiz = cv2.bitwise_and(_draw([s for s in printed if s.horizontal], binary.shape), binary)
@@ -99,7 +118,97 @@ def remove_lines(binary: np.ndarray, *, evidence: np.ndarray | None = None,
     cleaned = cv2.bitwise_or(cleaned, restored)
     cleaned, leftovers = _drop_leftovers(cleaned, printed, width)
     removed = cv2.bitwise_or(cv2.bitwise_and(lines, cv2.bitwise_not(restored)), leftovers)
-    return LineRemoval(binary=cleaned, lines=removed)
+    return LineRemoval(binary=cleaned, lines=removed, segments=tuple(printed))
+
+
+def caption_mask(binary: np.ndarray, segments: tuple[Segment, ...]) -> np.ndarray:
+    """Printed captions under the horizontal printed lines ``segments``, as a mask (255).
+
+    A form prints "Signature" under its signature line, close enough to join the
+    signature's box; the caption is a row of small characters of one height, just below
+    the line and along it. A signature's own parts below the line are few and joined to
+    the letters above (line removal bridges the strokes that cross it), so they do not
+    form such a row.
+    """
+    horizontal = [s for s in segments if s.horizontal]
+    if not horizontal:
+        return np.zeros_like(binary)
+    labels, boxes = _components(binary)
+    caption = np.zeros(len(boxes) + 1, bool)
+    for s in horizontal:
+        caption[1:] |= _caption_parts(boxes, s, horizontal)
+    return np.where(caption[labels], np.uint8(255), np.uint8(0))
+
+
+def _captioned(binary: np.ndarray, candidates: list[Segment], printed: list[Segment],
+               min_length: float) -> list[Segment]:
+    """The horizontal candidates not yet ``printed``, at least ``min_length`` long, with a
+    caption printed under them."""
+    rest = [c for c in candidates if c.horizontal and c.length >= min_length and c not in printed]
+    if not rest:
+        return []
+    _, boxes = _components(binary)
+    lines = [c for c in candidates if c.horizontal]
+    return [c for c in rest if _caption_parts(boxes, c, lines).any()]
+
+
+def _components(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Component labels (0 = paper) and the (x0, y0, x1, y1) box of components 1..n."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    boxes = stats[1:, :4].astype(np.int64)
+    boxes[:, 2:] += boxes[:, :2]
+    return labels, boxes
+
+
+def _caption_parts(boxes: np.ndarray, s: Segment, lines: list[Segment]) -> np.ndarray:
+    """Which boxes are the characters of a caption printed under the horizontal segment ``s``
+    (``lines``: every horizontal line; one just under the text makes it not a caption)."""
+    out = np.zeros(len(boxes), bool)
+    if not len(boxes):
+        return out
+    heights = boxes[:, 3] - boxes[:, 1]
+    under = _under(boxes, s)
+    below = np.flatnonzero(under & (heights <= CAPTION_HEIGHT * heights.max()) & (heights >= 3))
+    for row in _rows(boxes[below[np.argsort(boxes[below, 0], kind="stable")]]):
+        x0, y0 = row[:, :2].min(axis=0)
+        x1, y1 = row[:, 2:].max(axis=0)
+        if y0 - s.across_at((x0 + x1) / 2) <= CAPTION_GAP * (y1 - y0) and \
+                not _closed_below(lines, x0, x1, y1, CAPTION_OPEN * (y1 - y0)):
+            top = y0 - (y1 - y0) // 3  # an i-dot may stand above the capitals
+            out |= under & (boxes[:, 0] >= x0) & (boxes[:, 1] >= top) & (boxes[:, 2] <= x1) & (boxes[:, 3] <= y1)
+    return out
+
+
+def _closed_below(lines: list[Segment], x0: float, x1: float, y: float, reach: float) -> bool:
+    """Whether one of ``lines`` runs under columns x0..x1 within ``reach`` below row ``y``."""
+    return any(o.start < x1 and o.end > x0 and 0 <= o.across_at((x0 + x1) / 2) - y <= reach for o in lines)
+
+
+def _under(boxes: np.ndarray, s: Segment) -> np.ndarray:
+    """Boxes wholly below the horizontal segment, clear of it, and within its length."""
+    centre = (boxes[:, 0] + boxes[:, 2]) / 2
+    clear = boxes[:, 1] > s.slope * centre + s.offset + s.width / 2 + CAPTION_CLEARANCE
+    return clear & (boxes[:, 0] >= s.start) & (boxes[:, 2] <= s.end)
+
+
+def _rows(boxes: np.ndarray) -> list[np.ndarray]:
+    """Rows of at least CAPTION_PARTS boxes: each box joins a row it is level with and next to.
+
+    Boxes much lower than the others (an i-dot, a comma) do not start or extend rows;
+    the caller takes everything inside a row's box.
+    """
+    heights = boxes[:, 3] - boxes[:, 1]
+    rows: list[list[np.ndarray]] = []
+    for b in boxes[heights >= 0.4 * np.median(heights)] if len(boxes) else boxes:
+        for row in rows:
+            top, bottom, right = min(r[1] for r in row), max(r[3] for r in row), max(r[2] for r in row)
+            height = bottom - top
+            if abs((b[1] + b[3] - top - bottom) / 2) <= 0.5 * height and b[0] - right <= CAPTION_SPACING * height:
+                row.append(b)
+                break
+        else:
+            rows.append([b])
+    return [np.array(r) for r in rows if len(r) >= CAPTION_PARTS]
 
 
 def _candidates(source: np.ndarray, length: int, horizontal: bool) -> list[Segment]:

@@ -1,11 +1,12 @@
 """``prepare``: one call from a kiosk snapshot (or a scan) to a model-ready array.
 
 Chains the stages in order — load, exposure check, sheet detection and unwarping, even
-lighting, binarisation, line removal, signature location, normalisation — and
-keeps every intermediate image so a caller (or ``debug_dir``) can see what each stage
-did. Failures that a customer can fix ("no signature found", "image too dark") are
-ImageErrors with a ``reason`` attribute (see ``edgesig.offline.reasons``); notes that
-do not stop the pipeline go to ``PreparedImage.reasons``.
+lighting, binarisation, removal of printed lines and the caption under a signature line,
+signature location, normalisation — and keeps every intermediate image so a caller (or
+``debug_dir``) can see what each stage did. Failures that a customer can fix ("no
+signature found", "image too dark") are ImageErrors with a ``reason`` attribute (see
+``edgesig.offline.reasons``); notes that do not stop the pipeline go to
+``PreparedImage.reasons``.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from edgesig.offline.clean import PAPER_LEVEL, check_exposure, even_out_light, ink_mask, line_evidence
 from edgesig.offline.debug import draw_box, draw_quad, write_steps
-from edgesig.offline.lines import LONG, remove_lines
+from edgesig.offline.lines import LONG, caption_mask, remove_lines
 from edgesig.offline.load import ImageSource, load_image
 from edgesig.offline.locate import Box, locate_signature
 from edgesig.offline.normalize import normalize_crosswriter, normalize_sdinet
@@ -108,9 +109,11 @@ def _run(src: ImageSource, target: str, color: Literal["bgr", "rgb"], aspect: fl
     binary = ink_mask(even)
     steps["binary"] = binary
     removal = remove_lines(binary, evidence=line_evidence(even), long=LONG if corners is not None else CROP_LINE_LONG)
-    steps["lines"] = removal.lines
-    steps["without_lines"] = removal.binary
-    box = locate_signature(removal.binary)
+    printed = cv2.bitwise_or(removal.lines, caption_mask(removal.binary, removal.segments))
+    steps["lines"] = printed
+    signature = cv2.bitwise_and(removal.binary, cv2.bitwise_not(printed))
+    steps["without_lines"] = signature
+    box = locate_signature(signature)
     if debug:
         steps["box"] = draw_box(even, (box.x0, box.y0, box.x1, box.y1))
     h, w = sheet.shape
@@ -118,7 +121,7 @@ def _run(src: ImageSource, target: str, color: Literal["bgr", "rgb"], aspect: fl
         reasons.append(NOTE_AT_EDGE)
     region = box.padded(CROP_MARGIN, sheet.shape)
     crop = even[region.slices].copy()
-    crop[removal.lines[region.slices] > 0] = PAPER_LEVEL
+    crop[printed[region.slices] > 0] = PAPER_LEVEL
     steps["crop"] = crop
     array = normalize_sdinet(crop) if target == "sdinet" else normalize_crosswriter(crop)
     steps["normalized"] = array

@@ -38,6 +38,7 @@ SHEETS_MM = {"A6": (148.0, 105.0), "A5": (210.0, 148.0)}
 INK_COLOURS = ((150.0, 70.0, 35.0), (40.0, 38.0, 36.0), (115.0, 45.0, 25.0))
 #: Ink coverage (after a 1 px blur) from which ink counts as visible, see visible_ink_box.
 VISIBLE_COVERAGE = 0.3
+CAPTIONS = ("Signature", "Sign here", "Customer signature", "Signature of recipient")
 HEADERS = ("Proof of delivery  No. {n}", "Customer receipt  #{n}", "Parcel pickup - ref {n}",
            "Account opening form {n}", "I confirm receipt of order {n}")
 
@@ -50,6 +51,7 @@ class SheetStyle:
     px_per_mm: float = 6.0
     rules: Rules = "line"
     header: bool = True
+    caption: bool = False            # a printed caption ("Signature") under the line, box or signature
     signature_height: float = 0.17   # signature ink height, fraction of the sheet height
     roll_deg: float = 0.0            # rotation in the image plane
     tilt_deg: float = 0.0            # tilt of the sheet away from the camera
@@ -210,9 +212,10 @@ def _draw_rules(printed: np.ndarray, rng: np.random.Generator, style: SheetStyle
     h, w = printed.shape
     thick = int(rng.integers(1, 3))
     x0, y0, x1, y1 = box
+    line_y = y1
     if style.rules == "line":
-        y = int(y1 - rng.uniform(0.12, 0.3) * (y1 - y0))  # the writing sits on it, flourishes dip below
-        cv2.line(printed, (int(5 * mm), y), (w - int(5 * mm), y), 255, thick, cv2.LINE_AA)
+        line_y = int(y1 - rng.uniform(0.12, 0.3) * (y1 - y0))  # the writing sits on it, flourishes dip below
+        cv2.line(printed, (int(5 * mm), line_y), (w - int(5 * mm), line_y), 255, thick, cv2.LINE_AA)
     elif style.rules == "lines":
         step = rng.uniform(7, 9) * mm
         y = top + step * rng.uniform(0.5, 1.0)
@@ -223,6 +226,12 @@ def _draw_rules(printed: np.ndarray, rng: np.random.Generator, style: SheetStyle
         pad = int(rng.uniform(3, 6) * mm)
         cv2.rectangle(printed, (max(x0 - pad, int(2 * mm)), max(y0 - pad, top + int(2 * mm))),
                       (min(x1 + pad, w - int(2 * mm)), min(y1 + pad, h - int(2 * mm))), 255, thick, cv2.LINE_AA)
+        line_y = min(y1 + pad, h - int(2 * mm))
+    if style.caption:
+        text = CAPTIONS[int(rng.integers(len(CAPTIONS)))]
+        scale = 0.6 * mm / 6.0 * float(rng.uniform(0.85, 1.15))
+        cv2.putText(printed, text, (int(5 * mm), min(line_y + int(4.5 * mm), h - 2)), cv2.FONT_HERSHEY_SIMPLEX,
+                    scale, 255, max(1, int(round(mm / 6))), cv2.LINE_AA)
 
 
 def _pose(rng: np.random.Generator, style: SheetStyle, w: int, h: int) -> np.ndarray:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgesig.offline.lines import LineRemoval, remove_lines
+from edgesig.offline.lines import LineRemoval, caption_mask, remove_lines
 from tests.offline.images import paste, signature_mask
 
 H, W = 400, 600
@@ -187,3 +187,50 @@ def test_line_pixels_are_reported_for_cleaning_the_gray_image() -> None:
     cv2.line(lines, (20, 120), (W - 20, 120), 255, 2)  # clear of the signature
     result = remove_lines(cv2.bitwise_or(signature, lines))
     np.testing.assert_array_equal(result.lines > 0, lines > 0)
+
+
+def captioned(seed: int, caption: str = "Signature") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(binary form, its signature, its caption): the signature written over a line at 75 %
+    of its height, flourishes dipping below it, and a printed caption under the line."""
+    signature, (x0, y0, x1, y1) = signed(seed, height=80.0, at=(60, 120))
+    y = int(y0 + 0.75 * (y1 - y0))
+    line, text = np.zeros_like(signature), np.zeros_like(signature)
+    cv2.line(line, (20, y), (W - 20, y), 255, 2)
+    cv2.putText(text, caption, (30, y1 + 28), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 255, 1)
+    return cv2.bitwise_or(cv2.bitwise_or(signature, line), text), signature, text
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_caption_under_the_signature_line_is_found(seed: int) -> None:
+    img, signature, text = captioned(seed)
+    removal = remove_lines(img)
+    mask = caption_mask(removal.binary, removal.segments)
+    assert (mask[text > 0] > 0).mean() > 0.95          # the caption...
+    assert not np.any((mask > 0) & (signature > 0))    # ...and nothing of the signature
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_signature_parts_below_the_line_are_not_a_caption(seed: int) -> None:
+    signature, (x0, y0, x1, y1) = signed(seed, height=80.0, at=(60, 120))
+    img = signature.copy()
+    cv2.line(img, (20, int(y0 + 0.6 * (y1 - y0))), (W - 20, int(y0 + 0.6 * (y1 - y0))), 255, 2)
+    removal = remove_lines(img)
+    assert caption_mask(removal.binary, removal.segments).max() == 0
+
+
+def test_text_without_a_line_over_it_is_left_to_locate() -> None:
+    img = np.zeros((H, W), np.uint8)
+    cv2.putText(img, "Signature", (30, 200), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 255, 1)
+    assert caption_mask(img, remove_lines(img).segments).max() == 0
+
+
+def test_short_signature_line_with_a_caption_is_removed() -> None:
+    """Shorter than ``long``, but printed: the caption under it says so."""
+    img, signature, text = captioned(0)
+    line = (img > 0) & (signature == 0) & (text == 0)
+    short = img.copy()
+    short[:, W // 2:][line[:, W // 2:]] = 0                 # the line now spans under half the width
+    result = remove_lines(short, long=(0.6, 0.9))
+    assert len(result.segments) == 1 and result.segments[0].length < 0.6 * W
+    without_caption = np.where(text > 0, 0, short).astype(np.uint8)
+    assert remove_lines(without_caption, long=(0.6, 0.9)).segments == ()

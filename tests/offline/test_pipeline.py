@@ -247,3 +247,39 @@ def test_a_ruled_line_across_a_cropped_signature_is_still_removed() -> None:
     removed = result.steps["lines"] > 0
     assert removed[183:188].any(axis=0).mean() > 0.9     # the ruled line goes...
     assert not removed[:170].any()                       # ...the strokes above it stay
+
+
+def printed_form_scan(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(plain scan, the same scan on more paper with a signature line at the ink's baseline
+    and a "Signature" caption under it): a flat scan, so no sheet is found."""
+    scan, ink = signature_scan(seed, height=90.0)
+    ys = np.nonzero(ink)[0]
+    form = np.vstack([scan, np.full((60, scan.shape[1]), int(np.median(scan)), np.uint8)])
+    y = int(ys.min() + 0.8 * (ys.max() - ys.min()))
+    cv2.line(form, (0, y), (form.shape[1] - 1, y), 90, 2)
+    cv2.putText(form, "Signature", (10, ys.max() + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 60, 1, cv2.LINE_AA)
+    return scan, form
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_caption_under_the_line_of_a_flat_scan_is_removed(seed: int) -> None:
+    scan, form = printed_form_scan(seed)
+    plain, printed = prepare(scan), prepare(form)
+    assert NOTE_NO_SHEET in printed.reasons
+    a, b = plain.box, printed.box
+    assert iou((a.x0, a.y0, a.x1, a.y1), (b.x0, b.y0, b.x1, b.y1)) >= 0.95   # caption left out of the box
+    assert printed.steps["lines"][plain.box.y1 + 10:].any()                  # caption pixels removed
+
+
+def test_caption_on_a_photographed_form_is_left_out_of_the_box() -> None:
+    from dataclasses import replace
+
+    from edgesig.synth.sheet_photo import SheetStyle, sheet_photo
+    from tests.offline.pens import scribble
+    good = 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        style = replace(SheetStyle.random(rng, max_angle=20), rules="line", caption=True)
+        photo = sheet_photo(scribble(rng), rng, style=style)
+        good += iou(prepare(photo.photo).box_normalized, photo.box) >= 0.9
+    assert good >= 5
