@@ -61,3 +61,20 @@ def test_uncalibrated_policy_refuses_nothing() -> None:
     assert kept == [0, 1, 2, 3, 4] and outliers == []
     with pytest.raises(EnrollmentError, match="references are inconsistent"):
         check_references(PointEngine().pairwise(mixed), calibrate(PointEngine(), writers(12, seed=0)))
+
+
+def test_every_shipped_image_engine_has_a_calibrated_enrolment_check() -> None:
+    """Without params.enroll an image engine enrols five writers as one (consistency 1.0).
+    A new or retrained model is calibrated with
+    ``python -m edgesig.eval.enrolment calibrate --engine NAME --install edgesig/models``.
+    Exempt: an engine whose fingerprint is its parameters while an ensemble pins it."""
+    import math
+
+    from edgesig.engines import ENGINE_TYPES
+    from edgesig.runtime import MODELS_DIR, Manifest
+    entries = Manifest(MODELS_DIR).entries.values()
+    pinned = {m["name"] for e in entries for m in e.params.get("members", ()) if e.modality == "image"}
+    unchecked = [e.name for e in entries if e.modality == "image" and e.name in ENGINE_TYPES
+                 and not math.isfinite(EnrollPolicy.from_params(e.params).max_spread)
+                 and not (e.file is None and e.name in pinned)]
+    assert not unchecked, f"no params.enroll.max_spread for {unchecked}: run the calibration above"
