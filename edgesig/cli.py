@@ -275,6 +275,60 @@ def tune_svc2004(directory: str, val_users: str, test_users: str, refs: int, ins
             click.echo(line)
 
 
+@tune.command("online")
+@click.option("--sets", default="all", show_default=True, help="comma-separated pen sets, or all of them")
+@click.option("--fold", default=0, show_default=True, help="fold of edgesig/eval/splits.json (0: the fixed split)")
+@click.option("--root", default=None, help="data root holding the sets (default: ../shared/data)")
+@click.option("--pressure/--no-pressure", default=True, show_default=True,
+              help="--no-pressure tunes the pressure-free variant (dtw-nopressure) on every set read "
+                   "without pressure; the default tunes dtw on the sets that have pressure")
+@click.option("--leave-one-out", is_flag=True,
+              help="also tune without each set in turn and test on it (leave-one-dataset-out table)")
+@click.option("--refs", default=5, show_default=True)
+@click.option("--install", "install_dir", type=click.Path(file_okay=False), default=None,
+              help="models folder to install the chosen entry into (default: $EDGESIG_MODELS, else "
+                   "~/.edgesig/models; never the package's own)")
+@click.option("--no-install", is_flag=True, help="report only, install nothing")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="write tuning.json here")
+def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_one_out: bool, refs: int,
+                install_dir: str | None, no_install: bool, out: str | None) -> None:
+    """Grid-search the DTW engine on the validation writers of several pen sets (the mean
+    of their EERs), one threshold from all of them; report on each set's test writers."""
+    from edgesig.eval.protocols import ONLINE_SETS, load_set
+    from edgesig.eval.tuning import SetScorer, install as install_entry, leave_one_out as lodo, tune_dtw
+    names = list(ONLINE_SETS) if sets == "all" else [x.strip() for x in sets.split(",") if x.strip()]
+    val = {n: load_set(n, "val", fold, root) for n in names}
+    if pressure:  # the pressure variant never sees a pen without pressure: Verifier picks the other
+        val = {n: users for n, users in val.items() if users[0].genuine[0].has_pressure}
+    test = {n: load_set(n, "test", fold, root) for n in val}
+    name = "dtw" if pressure else "dtw-nopressure"
+    click.echo(f"{name}: choosing on the validation writers of {', '.join(val)}")
+    scorer = SetScorer(refs)
+    entry, details = tune_dtw(val, test, refs=refs, progress=_progress("grid"), pressure=pressure, name=name,
+                              scorer=scorer, protocol=f"{', '.join(val)} (fold {fold} of edgesig/eval/splits.json), "
+                                                      f"skilled forgeries, {refs} references")
+    click.echo(f"validation (mean over sets): EER {entry.metrics['val_eer']:.2%}")
+    for set_name, fig in details["per_set"].items():
+        click.echo(_summary_line(f"{set_name} test writers", _test_figures(fig)))
+    if leave_one_out:
+        details["leave_one_out"] = lodo(val, test, scorer, pressure, progress=_progress("leave one out"))
+        for set_name, fig in details["leave_one_out"].items():
+            click.echo(_summary_line(f"{set_name} test writers, tuned without {set_name}", _test_figures(fig)))
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "tuning.json").write_text(json.dumps({**details, "entry": entry.to_dict()}, indent=2))
+    if not no_install:
+        done = install_entry(entry, made_by=f"edgesig tune online --sets {sets} --fold {fold}"
+                                            + ("" if pressure else " --no-pressure"), target=install_dir)
+        for line in done.lines():
+            click.echo(line)
+
+
+def _test_figures(fig: dict) -> dict:
+    """A set's ``test_*`` figures under the names _summary_line reads."""
+    return {k.removeprefix("test_"): v for k, v in fig.items() if k.startswith("test_")}
+
+
 def _summary_line(label: str, s: dict) -> str:
     line = f"{label}: EER {s['eer']:.2%}"
     if "eer_ci95" in s:

@@ -154,6 +154,18 @@ class PenStream:
                        azimuth=pick(self.azimuth), altitude=pick(self.altitude),
                        tilt_x=pick(self.tilt_x), tilt_y=pick(self.tilt_y))
 
+    def without_pressure(self) -> "PenStream":
+        """The stream as a pad without pressure would give it: 1 while down, 0 up.
+
+        Pressure-free engine variants read every pen this way, so references from a pad
+        with pressure and a query from one without meet on the same channels.
+        """
+        if not self.has_pressure:
+            return self
+        pressure = self.pen_down.astype(np.float64)
+        pressure.setflags(write=False)
+        return replace(self, pressure=pressure, has_pressure=False)
+
 
 def _vector(name: str, value: Any, n: int | None = None) -> np.ndarray:
     """A finite 1-D float64 copy of ``value`` of length ``n``, or a PenStreamError."""

@@ -16,7 +16,7 @@ import numpy as np
 from edgesig.adaptation import AdaptPolicy, adapted, n_enrolled, reverted
 from edgesig.audit import AuditLog
 from edgesig.decision import ReferenceStats, dissimilarity
-from edgesig.engines import Engine, best_engine, load_engine
+from edgesig.engines import Engine, best_engine, load_engine, pressure_free
 from edgesig.errors import EnrollmentError, ImageError, InvalidInputError, PenStreamError, UnknownUserError
 from edgesig.identify import Embedder, Identifier, entry_name, load_identification
 from edgesig.pen import PenStream
@@ -131,8 +131,11 @@ class Verifier:
             if anomalies:
                 raise EnrollmentError(f"reference {i} has implausible timing ({'; '.join(anomalies)}); "
                                       "capture it again from the pad")
-        return self._enroll(user_id, self.engine(self._engine_name), samples,
-                            {"fingerprints": [fp.tolist() for fp in fingerprints]}, "pen")
+        variant = pressure_free(self._engine_name, self.manifest)
+        # pressure pads enrol both (a later query may come from a pad without); others the variant
+        names = [self._engine_name] if variant is None or all(p.has_pressure for p in samples) else []
+        return self._enroll(user_id, [self.engine(name) for name in names + ([variant] if variant else [])],
+                            samples, {"fingerprints": [fp.tolist() for fp in fingerprints]}, "pen")
 
     def enroll_images(self, user_id: str, images: Sequence[Any]) -> EnrollmentReport:
         """Enrol ``user_id`` from 3–20 images of paper signatures (paths, bytes or arrays).
@@ -142,25 +145,30 @@ class Verifier:
         """
         check_user_id(user_id)
         samples = _check_samples(images, object, "image")
-        return self._enroll(user_id, self.engine(self.image_engine_name), samples, {}, "image")
+        return self._enroll(user_id, [self.engine(self.image_engine_name)], samples, {}, "image")
 
-    def _enroll(self, user_id: str, engine: Engine, samples: list[Any], per_reference: dict[str, list[Any]],
-                modality: str) -> EnrollmentReport:
-        """Prepare, check and store; ``per_reference`` meta is kept for the kept references.
+    def _enroll(self, user_id: str, engines: Sequence[Engine], samples: list[Any],
+                per_reference: dict[str, list[Any]], modality: str) -> EnrollmentReport:
+        """Prepare, check and store for each engine; returns the first engine's report.
+        ``per_reference`` meta is kept for the references each engine kept.
 
-        The engine template and the identification embeddings go into the store in one
+        The engine templates and the identification embeddings go into the store in one
         transaction, so a crash cannot leave a user enrolled for one and not the other.
         """
-        prepared = [_prepare_reference(engine, s, i) for i, s in enumerate(samples)]
-        template, report = self._build_template(user_id, engine, prepared)
-        meta = {key: [values[i] for i in report.kept] for key, values in per_reference.items()}
-        records = [replace(template, meta={**template.meta, **meta})] + self._embeddings(user_id, modality, samples)
-        self.store.put_many(records)
+        records, reports = [], []
+        for engine in engines:
+            prepared = [_prepare_reference(engine, s, i) for i, s in enumerate(samples)]
+            template, report = self._build_template(user_id, engine, prepared)
+            meta = {key: [values[i] for i in report.kept] for key, values in per_reference.items()}
+            records.append(replace(template, meta={**template.meta, **meta}))
+            reports.append(report)
+        self.store.put_many(records + self._embeddings(user_id, modality, samples))
         self._identifiers.pop(modality, None)
         if self.audit is not None:
-            self.audit.record("enrol", user_id, engine=engine.name, n_references=len(samples),
-                              kept=len(report.kept), reasons=list(report.reasons))
-        return report
+            for engine, report in zip(engines, reports):
+                self.audit.record("enrol", user_id, engine=engine.name, n_references=len(samples),
+                                  kept=len(report.kept), reasons=list(report.reasons))
+        return reports[0]
 
     def _build_template(self, user_id: str, engine: Engine,
                         prepared: list[np.ndarray]) -> tuple[Template, EnrollmentReport]:
@@ -187,14 +195,16 @@ class Verifier:
         if not isinstance(pen, PenStream):
             raise InvalidInputError(f"verify_stroke needs a PenStream, got {type(pen).__name__}; "
                                     "build one with PenStream.from_arrays or edgesig.load_pen")
-        engine = self.engine(self._engine_name)
+        engine = self.engine(self._pen_engine(user_id, pen))
         template = self.store.get(user_id, engine.name)
         query_fp = fingerprint(pen)  # once, for the replay check, remember_accepted and adaptation
         security = timing_anomalies(pen) + self.replay_guard.check(
             user_id, pen, template.meta.get("fingerprints", ()), query_fp=query_fp, advance=False)
         if not security:  # the pad's counter moves only for a capture that passed every check
             security = self.replay_guard.advance(pen)
-        query = _finite(engine.prepare(pen) if prepared is None else prepared, engine, "the query")
+        if prepared is None or engine.name != self._engine_name:  # a session prepares for the main engine
+            prepared = engine.prepare(pen)
+        query = _finite(prepared, engine, "the query")
         result = self._decide(user_id, engine, template, query, start)
         if security:
             result = replace(result, accepted=False, reasons=result.reasons + tuple(security))
@@ -202,6 +212,16 @@ class Verifier:
             self.replay_guard.remember_accepted(user_id, pen, query_fp=query_fp)
             result = self._maybe_adapt(engine, template, query, result, query_fp)
         return self._audited(result, device=pen.device.name, sequence=pen.sequence)
+
+    def _pen_engine(self, user_id: str, pen: PenStream) -> str:
+        """The pen engine for this query: the pressure-free variant for a pen without
+        pressure, or for a user enrolled only on such a pad; otherwise the chosen engine."""
+        variant = pressure_free(self._engine_name, self.manifest)
+        if variant is None:
+            return self._engine_name
+        if not pen.has_pressure or self._engine_name not in self.store.engines(user_id):
+            return variant
+        return self._engine_name
 
     def verify_image(self, user_id: str, image: Any, *, prepared: np.ndarray | None = None) -> VerifyResult:
         """Compare a paper signature (path, bytes or array) with ``user_id``'s references.

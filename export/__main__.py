@@ -27,7 +27,6 @@ def online() -> None:
 
 def _train_options(f):
     for opt in reversed([
-        click.option("--data", default=DEFAULT_DATA, show_default=True, help="SVC2004 Task 2 folder"),
         click.option("--steps", default=300, show_default=True, help="training steps on real writers"),
         click.option("--batch", default=16, show_default=True, help="triplets per step"),
         click.option("--synth", default=0, show_default=True, help="synthetic writers for pretraining (0 = none)"),
@@ -44,6 +43,9 @@ def _train_options(f):
         click.option("--dropout", default=0.0, show_default=True, help="dropout between the GRU layers (training)"),
         click.option("--hard-frac", default=1.0, show_default=True,
                      help="< 1: triplet loss over only the hardest fraction of each batch"),
+        click.option("--hidden", default=128, show_default=True, help="GRU width (both layers)"),
+        click.option("--drop-pressure", default=0.0, show_default=True,
+                     help="chance an augmented sample loses its pressure channel, as on a pad without one"),
     ]):
         f = opt(f)
     return f
@@ -55,35 +57,104 @@ def _config(kw: dict):
     cfg = TrainConfig(steps=kw["steps"], batch=kw["batch"], lr=kw["lr"], weight_decay=kw["weight_decay"],
                       triplet_weight=kw["triplet_weight"], center_weight=kw["center_weight"],
                       margin=kw["margin"], seed=kw["seed"], p_forgery=kw["p_forgery"],
-                      dropout=kw["dropout"], hard_frac=kw["hard_frac"])
-    return replace(cfg, augment=Augment()) if kw["no_augment"] else cfg
+                      dropout=kw["dropout"], hard_frac=kw["hard_frac"], hidden=kw["hidden"])
+    if kw["no_augment"]:
+        return replace(cfg, augment=Augment(drop_pressure=kw["drop_pressure"]))
+    return replace(cfg, augment=replace(cfg.augment, drop_pressure=kw["drop_pressure"]))
 
 
 def _command() -> str:
     return "python -m export " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+_data_option = click.option("--data", default=DEFAULT_DATA, show_default=True, help="SVC2004 Task 2 folder")
+
+
 @online.command()
 @_train_options
 @run_options
-@click.option("--out", default="build/online/gru.pt", show_default=True, help="checkpoint")
-def train(out: str, **kw) -> None:
-    """Train on all 40 SVC2004 writers (plus synthetic pretraining) and save a checkpoint."""
-    from export.online.data import svc_writers
+@click.option("--sets", default="all", show_default=True, help="comma-separated online sets, or all of them")
+@click.option("--fold", default=0, show_default=True, help="fold of edgesig/eval/splits.json (0: the fixed split)")
+@click.option("--root", default=None, help="data root holding the sets (default: ../shared/data)")
+@click.option("--every", default=100, show_default=True, help="score the validation writers every N steps")
+@click.option("--work", default="build/online/pooled", show_default=True,
+              help="gru.pt (best mean validation EER), gru_last.pt, curve.json, curve.png")
+def train(sets: str, fold: int, root: str | None, every: int, work: str, **kw) -> None:
+    """Train on the pooled train writers of every set; learning curve and checkpoints in --work."""
+    from edgesig.eval.protocols import ONLINE_SETS
+    from export.online.data import pooled_writers
     from export.online.pipeline import fit, load_synth
-    from export.online.train import save_checkpoint
+    from export.online.pooled import LearningCurve
     cfg = _config(kw)
+    names = list(ONLINE_SETS) if sets == "all" else [s.strip() for s in sets.split(",") if s.strip()]
+    train_sets, val = pooled_writers(names, "train", fold, root), pooled_writers(names, "val", fold, root)
     synth, note = load_synth(kw["synth"], kw["seed"])
-    click.echo(f"synthetic pretraining: {note}")
-    model = fit(svc_writers(kw["data"], range(1, 41)), synth, cfg, kw["synth_steps"], "train")
-    if is_main():
-        save_checkpoint(model, cfg, out, {"synthetic": note, "made_by": _command()})
-        click.echo(f"wrote {out}")
+    click.echo(f"synthetic pretraining: {note}; train writers "
+               + ", ".join(f"{k} {len(v)}" for k, v in train_sets.items()))
+    info = {"sets": names, "fold": fold, "synthetic": note, "made_by": _command(),
+            "train_writers": {k: len(v) for k, v in train_sets.items()}}
+    curve = LearningCurve(val, cfg, Path(work), every, info)
+    fit([w for ws in train_sets.values() for w in ws], synth, cfg, kw["synth_steps"], "train", callback=curve)
+    best = min(curve.points, key=lambda p: p["mean_val_eer"])
+    click.echo(f"best step {best['step']}: mean val EER {100 * best['mean_val_eer']:.2f} %; wrote {work}")
+
+
+@online.command()
+@click.option("--work", default="build/online/pooled", show_default=True, help="the folder `train` wrote")
+@click.option("--ckpt", default=None, help="checkpoint to ship (default: WORK/gru.pt, the best validation step)")
+@click.option("--root", default=None, help="data root holding the sets (default: ../shared/data)")
+@click.option("--models-dir", default=str(MODELS_DIR), show_default=True)
+@click.option("--version", default="2.0.0", show_default=True)
+def ship(work: str, ckpt: str | None, root: str | None, models_dir: str, version: str) -> None:
+    """int8 ONNX of a `train` checkpoint, installed as gru and gru-nopressure with figures per set."""
+    import torch
+    from export.online.data import pooled_writers
+    from export.online.ship import ship as run_ship
+    path = Path(ckpt or Path(work) / "gru.pt")
+    info = torch.load(path, map_location="cpu", weights_only=False)["info"]
+    val, test = (pooled_writers(info["sets"], part, info["fold"], root) for part in ("val", "test"))
+    protocol = (f"{', '.join(info['sets'])} (fold {info['fold']} of edgesig/eval/splits.json), skilled forgeries, "
+                "5 references, one threshold from all validation writers")
+    for entry in run_ship(path, Path(work), Path(models_dir), val, test, version,
+                          f"{info['made_by']} && {_command()}", protocol):
+        click.echo(f"installed {entry.name} {entry.version}: mean val EER {100 * entry.metrics['val_eer']:.2f} %; "
+                   + "  ".join(f"{k} test {100 * f['test_eer']:.2f} %" for k, f in entry.metrics["per_set"].items()))
+
+
+@online.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("--from", "source", required=True, type=click.Path(exists=True, file_okay=False),
+              help="the models folder `edgesig tune online ... --install DIR` wrote")
+@click.option("--models-dir", default=str(MODELS_DIR), show_default=True)
+def adopt(names: tuple[str, ...], source: str, models_dir: str) -> None:
+    """Copy tuned entries NAMES into the package's manifest (fields of the entries they replace kept)."""
+    from edgesig.eval.tuning import merged_entry
+    tuned, target = Manifest(source), Manifest(models_dir)
+    for name in names:
+        target.put(merged_entry(target.entries.get(name), tuned.get(name), tuned.get(name).made_by))
+        click.echo(f"adopted {name} from {source} into {target.path}")
+
+
+@online.command()
+@click.option("--engines", default="dtw,gru", show_default=True, help="pen engines to compare")
+@click.option("--sets", default="all", show_default=True, help="comma-separated pen sets, or all of them")
+@click.option("--models-dir", default=str(MODELS_DIR), show_default=True)
+def choose(engines: str, sets: str, models_dir: str) -> None:
+    """Record each pen engine's mean validation EER over the sets; `auto` runs the lowest."""
+    from edgesig.engines import best_engine
+    from edgesig.eval.protocols import ONLINE_SETS
+    from export.online.select import record_selection
+    names = list(ONLINE_SETS) if sets == "all" else [x.strip() for x in sets.split(",") if x.strip()]
+    for name, per_set in record_selection(Manifest(models_dir), engines.split(","), names).items():
+        click.echo(f"{name}: mean validation EER {sum(per_set.values()) / len(per_set):.2%} ("
+                   + ", ".join(f"{k} {v:.2%}" for k, v in per_set.items()) + ")")
+    click.echo(f"auto: {best_engine(Manifest(models_dir), 'pen')}")
 
 
 @online.command()
 @_train_options
 @run_options
+@_data_option
 @click.option("--folds", default=4, show_default=True)
 @click.option("--out", default="build/online/cv.json", show_default=True, help="per-fold results + val scores")
 @click.option("--fold-seed", default=None, type=int, help="seed of the writer folds (default: --seed)")
@@ -138,6 +209,7 @@ def quantize(fp32: str, out: str) -> None:
 @online.command("all")
 @_train_options
 @run_options
+@_data_option
 @click.option("--folds", default=4, show_default=True)
 @click.option("--cv", "cv_path", default=None, help="reuse a cross-validation JSON from `evaluate`")
 @click.option("--models-dir", default=str(MODELS_DIR), show_default=True)

@@ -11,8 +11,10 @@ from edgesig.runtime import Manifest
 #: engine name -> "module:Class"; imported lazily so unused engines cost nothing.
 ENGINE_TYPES: dict[str, str] = {
     "dtw": "edgesig.engines.dtw:DtwEngine",
+    "dtw-nopressure": "edgesig.engines.dtw:DtwEngine",
     "sdinet": "edgesig.engines.sdinet:SdinetEngine",
     "gru": "edgesig.engines.gru:GruEngine",
+    "gru-nopressure": "edgesig.engines.gru:GruEngine",
     "flow": "edgesig.engines.flow:FlowEngine",
     "crosswriter": "edgesig.engines.crosswriter:CrossWriterEngine",
     "ensemble": "edgesig.engines.ensemble:EnsembleEngine",
@@ -34,16 +36,28 @@ def load_engine(name: str, manifest: Manifest, threads: int = 1) -> Engine:
     return engine_cls(entry, **{k: v for k, v in options.items() if k in accepted})
 
 
+#: Suffix of a pen engine's pressure-free variant (its entry has ``params.pressure`` False).
+NO_PRESSURE = "-nopressure"
+
+
+def pressure_free(name: str, manifest: Manifest) -> str | None:
+    """The installed pressure-free variant of pen engine ``name`` (None when there is none)."""
+    variant = name + NO_PRESSURE
+    return variant if variant in manifest.entries and variant in ENGINE_TYPES else None
+
+
 def best_engine(manifest: Manifest, modality: str) -> str:
     """The installed engine of a modality with the lowest validation EER.
 
     Entries whose ``params.opt_in`` gives a reason (too slow for the latency target, say)
-    are used only when named. When entries carry ``selection_eer`` (the EER on the same writer-disjoint test
+    are used only when named, and pressure-free variants only in place of their engine
+    (the verifier picks one for a pen without pressure). When entries carry ``selection_eer`` (the EER on the same writer-disjoint test
     writers for every engine so marked), only those are compared: each engine's own
     ``val_eer`` comes from its own protocol and does not compare across engines.
     """
     candidates = [e for e in manifest.entries.values()
-                  if e.modality == modality and e.name in ENGINE_TYPES and not e.params.get("opt_in")]
+                  if e.modality == modality and e.name in ENGINE_TYPES and not e.params.get("opt_in")
+                  and e.params.get("pressure", True)]
     if not candidates:
         raise EngineUnavailableError(f"no {modality} engine is installed in {manifest.path}; "
                                      "run `edgesig tune` or `python -m export` to build one")
@@ -53,4 +67,4 @@ def best_engine(manifest: Manifest, modality: str) -> str:
     return min(candidates, key=lambda e: e.metrics.get("val_eer", 1.0)).name
 
 
-__all__ = ["Engine", "ENGINE_TYPES", "load_engine", "best_engine"]
+__all__ = ["Engine", "ENGINE_TYPES", "NO_PRESSURE", "load_engine", "best_engine", "pressure_free"]

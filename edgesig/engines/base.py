@@ -27,6 +27,12 @@ class Engine(ABC):
         self.version = entry.version
         self.calibration = Calibration.from_dict(entry.calibration)
         self.combine: tuple[str, ...] = tuple(entry.params.get("combine", ("min", "mean")))
+        #: False for the pressure-free variant of a pen engine (``params.pressure``).
+        self.uses_pressure = bool(entry.params.get("pressure", True))
+
+    def pen_input(self, pen: Any) -> Any:
+        """The pen as this engine reads it: without pressure for a pressure-free variant."""
+        return pen if self.uses_pressure else pen.without_pressure()
 
     @abstractmethod
     def prepare(self, sample: Any) -> np.ndarray:

@@ -41,12 +41,12 @@ class DtwEngine(Engine):
         self.width = max(self.features.dim, N_GLOBAL)
 
     def prepare(self, sample: PenStream) -> np.ndarray:
-        return self.from_features(extract(sample, self.features), sample)
+        return self.from_features(extract(self.pen_input(sample), self.features), sample)
 
     def from_features(self, features: np.ndarray, pen: PenStream) -> np.ndarray:
         """The stored representation from already computed features (streaming sessions)."""
         out = np.zeros((1 + len(features), self.width), dtype=np.float32)
-        out[0, :N_GLOBAL] = global_features(pen)
+        out[0, :N_GLOBAL] = global_features(self.pen_input(pen))
         out[1:, :features.shape[1]] = features
         return out
 

@@ -29,7 +29,7 @@ class GruEngine(Engine):
         self.input_name = self.session.input_names[0]
 
     def prepare(self, sample: PenStream) -> np.ndarray:
-        return self.from_features(extract(sample, self.features))
+        return self.from_features(extract(self.pen_input(sample), self.features))
 
     def from_features(self, features: np.ndarray, pen: PenStream | None = None) -> np.ndarray:
         """Per-step embeddings from already computed features (streaming sessions).

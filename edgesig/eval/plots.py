@@ -76,3 +76,17 @@ def _save(fig, path: Path, plt) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def write_learning_curve(steps: list[int], series: dict[str, list[float]], path: Path, title: str) -> Path:
+    """One line per named series of EERs (fractions) against training steps, and their mean."""
+    plt = _pyplot()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, values in series.items():
+        ax.plot(steps, 100 * np.asarray(values), marker=".", label=name)
+    ax.plot(steps, 100 * np.mean(list(series.values()), axis=0), c="k", lw=2, label="mean")
+    ax.set(xlabel="training step", ylabel="validation EER (%)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path, plt)

@@ -20,6 +20,8 @@ from edgesig.eval.metrics import auc, eer, far_frr
 
 SVC_GENUINE = range(1, 21)
 SVC_FORGERY = range(21, 41)
+#: The pen sets of ``edgesig.eval.datasets`` (CEDAR holds images).
+ONLINE_SETS = ("svc2004-task2", "svc2004-task1", "susig", "mcyt")
 
 
 @dataclass
@@ -207,6 +209,19 @@ def run_protocol(users: Sequence[UserSamples], prepare: Callable[[Any], np.ndarr
             return np.array([one(prepare(s)) for s in samples])
         scored.append(UserScores(u.user, score(u.genuine[refs:]), score(u.forgery), stats.d_mean))
     return Report(scored)
+
+
+def set_figures(val: Report | None, test: Report, threshold: float) -> dict[str, Any]:
+    """One set's figures for the manifest: validation EER, and test EER (95 % writer
+    interval), FAR/FRR at the shipped threshold, AUC, mean per-writer EER."""
+    out: dict[str, Any] = {}
+    if val is not None:
+        out.update(val_eer=val.summary()["eer"], val_eer_ci95=list(val.eer_interval()), val_users=len(val.users))
+    test.threshold = threshold
+    s = test.summary()
+    return {**out, "test_eer": s["eer"], "test_eer_ci95": list(test.eer_interval()), "test_far": s["far"],
+            "test_frr": s["frr"], "test_auc": s["auc"], "test_mean_user_eer": s["mean_user_eer"],
+            "test_users": s["users"]}
 
 
 def calibrate(report: Report) -> Calibration:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from edgesig.decision import fit_calibration
 from edgesig.engines import best_engine
 from edgesig.engines.dtw import N_GLOBAL, DtwEngine
 from edgesig.errors import InvalidInputError
-from edgesig.eval.protocols import Report, UserSamples, run_protocol
+from edgesig.eval.protocols import Report, UserSamples, run_protocol, set_figures
 from edgesig.features.global_features import global_features
 from edgesig.features.kinematics import FeatureConfig
 from edgesig.runtime import MANIFEST_NAME, MODELS_DIR, Manifest, ModelEntry, user_models_dir
@@ -38,6 +38,9 @@ MAX_ADDED = 2
 MIN_GAIN = 0.005
 #: Pens are thinned to about this rate first, so every pad is compared at one rate.
 RATE_HZ = 100.0
+#: Writers by set name: a choice is scored on each set and the sets' EERs averaged, so a
+#: choice that wins on one set and loses on the others loses.
+SetUsers = Mapping[str, Sequence[UserSamples]]
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,12 @@ class DtwCandidate:
     combine: tuple[str, ...] = ("min", "mean")
     global_weight: float = 0.0
     global_scale: tuple[float, ...] = (1.0,) * N_GLOBAL
+    pressure: bool = True   # False: the pressure-free variant, which reads every pen without it
 
     def params(self) -> dict[str, Any]:
-        return {"features": self.features.to_dict(), "band": self.band, "combine": list(self.combine),
-                "global": {"weight": self.global_weight, "scale": list(self.global_scale)}}
+        out = {"features": self.features.to_dict(), "band": self.band, "combine": list(self.combine),
+               "global": {"weight": self.global_weight, "scale": list(self.global_scale)}}
+        return out if self.pressure else {**out, "pressure": False}
 
     def engine(self) -> DtwEngine:
         """The runtime engine with these parameters (uncalibrated), so tuning scores what ships."""
@@ -58,13 +63,17 @@ class DtwCandidate:
                                     calibration={"threshold": 0.0, "slope": 1.0}))
 
 
-def default_grid() -> list[DtwCandidate]:
-    """LNPS level and window, pen-up samples, raw channels and band: what mattered in trials."""
+def default_grid(pressure: bool = True) -> list[DtwCandidate]:
+    """LNPS level and window, pen-up samples, raw channels and band: what mattered in trials.
+
+    The pressure-free grid leaves the pressure channel out of the raw channels.
+    """
     out = []
     for level, window, pen_up, extra, band in itertools.product(
             (2, 3), (5, 9), (False, True), (("x", "y", "vx", "vy", "p"), ("vx", "vy", "p")), (0.1, 0.2)):
+        extra = extra if pressure else tuple(c for c in extra if c != "p")
         out.append(DtwCandidate(FeatureConfig(window=window, level=level, extra=extra,
-                                              pen_up=pen_up, rate_hz=RATE_HZ), band))
+                                              pen_up=pen_up, rate_hz=RATE_HZ), band, pressure=pressure))
     return out
 
 
@@ -81,69 +90,113 @@ def evaluate(cand: DtwCandidate, users: Sequence[UserSamples], refs: int = 5) ->
                         penalty=engine.penalty)
 
 
-def global_scale(users: Sequence[UserSamples], refs: int = 5) -> tuple[float, ...]:
+@dataclass
+class SetScorer:
+    """Each candidate's validation EER per set, computed once: what every tuning stage
+    minimises is the mean over sets, and leave-one-dataset-out runs reuse the figures."""
+
+    refs: int = 5
+    cache: dict[tuple[DtwCandidate, str], float] = field(default_factory=dict)
+
+    def mean(self, cand: DtwCandidate, sets: SetUsers) -> float:
+        """The mean over sets of each set's global EER."""
+        for name, users in sets.items():
+            if (cand, name) not in self.cache:
+                self.cache[cand, name] = evaluate(cand, users, self.refs).summary()["eer"]
+        return float(np.mean([self.cache[cand, name] for name in sets]))
+
+
+def global_scale(users: Sequence[UserSamples], refs: int = 5, pressure: bool = True) -> tuple[float, ...]:
     """Each global feature's mean |genuine − mean of the references| over ``users``."""
     deviations = []
     for u in users:
-        g = np.array([global_features(p) for p in u.genuine])
+        g = np.array([global_features(p if pressure else p.without_pressure()) for p in u.genuine])
         deviations.append(np.abs(g[refs:] - g[:refs].mean(axis=0)))
     scale = np.concatenate(deviations).mean(axis=0)
     return tuple(float(max(s, 1e-6)) for s in scale)
 
 
-def tune_dtw(val: Sequence[UserSamples], test: Sequence[UserSamples],
+def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[UserSamples],
              grid: Iterable[DtwCandidate] | None = None, refs: int = 5,
-             progress: Callable[[Iterable], Iterable] = lambda it: it) -> tuple[ModelEntry, dict[str, Any]]:
-    """Pick the candidate with the lowest validation EER; calibrate on validation; test once."""
+             progress: Callable[[Iterable], Iterable] = lambda it: it, pressure: bool = True,
+             protocol: str = "SVC2004 Task 2, skilled forgeries, 5 references",
+             name: str = "dtw", scorer: SetScorer | None = None) -> tuple[ModelEntry, dict[str, Any]]:
+    """Pick the candidate with the lowest validation EER (the mean over sets when given
+    several); calibrate on all validation writers together (one global threshold); test once.
+    """
+    val_sets, test_sets = _as_sets(val), _as_sets(test)
+    scorer = scorer or SetScorer(refs)
+    mean_set_eer = scorer.mean
+    pooled_val = [u for users in val_sets.values() for u in users]
     trials = []
-    for cand in progress(list(grid or default_grid())):
-        trials.append((evaluate(cand, val, refs).summary()["eer"], cand))
+    for cand in progress(list(grid or default_grid(pressure))):
+        trials.append((mean_set_eer(cand, val_sets), cand))
     trials.sort(key=lambda t: t[0])
-    strided = [(evaluate(_with_stride(trials[0][1], s), val, refs).summary()["eer"], s) for s in STRIDES]
+    strided = [(mean_set_eer(_with_stride(trials[0][1], s), val_sets), s) for s in STRIDES]
     best = _with_stride(trials[0][1], min(strided, key=lambda t: t[0])[1])
-    best, added = _add_channels(best, val, refs)
-    best = replace(best, global_scale=global_scale(val, refs))
-    weighted = [(evaluate(replace(best, global_weight=w), val, refs).summary()["eer"], w) for w in GLOBAL_WEIGHTS]
+    best, added = _add_channels(best, val_sets, mean_set_eer)
+    best = replace(best, global_scale=global_scale(pooled_val, refs, best.pressure))
+    weighted = [(mean_set_eer(replace(best, global_weight=w), val_sets), w) for w in GLOBAL_WEIGHTS]
     best = replace(best, global_weight=min(weighted, key=lambda t: t[0])[1])
-    val_report = evaluate(best, val, refs)
+    val_report = evaluate(best, pooled_val, refs)
     calibration = fit_calibration(val_report.genuine, val_report.forgery)
     spreads = np.array([u.spread for u in val_report.users])
-    test_report = evaluate(best, test, refs)
-    test_report.threshold = calibration.threshold
-    val_report.threshold = calibration.threshold
+    per_set = {k: set_figures(evaluate(best, val_sets[k], refs) if k in val_sets else None,
+                              evaluate(best, users, refs), calibration.threshold)
+               for k, users in test_sets.items()}
+    test_report = evaluate(best, [u for users in test_sets.values() for u in users], refs)
+    test_report.threshold = val_report.threshold = calibration.threshold
     val_sum = {**val_report.summary(), "eer_ci95": val_report.eer_interval()}
     test_sum = {**test_report.summary(), "eer_ci95": test_report.eer_interval()}
+    metrics = {"val_eer": mean_set_eer(best, val_sets), "val_users": len(pooled_val), "test_eer": test_sum["eer"],
+               "test_far": test_sum["far"], "test_frr": test_sum["frr"], "test_auc": test_sum["auc"],
+               "test_mean_user_eer": test_sum["mean_user_eer"], "test_users": len(test_report.users),
+               "test_eer_ci95": list(test_sum["eer_ci95"]),
+               "unseen_users": [u.user for u in test_sets.get("svc2004-task2", test_sets.get("all", ()))],
+               "protocol": protocol}
+    if len(val_sets) > 1:
+        metrics.update(val_eer_definition="mean over sets of each set's validation EER", per_set=per_set)
     entry = ModelEntry(
-        name="dtw", version=DTW_VERSION, modality="pen",
+        name=name, version=DTW_VERSION, modality="pen",
         params={**best.params(), "enroll": {"outlier_ratio": 1.8,
                                             "max_spread": float(spreads.max() * 1.5),
                                             "typical_spread": float(np.median(spreads))}},
-        calibration=calibration.to_dict(),
-        metrics={"val_eer": val_sum["eer"], "val_users": len(val), "test_eer": test_sum["eer"],
-                 "test_far": test_sum["far"], "test_frr": test_sum["frr"], "test_auc": test_sum["auc"],
-                 "test_mean_user_eer": test_sum["mean_user_eer"], "test_users": len(test),
-                 "test_eer_ci95": list(test_sum["eer_ci95"]),
-                 "unseen_users": [u.user for u in test],
-                 "protocol": f"SVC2004 Task 2, skilled forgeries, {refs} references"})
+        calibration=calibration.to_dict(), metrics=metrics)
     details = {"trials": [{"val_eer": e, **c.params()} for e, c in trials],
                "stride_trials": [{"val_eer": e, "stride": s} for e, s in strided],
                "channel_trials": added,
                "global_weight_trials": [{"val_eer": e, "weight": w} for e, w in weighted],
-               "validation": val_sum, "test": test_sum}
+               "validation": val_sum, "test": test_sum, "per_set": per_set}
     return entry, details
 
 
-def _add_channels(cand: DtwCandidate, val: Sequence[UserSamples],
-                  refs: int) -> tuple[DtwCandidate, list[dict[str, Any]]]:
+def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bool = True,
+                  progress: Callable[[Iterable], Iterable] = lambda it: it) -> dict[str, dict[str, Any]]:
+    """For each set, the engine tuned and thresholded on the other sets' validation
+    writers, scored on this set's test writers: how the choice carries to a new pad."""
+    out = {}
+    for name in val:
+        _, details = tune_dtw({k: v for k, v in val.items() if k != name}, {name: test[name]}, refs=scorer.refs,
+                              progress=progress, pressure=pressure, scorer=scorer)
+        out[name] = details["per_set"][name]
+    return out
+
+
+def _as_sets(users: SetUsers | Sequence[UserSamples]) -> SetUsers:
+    return users if isinstance(users, Mapping) else {"all": users}
+
+
+def _add_channels(cand: DtwCandidate, val: SetUsers,
+                  mean_set_eer: Callable[[DtwCandidate, SetUsers], float]) -> tuple[DtwCandidate, list[dict[str, Any]]]:
     """Greedy forward selection of extra channels; returns the winner and every trial."""
-    current = evaluate(cand, val, refs).summary()["eer"]
+    current = mean_set_eer(cand, val)
     trials: list[dict[str, Any]] = [{"val_eer": current, "extra": list(cand.features.extra)}]
     for _ in range(MAX_ADDED):
-        options = [c for c in ADDABLE if c not in cand.features.extra]
+        options = [c for c in ADDABLE if c not in cand.features.extra and (cand.pressure or c != "dp")]
         scored = []
         for name in options:
             trial = replace(cand, features=replace(cand.features, extra=cand.features.extra + (name,)))
-            scored.append((evaluate(trial, val, refs).summary()["eer"], name, trial))
+            scored.append((mean_set_eer(trial, val), name, trial))
             trials.append({"val_eer": scored[-1][0], "extra": list(trial.features.extra)})
         if not scored:
             break
@@ -204,12 +257,18 @@ def install(entry: ModelEntry, made_by: str, target: str | os.PathLike | None = 
     current = Manifest(user_dir=folder)
     before = current.entries.get(entry.name)
     auto_before = best_engine(current, entry.modality)
-    old = before.to_dict() if before is not None else {}
-    merged = ModelEntry.from_dict({**old, **entry.to_dict(), "made_by": made_by,
-                                   **{k: {**old.get(k, {}), **getattr(entry, k)} for k in ("metrics", "extra")}})
+    merged = merged_entry(before, entry, made_by)
     Manifest(folder).put(merged)
     after = Manifest(user_dir=folder)
     return Installed(folder / MANIFEST_NAME, before, merged, auto_before, best_engine(after, entry.modality))
+
+
+def merged_entry(old: ModelEntry | None, new: ModelEntry, made_by: str) -> ModelEntry:
+    """``new`` over ``old``: every field of ``old`` tuning does not set is kept (``metrics``
+    and ``extra`` key by key), so an install never drops what another tool recorded."""
+    base = old.to_dict() if old is not None else {}
+    return ModelEntry.from_dict({**base, **new.to_dict(), "made_by": made_by,
+                                 **{k: {**base.get(k, {}), **getattr(new, k)} for k in ("metrics", "extra")}})
 
 
 def _same(a: Any, b: Any) -> bool:

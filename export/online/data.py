@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from edgesig.errors import EdgesigError
+from edgesig.eval import datasets
 from edgesig.eval.protocols import load_svc2004
 from edgesig.features.kinematics import FeatureConfig, extract
 from edgesig.pen import PenStream
@@ -38,14 +39,36 @@ class Augment:
     scale: float = 0.0          # max relative x/y aspect change
     time_warp: float = 0.0      # max relative local speed change
     prob: float = 0.5           # chance a sample is augmented at all
+    drop_pressure: float = 0.0  # chance an augmented sample loses its pressure (a pad without any)
 
     @property
     def active(self) -> bool:
-        return self.prob > 0 and (self.rotation_deg > 0 or self.scale > 0 or self.time_warp > 0)
+        return self.prob > 0 and (self.rotation_deg > 0 or self.scale > 0 or self.time_warp > 0
+                                  or self.drop_pressure > 0)
 
 
 def svc_writers(directory: str | Path, users: Sequence[int]) -> list[Writer]:
     return [Writer(f"svc{u.user}", u.genuine, u.forgery) for u in load_svc2004(directory, users)]
+
+
+def set_writers(dataset: str, part: str, fold: int = 0, root: str | Path | None = None) -> list[Writer]:
+    """The writers of ``part`` of ``fold`` of a pen set (``edgesig/eval/splits.json``), loaded.
+
+    References come first among the genuine samples, as in ``edgesig.eval.protocols.load_set``;
+    unlike there, writers without skilled forgeries (MCYT 031-100, train-only) are kept:
+    they train with other writers' signatures as negatives.
+    """
+    from edgesig.capture import load_pen  # noqa: PLC0415 - registers every reader on import
+    wanted = set(datasets.split(dataset, part, fold))
+    return [Writer(f"{dataset}:{w.writer}", [load_pen(s.path) for s in (*w.references, *w.genuine)],
+                   [load_pen(s.path) for s in w.forgeries])
+            for w in datasets.writers(dataset, root) if w.writer in wanted]
+
+
+def pooled_writers(sets: Sequence[str], part: str, fold: int = 0,
+                   root: str | Path | None = None) -> dict[str, list[Writer]]:
+    """``set_writers`` of each set, by set name."""
+    return {name: set_writers(name, part, fold, root) for name in sets}
 
 
 def synth_writers(count: int, seed: int) -> list[Writer]:
@@ -78,7 +101,8 @@ def augment_pen(pen: PenStream, aug: Augment, rng: np.random.Generator) -> PenSt
         t = t[0] + np.concatenate([[0.0], np.cumsum(np.diff(t) * speed)])
         t = np.round(t, 3)
         t = t + np.arange(len(t)) * 1e-6  # strictly increasing after rounding
-    return PenStream.from_arrays(x2, y2, t=t, pressure=pen.pressure, pen_down=pen.pen_down,
+    drop = not pen.has_pressure or rng.random() < aug.drop_pressure
+    return PenStream.from_arrays(x2, y2, t=t, pressure=None if drop else pen.pressure, pen_down=pen.pen_down,
                                  device=pen.device)
 
 
