@@ -242,16 +242,25 @@ def tune() -> None:
     """Choose engine parameters on validation writers and install them in the user models folder."""
 
 
+def _tune_outputs(f):
+    """--refs, and where a tune command installs and writes what it chose."""
+    for opt in reversed([
+        click.option("--refs", default=5, show_default=True),
+        click.option("--install", "install_dir", type=click.Path(file_okay=False), default=None,
+                     help="models folder to install the chosen DTW entry into (default: $EDGESIG_MODELS, else "
+                          "~/.edgesig/models; its entries replace the packaged ones; never the package's own)"),
+        click.option("--no-install", is_flag=True, help="report only, install nothing"),
+        click.option("--out", type=click.Path(file_okay=False), default=None, help="write tuning.json here"),
+    ]):
+        f = opt(f)
+    return f
+
+
 @tune.command("svc2004")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--val-users", default="1-20", show_default=True)
 @click.option("--test-users", default="21-40", show_default=True)
-@click.option("--refs", default=5, show_default=True)
-@click.option("--install", "install_dir", type=click.Path(file_okay=False), default=None,
-              help="models folder to install the chosen DTW entry into (default: $EDGESIG_MODELS, else "
-                   "~/.edgesig/models; its entries replace the packaged ones; never the package's own)")
-@click.option("--no-install", is_flag=True, help="report only, install nothing")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="write tuning.json here")
+@_tune_outputs
 def tune_svc2004(directory: str, val_users: str, test_users: str, refs: int, install_dir: str | None,
                  no_install: bool, out: str | None) -> None:
     """Grid-search the DTW engine on --val-users, report once on --test-users, install it
@@ -284,12 +293,7 @@ def tune_svc2004(directory: str, val_users: str, test_users: str, refs: int, ins
                    "without pressure; the default tunes dtw on the sets that have pressure")
 @click.option("--leave-one-out", is_flag=True,
               help="also tune without each set in turn and test on it (leave-one-dataset-out table)")
-@click.option("--refs", default=5, show_default=True)
-@click.option("--install", "install_dir", type=click.Path(file_okay=False), default=None,
-              help="models folder to install the chosen entry into (default: $EDGESIG_MODELS, else "
-                   "~/.edgesig/models; never the package's own)")
-@click.option("--no-install", is_flag=True, help="report only, install nothing")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="write tuning.json here")
+@_tune_outputs
 def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_one_out: bool, refs: int,
                 install_dir: str | None, no_install: bool, out: str | None) -> None:
     """Grid-search the DTW engine on the validation writers of several pen sets (the mean
@@ -383,16 +387,20 @@ def eval_online(sets: tuple[str, ...], part: str, fold: str, engine: str, data: 
     """The pen engine on the online sets under their protocols (5 references, skilled
     forgeries): per set and fold, report.json and plots in --out/SET-SPLIT-foldK, and
     summary.json with every row and the mean EER over sets."""
+    from edgesig.engines import pressure_free
     from edgesig.eval.datasets import FOLDS, REFERENCES
     from edgesig.eval.protocols import load_set, run_protocol
     from edgesig.verifier import Verifier
     verifier = Verifier(engine)
-    eng = verifier.engine(verifier.engine_name)
+    main = verifier.engine(verifier.engine_name)
+    variant = pressure_free(verifier.engine_name, verifier.manifest)
     chosen = ONLINE_SETS if "all" in sets else tuple(dict.fromkeys(sets))
     rows = []
     for name in chosen:
         for k in range(FOLDS) if fold == "all" else [int(fold)]:
             users = load_set(name, part, k, root=data)
+            # as the verifier runs it: a set without pressure goes to the pressure-free variant
+            eng = verifier.engine(variant) if variant and not users[0].genuine[0].has_pressure else main
             if name == "svc2004-task2":
                 _note_seen_users(eng, [u.user for u in users])
             report = run_protocol(users, eng.prepare, eng.distances, refs=REFERENCES, combine=eng.combine,
@@ -400,7 +408,7 @@ def eval_online(sets: tuple[str, ...], part: str, fold: str, engine: str, data: 
             extra = {"set": name, "split": part, "fold": k, "refs": REFERENCES, "writers": [u.user for u in users]}
             rows.append(_write_report(report, eng, extra, Path(out) / f"{name}-{part}-fold{k}",
                                       f"{name} {part} writers, fold {k}"))
-    _write_online_summary(rows, eng, Path(out))
+    _write_online_summary(rows, main, Path(out))
 
 
 def _write_online_summary(rows: list[dict], eng: Engine, out: Path) -> None:
@@ -410,7 +418,8 @@ def _write_online_summary(rows: list[dict], eng: Engine, out: Path) -> None:
         per_set.setdefault(row["set"], []).append(row["eer"])
     set_eer = {name: sum(v) / len(v) for name, v in per_set.items()}
     summary = {"engine": eng.name, "engine_version": eng.version, "command": "edgesig " + " ".join(sys.argv[1:]),
-               "rows": [{k: r[k] for k in ("set", "split", "fold", "users", "eer", "eer_ci95", "far", "frr", "auc")
+               "rows": [{k: r[k] for k in ("set", "engine", "split", "fold", "users", "eer", "eer_ci95", "far", "frr",
+                                           "auc")
                          if k in r} for r in rows],
                "set_eer": set_eer, "mean_eer_over_sets": sum(set_eer.values()) / len(set_eer)}
     out.mkdir(parents=True, exist_ok=True)

@@ -126,13 +126,18 @@ def ship(work: str, ckpt: str | None, root: str | None, models_dir: str, version
 @click.option("--from", "source", required=True, type=click.Path(exists=True, file_okay=False),
               help="the models folder `edgesig tune online ... --install DIR` wrote")
 @click.option("--models-dir", default=str(MODELS_DIR), show_default=True)
-def adopt(names: tuple[str, ...], source: str, models_dir: str) -> None:
+@click.option("--version", default=None, help="version to ship them as (default: as tuned); a new version "
+                                              "makes users enrolled with other parameters enrol again")
+def adopt(names: tuple[str, ...], source: str, models_dir: str, version: str | None) -> None:
     """Copy tuned entries NAMES into the package's manifest (fields of the entries they replace kept)."""
+    from dataclasses import replace as with_fields
     from edgesig.eval.tuning import merged_entry
     tuned, target = Manifest(source), Manifest(models_dir)
     for name in names:
-        target.put(merged_entry(target.entries.get(name), tuned.get(name), tuned.get(name).made_by))
-        click.echo(f"adopted {name} from {source} into {target.path}")
+        entry = tuned.get(name)
+        entry = with_fields(entry, version=version) if version else entry
+        target.put(merged_entry(target.entries.get(name), entry, entry.made_by))
+        click.echo(f"adopted {name} {entry.version} from {source} into {target.path}")
 
 
 @online.command()

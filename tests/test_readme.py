@@ -33,27 +33,28 @@ def test_tuning_flow_prints_what_the_readme_shows(tmp_path, monkeypatch):
     lines; the package's manifest is untouched."""
     import shlex
 
+    import pytest
     from click.testing import CliRunner
 
     import edgesig.eval.protocols as protocols
     import edgesig.eval.tuning as tuning
     from edgesig.cli import cli
+    from edgesig.eval.protocols import UserSamples
     from edgesig.runtime import MODELS_DIR, USER_MODELS_ENV, Manifest, sha256_file
+    from tests.conftest import wavy_pen
     text = (ROOT / "README.md").read_text()
-    command = re.search(r"^(edgesig tune svc2004 [^#\n]*?)\s*(#|$)", text, re.M).group(1)
+    command = re.search(r"^(edgesig tune [^#\n]*?)\s*#[^\n]*see Tuning below", text, re.M).group(1)
     shown = re.search(r"### Tuning.*?```\n(.*?)```", text, re.S).group(1).splitlines()
-    args = shlex.split(command)[1:]
-    if not (ROOT / args[2]).is_dir():
-        import pytest
-        pytest.skip(f"{args[2]} not found beside the repository")
-    details = {"validation": {"eer": 0.1, "auc": 0.9, "mean_user_eer": 0.1},
+    if not (ROOT.parent / "shared" / "data" / "susig_visual").is_dir():
+        pytest.skip("../shared/data not found beside the repository")
+    details = {"validation": {"eer": 0.1, "auc": 0.9, "mean_user_eer": 0.1}, "per_set": {},
                "test": {"eer": 0.1, "auc": 0.9, "mean_user_eer": 0.1, "far": 0.1, "frr": 0.1}}
-    monkeypatch.setattr(protocols, "load_svc2004", lambda *a, **k: [])
+    monkeypatch.setattr(protocols, "load_set", lambda *a, **k: [UserSamples(1, [wavy_pen()], [])])
     monkeypatch.setattr(tuning, "tune_dtw", lambda *a, **k: (Manifest(MODELS_DIR).get("dtw"), details))
     monkeypatch.setenv(USER_MODELS_ENV, str(tmp_path))
     monkeypatch.chdir(ROOT)
     digest = sha256_file(MODELS_DIR / "manifest.json")
-    result = CliRunner().invoke(cli, args)
+    result = CliRunner().invoke(cli, shlex.split(command)[1:])
     assert result.exit_code == 0, result.output
     assert shown[0].startswith("installed dtw") and f"in {tmp_path / 'manifest.json'}" in result.output
     for line in shown[1:]:

@@ -27,7 +27,7 @@ from edgesig.features.global_features import global_features
 from edgesig.features.kinematics import FeatureConfig
 from edgesig.runtime import MANIFEST_NAME, MODELS_DIR, Manifest, ModelEntry, user_models_dir
 
-DTW_VERSION = "1.2"
+DTW_VERSION = "1.3"
 GLOBAL_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5)
 #: Tried from the fastest: on a validation tie the faster one wins.
 STRIDES = (3, 2, 1)
