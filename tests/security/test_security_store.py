@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 import edgesig
 from edgesig.cli import cli
+from edgesig.engines import pressure_free
 from edgesig.errors import StoreError, TemplateIntegrityError
 from edgesig.store import EncryptedStore, KeyFile, MemoryStore
 from tests.store.store_helpers import make_template
@@ -151,7 +152,8 @@ def test_enrolment_is_one_write(pens):
     store = _CountingStore()
     v = edgesig.Verifier("dtw", store)
     v.enroll("alice", pens[:5])
-    expected = ["dtw"] + (["id-pen"] if "id-pen" in v.manifest.entries else [])
+    variant = pressure_free("dtw", v.manifest)  # a pressure pad enrols the pressure-free variant too
+    expected = ["dtw"] + ([variant] if variant else []) + (["id-pen"] if "id-pen" in v.manifest.entries else [])
     assert store.writes == [expected]
 
 
