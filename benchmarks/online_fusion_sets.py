@@ -63,7 +63,8 @@ def main(out: str) -> None:
         far, frr = far_frr(-g, -f, -threshold)
         rows[s] = {"dtw": eer_of(*scores[s]["test"]["dtw"]), "gru": eer_of(*scores[s]["test"]["gru"]),
                    "fusion": eer_of(g, f), "fusion_far": far, "fusion_frr": frr,
-                   "val": {k: eer_of(*scores[s]["val"][k]) for k in ("dtw", "gru")} | {"fusion": eer_of(*fused(w, s, "val"))}}
+                   "val": {**{k: eer_of(*scores[s]["val"][k]) for k in ("dtw", "gru")},
+                           "fusion": eer_of(*fused(w, s, "val"))}}
     print(f"w_dtw {w} (mean validation EER by w: {dict(zip(GRID.tolist(), np.round(val_mean, 4).tolist()))})")
     print("| set | DTW val / test | GRU val / test | fusion val / test (FAR/FRR at its threshold) |\n|---|---|---|---|")
     for s, r in rows.items():

@@ -298,6 +298,7 @@ def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_on
                 install_dir: str | None, no_install: bool, out: str | None) -> None:
     """Grid-search the DTW engine on the validation writers of several pen sets (the mean
     of their EERs), one threshold from all of them; report on each set's test writers."""
+    from edgesig.eval.datasets import split
     from edgesig.eval.protocols import ONLINE_SETS, load_set
     from edgesig.eval.tuning import SetScorer, install as install_entry, leave_one_out as lodo, tune_dtw
     names = list(ONLINE_SETS) if sets == "all" else [x.strip() for x in sets.split(",") if x.strip()]
@@ -311,6 +312,9 @@ def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_on
     entry, details = tune_dtw(val, test, refs=refs, progress=_progress("grid"), pressure=pressure, name=name,
                               scorer=scorer, protocol=f"{', '.join(val)} (fold {fold} of edgesig/eval/splits.json), "
                                                       f"skilled forgeries, {refs} references")
+    if "svc2004-task2" in val:  # the DTW engine looked at the validation writers only
+        entry.metrics["unseen_users"] = sorted(int(w) for part in ("train", "test")
+                                               for w in split("svc2004-task2", part, fold))
     click.echo(f"validation (mean over sets): EER {entry.metrics['val_eer']:.2%}")
     for set_name, fig in details["per_set"].items():
         click.echo(_summary_line(f"{set_name} test writers", _test_figures(fig)))

@@ -164,10 +164,9 @@ class Verifier:
             reports.append(report)
         self.store.put_many(records + self._embeddings(user_id, modality, samples))
         self._identifiers.pop(modality, None)
-        if self.audit is not None:
-            for engine, report in zip(engines, reports):
-                self.audit.record("enrol", user_id, engine=engine.name, n_references=len(samples),
-                                  kept=len(report.kept), reasons=list(report.reasons))
+        if self.audit is not None:  # one enrolment, one line: a pressure-free variant's template rides along
+            self.audit.record("enrol", user_id, engine=engines[0].name, n_references=len(samples),
+                              kept=len(reports[0].kept), reasons=list(reports[0].reasons))
         return reports[0]
 
     def _build_template(self, user_id: str, engine: Engine,

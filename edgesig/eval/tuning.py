@@ -238,7 +238,7 @@ class Installed:
         kept = sorted(k for k in old if k.startswith("metrics.selection_eer"))
         if tuned and kept:
             out.append(f"kept from the entry it replaces, measured with its parameters: {', '.join(kept)}; "
-                       "re-measure it (benchmarks/compare_online.py) before trusting auto's choice")
+                       "re-measure it (python -m export online choose) before trusting auto's choice")
         return out
 
 

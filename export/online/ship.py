@@ -82,7 +82,8 @@ def ship(ckpt: Path, work: Path, models_dir: Path, val: dict[str, list[Writer]],
         calibration, per_set = variant_figures({s: val[s] for s in sets}, test,
                                                embed if pressure else pressure_free(embed), band)
         params = {"features": features.to_dict(), "band": band, "combine": ["min", "mean"],
-                  "architecture": ARCHITECTURE.format(h=model.hidden, o=model.out_dim, precision=choice.chosen), "training_data": training}
+                  "architecture": ARCHITECTURE.format(h=model.hidden, o=model.out_dim, precision=choice.chosen),
+                  "training_data": training}
         entry = replace(shipped, name=name, version=version, made_by=made_by, calibration=calibration,
                         params=params if pressure else {**params, "pressure": False},
                         metrics={**common, "val_eer": float(np.mean([f["val_eer"] for f in per_set.values()])),
