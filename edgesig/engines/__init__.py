@@ -17,6 +17,8 @@ ENGINE_TYPES: dict[str, str] = {
     "gru-nopressure": "edgesig.engines.gru:GruEngine",
     "flow": "edgesig.engines.flow:FlowEngine",
     "crosswriter": "edgesig.engines.crosswriter:CrossWriterEngine",
+    "sigembed": "edgesig.engines.sigembed:SigEmbedEngine",
+    "sigembed-wd": "edgesig.engines.sigembed:SigEmbedEngine",
     "ensemble": "edgesig.engines.ensemble:EnsembleEngine",
     "ensemble-flow": "edgesig.engines.ensemble:EnsembleEngine",
 }

@@ -195,3 +195,9 @@ def evaluate(data: str, work: str, fold: int, onnx_path: str, normalizer: str, s
     res = {c: summarize(condition_distances(score, writers, c), tuple(r["combine"]), r["calibration"]["threshold"])
            for c in CONDITIONS}
     click.echo(json.dumps({"onnx": onnx_path, "normalizer": normalizer, "fold": fold, "test": res}))
+
+from export.offline.embed_cli import embed  # noqa: E402  (SigEmbed, the writer-classifier embedding)
+offline.add_command(embed)
+
+from export.offline.sdinet_pool_cli import sdinet_pool  # noqa: E402  (SDINet on CEDAR + renders)
+offline.add_command(sdinet_pool)

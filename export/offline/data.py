@@ -154,23 +154,25 @@ def sample_pairs(writers: Sequence[ImageWriter], n: int, rng: np.random.Generato
     """``n`` random labelled pairs (uint8 (n, 2, 155, 220), labels int64: 1 = genuine pair).
 
     Each side takes an independent random style variant, so the network learns to
-    compare a clean enrolment scan with a camera query and the other way round.
+    compare a clean enrolment scan with a camera query and the other way round. A writer
+    without skilled forgeries gives a random forgery instead.
     """
     pairs = np.empty((n, 2) + writers[0].genuine.shape[2:], np.uint8)
     labels = np.empty(n, np.int64)
     kinds = rng.random(n)
-    nv = len(VARIANTS)
     for i in range(n):
         wi = int(rng.integers(len(writers)))
         w = writers[wi]
+        nv = w.genuine.shape[1]  # a real scan has one variant, a render one per style
         a = rng.integers(len(w.genuine))
         pairs[i, 0] = w.genuine[a, rng.integers(nv)]
         if kinds[i] < mix.genuine:
             b = (a + 1 + rng.integers(len(w.genuine) - 1)) % len(w.genuine)
             pairs[i, 1], labels[i] = w.genuine[b, rng.integers(nv)], 1
-        elif kinds[i] < mix.genuine + mix.skilled:
+        elif kinds[i] < mix.genuine + mix.skilled and len(w.forgery):
             pairs[i, 1], labels[i] = w.forgery[rng.integers(len(w.forgery)), rng.integers(nv)], 0
         else:
             other = writers[(wi + 1 + int(rng.integers(len(writers) - 1))) % len(writers)]
-            pairs[i, 1], labels[i] = other.genuine[rng.integers(len(other.genuine)), rng.integers(nv)], 0
+            pairs[i, 1] = other.genuine[rng.integers(len(other.genuine)), rng.integers(other.genuine.shape[1])]
+            labels[i] = 0
     return pairs, labels

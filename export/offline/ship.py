@@ -88,7 +88,7 @@ def install_pair_model(models_dir: str | Path, int8: str | Path, file: str, name
     shutil.copyfile(int8, dest)
     entry = ModelEntry(
         name=name, version=version, modality="image", file=file, sha256=sha256_file(dest), inputs=inputs,
-        params={**params, "combine": list(fold["combine"]), "distance": "1 - p_genuine"},
+        params={"distance": "1 - p_genuine", **params, "combine": list(fold["combine"])},
         calibration=fold["calibration"], made_by=made_by, extra={"created": time.strftime("%Y-%m-%d")},
         metrics={"val_eer": fold["val_eer"],
                  "val_eer_definition": "EER on the shipped fold's 5 validation writers, clean + camera pooled",

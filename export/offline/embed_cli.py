@@ -1,0 +1,227 @@
+"""``python -m export offline embed ...``: train and evaluate SigEmbed on the pool (CEDAR + renders)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from export.offline.cli import _command
+
+WORK = "build/offline_embed"
+SETS = "cedar,svc2004-task2,svc2004-task1,susig,mcyt"
+#: Ridge added to the background covariance of the writer-dependent route (of 0.01, 0.1 and 1,
+#: the first model's validation writers preferred 1: 24.0 % against 24.6 and 26.5 % EER).
+RIDGE = 1.0
+
+
+def train_and_evaluate(sets: list[str], fold: int, cfg: Any, work: Path, threads: int,
+                       ridge: float = RIDGE) -> dict[str, Any]:
+    """Train on the fold's training writers of every set, evaluate both routes (cosine, and the
+    writer-dependent user model over the training writers' background) on its validation and
+    test writers; writes ``fold<k>.pt``, ``fold<k>.json`` and the learning curve ``fold<k>_curve.jsonl``."""
+    import torch
+    from export.offline.checkpoint import save_checkpoint
+    from export.offline.pool import REAL_SETS, load_pool, part
+    from export.offline.sigembed import FlatImages, fit
+    torch.set_num_threads(threads)
+    pool = load_pool(sets)
+    train = part(pool, sets, "train", fold)
+    data = FlatImages.of(train, [w.key.split(":")[0] in REAL_SETS for w in train])
+    work.mkdir(parents=True, exist_ok=True)
+    curve = work / f"fold{fold}_curve.jsonl"
+    curve.unlink(missing_ok=True)
+    click.echo(f"fold {fold}: {len(train)} training writers, {len(data.labels)} images "
+               f"({int(data.real.sum())} real scans)")
+    model, stats = fit(data, cfg, log=curve)
+    result = {"command": _command(), "fold": fold, "sets": sets, "config": cfg.to_dict(),
+              "train_writers": [w.key for w in train], **stats}
+    save_checkpoint(model, cfg, work / f"fold{fold}.pt", {"fold": fold, "sets": sets})
+    result.update(evaluate_model(model, train, sets, fold, ridge))
+    (work / f"fold{fold}.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def evaluate_model(model: Any, train: list, sets: list[str], fold: int, ridge: float) -> dict[str, Any]:
+    """Both routes on the fold's validation and test writers: cosine, and the writer-dependent
+    user model against the background of ``train`` (the training writers)."""
+    from export.offline.pool_eval import background, embedding_comparator, user_model_comparator
+    from export.offline.sigembed import embed
+    emb = lambda images: embed(model, images)  # noqa: E731
+    bg = background(emb, train, ridge)
+    return {**fold_results(embedding_comparator(emb), sets, fold),
+            "writer_dependent": {"ridge": ridge, **fold_results(user_model_comparator(emb, *bg), sets, fold)}}
+
+
+def echo_result(r: dict[str, Any], title: str = "") -> None:
+    click.echo(f"{title}fold {r['fold']}: val EER {100 * r['val_eer']:.2f} % ({'+'.join(r['combine'])})")
+    for name, m in r["test"].items():
+        lo, hi = m["eer_interval"]
+        click.echo(f"  {name:32s} EER {100 * m['eer']:5.2f} % [{100 * lo:.1f}-{100 * hi:.1f}] "
+                   f"FAR {100 * m['far']:5.2f} % FRR {100 * m['frr']:5.2f} % AUC {m['auc']:.3f} ({m['writers']} writers)")
+
+
+@click.group()
+def embed() -> None:
+    """SigEmbed: a writer-classifier embedding (SigNet-F style) compared by cosine."""
+
+
+@embed.command()
+@click.option("--sets", default=SETS, show_default=True, help="comma-separated sets of edgesig.eval.datasets")
+@click.option("--folds", default="0", show_default=True, help="comma-separated folds to run")
+@click.option("--steps", default=1200, show_default=True)
+@click.option("--batch", default=64, show_default=True)
+@click.option("--lr", default=3e-3, show_default=True)
+@click.option("--width", default=16, show_default=True)
+@click.option("--pool", default=2, show_default=True, help="input average pooling before the stem")
+@click.option("--real-share", default=0.4, show_default=True, help="share of real scans in a batch")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--threads", default=2, show_default=True)
+@click.option("--work", default=WORK, show_default=True)
+def cv(sets: str, folds: str, steps: int, batch: int, lr: float, width: int, pool: int, real_share: float, seed: int,
+       threads: int, work: str) -> None:
+    """Train per fold on the pooled sets' training writers; test on every set's test writers."""
+    from export.offline.sigembed import EmbedConfig
+    for k in (int(f) for f in folds.split(",")):
+        cfg = EmbedConfig(width=width, pool=pool, steps=steps, batch=batch, lr=lr, real_share=real_share, seed=seed + k)
+        r = train_and_evaluate(sets.split(","), k, cfg, Path(work), threads)
+        echo_result(r, "cosine ")
+        echo_result({**r["writer_dependent"], "fold": k}, "writer-dependent ")
+
+
+def onnx_embedder(path: str | Path, threads: int, batch: int = 64):
+    """Unit embeddings of uint8 images (n, 155, 220) from an exported ONNX file (fp32 or int8)."""
+    import numpy as np
+    from edgesig.runtime import InferSession
+    from export.offline.data import to_float
+    sess = InferSession(path, threads=threads)
+
+    def run(images: np.ndarray) -> np.ndarray:
+        return np.concatenate([sess.run({sess.input_names[0]: to_float(images[i:i + batch])[:, None]})[0]
+                               for i in range(0, len(images), batch)])
+    return run
+
+
+def fold_results(compare: Any, sets: list[str], fold: int) -> dict[str, Any]:
+    """``pool_eval.evaluate`` of a comparator on the fold's validation and test writers of ``sets``."""
+    from export.offline.pool import load_pool, part
+    from export.offline.pool_eval import evaluate
+    pool = load_pool(sets, progress=False)
+    return evaluate(compare, part(pool, sets, "val", fold), {ds: part(pool, [ds], "test", fold) for ds in sets})
+
+
+@embed.command("evaluate")
+@click.option("--work", default=WORK, show_default=True, help="where `cv` left fold<k>.pt and fold<k>.json")
+@click.option("--fold", default=0, show_default=True)
+@click.option("--ridge", default=RIDGE, show_default=True, help="background covariance ridge (writer-dependent)")
+@click.option("--threads", default=1, show_default=True)
+def evaluate_cmd(work: str, fold: int, ridge: float, threads: int) -> None:
+    """Evaluate a trained fold again (both routes, torch) and update its fold<k>.json."""
+    import torch
+    from export.offline.pool import load_pool, part
+    torch.set_num_threads(threads)
+    path = Path(work) / f"fold{fold}.json"
+    r = json.loads(path.read_text())
+    model = load_model(Path(work) / f"fold{fold}.pt")
+    r.update(evaluate_model(model, part(load_pool(r["sets"]), r["sets"], "train", fold), r["sets"], fold, ridge))
+    path.write_text(json.dumps(r, indent=1))
+    echo_result(r, "cosine ")
+    echo_result({**r["writer_dependent"], "fold": fold}, "writer-dependent ")
+
+
+def load_model(path: Path) -> Any:
+    """A SigEmbed checkpoint's network, in eval mode."""
+    from export.offline.checkpoint import read_checkpoint
+    from export.offline.sigembed import EmbedConfig, SigEmbed
+    return read_checkpoint(path, EmbedConfig.from_dict, lambda c: SigEmbed(c.width, c.pool))[0]
+
+
+@embed.command()
+@click.option("--work", default=WORK, show_default=True, help="where `cv` left fold<k>.pt and fold<k>.json")
+@click.option("--fold", default=0, show_default=True, help="the fold whose model is shipped")
+@click.option("--ridge", default=RIDGE, show_default=True, help="background covariance ridge (writer-dependent)")
+@click.option("--threads", default=2, show_default=True)
+@click.option("--models-dir", default=None, help="default: the package's models folder")
+@click.option("--version", default="1.0.0", show_default=True)
+def ship(work: str, fold: int, ridge: float, threads: int, models_dir: str | None, version: str) -> None:
+    """ONNX, int8 (static QDQ, per channel), fp32/int8 parity on every set; install the cosine
+    route as ``sigembed`` and the writer-dependent one as ``sigembed-wd`` (same network)."""
+    import numpy as np
+    from edgesig.runtime import MODELS_DIR, sha256_file
+    from export.offline.data import to_float
+    from export.offline.pool import load_pool, part
+    from export.offline.pool_eval import background, embedding_comparator, user_model_comparator
+    from export.offline.ship import checked_int8
+    from export.offline.sigembed import INPUT, OUTPUT, export_onnx
+    from export.offline.to_onnx import quantize_model
+    work_dir = Path(work)
+    r = json.loads((work_dir / f"fold{fold}.json").read_text())
+    model = load_model(work_dir / f"fold{fold}.pt")
+    sets = r["sets"]
+    train = part(load_pool(sets, progress=False), sets, "train", fold)
+    rng = np.random.default_rng(0)
+    calib = np.stack([w.genuine[rng.integers(len(w.genuine)), rng.integers(w.genuine.shape[1])]
+                      for w in (train[int(k)] for k in rng.integers(len(train), size=256))])
+    fp32 = export_onnx(model, work_dir / "sigembed-fp32.onnx")
+    int8 = quantize_model(fp32, work_dir / "sigembed-int8.onnx", to_float(calib)[:, None],
+                          static_ops=("Conv", "Gemm", "MatMul"), input_name=INPUT)
+    try:
+        info32, info8 = checked_int8(fp32, int8, echo=click.echo)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    embedders = {name: onnx_embedder(path, threads) for name, path in (("fp32", fp32), ("int8", int8))}
+    backgrounds = {name: background(emb, train, ridge) for name, emb in embedders.items()}
+    target = Path(models_dir or MODELS_DIR)
+    bg_file = target / "sigembed-wd-background.npz"
+    np.savez(bg_file, mean=backgrounds["int8"][0].astype(np.float32),
+             precision=backgrounds["int8"][1].astype(np.float32))
+    common = dict(inputs=[{"name": INPUT, "dtype": "float32", "shape": ["N", 1, 155, 220],
+                           "layout": "ink = 1, paper = 0"},
+                          {"name": OUTPUT, "dtype": "float32", "shape": ["N", 128], "role": "output, L2-normalised"}],
+                  sizes={"fp32_bytes": info32["file_bytes"], "int8_bytes": info8["file_bytes"]})
+    routes = {"sigembed": ({n: embedding_comparator(e) for n, e in embedders.items()},
+                           {"target": "sdinet", "dim": 128, "distance": "1 - cosine"}),
+              "sigembed-wd": ({n: user_model_comparator(e, *backgrounds[n]) for n, e in embedders.items()},
+                              {"target": "sdinet", "dim": 128, "ridge": ridge, "background": bg_file.name,
+                               "background_sha256": sha256_file(bg_file),
+                               "distance": "Fisher-discriminant distance to the user model (0 = references' "
+                                           "mean, 1 = background mean)"})}
+    for name, (comparators, params) in routes.items():
+        click.echo(f"{name}:")
+        res = {n: fold_results(c, sets, fold) for n, c in comparators.items()}
+        install_pool_model(name, int8, res, r, {"steps": r["config"]["steps"]}, str(target), version, params=params, **common)
+
+
+def install_pool_model(name: str, int8: Path, res: dict[str, dict[str, Any]], trained: dict[str, Any],
+                       training: dict[str, Any], models_dir: str | None, version: str, inputs: list[dict[str, Any]],
+                       params: dict[str, Any], sizes: dict[str, int]) -> Any:
+    """Echo fp32/int8 parity and install a pool-trained image model as ``name``, with the int8
+    file's validation EER over every set as ``selection_eer`` (what ``image_engine="auto"`` compares)."""
+    from edgesig.eval.datasets import split
+    from edgesig.runtime import MODELS_DIR
+    from export.offline.ship import install_pair_model
+    fold, sets = trained["fold"], trained["sets"]
+    parity = {k: {"fp32_eer": res["fp32"]["test"][k]["eer"], "int8_eer": m["eer"],
+                  "abs_diff_points": 100 * abs(res["fp32"]["test"][k]["eer"] - m["eer"])}
+              for k, m in res["int8"]["test"].items()}
+    parity["validation"] = {"fp32_eer": res["fp32"]["val_eer"], "int8_eer": res["int8"]["val_eer"],
+                            "abs_diff_points": 100 * abs(res["fp32"]["val_eer"] - res["int8"]["val_eer"])}
+    click.echo(f"parity: {json.dumps(parity)}")
+    echo_result({**res["int8"], "fold": fold})
+    shipped = {**res["int8"], "fold": fold, "sets": sets,
+               "test_users": [int(u) for u in split("svc2004-task2", "test", fold)]}
+    entry = install_pair_model(
+        models_dir or MODELS_DIR, int8, Path(int8).name, name, version, shipped,
+        protocol="CEDAR scans and rendered online writers (edgesig.eval.datasets fold split), skilled "
+                 "forgeries, 5 references, terms and threshold from every set's validation writers pooled",
+        inputs=inputs, params=params,
+        metrics={"selection_eer": res["int8"]["val_eer"],
+                 "selection_eer_definition": "EER on the validation writers of every set pooled (CEDAR scans, "
+                                             "renders clean and camera), skilled forgeries, 5 references",
+                 "trained_on": {"sets": sets, "writers": len(trained["train_writers"]),
+                                "train_seconds": trained["train_seconds"], **training},
+                 "parity": parity, **sizes},
+        made_by=_command(), fold_keys=("fold", "sets", "test"))
+    click.echo(f"installed {entry.name} {entry.version} ({entry.file}) in {models_dir or MODELS_DIR}")
+    return entry
