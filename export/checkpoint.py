@@ -115,6 +115,23 @@ class TrainRun:
         """Every trained parameter (the ones whose gradients the ranks average)."""
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
+    def optimize(self, loss: torch.Tensor) -> None:
+        """One optimizer step: the gradients of ``loss``, averaged over the ranks, then the scheduler."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.dist.average_gradients(self.parameters())
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+    def smooth(self, loss: float, acc: float, rate: float = 0.05) -> tuple[float, float]:
+        """Moving averages of the loss and the batch accuracy for the progress bar (``values``
+        "ema" and "acc", so they survive a resume); returns both."""
+        for key, value in (("ema", loss), ("acc", acc)):
+            old = self.values.get(key)
+            self.values[key] = value if old is None else (1 - rate) * old + rate * value
+        return self.values["ema"], self.values["acc"]
+
     def step_done(self, step: int, **values: Any) -> None:
         """After optimizer step ``step`` (1-based): save when due, tell the observers, report the rate."""
         self.values.update(values)

@@ -41,10 +41,12 @@ def user_model_distances(refs: np.ndarray, queries: np.ndarray, mean: np.ndarray
 
 def held_out_matrix(refs: np.ndarray, mean: np.ndarray, precision: np.ndarray) -> np.ndarray:
     """Symmetric (k, k) spread of the references: entry (i, j) is the mean of reference i's
-    and j's distances to the user model of the others (zero diagonal)."""
+    and j's distances to the user model of the others (zero diagonal), as magnitudes: a
+    held-out reference may fall beyond the others' mean (a negative distance), and the
+    spread that normalises a query's distance must stay a positive scale."""
     k = len(refs)
-    held = np.array([user_model_distances(np.delete(refs, i, axis=0), refs[i:i + 1], mean, precision)[0]
-                     for i in range(k)])
+    held = np.abs([user_model_distances(np.delete(refs, i, axis=0), refs[i:i + 1], mean, precision)[0]
+                   for i in range(k)])
     mat = (held[:, None] + held[None, :]) / 2
     np.fill_diagonal(mat, 0.0)
     return mat

@@ -199,5 +199,5 @@ def evaluate(data: str, work: str, fold: int, onnx_path: str, normalizer: str, s
 from export.offline.embed_cli import embed  # noqa: E402  (SigEmbed, the writer-classifier embedding)
 offline.add_command(embed)
 
-from export.offline.sdinet_pool_cli import sdinet_pool  # noqa: E402  (SDINet on CEDAR + renders)
-offline.add_command(sdinet_pool)
+from export.offline.pool_cli import pool  # noqa: E402  (CEDAR + renders: build, SDINet, measure)
+offline.add_command(pool)

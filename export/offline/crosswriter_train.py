@@ -74,17 +74,12 @@ def fit(writers: Sequence[ImageWriter], cfg: TrainConfig, desc: str = "train",
             e1, e2 = model.embed(x)
             logits = model.classify(e1, e2)
             loss = pair_loss(logits, e1, e2, y, cfg.loss)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        ctx.average_gradients(run.parameters())
-        opt.step()
-        sched.step()
+        run.optimize(loss)
         hits = (logits.argmax(1) == y).float().mean()
         step_loss, batch_acc = ctx.mean(torch.stack([loss.float(), hits])).tolist()  # over the global batch
-        ema = step_loss if ema is None else 0.95 * ema + 0.05 * step_loss
-        acc = batch_acc if acc is None else 0.95 * acc + 0.05 * batch_acc
+        ema, acc = run.smooth(step_loss, batch_acc)
         bar.set_postfix(loss=f"{ema:.3f}", acc=f"{acc:.2f}")
-        run.step_done(step + 1, ema=ema, acc=acc)
+        run.step_done(step + 1)
     model.eval().cpu()
     return model, {"train_seconds": time.perf_counter() - start, "final_loss_ema": ema or 0.0,
                    "final_acc_ema": acc or 0.0}

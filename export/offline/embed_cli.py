@@ -8,21 +8,25 @@ from typing import Any
 import click
 
 from export.offline.cli import _command
+from export.run_options import is_main, run_options
 
 WORK = "build/offline_embed"
 SETS = "cedar,svc2004-task2,svc2004-task1,susig,mcyt"
 #: Ridge added to the background covariance of the writer-dependent route (of 0.01, 0.1 and 1,
 #: the first model's validation writers preferred 1: 24.0 % against 24.6 and 26.5 % EER).
 RIDGE = 1.0
+POOLED_DEFINITION = ("EER on the validation writers of every set pooled (CEDAR scans, renders clean and camera), "
+                     "skilled forgeries, 5 references (python -m export offline pool measure / embed ship)")
 
 
 def train_and_evaluate(sets: list[str], fold: int, cfg: Any, work: Path, threads: int,
-                       ridge: float = RIDGE) -> dict[str, Any]:
+                       ridge: float = RIDGE) -> dict[str, Any] | None:
     """Train on the fold's training writers of every set, evaluate both routes (cosine, and the
     writer-dependent user model over the training writers' background) on its validation and
-    test writers; writes ``fold<k>.pt``, ``fold<k>.json`` and the learning curve ``fold<k>_curve.jsonl``."""
+    test writers; writes ``fold<k>.pt``, ``fold<k>.json`` and the learning curve ``fold<k>_curve.jsonl``.
+    Under torchrun only rank 0 evaluates and writes (None on the others)."""
     import torch
-    from export.offline.checkpoint import save_checkpoint
+    from export.checkpoint import save_checkpoint
     from export.offline.pool import REAL_SETS, load_pool, part
     from export.offline.sigembed import FlatImages, fit
     torch.set_num_threads(threads)
@@ -31,10 +35,13 @@ def train_and_evaluate(sets: list[str], fold: int, cfg: Any, work: Path, threads
     data = FlatImages.of(train, [w.key.split(":")[0] in REAL_SETS for w in train])
     work.mkdir(parents=True, exist_ok=True)
     curve = work / f"fold{fold}_curve.jsonl"
-    curve.unlink(missing_ok=True)
+    if is_main():
+        curve.unlink(missing_ok=True)
     click.echo(f"fold {fold}: {len(train)} training writers, {len(data.labels)} images "
                f"({int(data.real.sum())} real scans)")
     model, stats = fit(data, cfg, log=curve)
+    if not is_main():
+        return None
     result = {"command": _command(), "fold": fold, "sets": sets, "config": cfg.to_dict(),
               "train_writers": [w.key for w in train], **stats}
     save_checkpoint(model, cfg, work / f"fold{fold}.pt", {"fold": fold, "sets": sets})
@@ -79,6 +86,7 @@ def embed() -> None:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=2, show_default=True)
 @click.option("--work", default=WORK, show_default=True)
+@run_options
 def cv(sets: str, folds: str, steps: int, batch: int, lr: float, width: int, pool: int, real_share: float, seed: int,
        threads: int, work: str) -> None:
     """Train per fold on the pooled sets' training writers; test on every set's test writers."""
@@ -86,6 +94,8 @@ def cv(sets: str, folds: str, steps: int, batch: int, lr: float, width: int, poo
     for k in (int(f) for f in folds.split(",")):
         cfg = EmbedConfig(width=width, pool=pool, steps=steps, batch=batch, lr=lr, real_share=real_share, seed=seed + k)
         r = train_and_evaluate(sets.split(","), k, cfg, Path(work), threads)
+        if r is None:
+            continue
         echo_result(r, "cosine ")
         echo_result({**r["writer_dependent"], "fold": k}, "writer-dependent ")
 
@@ -116,7 +126,9 @@ def fold_results(compare: Any, sets: list[str], fold: int) -> dict[str, Any]:
 @click.option("--fold", default=0, show_default=True)
 @click.option("--ridge", default=RIDGE, show_default=True, help="background covariance ridge (writer-dependent)")
 @click.option("--threads", default=1, show_default=True)
-def evaluate_cmd(work: str, fold: int, ridge: float, threads: int) -> None:
+@click.option("--eval-sets", default=None, help="sets whose validation and test writers are scored "
+              "(default: the training sets)")
+def evaluate_cmd(work: str, fold: int, ridge: float, threads: int, eval_sets: str | None) -> None:
     """Evaluate a trained fold again (both routes, torch) and update its fold<k>.json."""
     import torch
     from export.offline.pool import load_pool, part
@@ -124,7 +136,9 @@ def evaluate_cmd(work: str, fold: int, ridge: float, threads: int) -> None:
     path = Path(work) / f"fold{fold}.json"
     r = json.loads(path.read_text())
     model = load_model(Path(work) / f"fold{fold}.pt")
-    r.update(evaluate_model(model, part(load_pool(r["sets"]), r["sets"], "train", fold), r["sets"], fold, ridge))
+    r["eval_sets"] = eval_sets.split(",") if eval_sets else r["sets"]
+    r.update(evaluate_model(model, part(load_pool(r["sets"]), r["sets"], "train", fold), r["eval_sets"], fold,
+                            ridge))
     path.write_text(json.dumps(r, indent=1))
     echo_result(r, "cosine ")
     echo_result({**r["writer_dependent"], "fold": fold}, "writer-dependent ")
@@ -132,7 +146,7 @@ def evaluate_cmd(work: str, fold: int, ridge: float, threads: int) -> None:
 
 def load_model(path: Path) -> Any:
     """A SigEmbed checkpoint's network, in eval mode."""
-    from export.offline.checkpoint import read_checkpoint
+    from export.checkpoint import read_checkpoint
     from export.offline.sigembed import EmbedConfig, SigEmbed
     return read_checkpoint(path, EmbedConfig.from_dict, lambda c: SigEmbed(c.width, c.pool))[0]
 
@@ -144,7 +158,10 @@ def load_model(path: Path) -> Any:
 @click.option("--threads", default=2, show_default=True)
 @click.option("--models-dir", default=None, help="default: the package's models folder")
 @click.option("--version", default="1.0.0", show_default=True)
-def ship(work: str, fold: int, ridge: float, threads: int, models_dir: str | None, version: str) -> None:
+@click.option("--eval-sets", default=None, help="sets whose validation and test writers are scored "
+              "(default: the training sets)")
+def ship(work: str, fold: int, ridge: float, threads: int, models_dir: str | None, version: str,
+         eval_sets: str | None) -> None:
     """ONNX, int8 (static QDQ, per channel), fp32/int8 parity on every set; install the cosine
     route as ``sigembed`` and the writer-dependent one as ``sigembed-wd`` (same network)."""
     import numpy as np
@@ -154,20 +171,20 @@ def ship(work: str, fold: int, ridge: float, threads: int, models_dir: str | Non
     from export.offline.pool_eval import background, embedding_comparator, user_model_comparator
     from export.offline.ship import checked_int8
     from export.offline.sigembed import INPUT, OUTPUT, export_onnx
-    from export.offline.to_onnx import quantize_model
+    from export.offline.to_onnx import quantize_model, stem_convs
     work_dir = Path(work)
     r = json.loads((work_dir / f"fold{fold}.json").read_text())
     model = load_model(work_dir / f"fold{fold}.pt")
-    sets = r["sets"]
-    train = part(load_pool(sets, progress=False), sets, "train", fold)
+    train = part(load_pool(r["sets"], progress=False), r["sets"], "train", fold)
+    sets = eval_sets.split(",") if eval_sets else r["sets"]
     rng = np.random.default_rng(0)
     calib = np.stack([w.genuine[rng.integers(len(w.genuine)), rng.integers(w.genuine.shape[1])]
                       for w in (train[int(k)] for k in rng.integers(len(train), size=256))])
     fp32 = export_onnx(model, work_dir / "sigembed-fp32.onnx")
     int8 = quantize_model(fp32, work_dir / "sigembed-int8.onnx", to_float(calib)[:, None],
-                          static_ops=("Conv", "Gemm", "MatMul"), input_name=INPUT)
+                          static_ops=("Conv", "Gemm", "MatMul"), input_name=INPUT, exclude=stem_convs)
     try:
-        info32, info8 = checked_int8(fp32, int8, echo=click.echo)
+        info32, info8 = checked_int8(fp32, int8, stem_convs(fp32), echo=click.echo)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     embedders = {name: onnx_embedder(path, threads) for name, path in (("fp32", fp32), ("int8", int8))}
@@ -190,18 +207,19 @@ def ship(work: str, fold: int, ridge: float, threads: int, models_dir: str | Non
     for name, (comparators, params) in routes.items():
         click.echo(f"{name}:")
         res = {n: fold_results(c, sets, fold) for n, c in comparators.items()}
-        install_pool_model(name, int8, res, r, {"steps": r["config"]["steps"]}, str(target), version, params=params, **common)
+        install_pool_model(name, int8, res, r, sets, {"steps": r["config"]["steps"]}, str(target), version,
+                           params=params, **common)
 
 
 def install_pool_model(name: str, int8: Path, res: dict[str, dict[str, Any]], trained: dict[str, Any],
-                       training: dict[str, Any], models_dir: str | None, version: str, inputs: list[dict[str, Any]],
+                       eval_sets: list[str], training: dict[str, Any], models_dir: str | None, version: str, inputs: list[dict[str, Any]],
                        params: dict[str, Any], sizes: dict[str, int]) -> Any:
     """Echo fp32/int8 parity and install a pool-trained image model as ``name``, with the int8
     file's validation EER over every set as ``selection_eer`` (what ``image_engine="auto"`` compares)."""
     from edgesig.eval.datasets import split
-    from edgesig.runtime import MODELS_DIR
+    from edgesig.runtime import MODELS_DIR, Manifest
     from export.offline.ship import install_pair_model
-    fold, sets = trained["fold"], trained["sets"]
+    fold = trained["fold"]
     parity = {k: {"fp32_eer": res["fp32"]["test"][k]["eer"], "int8_eer": m["eer"],
                   "abs_diff_points": 100 * abs(res["fp32"]["test"][k]["eer"] - m["eer"])}
               for k, m in res["int8"]["test"].items()}
@@ -209,7 +227,7 @@ def install_pool_model(name: str, int8: Path, res: dict[str, dict[str, Any]], tr
                             "abs_diff_points": 100 * abs(res["fp32"]["val_eer"] - res["int8"]["val_eer"])}
     click.echo(f"parity: {json.dumps(parity)}")
     echo_result({**res["int8"], "fold": fold})
-    shipped = {**res["int8"], "fold": fold, "sets": sets,
+    shipped = {**res["int8"], "fold": fold, "sets": eval_sets,
                "test_users": [int(u) for u in split("svc2004-task2", "test", fold)]}
     entry = install_pair_model(
         models_dir or MODELS_DIR, int8, Path(int8).name, name, version, shipped,
@@ -217,11 +235,27 @@ def install_pool_model(name: str, int8: Path, res: dict[str, dict[str, Any]], tr
                  "forgeries, 5 references, terms and threshold from every set's validation writers pooled",
         inputs=inputs, params=params,
         metrics={"selection_eer": res["int8"]["val_eer"],
-                 "selection_eer_definition": "EER on the validation writers of every set pooled (CEDAR scans, "
-                                             "renders clean and camera), skilled forgeries, 5 references",
-                 "trained_on": {"sets": sets, "writers": len(trained["train_writers"]),
+                 "selection_eer_definition": POOLED_DEFINITION,
+                 "trained_on": {"sets": trained["sets"], "writers": len(trained["train_writers"]),
                                 "train_seconds": trained["train_seconds"], **training},
                  "parity": parity, **sizes},
         made_by=_command(), fold_keys=("fold", "sets", "test"))
     click.echo(f"installed {entry.name} {entry.version} ({entry.file}) in {models_dir or MODELS_DIR}")
+    set_aside_other_selections(Manifest(models_dir or MODELS_DIR))
     return entry
+
+
+def set_aside_other_selections(manifest: Any) -> None:
+    """Image entries whose ``selection_eer`` came from another protocol (rendered SVC2004 only)
+    keep it as ``selection_eer_other_protocol``: ``best_engine`` compares only figures measured
+    on the same writers, and those would pass for pooled ones (``pool measure --record`` puts
+    a pair engine back in the comparison)."""
+    from dataclasses import replace
+    for entry in list(manifest.entries.values()):
+        m = entry.metrics
+        if entry.modality == "image" and "selection_eer" in m and m.get("selection_eer_definition") != POOLED_DEFINITION:
+            moved = {k: v for k, v in m.items() if k not in ("selection_eer", "selection_eer_definition")}
+            moved["selection_eer_other_protocol"] = {"value": m["selection_eer"],
+                                                     "definition": m.get("selection_eer_definition", "")}
+            manifest.put(replace(entry, metrics=moved))
+            click.echo(f"{entry.name}: selection_eer from another protocol set aside (not comparable)")

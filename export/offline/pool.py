@@ -17,13 +17,13 @@ from __future__ import annotations
 import os
 import zlib
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from edgesig.errors import EdgesigError
 from edgesig.eval.datasets import WriterSamples
-from export.offline.data import ImageWriter, normalize_direct, normalize_pipeline, render_variants
+from export.offline.data import ImageWriter, render_variants
 
 POOL_DIR = Path("build/offline_pool")
 #: Sets of real scans, prepared as they are; every other set is online and rendered.
@@ -34,18 +34,22 @@ def writer_key(dataset: str, writer: str) -> str:
     return f"{dataset}:{writer}"
 
 
-def prepare_scan(path: str | Path) -> np.ndarray:
-    """A real scan as the runtime prepares it, uint8 (1, 155, 220), ink = 255.
+def normalizer(target: str) -> Callable[[Any], np.ndarray]:
+    """The runtime's ``prepare`` for ``target`` ("sdinet" or "crosswriter") on a path or a gray
+    image; an image the pipeline cannot read falls back to normalising the plain image as a
+    crop, so one pipeline failure does not drop a sample (counting those is ``prepare``'s job)."""
+    from edgesig.offline import prepare
+    from export.offline import crosswriter_data, data
+    fallback = data.normalize_direct if target == "sdinet" else crosswriter_data.normalize_direct
 
-    A scan the pipeline cannot read falls back to the plain crop's normalisation, so one
-    pipeline failure does not drop a writer's sample (the count is what prepare fixes).
-    """
-    import cv2
-    try:
-        arr = normalize_pipeline(str(path))
-    except EdgesigError:
-        arr = normalize_direct(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
-    return np.round(arr * 255.0)[None].astype(np.uint8)
+    def run(image: Any) -> np.ndarray:
+        try:
+            return prepare(str(image) if isinstance(image, Path) else image, target).array
+        except EdgesigError:
+            import cv2
+            gray = cv2.imread(str(image), cv2.IMREAD_GRAYSCALE) if isinstance(image, Path) else image
+            return fallback(gray)
+    return run
 
 
 def signatures(w: WriterSamples) -> tuple[list, list]:
@@ -73,34 +77,38 @@ def _seed(seed: int, dataset: str, writer: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(dataset.encode()), zlib.crc32(str(writer).encode())])
 
 
-def build_writer(dataset: str, writer: str, genuine: Sequence, forgery: Sequence, seed: int) -> ImageWriter:
-    """One writer's prepared images: scans (paths) as they are, pen streams rendered."""
+def build_writer(dataset: str, writer: str, genuine: Sequence, forgery: Sequence, seed: int,
+                 target: str = "sdinet") -> ImageWriter:
+    """One writer's prepared images, uint8 ink = 255: scans (paths) as they are (one variant),
+    pen streams rendered in every style. The renders do not depend on ``target`` (its
+    normalisation draws no random numbers), so both networks see the same signatures."""
+    norm = normalizer(target)
     if dataset in REAL_SETS:
         def one(item) -> np.ndarray:
-            return prepare_scan(item)
+            return np.round(norm(Path(item)) * 255.0)[None].astype(np.uint8)
     else:
         rng = _seed(seed, dataset, writer)
 
         def one(item) -> np.ndarray:
-            return render_variants(item, rng, normalize_pipeline)
+            return render_variants(item, rng, norm)
     gen = np.stack([one(s) for s in genuine])
     forg = np.stack([one(s) for s in forgery]) if len(forgery) else np.zeros((0,) + gen.shape[1:], np.uint8)
     return ImageWriter(writer_key(dataset, writer), gen, forg)
 
 
-def writer_path(dataset: str, writer: str, seed: int, root: Path = POOL_DIR) -> Path:
-    return root / f"seed{seed}" / dataset / f"{writer}.npz"
+def writer_path(dataset: str, writer: str, seed: int, root: Path = POOL_DIR, target: str = "sdinet") -> Path:
+    return root / (f"seed{seed}" + ("" if target == "sdinet" else f"-{target}")) / dataset / f"{writer}.npz"
 
 
 def load_or_build(dataset: str, writer: str, source: Callable[[], tuple[Sequence, Sequence]],
-                  seed: int = 0, root: Path = POOL_DIR) -> ImageWriter:
+                  seed: int = 0, root: Path = POOL_DIR, target: str = "sdinet") -> ImageWriter:
     """The writer from the cache, or built from ``source()`` (genuine, forgeries) and cached."""
-    path = writer_path(dataset, writer, seed, root)
+    path = writer_path(dataset, writer, seed, root, target)
     if path.is_file():
         with np.load(path) as z:
             return ImageWriter(writer_key(dataset, writer), z["genuine"], z["forgery"])
     genuine, forgery = source()
-    w = build_writer(dataset, writer, genuine, forgery, seed)
+    w = build_writer(dataset, writer, genuine, forgery, seed, target)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, genuine=w.genuine, forgery=w.forgery)
@@ -108,15 +116,18 @@ def load_or_build(dataset: str, writer: str, source: Callable[[], tuple[Sequence
     return w
 
 
-def load_pool(sets: Iterable[str], seed: int = 0, root: Path = POOL_DIR,
-              progress: bool = True) -> dict[str, ImageWriter]:
-    """Every writer of ``sets`` by ``writer_key``, building (and caching) what is not cached yet."""
+def load_pool(sets: Iterable[str], seed: int = 0, root: Path = POOL_DIR, progress: bool = True,
+              target: str = "sdinet", only: Callable[[str, str], bool] | None = None) -> dict[str, ImageWriter]:
+    """Every writer of ``sets`` by ``writer_key`` (or those ``only(set, writer)`` keeps), for the
+    ``target`` normalisation, building (and caching) what is not cached yet."""
     from tqdm import tqdm
     from edgesig.eval.datasets import writers
     out: dict[str, ImageWriter] = {}
     for ds in sets:
-        for w in tqdm(writers(ds), desc=f"pool {ds}", disable=not progress, mininterval=10):
-            out[writer_key(ds, w.writer)] = load_or_build(ds, w.writer, lambda w=w: signatures(w), seed, root)
+        chosen = [w for w in writers(ds) if only is None or only(ds, w.writer)]
+        for w in tqdm(chosen, desc=f"pool {ds}", disable=not progress, mininterval=10):
+            out[writer_key(ds, w.writer)] = load_or_build(ds, w.writer, lambda w=w: signatures(w), seed, root,
+                                                          target)
     return out
 
 

@@ -122,42 +122,48 @@ def fit(data: FlatImages, cfg: EmbedConfig, log: Path | None = None, progress: b
         ) -> tuple[SigEmbed, dict[str, Any]]:
     """Train a fresh SigEmbed as a (writer, genuine / forgery) classifier on ``data``.
 
-    Returns the backbone in eval mode and the learning curve (loss and accuracy, smoothed,
-    every 20 steps), which is also written to ``log`` as JSON lines while training.
+    Returns the backbone in eval mode (CPU) and the learning curve (loss and accuracy,
+    smoothed, every 20 steps), also appended to ``log`` as JSON lines while training.
+    Data-parallel and resumable like the other loops (``export.distributed``, ``export.checkpoint``).
     """
     import json
     from tqdm import tqdm
+    from export.checkpoint import TrainRun
+    from export.distributed import context
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    model, head = SigEmbed(cfg.width, cfg.pool), CosineHead(int(data.labels.max()) + 1)
-    params = list(model.parameters()) + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ctx = context()
+    model = ctx.prepare(SigEmbed(cfg.width, cfg.pool))
+    head = CosineHead(int(data.labels.max()) + 1).to(ctx.device)
+    opt = torch.optim.AdamW(list(model.parameters()) + list(head.parameters()), lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    run = TrainRun("sigembed", {"config": cfg.to_dict(), "images": len(data.labels)}, cfg.steps, [model, head],
+                   opt, sched, [rng, gen])
+    first = run.start()
     model.train()
-    start, ema, acc, curve = time.perf_counter(), None, None, []
-    bar = tqdm(range(cfg.steps), desc="sigembed", disable=not progress, mininterval=10)
+    start, ema, acc, curve = time.perf_counter(), run.values.get("ema"), run.values.get("acc"), []
+    bar = tqdm(range(first, cfg.steps), desc="sigembed", disable=not progress or not ctx.is_main, mininterval=10)
     for step in bar:
-        imgs, labels = data.sample(cfg.batch, cfg.real_share, rng)
-        x = _augment(torch.from_numpy(to_float(imgs))[:, None], gen)
-        y = torch.from_numpy(labels).long()
-        logits = head(model(x), y)
-        loss = nn.functional.cross_entropy(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        batch_acc = float((logits.argmax(1) == y).float().mean())
-        ema = float(loss.detach()) if ema is None else 0.95 * ema + 0.05 * float(loss.detach())
-        acc = batch_acc if acc is None else 0.95 * acc + 0.05 * batch_acc
+        imgs, labels = data.sample(cfg.batch, cfg.real_share, rng)  # the global batch; this rank's share:
+        x = _augment(torch.from_numpy(to_float(ctx.shard(imgs)))[:, None], gen).to(ctx.device)
+        y = torch.from_numpy(ctx.shard(labels)).long().to(ctx.device)
+        with ctx.autocast():
+            logits = head(model(x), y)
+            loss = nn.functional.cross_entropy(logits, y)
+        run.optimize(loss)
+        hits = (logits.argmax(1) == y).float().mean()
+        ema, acc = run.smooth(*ctx.mean(torch.stack([loss.float(), hits])).tolist())  # over the global batch
         bar.set_postfix(loss=f"{ema:.3f}", acc=f"{acc:.2f}")
+        run.step_done(step + 1)
         if step % 20 == 19 or step == cfg.steps - 1:
             point = {"step": step + 1, "loss": ema, "acc": acc, "seconds": time.perf_counter() - start}
             curve.append(point)
-            if log is not None:
+            if log is not None and ctx.is_main:
                 with log.open("a") as f:
                     f.write(json.dumps(point) + "\n")
-    return model.eval(), {"train_seconds": time.perf_counter() - start, "curve": curve}
+    return model.eval().cpu(), {"train_seconds": time.perf_counter() - start, "curve": curve}
 
 
 def embed(model: SigEmbed, images: np.ndarray, batch: int = 128) -> np.ndarray:

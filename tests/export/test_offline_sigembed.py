@@ -119,3 +119,34 @@ def test_train_export_quantize_engine_roundtrip(writers, tmp_path):
         engine.distances(images[0].astype(np.float32), refs)
     with pytest.raises(InvalidInputError, match="at least one reference"):
         engine.distances(q, [])
+
+
+def test_user_model_puts_the_references_at_0_and_the_background_at_1():
+    from edgesig.engines.sigembed import held_out_matrix, user_model_distances
+    rng = np.random.default_rng(3)
+    background = rng.normal(size=(200, 6))
+    mean, precision = background.mean(0), np.linalg.inv(np.cov(background.T) + np.eye(6))
+    refs = rng.normal(loc=2.0, scale=0.3, size=(5, 6))
+    d = user_model_distances(refs, np.stack([refs.mean(0), mean]), mean, precision)
+    np.testing.assert_allclose(d, [0.0, 1.0], atol=1e-9)
+    mat = held_out_matrix(refs, mean, precision)
+    assert np.allclose(mat, mat.T) and np.allclose(np.diag(mat), 0) and np.all(mat[~np.eye(5, dtype=bool)] > 0)
+
+
+def test_writer_dependent_route_refuses_a_background_that_does_not_match(writers, tmp_path):
+    from edgesig.engines.sigembed import SigEmbedEngine
+    from edgesig.errors import ModelError
+    model, _ = fit(FlatImages.of(writers, [False] * 3), EmbedConfig(width=4, steps=1, batch=4), progress=False)
+    export_onnx(model, tmp_path / "e.onnx")
+    np.savez(tmp_path / "bg.npz", mean=np.zeros(128, np.float32), precision=np.eye(128, dtype=np.float32))
+    params = {"dim": 128, "background": "bg.npz", "background_sha256": sha256_file(tmp_path / "bg.npz")}
+    entry = ModelEntry(name="sigembed-wd", version="0", modality="image", file="e.onnx",
+                       sha256=sha256_file(tmp_path / "e.onnx"), calibration={"threshold": 0.5, "slope": 1.0},
+                       params=params)
+    engine = SigEmbedEngine(entry, manifest=Manifest(tmp_path))
+    refs = [engine.from_normalized(a.astype(np.float32) / 255) for a in writers[0].genuine[:4, 0]]
+    assert np.ptp(engine.distances(refs[0], refs[1:])) == 0  # one user-model distance, once per reference
+    assert engine.pairwise(refs).shape == (4, 4)
+    np.savez(tmp_path / "bg.npz", mean=np.ones(128, np.float32), precision=np.eye(128, dtype=np.float32))
+    with pytest.raises(ModelError, match="sha256"):
+        SigEmbedEngine(entry, manifest=Manifest(tmp_path))

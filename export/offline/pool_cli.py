@@ -1,0 +1,145 @@
+"""``python -m export offline pool ...``: the training pool, SDINet retrained on it, and installed
+image engines measured on it.
+
+``build`` renders and caches the pool (``export.offline.pool``). ``sdinet`` trains the same
+network and loop as ``python -m export offline cv`` (``export.offline.train.fit``) on the
+pooled sets' training writers of an ``edgesig.eval.datasets`` fold instead of 25 rendered
+SVC2004 writers. Everything is measured by ``export.offline.pool_eval``, the protocol
+SigEmbed is measured by, and ``measure --record`` writes an installed engine's pooled
+validation EER as its ``selection_eer``, so ``image_engine="auto"`` compares like with like.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from export.offline.cli import _command
+from export.offline.embed_cli import POOLED_DEFINITION, SETS, echo_result, fold_results, install_pool_model
+from export.run_options import is_main, run_options
+
+WORK = "build/offline_sdinet_pool"
+
+
+@click.group()
+def pool() -> None:
+    """CEDAR scans and rendered online writers: build, train SDINet, measure installed engines."""
+
+
+@pool.command()
+@click.option("--sets", default=SETS, show_default=True, help="comma-separated sets of edgesig.eval.datasets")
+@click.option("--target", type=click.Choice(["sdinet", "crosswriter"]), default="sdinet", show_default=True)
+@click.option("--seed", default=0, show_default=True, help="render seed")
+def build(sets: str, target: str, seed: int) -> None:
+    """Prepare every writer once (scans through prepare, pens rendered in every style) into build/offline_pool."""
+    from export.offline.pool import load_pool
+    found = load_pool(sets.split(","), seed=seed, target=target)
+    click.echo(f"{len(found)} writers, {sum(w.genuine.shape[0] * w.genuine.shape[1] for w in found.values())} "
+               f"genuine and {sum(w.forgery.shape[0] * w.forgery.shape[1] for w in found.values())} forgery images")
+
+
+@pool.command("sdinet")
+@click.option("--sets", default=SETS, show_default=True, help="comma-separated sets of edgesig.eval.datasets")
+@click.option("--folds", default="0", show_default=True, help="comma-separated folds to run")
+@click.option("--steps", default=1500, show_default=True)
+@click.option("--batch", default=32, show_default=True)
+@click.option("--lr", default=2e-3, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--threads", default=1, show_default=True)
+@click.option("--work", default=WORK, show_default=True)
+@run_options
+def sdinet(sets: str, folds: str, steps: int, batch: int, lr: float, seed: int, threads: int, work: str) -> None:
+    """Train per fold on the pooled training writers; test on every set's test writers."""
+    import torch
+    from export.checkpoint import save_checkpoint
+    from export.offline.evaluate import torch_scorer
+    from export.offline.pool import load_pool, part
+    from export.offline.pool_eval import pair_comparator
+    from export.offline.train import TrainConfig, fit
+    torch.set_num_threads(threads)
+    names = sets.split(",")
+    pool = load_pool(names)
+    work_dir = Path(work)
+    for k in (int(f) for f in folds.split(",")):
+        train = part(pool, names, "train", k)
+        cfg = replace(TrainConfig(steps=steps, batch=batch, lr=lr), seed=seed + k)
+        model, stats = fit(train, cfg, desc=f"sdinet fold {k}")
+        if not is_main():
+            continue
+        save_checkpoint(model, cfg, work_dir / f"fold{k}.pt", {"fold": k, "sets": names})
+        r = {"command": _command(), "fold": k, "sets": names, "train_writers": [w.key for w in train], **stats,
+             **fold_results(pair_comparator(torch_scorer(model)), names, k)}
+        (work_dir / f"fold{k}.json").write_text(json.dumps(r, indent=1))
+        echo_result(r)
+
+
+@pool.command("ship-sdinet")
+@click.option("--work", default=WORK, show_default=True, help="where `sdinet` left fold<k>.pt and fold<k>.json")
+@click.option("--fold", default=0, show_default=True)
+@click.option("--threads", default=1, show_default=True)
+@click.option("--models-dir", default=None, help="default: the package's models folder")
+@click.option("--version", default="2.0.0", show_default=True)
+def ship(work: str, fold: int, threads: int, models_dir: str | None, version: str) -> None:
+    """ONNX, int8 (QDQ convs and FCs, dynamic LSTMs), parity on every set, install as ``sdinet``."""
+    from export.offline.evaluate import onnx_scorer
+    from export.offline.pool import load_pool, part
+    from export.offline.pool_eval import pair_comparator
+    from export.offline.ship import calibration_pairs, checked_int8
+    from export.offline.to_onnx import export_onnx, quantize
+    from export.offline.train import load_checkpoint
+    work_dir = Path(work)
+    r = json.loads((work_dir / f"fold{fold}.json").read_text())
+    model, cfg, _ = load_checkpoint(work_dir / f"fold{fold}.pt")
+    train = part(load_pool(r["sets"], progress=False), r["sets"], "train", fold)
+    fp32 = export_onnx(model, work_dir / "sdinet-fp32.onnx")
+    int8 = quantize(fp32, work_dir / "sdinet-int8.onnx", calibration_pairs(train))
+    try:
+        info32, info8 = checked_int8(fp32, int8, echo=click.echo)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    res = {name: fold_results(pair_comparator(onnx_scorer(str(path), threads)), r["sets"], fold)
+           for name, path in (("fp32", fp32), ("int8", int8))}
+    install_pool_model(
+        "sdinet", int8, res, r, r["sets"], {"steps": cfg.steps, "batch": cfg.batch}, models_dir, version,
+        inputs=[{"name": "pair", "dtype": "float32", "shape": ["N", 2, 155, 220],
+                 "layout": "channel 0 = reference, 1 = query; ink = 1, paper = 0"},
+                {"name": "p_genuine", "dtype": "float32", "shape": ["N"], "role": "output"}],
+        params={"target": "sdinet"}, sizes={"fp32_bytes": info32["file_bytes"], "int8_bytes": info8["file_bytes"]})
+
+
+@pool.command()
+@click.argument("engine", type=click.Choice(["sdinet", "crosswriter"]))
+@click.option("--sets", default=SETS, show_default=True)
+@click.option("--fold", default=0, show_default=True)
+@click.option("--threads", default=1, show_default=True)
+@click.option("--models-dir", default=None, help="default: the package's models folder")
+@click.option("--record/--no-record", default=False, show_default=True,
+              help="write the pooled validation EER into the entry as its selection_eer")
+@click.option("--out", default=None, help="also write the result as JSON here")
+def measure(engine: str, sets: str, fold: int, threads: int, models_dir: str | None, record: bool,
+            out: str | None) -> None:
+    """An installed pair engine's int8 model on the fold's validation and test writers of the pool."""
+    from edgesig.eval.datasets import split
+    from edgesig.runtime import MODELS_DIR, Manifest
+    from export.offline.evaluate import onnx_scorer
+    from export.offline.pool import load_pool, part
+    from export.offline.pool_eval import evaluate, pair_comparator
+    names = sets.split(",")
+    manifest = Manifest(models_dir or MODELS_DIR)
+    entry = manifest.get(engine)
+    target = str(entry.params.get("target", engine))
+    keep = {(ds, w) for name in ("val", "test") for ds in names for w in split(ds, name, fold)}
+    found = load_pool(names, target=target, only=lambda ds, w: (ds, w) in keep)
+    r = evaluate(pair_comparator(onnx_scorer(str(manifest.model_path(entry)), threads)),
+                 part(found, names, "val", fold), {ds: part(found, [ds], "test", fold) for ds in names})
+    r = {"command": _command(), "engine": engine, "file": entry.file, "sets": names, "fold": fold, **r}
+    echo_result(r, f"{engine} ")
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(r, indent=1))
+    if record:
+        manifest.put(replace(entry, metrics={**entry.metrics, "selection_eer": r["val_eer"],
+                                              "selection_eer_definition": POOLED_DEFINITION, "pool": r}))
+        click.echo(f"recorded selection_eer {100 * r['val_eer']:.2f} % for {engine}")
