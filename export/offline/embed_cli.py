@@ -66,7 +66,8 @@ def echo_result(r: dict[str, Any], title: str = "") -> None:
     for name, m in r["test"].items():
         lo, hi = m["eer_interval"]
         click.echo(f"  {name:32s} EER {100 * m['eer']:5.2f} % [{100 * lo:.1f}-{100 * hi:.1f}] "
-                   f"FAR {100 * m['far']:5.2f} % FRR {100 * m['frr']:5.2f} % AUC {m['auc']:.3f} ({m['writers']} writers)")
+                   f"FAR {100 * m['far']:5.2f} % FRR {100 * m['frr']:5.2f} % AUC {m['auc']:.3f} "
+                   f"({m['writers']} writers)")
 
 
 @click.group()
@@ -212,7 +213,8 @@ def ship(work: str, fold: int, ridge: float, threads: int, models_dir: str | Non
 
 
 def install_pool_model(name: str, int8: Path, res: dict[str, dict[str, Any]], trained: dict[str, Any],
-                       eval_sets: list[str], training: dict[str, Any], models_dir: str | None, version: str, inputs: list[dict[str, Any]],
+                       eval_sets: list[str], training: dict[str, Any], models_dir: str | None, version: str,
+                       inputs: list[dict[str, Any]],
                        params: dict[str, Any], sizes: dict[str, int]) -> Any:
     """Echo fp32/int8 parity and install a pool-trained image model as ``name``, with the int8
     file's validation EER over every set as ``selection_eer`` (what ``image_engine="auto"`` compares)."""
@@ -227,8 +229,8 @@ def install_pool_model(name: str, int8: Path, res: dict[str, dict[str, Any]], tr
                             "abs_diff_points": 100 * abs(res["fp32"]["val_eer"] - res["int8"]["val_eer"])}
     click.echo(f"parity: {json.dumps(parity)}")
     echo_result({**res["int8"], "fold": fold})
-    shipped = {**res["int8"], "fold": fold, "sets": eval_sets,
-               "test_users": [int(u) for u in split("svc2004-task2", "test", fold)]}
+    shipped = {**res["int8"], "fold": fold, "sets": eval_sets,  # *_users: SVC2004 Task 2's, as eval svc2004 reads them
+               **{f"{p}_users": [int(u) for u in split("svc2004-task2", p, fold)] for p in ("train", "val", "test")}}
     entry = install_pair_model(
         models_dir or MODELS_DIR, int8, Path(int8).name, name, version, shipped,
         protocol="CEDAR scans and rendered online writers (edgesig.eval.datasets fold split), skilled "
@@ -239,7 +241,7 @@ def install_pool_model(name: str, int8: Path, res: dict[str, dict[str, Any]], tr
                  "trained_on": {"sets": trained["sets"], "writers": len(trained["train_writers"]),
                                 "train_seconds": trained["train_seconds"], **training},
                  "parity": parity, **sizes},
-        made_by=_command(), fold_keys=("fold", "sets", "test"))
+        made_by=_command(), fold_keys=("fold", "sets", "train_users", "val_users", "test_users", "test"))
     click.echo(f"installed {entry.name} {entry.version} ({entry.file}) in {models_dir or MODELS_DIR}")
     set_aside_other_selections(Manifest(models_dir or MODELS_DIR))
     return entry
@@ -253,7 +255,8 @@ def set_aside_other_selections(manifest: Any) -> None:
     from dataclasses import replace
     for entry in list(manifest.entries.values()):
         m = entry.metrics
-        if entry.modality == "image" and "selection_eer" in m and m.get("selection_eer_definition") != POOLED_DEFINITION:
+        other = m.get("selection_eer_definition") != POOLED_DEFINITION
+        if entry.modality == "image" and "selection_eer" in m and other:
             moved = {k: v for k, v in m.items() if k not in ("selection_eer", "selection_eer_definition")}
             moved["selection_eer_other_protocol"] = {"value": m["selection_eer"],
                                                      "definition": m.get("selection_eer_definition", "")}

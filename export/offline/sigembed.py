@@ -65,7 +65,8 @@ class SigEmbed(nn.Module):
     def __init__(self, width: int = 16, pool: int = 2):
         super().__init__()
         w = width
-        self.features = nn.Sequential(nn.AvgPool2d(pool) if pool > 1 else nn.Identity(), _cbr(1, w, 5, 2), nn.MaxPool2d(2), _cbr(w, 2 * w, 3), nn.MaxPool2d(2),
+        self.features = nn.Sequential(nn.AvgPool2d(pool) if pool > 1 else nn.Identity(), _cbr(1, w, 5, 2),
+                                      nn.MaxPool2d(2), _cbr(w, 2 * w, 3), nn.MaxPool2d(2),
                                       _cbr(2 * w, 4 * w, 3), _cbr(4 * w, 4 * w, 3), nn.MaxPool2d(2),
                                       _cbr(4 * w, 8 * w, 3))
         self.embed = nn.Linear(8 * w, EMBED_DIM)

@@ -78,7 +78,8 @@ def test_comparators_and_random_forgeries():
         v = x.reshape(len(x), -1).astype(np.float64) + 1
         return v / np.linalg.norm(v, axis=1, keepdims=True)
     cosine = embedding_comparator(embed_flat)
-    pair = pair_comparator(lambda pairs: np.array([float((embed_flat(p[:1]) @ embed_flat(p[1:2]).T)[0, 0]) for p in pairs]))
+    pair = pair_comparator(lambda pairs: np.array([float((embed_flat(p[:1]) @ embed_flat(p[1:2]).T)[0, 0])
+                                                   for p in pairs]))
     for compare in (cosine, pair):
         skilled = condition_distances(compare, scans, "scan", "skilled")
         d = skilled[0]
