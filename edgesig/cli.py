@@ -526,8 +526,13 @@ def _image_protocol(eng: Engine, data: list[UserSamples], refs: int) -> tuple[Re
         if any(r is None for r in references):
             raise ImageError("a reference image could not be read: " + unreadable[-1])
         return np.full(len(references), np.nan) if query is None else eng.distances(query, references)
+
+    def pairwise(references):
+        if any(r is None for r in references):
+            raise ImageError("a reference image could not be read: " + unreadable[-1])
+        return eng.pairwise(references)
     report = run_protocol(data, prepare, distances, refs=refs, combine=eng.combine,
-                          progress=_progress(f"{eng.name} on {len(data)} users"))
+                          progress=_progress(f"{eng.name} on {len(data)} users"), pairwise=pairwise)
     finite = np.concatenate([report.genuine, report.forgery])
     worst = float(np.nanmax(finite)) + 1.0 if np.isfinite(finite).any() else 1.0
     for u in report.users:

@@ -183,10 +183,14 @@ def run_protocol(users: Sequence[UserSamples], prepare: Callable[[Any], np.ndarr
                  distances: Callable[[np.ndarray, Sequence[np.ndarray]], np.ndarray],
                  refs: int = 5, combine: tuple[str, ...] = ("min", "mean"),
                  progress: Callable[[Iterable], Iterable] | None = None,
-                 penalty: Callable[[np.ndarray, Sequence[np.ndarray]], float] | None = None) -> Report:
+                 penalty: Callable[[np.ndarray, Sequence[np.ndarray]], float] | None = None,
+                 pairwise: Callable[[Sequence[np.ndarray]], np.ndarray] | None = None) -> Report:
     """Score every user's tests against their first ``refs`` genuine samples.
 
     ``penalty`` is an engine's extra term (``Engine.penalty``), added as the verifier adds it.
+    ``pairwise`` is the engine's reference matrix (``Engine.pairwise``), which enrolment
+    uses: an engine may measure its references' spread otherwise than query by query
+    (``sigembed-wd`` holds each reference out of the others' user model).
     """
     scored = []
     iterator = progress(users) if progress else users
@@ -194,13 +198,8 @@ def run_protocol(users: Sequence[UserSamples], prepare: Callable[[Any], np.ndarr
         if len(u.genuine) <= refs:
             raise InvalidInputError(f"user {u.user} has {len(u.genuine)} genuine samples; need more than {refs}")
         feats_ref = [prepare(s) for s in u.genuine[:refs]]
-        k = len(feats_ref)
-        dist = np.zeros((k, k))
-        for i in range(k - 1):
-            row = distances(feats_ref[i], feats_ref[i + 1:])
-            dist[i, i + 1:] = row
-            dist[i + 1:, i] = row
-        stats = ReferenceStats.from_matrix(dist)
+        stats = ReferenceStats.from_matrix(pairwise(feats_ref) if pairwise is not None
+                                           else _reference_matrix(feats_ref, distances))
 
         def score(samples: list[Any]) -> np.ndarray:
             def one(query: np.ndarray) -> float:
@@ -209,6 +208,19 @@ def run_protocol(users: Sequence[UserSamples], prepare: Callable[[Any], np.ndarr
             return np.array([one(prepare(s)) for s in samples])
         scored.append(UserScores(u.user, score(u.genuine[refs:]), score(u.forgery), stats.d_mean))
     return Report(scored)
+
+
+def _reference_matrix(refs: Sequence[np.ndarray],
+                      distances: Callable[[np.ndarray, Sequence[np.ndarray]], np.ndarray]) -> np.ndarray:
+    """Symmetric reference-to-reference distances, each reference against the later ones
+    (what ``Engine.pairwise`` does unless an engine overrides it)."""
+    k = len(refs)
+    dist = np.zeros((k, k))
+    for i in range(k - 1):
+        row = distances(refs[i], refs[i + 1:])
+        dist[i, i + 1:] = row
+        dist[i + 1:, i] = row
+    return dist
 
 
 def set_figures(val: Report | None, test: Report, threshold: float) -> dict[str, Any]:

@@ -59,3 +59,17 @@ def test_eer_interval_of_one_writer_is_undefined():
     import math
     lo, hi = _report(1).eer_interval()
     assert math.isnan(lo) and math.isnan(hi)
+
+
+def test_run_protocol_takes_the_engines_own_reference_matrix():
+    """Enrolment normalises by Engine.pairwise; an engine that measures its references'
+    spread otherwise (sigembed-wd) was evaluated with the query-by-query matrix instead."""
+    import numpy as np
+    from edgesig.eval.protocols import UserSamples, run_protocol
+    users = [UserSamples(1, [np.zeros(1)] * 7, [np.zeros(1)] * 2)]
+    ones = lambda q, refs: np.ones(len(refs))  # noqa: E731
+    spread = lambda refs: 2.0 * (1 - np.eye(len(refs)))  # noqa: E731
+    assert run_protocol(users, lambda s: s, ones).users[0].spread == pytest.approx(1.0)
+    report = run_protocol(users, lambda s: s, ones, combine=("mean",), pairwise=spread)
+    assert report.users[0].spread == pytest.approx(2.0)
+    assert report.users[0].genuine == pytest.approx([0.5, 0.5])
