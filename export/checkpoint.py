@@ -176,7 +176,6 @@ class TrainRun:
         return int(state["step"])
 
 
-
 def _rng_state(gen: np.random.Generator | torch.Generator) -> Any:
     return gen.get_state() if isinstance(gen, torch.Generator) else gen.bit_generator.state
 

@@ -148,7 +148,8 @@ def fit(data: FlatImages, cfg: EmbedConfig, log: Path | None = None, progress: b
     bar = tqdm(range(first, cfg.steps), desc="sigembed", disable=not progress or not ctx.is_main, mininterval=10)
     for step in bar:
         imgs, labels = data.sample(cfg.batch, cfg.real_share, rng)  # the global batch; this rank's share:
-        x = _augment(torch.from_numpy(to_float(ctx.shard(imgs)))[:, None], gen).to(ctx.device)
+        # augmented whole on every rank, so ``gen`` draws what one process would draw, then shared out
+        x = ctx.shard(_augment(torch.from_numpy(to_float(imgs))[:, None], gen)).to(ctx.device)
         y = torch.from_numpy(ctx.shard(labels)).long().to(ctx.device)
         with ctx.autocast():
             logits = head(model(x), y)

@@ -1,8 +1,8 @@
 """Data-parallel training on 2 CPU processes (gloo) and resuming a killed run.
 
 Two ranks started as torchrun would start them (its environment variables) train the GRU
-and the cross-writer image network for a few steps (without dropout, whose masks are
-drawn per rank): after every step both ranks hold bit-identical weights, and
+and two image networks (cross-writer, SigEmbed) for a few steps (without dropout, whose
+masks are drawn per rank): after every step both ranks hold bit-identical weights, and
 the result equals one process training on the same global batch to within 1e-5 (float
 rounding: the all-reduce sums the two halves' gradients in another order). A run killed
 between checkpoints and resumed ends bit-identical to an uninterrupted run.
@@ -26,6 +26,8 @@ from export.distributed import Dist  # noqa: E402
 from export.offline import crosswriter_train  # noqa: E402
 from export.offline.crosswriter import CrossWriterConfig  # noqa: E402
 from export.offline.data import VARIANTS, ImageWriter  # noqa: E402
+from export.offline.sdinet import IMG_H, IMG_W  # noqa: E402
+from export.offline.sigembed import EmbedConfig, FlatImages, fit as fit_sigembed  # noqa: E402
 from export.online.data import Augment, synth_writers  # noqa: E402
 from export.online.train import TrainConfig, train  # noqa: E402
 
@@ -33,15 +35,16 @@ FEATURES = FeatureConfig(path=("x", "y"), window=5, level=2, extra=("vx", "vy", 
 GRU = TrainConfig(steps=3, batch=4, hidden=8, out_dim=4, features=FEATURES, augment=Augment())
 IMAGE = crosswriter_train.TrainConfig(steps=3, batch=4, net=CrossWriterConfig(
     stem=(4, 4), growth=4, bottleneck=2, blocks=(1, 1, 1), attn_dim=8, dropout=0.0))
+SIGEMBED = EmbedConfig(width=4, steps=3, batch=4)
 TOLERANCE = 1e-5  # max |2 ranks - 1 process| over every weight after 3 steps
 #: The attention's key bias adds the same term to every key's score, which the softmax
 #: cancels: its true gradient is 0, and Adam turns the rounding noise into steps of +-lr.
 ZERO_GRADIENT = {"cross.k.bias"}
 
 
-def image_writers() -> list[ImageWriter]:
+def image_writers(height: int, width: int) -> list[ImageWriter]:
     rng = np.random.default_rng(0)
-    shape = (len(VARIANTS), 224, 224)
+    shape = (len(VARIANTS), height, width)
     return [ImageWriter(f"w{k}", rng.integers(0, 256, (4,) + shape, dtype=np.uint8),
                         rng.integers(0, 256, (2,) + shape, dtype=np.uint8)) for k in range(3)]
 
@@ -51,7 +54,12 @@ def train_gru(cfg: TrainConfig = GRU) -> torch.nn.Module:
 
 
 def train_image() -> torch.nn.Module:
-    return crosswriter_train.fit(image_writers(), IMAGE, progress=False)[0]
+    return crosswriter_train.fit(image_writers(224, 224), IMAGE, progress=False)[0]
+
+
+def train_sigembed() -> torch.nn.Module:
+    data = FlatImages.of(image_writers(IMG_H, IMG_W), [True, False, False])  # real scans and renders mixed
+    return fit_sigembed(data, SIGEMBED, progress=False)[0]
 
 
 def flat(modules) -> torch.Tensor:
@@ -71,7 +79,7 @@ def _rank(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     steps: list[torch.Tensor] = []
     checkpoint.OBSERVERS.append(lambda step, run: steps.append(flat(run.modules)))
-    finals = [train_gru().state_dict(), train_image().state_dict()]
+    finals = [train_gru().state_dict(), train_image().state_dict(), train_sigembed().state_dict()]
     torch.save({"steps": steps, "finals": finals}, Path(out) / f"rank{rank}.pt")
 
 
@@ -84,14 +92,14 @@ def two_ranks(tmp_path_factory) -> list[dict]:
 
 def test_ranks_hold_identical_weights_after_every_step(two_ranks):
     r0, r1 = two_ranks
-    assert len(r0["steps"]) == len(r1["steps"]) == GRU.steps + IMAGE.steps
+    assert len(r0["steps"]) == len(r1["steps"]) == GRU.steps + IMAGE.steps + SIGEMBED.steps
     for a, b in zip(r0["steps"], r1["steps"]):
         assert torch.equal(a, b)
     assert not torch.equal(r0["steps"][0], r0["steps"][GRU.steps - 1])  # the weights do move
 
 
 def test_two_ranks_equal_one_process_on_the_same_global_batch(two_ranks):
-    single = [train_gru().state_dict(), train_image().state_dict()]
+    single = [train_gru().state_dict(), train_image().state_dict(), train_sigembed().state_dict()]
     for one, two in zip(single, two_ranks[0]["finals"]):
         assert one.keys() == two.keys()
         for key in one.keys() - ZERO_GRADIENT:
