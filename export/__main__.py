@@ -95,6 +95,8 @@ def train(sets: str, fold: int, root: str | None, every: int, work: str, **kw) -
             "train_writers": {k: len(v) for k, v in train_sets.items()}}
     curve = LearningCurve(val, cfg, Path(work), every, info)
     fit([w for ws in train_sets.values() for w in ws], synth, cfg, kw["synth_steps"], "train", callback=curve)
+    if not is_main():
+        return  # the learning curve is scored and written by rank 0 only
     best = min(curve.points, key=lambda p: p["mean_val_eer"])
     click.echo(f"best step {best['step']}: mean val EER {100 * best['mean_val_eer']:.2f} %; wrote {work}")
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +145,17 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     finally:
         checkpoint.set_resume(None)
     assert torch.equal(resumed, flat([train_gru(RESUMED)]))
+
+
+def test_online_train_command_runs_under_torchrun(svc_dir, tmp_path):
+    """The CLI itself on 2 ranks: rank 0 alone scores, writes and prints (rank 1 used to
+    fail at the end, looking for the best point of a learning curve only rank 0 keeps)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "export", "online", "train", "--sets", "svc2004-task2", "--root", str(svc_dir.parent),
+           "--steps", "2", "--batch", "4", "--every", "2", "--work", str(tmp_path)]
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(cmd, cwd=root, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)},
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "gru.pt").is_file()
+    assert proc.stdout.count("best step 2") == 1
