@@ -1,11 +1,11 @@
 """SigEmbed image engine: one int8 ONNX embedding per signature, compared by cosine.
 
-The pair engines (SDINet, cross-writer) run their network once per reference at every
-verification; SigEmbed runs it once per image, so a reference is stored as its 128-d
-unit embedding and a query costs one forward pass whatever the number of references.
-``prepare`` runs the offline pipeline (SDINet's 155x220 normalisation, ink = 1) and
-embeds the result; ``distances`` is 1 - cosine, which ``edgesig.decision`` normalises by
-the references' own spread like any other engine's distance.
+The pair engines (SDINet, cross-writer) run their network on every (reference, query)
+pair; SigEmbed embeds each image alone (0.2 ms) and compares embeddings. ``prepare`` runs
+the offline pipeline (SDINet's 155x220 normalisation, ink = 1) and the template stores that
+image, as SDINet's does, so the kiosk's optical-flow heatmap can still explain a decision;
+``distances`` embeds the references with the query in one batched run and returns
+1 - cosine, which ``edgesig.decision`` normalises by the references' own spread.
 
 The writer-dependent route (entry ``sigembed-wd``, the same network) fits a per-user
 linear classifier when it compares: the user's references against a background of
@@ -53,7 +53,7 @@ def held_out_matrix(refs: np.ndarray, mean: np.ndarray, precision: np.ndarray) -
 
 
 class SigEmbedEngine(PairImageEngine):
-    """Shares the pair engines' session and pipeline; stores embeddings instead of images."""
+    """Shares the pair engines' session, pipeline and stored 155x220 images; compares embeddings."""
 
     shape = SDINET_SHAPE
     target = "sdinet"
@@ -66,43 +66,31 @@ class SigEmbedEngine(PairImageEngine):
         if name:  # the writer-dependent route
             path = manifest.dir / name
             if not path.is_file() or sha256_file(path) != entry.params.get("background_sha256"):
-                raise ModelError(f"{path} is missing or does not match the manifest's sha256; "
-                                          f"reinstall edgesig or run `python -m export offline embed ship` again")
+                raise ModelError(f"{path} is missing or does not match the manifest's sha256; reinstall "
+                                 "edgesig or run `python -m export offline embed ship` again")
             with np.load(path) as z:
                 self.background = (z["mean"].astype(np.float64), z["precision"].astype(np.float64))
 
-    def prepare(self, image: Any) -> np.ndarray:
-        """The unit embedding (float32, (128,)) of a path, encoded bytes or an image array."""
-        return self.from_normalized(super().prepare(image))
-
-    def from_normalized(self, image: np.ndarray) -> np.ndarray:
-        x = self.check_image(image, "image")[None, None]
-        return np.asarray(self.session.run({self.session.input_names[0]: x})[0][0], dtype=np.float32)
+    def embed(self, images: Sequence[np.ndarray], label: str = "reference") -> np.ndarray:
+        """Unit embeddings (n, dim) of prepared images, in one session run."""
+        if not len(images):
+            raise InvalidInputError("need at least one reference to compare the query with")
+        x = np.stack([self.check_image(a, label) for a in images])[:, None]
+        return np.asarray(self.session.run({self.session.input_names[0]: x})[0], dtype=np.float64)
 
     def distances(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
         """1 - cosine with each reference's embedding, or (writer-dependent) the query's
         distance to the references' user model, repeated once per reference."""
-        q = self._check_embedding(query, "query").astype(np.float64)
-        refs = self._references(references)
+        refs = self.embed(references)
+        q = self.embed([query], "query")[0]
         if self.background is None:
             return 1.0 - refs @ q
         return np.full(len(refs), user_model_distances(refs, q[None], *self.background)[0])
 
     def pairwise(self, references: Sequence[np.ndarray]) -> np.ndarray:
-        if self.background is None:
-            return super().pairwise(references)
-        return held_out_matrix(self._references(references), *self.background)
-
-    def _references(self, references: Sequence[np.ndarray]) -> np.ndarray:
-        if not len(references):
-            raise InvalidInputError("need at least one reference to compare the query with")
-        return np.stack([self._check_embedding(r, "reference") for r in references]).astype(np.float64)
-
-    def _check_embedding(self, vec: np.ndarray, label: str) -> np.ndarray:
-        v = np.asarray(vec)
-        dim = int(self.entry.params.get("dim", 128))
-        if v.shape != (dim,) or not np.issubdtype(v.dtype, np.floating) or not np.all(np.isfinite(v)):
-            raise InvalidInputError(f"the {label} must be a finite float ({dim},) embedding from "
-                                    f"SigEmbedEngine.prepare, got {v.dtype} {v.shape}; images enrolled "
-                                    "with another image engine must be enrolled again")
-        return v
+        refs = self.embed(references)
+        if self.background is not None:
+            return held_out_matrix(refs, *self.background)
+        mat = 1.0 - refs @ refs.T
+        np.fill_diagonal(mat, 0.0)
+        return mat

@@ -12,13 +12,14 @@ import cv2
 import numpy as np
 
 from edgesig.engines.base import Engine
+from edgesig.engines.pair_image import PairImageEngine
 from edgesig.errors import ImageError
 from edgesig.offline import PreparedImage, load_image, prepare
 from edgesig.offline.flow import explain_arrays
 
 DATA_URL_PREFIX = "data:image/"
-#: The engine whose normalised image the optical-flow explanation reads.
-EXPLAINED_ENGINE = "sdinet"
+#: The normalisation whose images the optical-flow explanation reads.
+EXPLAINED_TARGET = "sdinet"
 
 
 def decode_data_url(value: Any, what: str = "image") -> bytes:
@@ -81,14 +82,19 @@ def _box_in_photo(found: PreparedImage, width: int, height: int) -> list[list[fl
 
 
 def explained_arrays(engine: Engine, samples: Sequence[np.ndarray]) -> list[np.ndarray] | None:
-    """The SDINet-normalised images inside ``engine``'s prepared samples (an SDINet
-    engine's own, an ensemble's SDINet member's part), or None when it holds none."""
-    if engine.name == EXPLAINED_ENGINE:
+    """The SDINet-normalised images inside ``engine``'s prepared samples (those of an engine
+    that stores them, SDINet or SigEmbed; an ensemble's such member's part), or None when it
+    holds none."""
+    if _stores_explained_images(engine):
         return list(samples)
     for i, member in enumerate(getattr(engine, "members", ())):
-        if member.engine.name == EXPLAINED_ENGINE:
+        if _stores_explained_images(member.engine):
             return [engine.split(s)[i] for s in samples]
     return None
+
+
+def _stores_explained_images(engine: Engine) -> bool:
+    return isinstance(engine, PairImageEngine) and engine.target == EXPLAINED_TARGET
 
 
 def heatmap(engine: Engine, references: Sequence[np.ndarray], query: np.ndarray) -> str | None:

@@ -110,16 +110,18 @@ def test_train_export_quantize_engine_roundtrip(writers, tmp_path):
                        params={"dim": 128})
     manifest = Manifest(tmp_path)
     engine = SigEmbedEngine(entry, manifest=manifest)
-    q = engine.from_normalized(images[0].astype(np.float32) / 255)
-    assert q.shape == (128,) and abs(float(np.linalg.norm(q)) - 1) < 0.05
-    refs = [engine.from_normalized(a.astype(np.float32) / 255) for a in images[1:4]]
-    d = engine.distances(q, refs)
+    arrays = [a.astype(np.float32) / 255 for a in images[:4]]
+    e = engine.embed(arrays)
+    assert e.shape == (4, 128) and np.allclose(np.linalg.norm(e, axis=1), 1, atol=0.05)
+    d = engine.distances(arrays[0], arrays[1:])
     assert d.shape == (3,) and np.all(d >= -1e-6) and np.all(d <= 2)
-    assert engine.distances(q, [q])[0] == pytest.approx(0.0, abs=1e-5)
-    with pytest.raises(InvalidInputError, match="embedding"):
-        engine.distances(images[0].astype(np.float32), refs)
+    assert engine.distances(arrays[0], [arrays[0]])[0] == pytest.approx(0.0, abs=1e-5)
+    mat = engine.pairwise(arrays)
+    assert np.allclose(mat[0, 1:], engine.distances(arrays[0], arrays[1:]), atol=1e-6) and np.allclose(mat, mat.T)
+    with pytest.raises(InvalidInputError, match="query"):
+        engine.distances(np.zeros(128, np.float32), arrays[1:])
     with pytest.raises(InvalidInputError, match="at least one reference"):
-        engine.distances(q, [])
+        engine.distances(arrays[0], [])
 
 
 def test_user_model_puts_the_references_at_0_and_the_background_at_1():
@@ -145,7 +147,7 @@ def test_writer_dependent_route_refuses_a_background_that_does_not_match(writers
                        sha256=sha256_file(tmp_path / "e.onnx"), calibration={"threshold": 0.5, "slope": 1.0},
                        params=params)
     engine = SigEmbedEngine(entry, manifest=Manifest(tmp_path))
-    refs = [engine.from_normalized(a.astype(np.float32) / 255) for a in writers[0].genuine[:4, 0]]
+    refs = [a.astype(np.float32) / 255 for a in writers[0].genuine[:4, 0]]
     assert np.ptp(engine.distances(refs[0], refs[1:])) == 0  # one user-model distance, once per reference
     assert engine.pairwise(refs).shape == (4, 4)
     np.savez(tmp_path / "bg.npz", mean=np.ones(128, np.float32), precision=np.eye(128, dtype=np.float32))
