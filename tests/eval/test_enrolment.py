@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgesig.errors import EnrollmentError
-from edgesig.eval.enrolment import SPREAD_MARGINS, calibrate, spread_margin, survey
+from edgesig.eval.enrolment import calibrate, survey
 from edgesig.verifier import EnrollPolicy, check_references
 
 
@@ -30,16 +30,10 @@ def test_calibration_keeps_every_validation_set_and_almost_every_reference() -> 
     val = writers(12, seed=0)
     policy = calibrate(PointEngine(), val)
     spreads = [PointEngine().pairwise(g)[~np.eye(5, dtype=bool)].mean() for g in val]
-    assert policy.max_spread == pytest.approx(spread_margin(spreads) * max(spreads))
+    assert policy.max_spread == pytest.approx(max(spreads))
     assert policy.typical_spread == pytest.approx(np.median(spreads))
     dropped = [len(check_references(PointEngine().pairwise(g), policy)[1]) for g in val]  # none refused
     assert sum(dropped) <= 0.05 * 5 * len(val)
-
-
-def test_spread_margin_covers_the_widest_set_over_the_next() -> None:
-    assert spread_margin([0.3, 0.4, 0.5, 0.52]) == 1.05          # 0.52 / 0.5 = 1.04
-    assert spread_margin([0.3, 0.5, 0.5]) == 1.0
-    assert spread_margin([0.1, 0.5]) == SPREAD_MARGINS[-1]        # no margin in the grid is enough
 
 
 def test_survey_counts_refusals_and_named_intruders() -> None:
@@ -47,7 +41,7 @@ def test_survey_counts_refusals_and_named_intruders() -> None:
     policy = calibrate(engine, writers(12, seed=0))
     test = writers(12, seed=1)
     result = survey(engine, policy, test, forged=[])
-    assert result.writers == 12 and result.genuine_refused <= 1 and result.genuine_dropped <= 3
+    assert result.writers == 12 and result.genuine_refused <= 2 and result.genuine_dropped <= 3  # ~1/13 each
     assert result.mixed == 12 and result.mixed_refused == 12
     assert result.intruded == 12 and result.intruder_named + result.intruded_refused == 12
     assert result.intruder_named >= 10
