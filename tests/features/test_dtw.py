@@ -72,3 +72,25 @@ def test_bad_input():
         dtw(np.full((5, 2), np.nan), np.zeros((5, 2)))
     with pytest.raises(InvalidInputError, match="band"):
         dtw(np.zeros((5, 2)), np.zeros((5, 2)), band=2.0)
+
+
+@pytest.mark.parametrize("n, m, band", [(1, 5, 0.2), (5, 1, 0.2), (2, 2, 0.0), (7, 30, 0.05), (30, 7, 0.05),
+                                        (31, 30, 0.0), (33, 34, 0.2), (3, 50, 0.01)])
+def test_row_pairs_match_reference(n, m, band):
+    """The kernel computes rows two at a time; odd and even lengths, bands narrower than
+    the slope and the unbanded case must give the reference's exact distance."""
+    rng = np.random.default_rng(n + 100 * m)
+    a, b = rng.normal(size=(n, 5)).cumsum(axis=0), rng.normal(size=(m, 5)).cumsum(axis=0)
+    expected = dtw_reference(a, b, band)
+    got = dtw(a, b, band)
+    assert got == expected or abs(got - expected) <= 1e-12 * abs(expected)
+
+
+def test_real_pens_match_reference(svc_dir):
+    """The shipped engine's features and band on a real genuine/forgery pair (SVC2004)."""
+    from edgesig.capture import load_pen
+    from edgesig.engines import load_engine
+    from edgesig.runtime import Manifest
+    engine = load_engine("dtw", Manifest())
+    query, ref = (engine.prepare(load_pen(svc_dir / f"U1S{s}.TXT"))[1:].astype(np.float64) for s in (1, 21))
+    assert dtw(query, ref, engine.band) == pytest.approx(dtw_reference(query, ref, engine.band), rel=1e-12)
