@@ -90,8 +90,9 @@ def dequantize(int8: Path, fp32: Path) -> Path:
     """An fp32 model from a QDQ int8 one, for a model whose fp32 export was not kept:
     each weight's DequantizeLinear becomes a float initializer ((q - zero) * scale, per
     channel where the scale is), each activation's QuantizeLinear -> DequantizeLinear pair
-    is removed. Same weights, float activations: the baseline the int8 file is timed
-    against, and a source to quantize again."""
+    is removed, and dynamically quantized MatMuls and LSTMs become float ones. Same
+    weights, float activations: the baseline the int8 file is timed against, and a source
+    to quantize again."""
     import onnx
     from onnx import helper, numpy_helper
     model = onnx.load(str(int8))
@@ -119,10 +120,69 @@ def dequantize(int8: Path, fp32: Path) -> Path:
     for node in kept:
         node.input[:] = [renamed.get(name, name) for name in node.input]
     kept += [helper.make_node("Identity", [renamed[o.name]], [o.name]) for o in graph.output if o.name in renamed]
+    kept = _float_lstms(_float_matmuls(kept, weights, graph), weights, graph)
     del graph.node[:]
     graph.node.extend(kept)
+    used = {name for node in kept for name in node.input}
+    unused = [t for t in graph.initializer if t.name not in used]
+    for t in unused:  # the int8 weights, scales and zero points now dequantized
+        graph.initializer.remove(t)
     onnx.save(model, str(fp32))
     return fp32
+
+
+def _weight(weights: dict[str, np.ndarray], q: str, scale: str, zero: str) -> np.ndarray:
+    """(q - zero) * scale of an int8 initializer, in float32."""
+    return (weights[q].astype(np.float32) - weights[zero].astype(np.float32)) * weights[scale].astype(np.float32)
+
+
+def _float_matmuls(nodes: list, weights: dict[str, np.ndarray], graph) -> list:
+    """Dynamic quantization's MatMul (DynamicQuantizeLinear -> MatMulInteger -> Cast ->
+    Mul by the two scales) back to one float MatMul on the dequantized weight."""
+    from onnx import helper, numpy_helper
+    producer = {out: n for n in nodes for out in n.output}
+    consumers: dict[str, list] = {}
+    for n in nodes:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n)
+    dropped: set[int] = set()
+    added = {}  # id of the MatMulInteger -> the float MatMul that takes its place
+    for mm in (n for n in nodes if n.op_type == "MatMulInteger" and n.input[1] in weights):
+        quantize, cast = producer[mm.input[0]], consumers[mm.output[0]][0]
+        rescale = consumers[cast.output[0]][0]
+        scales = producer[rescale.input[1]]
+        w_scale = next(name for name in scales.input if name in weights)
+        name = f"{mm.input[1]}_float"
+        if name not in weights:  # one weight may feed several MatMuls
+            weights[name] = _weight(weights, mm.input[1], w_scale, mm.input[3])
+            graph.initializer.append(numpy_helper.from_array(weights[name], name))
+        added[id(mm)] = helper.make_node("MatMul", [quantize.input[0], name], [rescale.output[0]])
+        dropped |= {id(cast), id(rescale), id(scales)}
+    kept = [added.get(id(n), n) for n in nodes if id(n) not in dropped]
+    used = {name for n in kept for name in n.input}
+    return [n for n in kept if n.op_type != "DynamicQuantizeLinear" or n.output[0] in used]
+
+
+def _float_lstms(nodes: list, weights: dict[str, np.ndarray], graph) -> list:
+    """DynamicQuantizeLSTM back to LSTM: its int8 W [dirs, in, 4H] and R [dirs, H, 4H]
+    dequantized per direction and transposed to LSTM's [dirs, 4H, in] / [dirs, 4H, H]."""
+    from onnx import helper, numpy_helper
+    out = []
+    for n in nodes:
+        if n.op_type != "DynamicQuantizeLSTM":
+            out.append(n)
+            continue
+        names = []
+        for q, scale, zero in ((n.input[1], n.input[8], n.input[9]), (n.input[2], n.input[10], n.input[11])):
+            shape = (-1, 1, 1) if weights[scale].size > 1 else ()
+            w = (weights[q].astype(np.float32) - np.reshape(weights[zero].astype(np.float32), shape)) \
+                * np.reshape(weights[scale].astype(np.float32), shape)
+            names.append(f"{q}_float")
+            graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w.transpose(0, 2, 1)), names[-1]))
+        lstm = helper.make_node("LSTM", [n.input[0], *names, *n.input[3:8]], list(n.output), name=n.name)
+        lstm.attribute.extend(n.attribute)
+        out.append(lstm)
+    return out
 
 
 def _beside(manifest: Manifest, path: Path) -> Path:

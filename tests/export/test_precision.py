@@ -35,6 +35,24 @@ def test_ship_precision_points_the_entry_at_the_faster_file(tmp_path, monkeypatc
     assert entry.calibration == source.calibration and entry.params == source.params
 
 
+@pytest.mark.parametrize("name", [e for e, entry in Manifest(MODELS_DIR).entries.items()
+                                  if "precision" in entry.metrics])
+def test_every_shipped_model_is_in_the_measured_precision(name):
+    """Each packaged model with both files ships the precision its measurement chose."""
+    entry = Manifest(MODELS_DIR).get(name)
+    measured = entry.metrics["precision"]
+    assert entry.file == entry.extra[f"{measured['shipped']}_file"]
+    assert measured["shipped"] == PrecisionChoice(measured["fp32_ms"], measured["int8_ms"], threads=1).chosen
+
+
+def test_every_packaged_onnx_model_has_its_precision_measured():
+    """No ONNX model ships a precision nobody timed (SDINet 2.0 and the cross-writer
+    network shipped int8 at 0.89-0.95x fp32 until 2026-12-07)."""
+    manifest = Manifest(MODELS_DIR)
+    onnx_entries = [n for n, e in manifest.entries.items() if e.file and e.file.endswith(".onnx")]
+    assert {n for n in onnx_entries if "precision" not in manifest.get(n).metrics} == set()
+
+
 def test_dequantize_rebuilds_fp32_from_the_int8_weights(tmp_path):
     """The shipped GRU's int8 file, dequantized, has no DequantizeLinear left and follows
     the fp32 export it was quantized from."""
@@ -50,3 +68,27 @@ def test_dequantize_rebuilds_fp32_from_the_int8_weights(tmp_path):
     a = InferSession(rebuilt).run(feats)[0].ravel()
     b = InferSession(MODELS_DIR / entry.extra["fp32_file"]).run(feats)[0].ravel()
     assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.99
+
+
+@pytest.mark.parametrize("name, shape", [("sdinet", (3, 2, 155, 220)), ("crosswriter", (3, 2, 224, 224))])
+def test_dequantize_turns_dynamic_quantization_back_to_float(tmp_path, name, shape):
+    """Dynamically quantized LSTMs and MatMuls (SDINet, the cross-writer network) come
+    back as float LSTM / MatMul: no integer op is left, the graph is valid, and the
+    output follows the int8 file's (the fp32 these models ship is rebuilt this way)."""
+    import numpy as np
+
+    import onnx
+    from edgesig.runtime import InferSession
+    from export.precision import dequantize
+    entry = Manifest(MODELS_DIR).get(name)
+    int8 = MODELS_DIR / entry.extra.get("int8_file", entry.file)
+    rebuilt = onnx.load(str(dequantize(int8, tmp_path / f"{name}-rebuilt.onnx")))
+    onnx.checker.check_model(rebuilt)
+    ops = {n.op_type for n in rebuilt.graph.node}
+    assert not ops & {"DynamicQuantizeLSTM", "MatMulInteger", "DynamicQuantizeLinear",
+                      "QuantizeLinear", "DequantizeLinear"}, ops
+    rng = np.random.default_rng(0)
+    pair = {"pair": (rng.random(shape) * (rng.random(shape) > 0.9)).astype(np.float32)}
+    a = InferSession(tmp_path / f"{name}-rebuilt.onnx").run(pair)[0]
+    b = InferSession(int8).run(pair)[0]
+    np.testing.assert_allclose(a, b, atol=0.05)
