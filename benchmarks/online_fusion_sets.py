@@ -32,9 +32,9 @@ Scores = tuple[np.ndarray, np.ndarray]
 def set_scores(name: str, part: str, manifest: Manifest) -> dict[str, tuple[Scores, Calibration]]:
     """Each family's (genuine, forgery) dissimilarities on one part of one set, and its calibration."""
     users = load_set(name, part)
+    with_pressure = users[0].genuine[0].has_pressure
     out = {}
     for family in ("dtw", "gru"):
-        with_pressure = users[0].genuine[0].has_pressure
         engine = load_engine(family if with_pressure else pressure_free(family, manifest) or family, manifest)
         report = run_protocol(users, engine.prepare, engine.distances, combine=engine.combine, penalty=engine.penalty)
         out[family] = ((report.genuine, report.forgery), engine.calibration)
