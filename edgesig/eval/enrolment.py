@@ -61,10 +61,15 @@ class SurveyResult:
                 f"five skilled forgeries refused {self.forged_refused}/{self.writers}")
 
 
+def genuine_sets(engine: Engine, users: Sequence[UserSamples]) -> list[list[np.ndarray]]:
+    """Each writer's first five genuine samples, prepared by ``engine`` (all calibration reads)."""
+    return [[engine.prepare(s) for s in u.genuine[:REFS]] for u in users]
+
+
 def reference_sets(engine: Engine, users: Sequence[UserSamples]) -> tuple[list[list[np.ndarray]],
                                                                              list[list[np.ndarray]]]:
     """Each writer's first five genuine samples and first five forgeries, prepared by ``engine``."""
-    genuine = [[engine.prepare(s) for s in u.genuine[:REFS]] for u in users]
+    genuine = genuine_sets(engine, users)
     forged = [[engine.prepare(s) for s in u.forgery[:REFS]] for u in users if len(u.forgery) >= MIN_REFERENCES]
     return genuine, forged
 
@@ -149,8 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     sets = args.sets.split(",")
     policy = EnrollPolicy.from_params(engine.entry.params)
     if args.command == "calibrate":
-        val = [g for name in sets for g in reference_sets(engine, image_users(name, "val", args.fold,
-                                                                              args.degradation))[0]]
+        val = [g for name in sets for g in genuine_sets(engine, image_users(name, "val", args.fold,
+                                                                            args.degradation))]
         policy = calibrate(engine, val)
     label = "calibrated" if args.command == "calibrate" else "installed"
     if args.command == "calibrate" and args.install:
