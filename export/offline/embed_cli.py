@@ -45,20 +45,21 @@ def train_and_evaluate(sets: list[str], fold: int, cfg: Any, work: Path, threads
     result = {"command": _command(), "fold": fold, "sets": sets, "config": cfg.to_dict(),
               "train_writers": [w.key for w in train], **stats}
     save_checkpoint(model, cfg, work / f"fold{fold}.pt", {"fold": fold, "sets": sets})
-    result.update(evaluate_model(model, train, sets, fold, ridge))
+    result.update(evaluate_model(model, train, pool, sets, fold, ridge))
     (work / f"fold{fold}.json").write_text(json.dumps(result, indent=1))
     return result
 
 
-def evaluate_model(model: Any, train: list, sets: list[str], fold: int, ridge: float) -> dict[str, Any]:
-    """Both routes on the fold's validation and test writers: cosine, and the writer-dependent
-    user model against the background of ``train`` (the training writers)."""
+def evaluate_model(model: Any, train: list, pool: dict[str, Any], sets: list[str], fold: int,
+                   ridge: float) -> dict[str, Any]:
+    """Both routes on the fold's validation and test writers of ``sets`` in ``pool``: cosine, and the
+    writer-dependent user model against the background of ``train`` (the training writers)."""
     from export.offline.pool_eval import background, embedding_comparator, user_model_comparator
     from export.offline.sigembed import embed
     emb = lambda images: embed(model, images)  # noqa: E731
     bg = background(emb, train, ridge)
-    return {**fold_results(embedding_comparator(emb), sets, fold),
-            "writer_dependent": {"ridge": ridge, **fold_results(user_model_comparator(emb, *bg), sets, fold)}}
+    return {**fold_results(embedding_comparator(emb), pool, sets, fold),
+            "writer_dependent": {"ridge": ridge, **fold_results(user_model_comparator(emb, *bg), pool, sets, fold)}}
 
 
 def echo_result(r: dict[str, Any], title: str = "") -> None:
@@ -114,11 +115,11 @@ def onnx_embedder(path: str | Path, threads: int, batch: int = 64):
     return run
 
 
-def fold_results(compare: Any, sets: list[str], fold: int) -> dict[str, Any]:
-    """``pool_eval.evaluate`` of a comparator on the fold's validation and test writers of ``sets``."""
-    from export.offline.pool import load_pool, part
+def fold_results(compare: Any, pool: dict[str, Any], sets: list[str], fold: int) -> dict[str, Any]:
+    """``pool_eval.evaluate`` of a comparator on the fold's validation and test writers of ``sets``
+    (``pool``, loaded once by the caller: reading the cached writers is the slow part)."""
+    from export.offline.pool import part
     from export.offline.pool_eval import evaluate
-    pool = load_pool(sets, progress=False)
     return evaluate(compare, part(pool, sets, "val", fold), {ds: part(pool, [ds], "test", fold) for ds in sets})
 
 
@@ -138,8 +139,8 @@ def evaluate_cmd(work: str, fold: int, ridge: float, threads: int, eval_sets: st
     r = json.loads(path.read_text())
     model = load_model(Path(work) / f"fold{fold}.pt")
     r["eval_sets"] = eval_sets.split(",") if eval_sets else r["sets"]
-    r.update(evaluate_model(model, part(load_pool(r["sets"]), r["sets"], "train", fold), r["eval_sets"], fold,
-                            ridge))
+    pool = load_pool(dict.fromkeys(r["sets"] + r["eval_sets"]))
+    r.update(evaluate_model(model, part(pool, r["sets"], "train", fold), pool, r["eval_sets"], fold, ridge))
     path.write_text(json.dumps(r, indent=1))
     echo_result(r, "cosine ")
     echo_result({**r["writer_dependent"], "fold": fold}, "writer-dependent ")
@@ -176,8 +177,9 @@ def ship(work: str, fold: int, ridge: float, threads: int, models_dir: str | Non
     work_dir = Path(work)
     r = json.loads((work_dir / f"fold{fold}.json").read_text())
     model = load_model(work_dir / f"fold{fold}.pt")
-    train = part(load_pool(r["sets"], progress=False), r["sets"], "train", fold)
     sets = eval_sets.split(",") if eval_sets else r["sets"]
+    pool = load_pool(dict.fromkeys(r["sets"] + sets), progress=False)
+    train = part(pool, r["sets"], "train", fold)
     rng = np.random.default_rng(0)
     calib = np.stack([w.genuine[rng.integers(len(w.genuine)), rng.integers(w.genuine.shape[1])]
                       for w in (train[int(k)] for k in rng.integers(len(train), size=256))])
@@ -207,7 +209,7 @@ def ship(work: str, fold: int, ridge: float, threads: int, models_dir: str | Non
                                            "mean, 1 = background mean)"})}
     for name, (comparators, params) in routes.items():
         click.echo(f"{name}:")
-        res = {n: fold_results(c, sets, fold) for n, c in comparators.items()}
+        res = {n: fold_results(c, pool, sets, fold) for n, c in comparators.items()}
         install_pool_model(name, int8, res, r, sets, {"steps": r["config"]["steps"]}, str(target), version,
                            params=params, **common)
 

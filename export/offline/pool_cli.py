@@ -70,7 +70,7 @@ def sdinet(sets: str, folds: str, steps: int, batch: int, lr: float, seed: int, 
             continue
         save_checkpoint(model, cfg, work_dir / f"fold{k}.pt", {"fold": k, "sets": names})
         r = {"command": _command(), "fold": k, "sets": names, "train_writers": [w.key for w in train], **stats,
-             **fold_results(pair_comparator(torch_scorer(model)), names, k)}
+             **fold_results(pair_comparator(torch_scorer(model)), pool, names, k)}
         (work_dir / f"fold{k}.json").write_text(json.dumps(r, indent=1))
         echo_result(r)
 
@@ -92,14 +92,15 @@ def ship(work: str, fold: int, threads: int, models_dir: str | None, version: st
     work_dir = Path(work)
     r = json.loads((work_dir / f"fold{fold}.json").read_text())
     model, cfg, _ = load_checkpoint(work_dir / f"fold{fold}.pt")
-    train = part(load_pool(r["sets"], progress=False), r["sets"], "train", fold)
+    pool = load_pool(r["sets"], progress=False)
+    train = part(pool, r["sets"], "train", fold)
     fp32 = export_onnx(model, work_dir / "sdinet-fp32.onnx")
     int8 = quantize(fp32, work_dir / "sdinet-int8.onnx", calibration_pairs(train))
     try:
         info32, info8 = checked_int8(fp32, int8, echo=click.echo)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    res = {name: fold_results(pair_comparator(onnx_scorer(str(path), threads)), r["sets"], fold)
+    res = {name: fold_results(pair_comparator(onnx_scorer(str(path), threads)), pool, r["sets"], fold)
            for name, path in (("fp32", fp32), ("int8", int8))}
     install_pool_model(
         "sdinet", int8, res, r, r["sets"], {"steps": cfg.steps, "batch": cfg.batch}, models_dir, version,
