@@ -197,10 +197,11 @@ def page(name: str, sessions: Sessions, secure: bool) -> Callable[[Request], Awa
     session cookie when it has none)."""
     layout = (STATIC / "layout.html").read_text(encoding="utf-8")
     html = layout.replace("{{main}}", (STATIC / f"{name}.html").read_text(encoding="utf-8")).replace("{{page}}", name)
+    session_length = len(Sessions.new())
 
     async def endpoint(request: Request) -> Response:
         session = request.cookies.get(SESSION_COOKIE)
-        fresh = session is None or len(session) != len(Sessions.new())
+        fresh = session is None or len(session) != session_length
         session = Sessions.new() if fresh else session
         response = HTMLResponse(html.replace(CSRF_PLACEHOLDER, sessions.token(session)),
                                 headers={"cache-control": "no-store"})
