@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import click
 
 from edgesig.errors import EdgesigError
+from edgesig.eval.protocols import ONLINE_SETS  # light (numpy, metrics): the --set choices need it
 
-if TYPE_CHECKING:  # annotations only: the CLI imports engines and protocols when a command runs
+if TYPE_CHECKING:  # annotations only: the CLI imports engines when a command runs
     from edgesig.engines.base import Engine
     from edgesig.eval.protocols import Report, UserSamples
 
@@ -299,7 +300,7 @@ def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_on
     """Grid-search the DTW engine on the validation writers of several pen sets (the mean
     of their EERs), one threshold from all of them; report on each set's test writers."""
     from edgesig.eval.datasets import split
-    from edgesig.eval.protocols import ONLINE_SETS, load_set
+    from edgesig.eval.protocols import load_set
     from edgesig.eval.tuning import SetScorer, install as install_entry, leave_one_out as lodo, tune_dtw
     names = list(ONLINE_SETS) if sets == "all" else [x.strip() for x in sets.split(",") if x.strip()]
     val = {n: load_set(n, "val", fold, root) for n in names}
@@ -370,9 +371,6 @@ def eval_svc2004(directory: str, refs: int, engine: str, users: str, out: str) -
     report = run_protocol(data, eng.prepare, eng.distances, refs=refs, combine=eng.combine,
                           penalty=eng.penalty, progress=_progress(f"{eng.name} on {len(data)} users"))
     _write_report(report, eng, {"refs": refs, "users_spec": users}, out, f"SVC2004 users {users}")
-
-
-ONLINE_SETS = ("svc2004-task2", "svc2004-task1", "susig", "mcyt")
 
 
 @eval_group.command("online")
