@@ -103,14 +103,10 @@ def dequantize(int8: Path, fp32: Path) -> Path:
     kept = []
     for node in graph.node:
         if node.op_type == "DequantizeLinear" and node.input[0] in weights:
-            q, scale = weights[node.input[0]].astype(np.float32), weights[node.input[1]].astype(np.float32)
-            zero = weights[node.input[2]].astype(np.float32) if len(node.input) > 2 and node.input[2] else 0.0
-            if scale.size > 1:  # per channel along ``axis``
-                axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-                shape = [1] * q.ndim
-                shape[axis] = -1
-                scale, zero = scale.reshape(shape), np.reshape(zero, shape) if np.ndim(zero) else zero
-            graph.initializer.append(numpy_helper.from_array(((q - zero) * scale).astype(np.float32), node.output[0]))
+            zero = node.input[2] if len(node.input) > 2 else ""
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            w = _weight(weights, node.input[0], node.input[1], zero, axis)
+            graph.initializer.append(numpy_helper.from_array(w, node.output[0]))
         elif node.op_type == "QuantizeLinear":
             quantized_from[node.output[0]] = node.input[0]
         elif node.op_type == "DequantizeLinear" and node.input[0] in quantized_from:
@@ -131,9 +127,16 @@ def dequantize(int8: Path, fp32: Path) -> Path:
     return fp32
 
 
-def _weight(weights: dict[str, np.ndarray], q: str, scale: str, zero: str) -> np.ndarray:
-    """(q - zero) * scale of an int8 initializer, in float32."""
-    return (weights[q].astype(np.float32) - weights[zero].astype(np.float32)) * weights[scale].astype(np.float32)
+def _weight(weights: dict[str, np.ndarray], q: str, scale: str, zero: str, axis: int) -> np.ndarray:
+    """(q - zero) * scale of an int8 initializer, in float32 (no zero point: 0); a scale of more
+    than one value, and its zero points, apply per channel along ``axis``."""
+    w, s = weights[q].astype(np.float32), weights[scale].astype(np.float32)
+    z = weights[zero].astype(np.float32) if zero else np.float32(0)
+    if s.size > 1:
+        shape = [1] * w.ndim
+        shape[axis] = -1
+        s, z = s.reshape(shape), z.reshape(shape) if z.ndim else z
+    return (w - z) * s
 
 
 def _float_matmuls(nodes: list, weights: dict[str, np.ndarray], graph) -> list:
@@ -154,7 +157,7 @@ def _float_matmuls(nodes: list, weights: dict[str, np.ndarray], graph) -> list:
         w_scale = next(name for name in scales.input if name in weights)
         name = f"{mm.input[1]}_float"
         if name not in weights:  # one weight may feed several MatMuls
-            weights[name] = _weight(weights, mm.input[1], w_scale, mm.input[3])
+            weights[name] = _weight(weights, mm.input[1], w_scale, mm.input[3], axis=-1)
             graph.initializer.append(numpy_helper.from_array(weights[name], name))
         added[id(mm)] = helper.make_node("MatMul", [quantize.input[0], name], [rescale.output[0]])
         dropped |= {id(cast), id(rescale), id(scales)}
@@ -174,9 +177,7 @@ def _float_lstms(nodes: list, weights: dict[str, np.ndarray], graph) -> list:
             continue
         names = []
         for q, scale, zero in ((n.input[1], n.input[8], n.input[9]), (n.input[2], n.input[10], n.input[11])):
-            shape = (-1, 1, 1) if weights[scale].size > 1 else ()
-            w = (weights[q].astype(np.float32) - np.reshape(weights[zero].astype(np.float32), shape)) \
-                * np.reshape(weights[scale].astype(np.float32), shape)
+            w = _weight(weights, q, scale, zero, axis=0)  # per direction
             names.append(f"{q}_float")
             graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w.transpose(0, 2, 1)), names[-1]))
         lstm = helper.make_node("LSTM", [n.input[0], *names, *n.input[3:8]], list(n.output), name=n.name)
