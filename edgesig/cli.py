@@ -520,9 +520,7 @@ def _image_protocol(eng: Engine, data: list[UserSamples], refs: int) -> tuple[Re
             unreadable.append(str(exc))
             return None
 
-    def distances(query, references):
-        if any(r is None for r in references):
-            raise ImageError("a reference image could not be read: " + unreadable[-1])
+    def distances(query, references):  # references are readable: pairwise checked them first
         return np.full(len(references), np.nan) if query is None else eng.distances(query, references)
 
     def pairwise(references):
