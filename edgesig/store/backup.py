@@ -113,9 +113,19 @@ def _check_value(master: bytes, salt: bytes) -> bytes:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a sibling temp file (0600), fsync, rename over ``path``, fsync the folder."""
+    """:func:`write_atomically`, the folder synced too, with the backup's errors."""
     if path.is_dir():
         raise InvalidInputError(f"backup path {path} is a directory; give a file name")
+    try:
+        write_atomically(path, data, sync_dir=True)
+    except OSError as exc:
+        raise StoreError(f"cannot write backup {path}: {exc.strerror}") from None
+
+
+def write_atomically(path: Path, data: bytes, *, sync_dir: bool) -> None:
+    """Write to a sibling temp file (0600), fsync, rename over ``path``; with ``sync_dir``
+    fsync the folder too, so the rename itself is durable. OSError, the temp file gone,
+    on failure."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -124,12 +134,12 @@ def _atomic_write(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        if os.name == "posix":  # make the rename itself durable
+        if sync_dir and os.name == "posix":
             dir_fd = os.open(path.parent, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
-    except OSError as exc:
+    except OSError:
         tmp.unlink(missing_ok=True)
-        raise StoreError(f"cannot write backup {path}: {exc.strerror}") from None
+        raise

@@ -65,7 +65,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from edgesig.errors import (InvalidInputError, StoreError, TemplateIntegrityError, UnknownUserError,
                             WrongKeyError)
-from edgesig.store.backup import read_backup, write_backup
+from edgesig.store.backup import read_backup, write_atomically, write_backup
 from edgesig.store.base import Template, check_user_id
 from edgesig.store.keys import KDF_META, derive_subkey, resolve_key
 
@@ -626,16 +626,10 @@ def _write_counter(path: Path, keys: _Keys, counter: int, force: bool = False) -
         recorded = _read_counter(path, keys)
         if recorded is not None and recorded >= counter:
             return
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.new")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps({"counter": counter, "mac": _counter_mac(keys, counter)}))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
+    try:  # the folder is not synced: a rename lost to a crash leaves an older counter, which opens
+        write_atomically(path, json.dumps({"counter": counter, "mac": _counter_mac(keys, counter)}).encode(),
+                         sync_dir=False)
     except OSError as exc:
-        temp.unlink(missing_ok=True)
         raise StoreError(f"the write was committed, but {path} could not be updated ({exc.strerror}); "
                          "free space or fix permissions, then reopen the store") from None
 
