@@ -108,7 +108,8 @@ class Verifier:
         engine.distances(query, [query])
         engine.penalty(query, [query])
         if pen:
-            near_duplicate(fingerprint(sample), [fingerprint(sample)])
+            sample_fp = fingerprint(sample)
+            near_duplicate(sample_fp, [sample_fp])
             timing_anomalies(sample)
 
     # -- enrolment -------------------------------------------------------------------
