@@ -79,7 +79,8 @@ def _headline_rows(ctx: Context, entries: list) -> list[Row]:
     """The README's two latency targets for the engine ``auto`` picks (quick mode, where
     the per-length rows of every engine are left out to fit in a minute)."""
     from edgesig.engines import best_engine
-    entry = next(e for e in entries if e.name == best_engine(ctx.manifest(), "pen"))
+    best = best_engine(ctx.manifest(), "pen")
+    entry = next(e for e in entries if e.name == best)
     threads = engine_threads(ctx, entry)[0]
     return [_slow_pad_row(ctx, entry.name, HEADLINE_SLOW_PAD_POINTS, threads),
             _stream_row(ctx, entry.name, HEADLINE_STREAM_POINTS, threads)]
