@@ -138,13 +138,15 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
     best = replace(best, global_scale=global_scale(pooled_val, refs, best.pressure))
     weighted = [(mean_set_eer(replace(best, global_weight=w), val_sets), w) for w in GLOBAL_WEIGHTS]
     best = replace(best, global_weight=min(weighted, key=lambda t: t[0])[1])
-    val_report = evaluate(best, pooled_val, refs)
+    # each writer is scored against their own references only, so a pooled report is the
+    # sets' reports joined: every set is evaluated once
+    val_reports = {k: evaluate(best, users, refs) for k, users in val_sets.items()}
+    test_reports = {k: evaluate(best, users, refs) for k, users in test_sets.items()}
+    val_report = Report([u for r in val_reports.values() for u in r.users])
     calibration = fit_calibration(val_report.genuine, val_report.forgery)
     spreads = np.array([u.spread for u in val_report.users])
-    per_set = {k: set_figures(evaluate(best, val_sets[k], refs) if k in val_sets else None,
-                              evaluate(best, users, refs), calibration.threshold)
-               for k, users in test_sets.items()}
-    test_report = evaluate(best, [u for users in test_sets.values() for u in users], refs)
+    per_set = {k: set_figures(val_reports.get(k), report, calibration.threshold) for k, report in test_reports.items()}
+    test_report = Report([u for r in test_reports.values() for u in r.users])
     test_report.threshold = val_report.threshold = calibration.threshold
     val_sum = {**val_report.summary(), "eer_ci95": val_report.eer_interval()}
     test_sum = {**test_report.summary(), "eer_ci95": test_report.eer_interval()}
