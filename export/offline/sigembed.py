@@ -144,7 +144,7 @@ def fit(data: FlatImages, cfg: EmbedConfig, log: Path | None = None, progress: b
                    opt, sched, [rng, gen])
     first = run.start()
     model.train()
-    start, ema, acc, curve = time.perf_counter(), run.values.get("ema"), run.values.get("acc"), []
+    start, curve = time.perf_counter(), []
     bar = tqdm(range(first, cfg.steps), desc="sigembed", disable=not progress or not ctx.is_main, mininterval=10)
     for step in bar:
         imgs, labels = data.sample(cfg.batch, cfg.real_share, rng)  # the global batch; this rank's share:
