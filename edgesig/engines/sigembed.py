@@ -64,7 +64,7 @@ class SigEmbedEngine(PairImageEngine):
         self.background: tuple[np.ndarray, np.ndarray] | None = None
         name = entry.params.get("background")
         if name:  # the writer-dependent route
-            path = manifest.dir / name
+            path = manifest.origin(entry.name) / name  # beside the manifest that supplied the entry
             if not path.is_file() or sha256_file(path) != entry.params.get("background_sha256"):
                 raise ModelError(f"{path} is missing or does not match the manifest's sha256; reinstall "
                                  "edgesig or run `python -m export offline embed ship` again")

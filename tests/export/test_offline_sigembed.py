@@ -153,3 +153,23 @@ def test_writer_dependent_route_refuses_a_background_that_does_not_match(writers
     np.savez(tmp_path / "bg.npz", mean=np.ones(128, np.float32), precision=np.eye(128, dtype=np.float32))
     with pytest.raises(ModelError, match="sha256"):
         SigEmbedEngine(entry, manifest=Manifest(tmp_path))
+
+
+
+def test_writer_dependent_route_installed_in_the_user_folder_finds_its_background(tmp_path):
+    """A sigembed-wd entry in the user's models folder reads its background file from that
+    folder (it looked in the packaged folder, which holds none of the user's files)."""
+    import shutil
+
+    from edgesig.engines.sigembed import SigEmbedEngine
+    from edgesig.runtime import MODELS_DIR, Manifest
+    packaged = Manifest(MODELS_DIR)
+    if "sigembed-wd" not in packaged.entries:
+        pytest.skip("no sigembed-wd installed")
+    entry = packaged.get("sigembed-wd")
+    tuned = type(entry).from_dict({**entry.to_dict(), "params": {**entry.params, "background": "user-bg.npz"}})
+    Manifest(tmp_path).put(tuned)
+    shutil.copy(MODELS_DIR / entry.file, tmp_path / entry.file)
+    shutil.copy(MODELS_DIR / entry.params["background"], tmp_path / "user-bg.npz")
+    engine = SigEmbedEngine(tuned, manifest=Manifest(user_dir=tmp_path))
+    assert engine.background is not None
