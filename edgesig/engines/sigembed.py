@@ -4,7 +4,7 @@ The pair engines (SDINet, cross-writer) run their network on every (reference, q
 pair; SigEmbed embeds each image alone (0.2 ms) and compares embeddings. ``prepare`` runs
 the offline pipeline (SDINet's 155x220 normalisation, ink = 1) and the template stores that
 image, as SDINet's does, so the kiosk's optical-flow heatmap can still explain a decision;
-``distances`` embeds the references with the query in one batched run and returns
+``distances`` embeds the references (one batched run) and the query (a second) and returns
 1 - cosine, which ``edgesig.decision`` normalises by the references' own spread.
 
 The writer-dependent route (entry ``sigembed-wd``, the same network) fits a per-user
