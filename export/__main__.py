@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from edgesig.runtime import MODELS_DIR, Manifest
-from export.run_options import is_main, run_options
-
-DEFAULT_DATA = str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "svc2004_task2")
+from export.run_options import DEFAULT_DATA, command_line, is_main, run_options
 
 
 @click.group()
@@ -63,10 +59,6 @@ def _config(kw: dict):
     return replace(cfg, augment=replace(cfg.augment, drop_pressure=kw["drop_pressure"]))
 
 
-def _command() -> str:
-    return "python -m export " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-
-
 _data_option = click.option("--data", default=DEFAULT_DATA, show_default=True, help="SVC2004 Task 2 folder")
 
 
@@ -91,7 +83,7 @@ def train(sets: str, fold: int, root: str | None, every: int, work: str, **kw) -
     synth, note = load_synth(kw["synth"], kw["seed"])
     click.echo(f"synthetic pretraining: {note}; train writers "
                + ", ".join(f"{k} {len(v)}" for k, v in train_sets.items()))
-    info = {"sets": names, "fold": fold, "synthetic": note, "made_by": _command(),
+    info = {"sets": names, "fold": fold, "synthetic": note, "made_by": command_line(),
             "train_writers": {k: len(v) for k, v in train_sets.items()}}
     curve = LearningCurve(val, cfg, Path(work), every, info)
     fit([w for ws in train_sets.values() for w in ws], synth, cfg, kw["synth_steps"], "train", callback=curve)
@@ -118,7 +110,7 @@ def ship(work: str, ckpt: str | None, root: str | None, models_dir: str, version
     protocol = (f"{', '.join(info['sets'])} (fold {info['fold']} of edgesig/eval/splits.json), skilled forgeries, "
                 "5 references, one threshold from all validation writers")
     for entry in run_ship(path, Path(work), Path(models_dir), val, test, version,
-                          f"{info['made_by']} && {_command()}", protocol):
+                          f"{info['made_by']} && {command_line()}", protocol):
         click.echo(f"installed {entry.name} {entry.version}: mean val EER {100 * entry.metrics['val_eer']:.2f} %; "
                    + "  ".join(f"{k} test {100 * f['test_eer']:.2f} %" for k, f in entry.metrics["per_set"].items()))
 
@@ -177,7 +169,7 @@ def evaluate(out: str, folds: int, fold_seed: int | None, only_folds: str | None
     snaps = [int(x) for x in snapshots.split(",") if x.strip()]
     cv = cross_validate(kw["data"], cfg, synth, kw["synth_steps"], folds, fold_seed=fold_seed,
                         only_folds=only, snapshots=snaps)
-    cv.update(synthetic=note, command=_command())
+    cv.update(synthetic=note, command=command_line())
     if not is_main():
         return
     Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -245,13 +237,13 @@ def all_cmd(folds: int, cv_path: str | None, models_dir: str, work: str, version
         cv = json.loads(Path(cv_path).read_text())
     else:
         cv = cross_validate(kw["data"], cfg, synth, kw["synth_steps"], folds)
-        cv.update(synthetic=note, command=_command())
+        cv.update(synthetic=note, command=command_line())
         if is_main():
             (work_dir / "cv.json").write_text(json.dumps(cv, indent=1))
     model = fit(svc_writers(kw["data"], range(1, 41)), synth, cfg, kw["synth_steps"], "final")
     if not is_main():
         return  # export, quantization, parity and install are rank 0's
-    save_checkpoint(model, cfg, work_dir / "gru.pt", {"synthetic": note, "made_by": _command()})
+    save_checkpoint(model, cfg, work_dir / "gru.pt", {"synthetic": note, "made_by": command_line()})
     fp32 = export_onnx(model, work_dir / "gru_fp32.onnx")
     int8 = run_quantize(fp32, work_dir / "gru_int8.onnx")
     info32, info8 = inspect(fp32), inspect(int8)
@@ -271,7 +263,7 @@ def all_cmd(folds: int, cv_path: str | None, models_dir: str, work: str, version
                "parity": par, "fp32_bytes": info32["file_bytes"], "int8_bytes": info8["file_bytes"],
                "int8_ops": info8["ops"], "unseen_users": []}  # the shipped model trains on all 40
     entry = install(target, target / "gru_int8.onnx", cfg, pooled_calibration(cv), metrics,
-                    _command(), version, f"SVC2004 Task 2 users 1-40; pretraining: {note}")
+                    command_line(), version, f"SVC2004 Task 2 users 1-40; pretraining: {note}")
     choice = ship_precision(Manifest(target), "gru", target / "gru_fp32.onnx", target / "gru_int8.onnx")
     click.echo(f"installed {entry.name} {entry.version} in {target} (val_eer {100 * cv['mean']['eer']:.2f} %); "
                f"int8 runs at {choice.speedup:.2f}x fp32, so {choice.chosen} ships")
@@ -287,7 +279,7 @@ def report(runs: tuple[str, ...], out: str) -> None:
     for spec in runs:
         name, _, path = spec.partition("=")
         loaded[name] = json.loads(Path(path).read_text())
-    commands = [cv.get("command", "") for cv in loaded.values() if cv.get("command")] + [_command()]
+    commands = [cv.get("command", "") for cv in loaded.values() if cv.get("command")] + [command_line()]
     Path(out).write_text(results_markdown(loaded, commands))
     click.echo(f"wrote {out}")
 

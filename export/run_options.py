@@ -5,9 +5,20 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import shlex
+import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import click
+
+#: SVC2004 Task 2 in the shared data folder beside the checkout, the default ``--data``.
+DEFAULT_DATA = str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "svc2004_task2")
+
+
+def command_line() -> str:
+    """The running ``python -m export ...`` command, recorded in results so they can be reproduced."""
+    return "python -m export " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def run_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,22 +2,19 @@
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from edgesig.runtime import MODELS_DIR
-from export.run_options import is_main, run_options
+from export.offline.cli_common import echo_fold
+from export.offline.crosswriter_cli import crosswriter
+from export.offline.embed_cli import embed
+from export.offline.pool_cli import pool
+from export.run_options import DEFAULT_DATA, command_line, is_main, run_options
 
-DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "svc2004_task2")
 WORK = "build/offline"
-
-
-def _command() -> str:
-    return "python -m export " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def _options(f):
@@ -46,15 +43,6 @@ def _setup(kw: dict):
     return svc, synth, cfg
 
 
-def echo_fold(name: str, r: dict) -> None:
-    """One line per fold result, for SDINet and the cross-writer network alike."""
-    parts = [f"{c}: EER {100 * m['eer']:.2f} % FAR {100 * m['far']:.2f} % FRR {100 * m['frr']:.2f} % "
-             f"AUC {m['auc']:.3f}" for c, m in r["test"].items()]
-    timing = f"train {r['train_seconds']:.0f} s" + (f", eval {r['eval_seconds']:.0f} s" if "eval_seconds" in r else "")
-    click.echo(f"{name} (val EER {100 * r['val_eer']:.2f} %, {'+'.join(r['combine'])}, {timing}) | "
-               + " | ".join(parts))
-
-
 @click.group()
 def offline() -> None:
     """The offline image engine (SDINet pair classifier on 155x220 signature images)."""
@@ -78,7 +66,7 @@ def cv(folds: int, **kw) -> None:
             continue
         save_checkpoint(model, replace(cfg, seed=cfg.seed + k), work / f"fold{k}.pt", {"fold": r})
         echo_fold(f"fold {k}", r)
-        (work / "cv.json").write_text(json.dumps({"command": _command(), "folds": results,
+        (work / "cv.json").write_text(json.dumps({"command": command_line(), "folds": results,
                                                   "mean": mean_of(results)}, indent=1))
     click.echo(json.dumps(mean_of(results)))
 
@@ -104,7 +92,7 @@ def ablate(fold: int, folds: int, variants: str, **kw) -> None:
             continue
         echo_fold(name, r)
         (work / f"ablation_fold{fold}.json").parent.mkdir(parents=True, exist_ok=True)
-        (work / f"ablation_fold{fold}.json").write_text(json.dumps({"command": _command(), "runs": out}, indent=1))
+        (work / f"ablation_fold{fold}.json").write_text(json.dumps({"command": command_line(), "runs": out}, indent=1))
 
 
 @offline.command()
@@ -145,7 +133,7 @@ def sdinet(data: str, work: str, fold: int, seed: int, threads: int, models_dir:
     click.echo(f"parity: {json.dumps(par)}")
     entry = install(models_dir, int8, version, r, cv,
                     {"parity": par, "fp32_bytes": info32["file_bytes"], "int8_bytes": info8["file_bytes"],
-                     "int8_ops": info8["ops"]}, _command())
+                     "int8_ops": info8["ops"]}, command_line())
     click.echo(f"installed {entry.name} {entry.version} ({entry.file}) in {models_dir}")
 
 
@@ -172,10 +160,6 @@ def bench(data: str, work: str, fold: int, threads: int, runs: int) -> None:
     click.echo(json.dumps(res))
 
 
-from export.offline.crosswriter_cli import crosswriter  # noqa: E402  (cross-writer net + ensemble)
-offline.add_command(crosswriter)
-
-
 @offline.command()
 @click.option("--data", default=DEFAULT_DATA, show_default=True)
 @click.option("--work", default=WORK, show_default=True)
@@ -196,8 +180,7 @@ def evaluate(data: str, work: str, fold: int, onnx_path: str, normalizer: str, s
            for c in CONDITIONS}
     click.echo(json.dumps({"onnx": onnx_path, "normalizer": normalizer, "fold": fold, "test": res}))
 
-from export.offline.embed_cli import embed  # noqa: E402  (SigEmbed, the writer-classifier embedding)
-offline.add_command(embed)
 
-from export.offline.pool_cli import pool  # noqa: E402  (CEDAR + renders: build, SDINet, measure)
-offline.add_command(pool)
+offline.add_command(crosswriter)  # the cross-writer net and the ensemble
+offline.add_command(embed)        # SigEmbed, the writer-classifier embedding
+offline.add_command(pool)         # CEDAR + renders: build, SDINet, measure

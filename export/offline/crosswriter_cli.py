@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 from edgesig.runtime import MODELS_DIR
-from export.offline.cli import DEFAULT_DATA, _command, echo_fold
-from export.run_options import is_main, run_options
+from export.offline.cli_common import echo_fold
+from export.run_options import DEFAULT_DATA, command_line, is_main, run_options
 
 WORK = "build/offline_crosswriter"
 ABLATIONS = {"full": ({}, {}), "-simam": ({"simam": False}, {}), "-spp": ({"spp": False}, {}),
@@ -64,7 +64,7 @@ def cv(data: str, folds: int, only: str, variants: str, steps: int, batch: int, 
             model, r = run_fold(svc, k, folds, cfg)
             if not is_main():
                 continue
-            r["command"] = _command()
+            r["command"] = command_line()
             save_checkpoint(model, cfg, work_dir / f"{name}_fold{k}.pt", {"fold": r})
             results["runs"][f"fold{k}"] = r
             out_path.write_text(json.dumps(results, indent=1))
@@ -111,7 +111,7 @@ def ship(data: str, work: str, fold: int, seed: int, threads: int, models_dir: s
                     {"parity": par, "fp32_bytes": info32["file_bytes"], "int8_bytes": info8["file_bytes"],
                      "fp32_ops": info32["ops"], "int8_ops": info8["ops"],
                      "int8_initializer_bytes": info8["initializer_bytes"], "float_convs": kept_float},
-                    _command())
+                    command_line())
     click.echo(f"installed {entry.name} {entry.version} ({entry.file}) in {models_dir}")
 
 
@@ -201,7 +201,7 @@ def ensemble(data: str, work: str, members: str, seed: int, threads: int, step: 
     val, test = score_members(scorers, images, val_u), score_members(scorers, images, test_u)
     fitted = fit(val, step)
     singles = {e.name: single(v, t) for e, v, t in zip(entries, val, test)}
-    result = {"command": _command(), "fold": fold, "val_users": list(val_u), "test_users": list(test_u),
+    result = {"command": command_line(), "fold": fold, "val_users": list(val_u), "test_users": list(test_u),
               "weights": dict(zip(members.split(","), fitted.weights)), "combine": list(fitted.combine),
               "val_eer": fitted.val_eer, "test": evaluate(fitted, test), "singles": singles,
               "manifest_val_eer": {e.name: e.metrics.get("val_eer") for e in entries}, "grid": fitted.grid}
@@ -260,7 +260,7 @@ def _install_with_flow(manifest, entries, flow, fitted, result: dict, version: s
                    "(export/offline/flow_train.py without --no-install, on the fold's training writers)")
         return
     r3 = result["with_flow"]
-    three = {**result, "test": r3["test"], "val_eer": r3["val_eer"], "command": _command()}
+    three = {**result, "test": r3["test"], "val_eer": r3["val_eer"], "command": command_line()}
     entry = _ensemble_entry([*entries, installed], fitted, three, version, name="ensemble-flow")
     entry.params["opt_in"] = FLOW_OPT_IN
     manifest.put(entry)

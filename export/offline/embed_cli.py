@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-from export.offline.cli import _command
-from export.run_options import is_main, run_options
+from export.run_options import command_line, is_main, run_options
 
 WORK = "build/offline_embed"
 SETS = "cedar,svc2004-task2,svc2004-task1,susig,mcyt"
@@ -42,7 +41,7 @@ def train_and_evaluate(sets: list[str], fold: int, cfg: Any, work: Path, threads
     model, stats = fit(data, cfg, log=curve)
     if not is_main():
         return None
-    result = {"command": _command(), "fold": fold, "sets": sets, "config": cfg.to_dict(),
+    result = {"command": command_line(), "fold": fold, "sets": sets, "config": cfg.to_dict(),
               "train_writers": [w.key for w in train], **stats}
     save_checkpoint(model, cfg, work / f"fold{fold}.pt", {"fold": fold, "sets": sets})
     result.update(evaluate_model(model, train, pool, sets, fold, ridge))
@@ -243,7 +242,7 @@ def install_pool_model(name: str, int8: Path, res: dict[str, dict[str, Any]], tr
                  "trained_on": {"sets": trained["sets"], "writers": len(trained["train_writers"]),
                                 "train_seconds": trained["train_seconds"], **training},
                  "parity": parity, **sizes},
-        made_by=_command(), fold_keys=("fold", "sets", "train_users", "val_users", "test_users", "test"))
+        made_by=command_line(), fold_keys=("fold", "sets", "train_users", "val_users", "test_users", "test"))
     click.echo(f"installed {entry.name} {entry.version} ({entry.file}) in {models_dir or MODELS_DIR}")
     set_aside_other_selections(Manifest(models_dir or MODELS_DIR))
     return entry

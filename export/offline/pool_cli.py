@@ -16,9 +16,8 @@ from pathlib import Path
 
 import click
 
-from export.offline.cli import _command
 from export.offline.embed_cli import POOLED_DEFINITION, SETS, echo_result, fold_results, install_pool_model
-from export.run_options import is_main, run_options
+from export.run_options import command_line, is_main, run_options
 
 WORK = "build/offline_sdinet_pool"
 
@@ -69,7 +68,7 @@ def sdinet(sets: str, folds: str, steps: int, batch: int, lr: float, seed: int, 
         if not is_main():
             continue
         save_checkpoint(model, cfg, work_dir / f"fold{k}.pt", {"fold": k, "sets": names})
-        r = {"command": _command(), "fold": k, "sets": names, "train_writers": [w.key for w in train], **stats,
+        r = {"command": command_line(), "fold": k, "sets": names, "train_writers": [w.key for w in train], **stats,
              **fold_results(pair_comparator(torch_scorer(model)), pool, names, k)}
         (work_dir / f"fold{k}.json").write_text(json.dumps(r, indent=1))
         echo_result(r)
@@ -135,7 +134,7 @@ def measure(engine: str, sets: str, fold: int, threads: int, models_dir: str | N
     found = load_pool(names, target=target, only=lambda ds, w: (ds, w) in keep)
     r = evaluate(pair_comparator(onnx_scorer(str(manifest.model_path(entry)), threads)),
                  part(found, names, "val", fold), {ds: part(found, [ds], "test", fold) for ds in names})
-    r = {"command": _command(), "engine": engine, "file": entry.file, "sets": names, "fold": fold, **r}
+    r = {"command": command_line(), "engine": engine, "file": entry.file, "sets": names, "fold": fold, **r}
     echo_result(r, f"{engine} ")
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
