@@ -223,17 +223,24 @@ class Verifier:
             return variant
         return self._engine_name
 
-    def verify_image(self, user_id: str, image: Any, *, prepared: np.ndarray | None = None) -> VerifyResult:
+    def verify_image(self, user_id: str, image: Any, *, prepared: np.ndarray | None = None,
+                     template: Template | None = None) -> VerifyResult:
         """Compare a paper signature (path, bytes or array) with ``user_id``'s references.
 
         A sheet without a signature raises ImageError("no signature found ..."): there
         is nothing to score. ``prepared`` is the image engine's representation of
-        ``image`` when the caller has already computed it (to explain the decision).
+        ``image`` and ``template`` the user's record for that engine, when the caller has
+        already read them (to explain the decision against the same references, which
+        adaptation or a re-enrolment may replace in the store afterwards).
         """
         start = time.perf_counter()
         check_user_id(user_id)
         engine = self.engine(self.image_engine_name)
-        template = self.store.get(user_id, engine.name)
+        if template is None:
+            template = self.store.get(user_id, engine.name)
+        elif (template.user_id, template.engine) != (user_id, engine.name):
+            raise InvalidInputError(f"the template given is {template.user_id!r}'s for {template.engine!r}; "
+                                    f"verifying {user_id!r} needs theirs for {engine.name!r} (store.get)")
         query = _finite(engine.prepare(image) if prepared is None else prepared, engine, "the query")
         result = self._decide(user_id, engine, template, query, start)
         return self._audited(self._maybe_adapt(engine, template, query, result))

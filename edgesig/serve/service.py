@@ -78,19 +78,24 @@ class Service:
         return {**report.to_dict(), "redo": list(report.outliers)}
 
     def verify_image(self, user_id: Any, data_url: Any) -> dict[str, Any]:
-        """The decision and, when the engine allows, the optical-flow heatmap beside it."""
+        """The decision and, when the engine allows, the optical-flow heatmap beside it.
+
+        The template is read once, under the lock, and the decision is made on it; the
+        heatmap (optical flow, the slow part) is drawn after the lock is released, from
+        that snapshot, so other requests wait only for the decision, and an adaptation
+        or a re-enrolment in between changes the store, not what the heatmap explains.
+        """
         user = check_user_id(user_id)
         image = imaging.decode_data_url(data_url)
         engine = self.verifier.engine(self.verifier.image_engine_name)
-        explained: dict[str, Any] = {}
+        used: dict[str, Any] = {}
 
         def run() -> VerifyResult:
-            query = engine.prepare(image)
-            result = self.verifier.verify_image(user, image, prepared=query)
-            template = self.verifier.store.get(user, engine.name)
-            explained["heatmap"] = imaging.heatmap(engine, template.references, query)
-            return result
-        return {**self._verify(user, run), **explained}
+            used["query"] = engine.prepare(image)
+            used["template"] = self.verifier.store.get(user, engine.name)
+            return self.verifier.verify_image(user, image, prepared=used["query"], template=used["template"])
+        response = self._verify(user, run)
+        return {**response, "heatmap": imaging.heatmap(engine, used["template"].references, used["query"])}
 
     def _verify(self, user: str, run: Callable[[], VerifyResult]) -> dict[str, Any]:
         """One verification under the lockout: refused while locked, counted after."""
