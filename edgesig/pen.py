@@ -145,8 +145,9 @@ class PenStream:
         """A copy with metadata (device, sequence, nonce) replaced; arrays are shared."""
         return replace(self, **changes)
 
-    def select(self, mask: np.ndarray) -> "PenStream":
-        """The samples where ``mask`` is True, as a new stream sharing the metadata."""
+    def select(self, mask: np.ndarray | slice) -> "PenStream":
+        """The samples where ``mask`` is True (or a slice of them, whose arrays are
+        read-only views rather than copies), as a new stream sharing the metadata."""
         def pick(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else a[mask]
         return replace(self, t=self.t[mask], x=self.x[mask], y=self.y[mask],

@@ -115,16 +115,20 @@ def channels(pen: PenStream, names: tuple[str, ...], pen_up: bool = False) -> np
     src = pen if pen_up else pen.select(pen.pen_down)
     base = motion_table(src.t, src.x, src.y, src.pressure)
     table = dict(zip(_MOTION, base.T))
-    wanted = set(names)
-    if wanted - table.keys():  # only what is asked for: this runs on every verification
+    wanted = set(names) - table.keys()
+    if wanted:  # only what is asked for: this runs on every verification
         t = src.t - src.t[0]
-        vx, vy, speed = table["vx"], table["vy"], table["speed"]
-        safe = np.maximum(speed, 1e-12)
-        table.update(cos=vx / safe, sin=vy / safe, dp=gradient(src.pressure, t))
+        vx, vy = table["vx"], table["vy"]
+        safe = np.maximum(table["speed"], 1e-12)
+        if wanted & {"cos", "sin"}:
+            table.update(cos=vx / safe, sin=vy / safe)
+        if "dp" in wanted:
+            table["dp"] = gradient(np.ascontiguousarray(src.pressure), t)
         if wanted & {"ax", "ay", "curv"}:
-            ax, ay = gradient(vx, t), gradient(vy, t)
-            bend = (vx * ay - vy * ax) / safe ** 3
-            table.update(ax=ax, ay=ay, curv=bend / (1.0 + np.abs(bend)))
+            table.update(ax=gradient(vx, t), ay=gradient(vy, t))
+        if "curv" in wanted:
+            bend = (vx * table["ay"] - vy * table["ax"]) / safe ** 3
+            table["curv"] = bend / (1.0 + np.abs(bend))
     return np.column_stack([table[n] for n in names])
 
 
@@ -190,7 +194,7 @@ def extract(pen: PenStream, cfg: FeatureConfig) -> np.ndarray:
     """Per-sample feature sequence (n, cfg.dim), float64, each column z-normalised."""
     k = decimation(pen, cfg.rate_hz)
     if k > 1:
-        pen = pen.select(np.arange(len(pen)) % k == 0)
+        pen = pen.select(slice(None, None, k))
     names = tuple(dict.fromkeys(cfg.path + cfg.extra))
     table = channels(pen, names, pen_up=cfg.pen_up)
     col = {n: i for i, n in enumerate(names)}
