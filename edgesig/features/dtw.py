@@ -49,9 +49,10 @@ def _costs_narrow(q: np.ndarray, bt: np.ndarray, start: int, count: int, out: np
 
     Several points per vector instruction, the square root included (the costliest
     step), instead of one point's channels per instruction plus a horizontal sum. The
-    sums keep the order the compiled :func:`_distance` loop uses for 12 channels (lanes
-    c, c + 4, c + 8 with fused multiply-adds, then (l0 + l2) + (l1 + l3)), so the
-    distances are bit-identical to it and enrolled templates stay valid.
+    sums keep the order the compiled :func:`_distance` loop uses for 12 channels on
+    x86-64 with AVX2 and FMA (lanes c, c + 4, c + 8 with fused multiply-adds, then
+    (l0 + l2) + (l1 + l3)), so there the distances are bit-identical to it and enrolled
+    templates and calibrated thresholds stay valid.
     """
     q0, q1, q2, q3, q4, q5, q6, q7, q8, q9, q10, q11 = (q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8],
                                                           q[9], q[10], q[11])

@@ -113,10 +113,18 @@ def test_vectorised_local_distances_equal_the_row_loop_bit_for_bit(dtype):
     seqs = [engine.prepare(writer.genuine(rng))[1:] for _ in range(2)] + [engine.prepare(writer.forgery(rng))[1:]]
     if dtype is np.float64:
         seqs = [rng.normal(size=(60, d)) * 10.0 ** rng.uniform(-3, 3, size=d) for d in (3, 10, 12)]
+    # the order mirrored is that of 4-wide vectors with fused multiply-adds; elsewhere the
+    # row loop sums differently, and the paths agree to rounding only
+    import llvmlite.binding as llvm
+    host = llvm.get_host_cpu_features()
+    exact = bool(host.get("avx2") and host.get("fma"))
     for q, b in zip(seqs, seqs[1:] + seqs[:1]):
         q, b = _padded(q[:, :NARROW]), _padded(b[:, :NARROW])
         wide, narrow = np.empty(len(b)), np.empty(len(b))
         for row in q:
             _costs_wide(row, b, 0, len(b), wide)
             _costs_narrow(row, np.ascontiguousarray(b.T), 0, len(b), narrow)
-            np.testing.assert_array_equal(narrow, wide)
+            if exact:
+                np.testing.assert_array_equal(narrow, wide)
+            else:
+                np.testing.assert_allclose(narrow, wide, rtol=1e-14)
