@@ -113,7 +113,9 @@ def channels(pen: PenStream, names: tuple[str, ...], pen_up: bool = False) -> np
     if unknown:
         raise InvalidInputError(f"unknown channels {unknown}; known: {', '.join(CHANNELS)}")
     src = pen if pen_up else pen.select(pen.pen_down)
-    base = motion_table(src.t, src.x, src.y, src.pressure)
+    # contiguous, as the compiled kernel was first built for (a thinned pen's arrays are
+    # strided views): a new layout would compile at a customer's first fast-pad signature
+    base = motion_table(*(np.ascontiguousarray(a) for a in (src.t, src.x, src.y, src.pressure)))
     table = dict(zip(_MOTION, base.T))
     wanted = set(names) - table.keys()
     if wanted:  # only what is asked for: this runs on every verification
