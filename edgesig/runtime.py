@@ -58,10 +58,12 @@ class ModelEntry:
 
     @property
     def fingerprint(self) -> str:
-        """What pins this model for an ensemble: its file's sha256, or for an engine that is
-        parameters only (flow's trees), the sha256 of its parameters as canonical JSON."""
+        """What pins this model for an ensemble: its file's sha256 (joined with its background
+        file's for the writer-dependent route, whose distances depend on both), or for an
+        engine that is parameters only (flow's trees), the sha256 of its parameters as canonical JSON."""
         if self.sha256:
-            return self.sha256
+            background = self.params.get("background_sha256")
+            return hashlib.sha256(f"{self.sha256}:{background}".encode()).hexdigest() if background else self.sha256
         return hashlib.sha256(json.dumps(self.params, sort_keys=True).encode()).hexdigest()
 
     @classmethod

@@ -181,6 +181,6 @@ def evaluate(data: str, work: str, fold: int, onnx_path: str, normalizer: str, s
     click.echo(json.dumps({"onnx": onnx_path, "normalizer": normalizer, "fold": fold, "test": res}))
 
 
-offline.add_command(crosswriter)  # the cross-writer net and the ensemble
+offline.add_command(crosswriter)  # the cross-writer net
 offline.add_command(embed)        # SigEmbed, the writer-classifier embedding
 offline.add_command(pool)         # CEDAR + renders: build, SDINet, measure

@@ -1,41 +1,39 @@
-"""Fit and evaluate the offline ensemble on one writer-disjoint fold.
+"""Fit and evaluate the offline ensemble on the training pool (CEDAR scans plus rendered online writers).
 
-Both members are the installed int8 files (what the kiosk runs), scored on the same
-rendered signatures: SDINet sees them through its 155x220 normalisation, the
-cross-writer network through its 224x224 one (``crosswriter_data`` reproduces SDINet's
-renders exactly). On the fold's validation writers, per member, a logistic calibration
-maps a pair distance to P(genuine) (genuine query-reference pairs against skilled
-forgery pairs); the weights are then searched on a 0.1 grid of the simplex for the
-lowest validation EER of the whole protocol (Sharma-Sundaram terms chosen per weight),
-ties going to the most even weights. The test writers are scored only at the end.
-
-The optical-flow engine can join as a third member (``flow_member``) to test whether it
-helps; it scores SDINet's renders (same 155x220 normalisation as its kiosk input) and
-must come from a flow model fitted on none of the fold's validation or test writers.
+Members are installed image engines run exactly as the kiosk runs them
+(``pool_eval.engine_comparator``), on the same writers of one ``edgesig.eval.datasets`` fold.
+On the validation writers of every set pooled (``pool_eval.validation_distances``: CEDAR
+scans, renders clean and camera, skilled forgeries), per member, a logistic calibration
+maps a pair distance to P(genuine) (genuine query-reference pairs against skilled forgery
+pairs); the weights are then searched on a grid of the simplex for the lowest pooled
+validation EER of the whole protocol (Sharma-Sundaram terms chosen per weight), ties going
+to the most even weights. The test writers are scored only at the end, cell by cell
+(``set/condition/impostor``) at the validation threshold.
 """
 from __future__ import annotations
 
 import itertools
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from edgesig.decision import Calibration, fit_calibration
 from edgesig.engines.ensemble import fuse
-from edgesig.engines.flow import FlowEngine
-from edgesig.errors import EdgesigError, ModelError
+from edgesig.errors import ModelError
 from edgesig.eval.protocols import parse_users
-from edgesig.offline.flow import to_grid
-from edgesig.runtime import ModelEntry
-from export.offline.evaluate import (CONDITIONS, Scorer, UserDistances, calibrate, choose_combine,
-                                     condition_distances, summarize)
-from export.offline.data import ImageWriter, to_float
+from edgesig.runtime import Manifest, ModelEntry
+from export.offline.data import ImageWriter
+from export.offline.evaluate import UserDistances, calibrate, choose_combine
+from export.offline.pool_eval import Comparator, cell_distances, summarize, validation_distances
 
-#: member -> distances per condition -> per user
-MemberDistances = dict[str, list[UserDistances]]
+
+@dataclass
+class MemberDistances:
+    """One member's protocol distances: the pooled validation writers and every test cell."""
+
+    val: list[UserDistances]
+    test: dict[str, list[UserDistances]]
 
 
 @dataclass
@@ -48,57 +46,56 @@ class EnsembleFit:
     grid: list[dict[str, Any]]
 
 
-def score_members(scorers: Sequence[Scorer], images: Sequence[dict[int, ImageWriter]],
-                  users: Sequence[int]) -> list[MemberDistances]:
-    """Per member, the protocol's distances on ``users`` under every condition."""
-    return [{c: condition_distances(s, [imgs[u] for u in users], c) for c in CONDITIONS}
-            for s, imgs in zip(scorers, images)]
+def member_distances(compare: Comparator, val: Sequence[ImageWriter],
+                     test_by_set: dict[str, Sequence[ImageWriter]]) -> MemberDistances:
+    """A member's distances on the fold's validation writers and every set's test writers."""
+    return MemberDistances(validation_distances(compare, val), cell_distances(compare, test_by_set))
 
 
-def flow_distances(engine: FlowEngine, writer: ImageWriter, variant: int, refs: int = 5) -> UserDistances:
-    """One user's protocol distances from the flow engine, on the pair models' renders.
-
-    Flow is not a pair scorer: each comparison is measured against the stability map of
-    the whole reference set, so it gets the set. The distances are FlowEngine's own
-    (max(1 - P(genuine), floor) per reference, its ``pairwise`` for the reference matrix),
-    so the member is calibrated on exactly what the kiosk engine would return.
-    """
-    images = to_float(np.concatenate([writer.genuine[:, variant], writer.forgery[:, variant]]))
-    grids = [to_grid(a, engine.model.cfg) for a in images]
-    ref = grids[:refs]
-    d = np.stack([engine.distances(q, ref) for q in grids[refs:]])
-    n_g = len(writer.genuine) - refs
-    return UserDistances(writer.key, engine.pairwise(ref), d[:n_g], d[n_g:])
-
-
-def flow_member(engine: FlowEngine, images: dict[int, ImageWriter], users: Sequence[int]) -> MemberDistances:
-    """The flow member's distances on ``users`` under every condition (SDINet's renders)."""
-    return {c: [flow_distances(engine, images[u], v) for u in users] for c, v in CONDITIONS.items()}
+def score_members(manifest: Manifest, names: Sequence[str], sets: Sequence[str], fold: int,
+                  threads: int = 1) -> dict[str, MemberDistances]:
+    """Each installed engine of ``names`` run as the kiosk runs it on the fold's held-out writers
+    (read once per normalisation target)."""
+    from edgesig.engines import load_engine
+    from export.offline.pool import held_out
+    from export.offline.pool_eval import engine_comparator
+    writers: dict[str, tuple[list[ImageWriter], dict[str, list[ImageWriter]]]] = {}
+    out = {}
+    for name in names:
+        target = str(manifest.get(name).params.get("target", name))
+        if target not in writers:
+            writers[target] = held_out(sets, fold, target)
+        out[name] = member_distances(engine_comparator(load_engine(name, manifest, threads)), *writers[target])
+    return out
 
 
-def load_flow(path: str | Path, held_out: Sequence[int]) -> FlowEngine:
-    """The flow engine of a ``flow_train --out`` file (or a manifest entry as JSON).
+def _users(entry: ModelEntry, key: str) -> set[int]:
+    """SVC2004 Task 2 writers an entry records under ``key`` (its shipped fold's, or a '1-20' spec)."""
+    users = entry.metrics.get("shipped_fold", {}).get(key, entry.metrics.get(key, ()))
+    return set(parse_users(users) if isinstance(users, str) else (int(u) for u in users))
 
-    Refused when its prior and trees (``train_users``) or its rule and floor
-    (``val_users``) saw one of ``held_out``: fitting or testing the fusion on writers flow
-    has learned would flatter it.
-    """
-    data = json.loads(Path(path).read_text())
-    entry = ModelEntry.from_dict(data.get("entry", data))
-    try:
-        seen = {u for k in ("train_users", "val_users") for u in parse_users(entry.metrics[k])}
-    except (KeyError, EdgesigError):
-        raise ModelError(f"{path} does not say which writers trained the flow model "
-                         "(metrics.train_users / val_users); retrain it with export/offline/flow_train.py") from None
-    overlap = sorted(seen & set(held_out))
-    if overlap:
-        raise ModelError(f"the flow model in {path} was fitted on writers {overlap} that this fold holds out; "
-                         "train one on the fold's training writers only")
-    return FlowEngine(entry)
+
+def check_members(entries: Sequence[ModelEntry], fold: int) -> None:
+    """Refuse a member that learned from writers the fold holds out: fitting the fusion on
+    writers a member was trained on, or testing it on writers one was trained or tuned on,
+    would flatter it. Entries record SVC2004 Task 2's writers (the one set every image model
+    has used); a pool-trained member (``shipped_fold.sets``) must come from this very fold."""
+    from edgesig.eval.datasets import split
+    val, test = ({int(u) for u in split("svc2004-task2", p, fold)} for p in ("val", "test"))
+    for e in entries:
+        shipped = e.metrics.get("shipped_fold", {})
+        if "sets" in shipped and shipped.get("fold") != fold:
+            raise ModelError(f"{e.name!r} was trained on the pool's fold {shipped.get('fold')}, not fold {fold}; "
+                             f"fit the ensemble on fold {shipped.get('fold')} or retrain the member")
+        seen = sorted(_users(e, "train_users") & (val | test) | _users(e, "val_users") & test)
+        if seen:
+            raise ModelError(f"{e.name!r} was trained or tuned on SVC2004 Task 2 writers {seen}, which fold {fold} "
+                             "holds out; retrain it on the fold's training writers (python -m export offline "
+                             "pool ...) or leave it out of --members")
 
 
 def fuse_users(weights: Sequence[float], cals: Sequence[Calibration],
-               members: Sequence[list[UserDistances]]) -> list[UserDistances]:
+               members: Sequence[Sequence[UserDistances]]) -> list[UserDistances]:
     """The fused distances of every user (reference matrix diagonal kept at zero)."""
     out = []
     for per_user in zip(*members):
@@ -121,31 +118,30 @@ def simplex(n: int, step: float = 0.1) -> list[tuple[float, ...]]:
             if sum(combo) == k]
 
 
-def fit(val: Sequence[MemberDistances], step: float = 0.1) -> EnsembleFit:
-    """Member calibrations, weights, terms and threshold from the validation writers only."""
-    pooled = [m["clean"] + m["camera"] for m in val]
-    cals = [pair_calibration(p) for p in pooled]
+def fit(val: Sequence[Sequence[UserDistances]], step: float = 0.1) -> EnsembleFit:
+    """Member calibrations, weights, terms and threshold from the pooled validation writers only
+    (``val``: per member, the same users in the same order)."""
+    cals = [pair_calibration(p) for p in val]
     grid = []
     for w in simplex(len(val), step):
-        combine, eer = choose_combine(fuse_users(w, cals, pooled))
+        combine, eer = choose_combine(fuse_users(w, cals, val))
         grid.append({"weights": list(w), "combine": list(combine), "val_eer": eer})
     even = 1.0 / len(val)
     best = min(grid, key=lambda g: (round(g["val_eer"], 9), max(abs(x - even) for x in g["weights"])))
-    fused = fuse_users(best["weights"], cals, pooled)
     combine = tuple(best["combine"])
-    return EnsembleFit(best["weights"], cals, combine, calibrate(fused, combine), best["val_eer"], grid)
+    return EnsembleFit(best["weights"], cals, combine, calibrate(fuse_users(best["weights"], cals, val), combine),
+                       best["val_eer"], grid)
 
 
-def evaluate(fitted: EnsembleFit, test: Sequence[MemberDistances]) -> dict[str, dict[str, float]]:
-    """Test metrics per condition at the validation threshold."""
-    return {c: summarize(fuse_users(fitted.weights, fitted.member_calibrations, [m[c] for m in test]),
-                         fitted.combine, fitted.calibration.threshold) for c in CONDITIONS}
+def evaluate(fitted: EnsembleFit, test: Sequence[dict[str, list[UserDistances]]]) -> dict[str, dict[str, Any]]:
+    """Every test cell at the validation threshold (``test``: per member, its cells)."""
+    return {cell: summarize(fuse_users(fitted.weights, fitted.member_calibrations, [m[cell] for m in test]),
+                            fitted.combine, fitted.calibration.threshold) for cell in test[0]}
 
 
-def single(val: MemberDistances, test: MemberDistances) -> dict[str, Any]:
+def single(member: MemberDistances) -> dict[str, Any]:
     """One member alone through the same protocol (terms and threshold from validation)."""
-    pooled = val["clean"] + val["camera"]
-    combine, eer = choose_combine(pooled)
-    cal = calibrate(pooled, combine)
+    combine, eer = choose_combine(member.val)
+    cal = calibrate(member.val, combine)
     return {"val_eer": eer, "combine": list(combine),
-            "test": {c: summarize(test[c], combine, cal.threshold) for c in CONDITIONS}}
+            "test": {cell: summarize(d, combine, cal.threshold) for cell, d in member.test.items()}}

@@ -131,6 +131,16 @@ def load_pool(sets: Iterable[str], seed: int = 0, root: Path = POOL_DIR, progres
     return out
 
 
+def held_out(sets: Sequence[str], fold: int, target: str = "sdinet", seed: int = 0,
+             root: Path = POOL_DIR) -> tuple[list[ImageWriter], dict[str, list[ImageWriter]]]:
+    """The fold's validation writers of every set (pooled) and each set's test writers, for
+    ``target``: what an installed engine is measured on (only those writers are read or built)."""
+    from edgesig.eval.datasets import split
+    keep = {(ds, w) for name in ("val", "test") for ds in sets for w in split(ds, name, fold)}
+    found = load_pool(sets, seed, root, target=target, only=lambda ds, w: (ds, w) in keep)
+    return part(found, sets, "val", fold), {ds: part(found, [ds], "test", fold) for ds in sets}
+
+
 def part(pool: dict[str, ImageWriter], sets: Iterable[str], name: str, fold: int = 0) -> list[ImageWriter]:
     """The pool's writers of one part ("train", "val", "test") of ``fold``, set by set, as
     ``edgesig.eval.datasets.split`` assigns them (rendered writers keep their online set's part)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -121,19 +122,15 @@ def ship(work: str, fold: int, threads: int, models_dir: str | None, version: st
 def measure(engine: str, sets: str, fold: int, threads: int, models_dir: str | None, record: bool,
             out: str | None) -> None:
     """An installed pair engine's int8 model on the fold's validation and test writers of the pool."""
-    from edgesig.eval.datasets import split
     from edgesig.runtime import MODELS_DIR, Manifest
     from export.offline.evaluate import onnx_scorer
-    from export.offline.pool import load_pool, part
+    from export.offline.pool import held_out
     from export.offline.pool_eval import evaluate, pair_comparator
     names = sets.split(",")
     manifest = Manifest(models_dir or MODELS_DIR)
     entry = manifest.get(engine)
-    target = str(entry.params.get("target", engine))
-    keep = {(ds, w) for name in ("val", "test") for ds in names for w in split(ds, name, fold)}
-    found = load_pool(names, target=target, only=lambda ds, w: (ds, w) in keep)
-    r = evaluate(pair_comparator(onnx_scorer(str(manifest.model_path(entry)), threads)),
-                 part(found, names, "val", fold), {ds: part(found, [ds], "test", fold) for ds in names})
+    val, test = held_out(names, fold, str(entry.params.get("target", engine)))
+    r = evaluate(pair_comparator(onnx_scorer(str(manifest.model_path(entry)), threads)), val, test)
     r = {"command": command_line(), "engine": engine, "file": entry.file, "sets": names, "fold": fold, **r}
     echo_result(r, f"{engine} ")
     if out:
@@ -143,3 +140,101 @@ def measure(engine: str, sets: str, fold: int, threads: int, models_dir: str | N
         manifest.put(replace(entry, metrics={**entry.metrics, "selection_eer": r["val_eer"],
                                               "selection_eer_definition": POOLED_DEFINITION, "pool": r}))
         click.echo(f"recorded selection_eer {100 * r['val_eer']:.2f} % for {engine}")
+
+
+@pool.command()
+@click.option("--members", default="sigembed-wd,sdinet", show_default=True, help="installed image engines to fuse")
+@click.option("--sets", default=SETS, show_default=True)
+@click.option("--fold", default=0, show_default=True)
+@click.option("--step", default=0.05, show_default=True, help="weight grid step (two members: a 1-D grid)")
+@click.option("--threads", default=1, show_default=True)
+@click.option("--models-dir", default=None, help="default: the package's models folder")
+@click.option("--name", default="ensemble", show_default=True, help="the entry to install")
+@click.option("--opt-in", default=None, help="install as used only when named, for this reason (too slow, say)")
+@click.option("--version", default="2.0.0", show_default=True)
+@click.option("--install/--no-install", default=True, show_default=True,
+              help="install only if it beats every member's pooled validation EER with every member weighted")
+@click.option("--out", default=None, help="also write the result as JSON here")
+def ensemble(members: str, sets: str, fold: int, step: float, threads: int, models_dir: str | None, name: str,
+             opt_in: str | None, version: str, install: bool, out: str | None) -> None:
+    """Fuse installed engines: calibrations and weights on the fold's pooled validation writers, then test.
+
+    Every member runs as the kiosk runs it on the same writers (``ensemble_fit``); a member
+    trained or tuned on writers the fold holds out is refused before any scoring.
+    """
+    from edgesig.errors import EdgesigError
+    from edgesig.runtime import MODELS_DIR, Manifest
+    from export.offline.ensemble_fit import check_members, evaluate, fit, score_members, single
+    names, set_names = members.split(","), sets.split(",")
+    if len(set(names)) < 2:
+        raise click.ClickException(f"an ensemble fuses two or more installed engines, got --members {members!r}")
+    manifest = Manifest(models_dir or MODELS_DIR)
+    entries = [manifest.get(n) for n in names]
+    try:
+        check_members(entries, fold)
+    except EdgesigError as exc:
+        raise click.ClickException(str(exc)) from None
+    dists = score_members(manifest, names, set_names, fold, threads)
+    fitted = fit([dists[n].val for n in names], step)
+    result = {"command": command_line(), "fold": fold, "sets": set_names, "weights": dict(zip(names, fitted.weights)),
+              "combine": list(fitted.combine), "val_eer": fitted.val_eer, "calibration": fitted.calibration.to_dict(),
+              "test": evaluate(fitted, [dists[n].test for n in names]),
+              "singles": {n: single(d) for n, d in dists.items()},
+              # each member alone through the fusion's calibration: what fusing adds beyond the mapping
+              "calibrated_singles": {n: fit([d.val], step).val_eer for n, d in dists.items()}, "grid": fitted.grid}
+    for member, r in result["singles"].items():
+        echo_result({**r, "fold": fold}, f"{member} ")
+        click.echo(f"  calibrated alone: val EER {100 * result['calibrated_singles'][member]:.2f} %")
+    echo_result(result, f"{name} {result['weights']} ")
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=1))
+    best = min([r["val_eer"] for r in result["singles"].values()] + list(result["calibrated_singles"].values()))
+    if fitted.val_eer >= best or min(fitted.weights) == 0.0:
+        click.echo(f"NOT installed: validation EER {100 * fitted.val_eer:.2f} % does not beat the best member, "
+                   f"alone or calibrated ({100 * best:.2f} %), with every member weighted")
+    elif install:
+        manifest.put(ensemble_entry(entries, fitted, result, name, version, opt_in))
+        click.echo(f"installed {name} {version} in {manifest.dir}; calibrate its enrolment check with "
+                   f"`python -m edgesig.eval.enrolment calibrate --engine {name} --install {manifest.dir}`")
+
+
+def ensemble_entry(entries: list, fitted: Any, result: dict[str, Any], name: str, version: str,
+                   opt_in: str | None) -> Any:
+    """The manifest entry of a fitted ensemble: each member pinned by its fingerprint, where its
+    array lies, its weight and calibration; the pooled validation EER as ``selection_eer``."""
+    import time
+    from edgesig.eval.datasets import split
+    from edgesig.offline.normalize import CROSSWRITER_SHAPE, SDINET_SHAPE
+    from edgesig.runtime import ModelEntry
+    shapes = {"sdinet": list(SDINET_SHAPE), "crosswriter": list(CROSSWRITER_SHAPE)}
+
+    def place(e: Any) -> tuple[str, list[int]]:
+        """Whose normalisation a member starts from, and the shape of what it stores."""
+        if e.name == "flow":  # the coarse grid of SDINet's image (FlowEngine.from_normalized)
+            return "sdinet", list(e.params["flow"]["grid"])
+        target = str(e.params.get("target", e.name))
+        return target, shapes[target]
+
+    specs = [{"name": e.name, "version": e.version, "sha256": e.fingerprint, "target": place(e)[0],
+              "shape": place(e)[1], "weight": w, "calibration": c.to_dict()}
+             for e, w, c in zip(entries, fitted.weights, fitted.member_calibrations)]
+    fold = result["fold"]
+    users = {f"{p}_users": [int(u) for u in split("svc2004-task2", p, fold)] for p in ("val", "test")}
+    metrics = {"val_eer": fitted.val_eer, "selection_eer": fitted.val_eer,
+               "selection_eer_definition": POOLED_DEFINITION,
+               "val_eer_definition": POOLED_DEFINITION + "; the members' calibrations and weights were chosen on "
+                                     "these writers too (a 1-D grid for two members), so it is a little optimistic",
+               "protocol": "CEDAR scans and rendered online writers (edgesig.eval.datasets fold split), skilled "
+                           "forgeries, 5 references, members fused per reference",
+               "unseen_users": users["test_users"],
+               "shipped_fold": {"fold": fold, "sets": result["sets"], **users, "test": result["test"]},
+               "members_val_eer": {k: {"alone": v["val_eer"], "calibrated": result["calibrated_singles"][k]}
+                                   for k, v in result["singles"].items()}}
+    return ModelEntry(name=name, version=version, modality="image",
+                      params={"members": specs, "combine": list(fitted.combine),
+                              "layout": "1-D float32: the members' prepared arrays flattened, in member order, "
+                                        "an array two members keep stored once",
+                              "fusion": "sum_m w_m (1 - P_m(genuine | d_m))", **({"opt_in": opt_in} if opt_in else {})},
+                      calibration=fitted.calibration.to_dict(), metrics=metrics, made_by=result["command"],
+                      extra={"created": time.strftime("%Y-%m-%d")})

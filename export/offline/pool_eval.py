@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from export.offline.data import CAMERA, CLEAN, ImageWriter
+from export.offline.data import CAMERA, CLEAN, ImageWriter, to_float
 from export.offline.evaluate import Scorer, UserDistances, calibrate, choose_combine, to_report
 
 Embedder = Callable[[np.ndarray], np.ndarray]
@@ -84,6 +84,17 @@ def pair_comparator(score: Scorer) -> Comparator:
     return compare
 
 
+def engine_comparator(engine: Any) -> Comparator:
+    """An installed ``edgesig`` engine exactly as the kiosk runs it: what it stores for each
+    normalised image (``from_normalized``), its own ``pairwise`` for the references and its
+    ``distances`` query by query (an ensemble's members are measured this way)."""
+    def compare(refs: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = [engine.from_normalized(a) for a in to_float(refs)]
+        d = np.stack([engine.distances(engine.from_normalized(q), r) for q in to_float(queries)])
+        return np.asarray(engine.pairwise(r), dtype=np.float64), d.astype(np.float64)
+    return compare
+
+
 def condition_distances(compare: Comparator, writers: Sequence[ImageWriter], condition: str,
                         impostor: str) -> list[UserDistances]:
     """Per writer that has ``condition``: skilled (``impostor="skilled"``) or random forgeries."""
@@ -120,17 +131,24 @@ def summarize(dists: Sequence[UserDistances], combine: tuple[str, ...], threshol
             "eer_interval": [lo, hi]}
 
 
+def cell_distances(compare: Comparator, test_by_set: dict[str, Sequence[ImageWriter]]
+                   ) -> dict[str, list[UserDistances]]:
+    """Every test cell ``set/condition/impostor`` (skilled and random forgeries) of every set's writers."""
+    out: dict[str, list[UserDistances]] = {}
+    for name, writers in test_by_set.items():
+        for cond in conditions(writers[0]) if writers else ():
+            for impostor in ("skilled", "random"):
+                d = condition_distances(compare, writers, cond, impostor)
+                if d:
+                    out[f"{name}/{cond}/{impostor}"] = d
+    return out
+
+
 def evaluate(compare: Comparator, val: Sequence[ImageWriter], test_by_set: dict[str, Sequence[ImageWriter]]
              ) -> dict[str, Any]:
     """Terms and threshold from the pooled validation writers; every set's test writers at them."""
     pooled = validation_distances(compare, val)
     combine, val_eer = choose_combine(pooled)
     cal = calibrate(pooled, combine)
-    test: dict[str, Any] = {}
-    for name, writers in test_by_set.items():
-        for cond in conditions(writers[0]) if writers else ():
-            for impostor in ("skilled", "random"):
-                d = condition_distances(compare, writers, cond, impostor)
-                if d:
-                    test[f"{name}/{cond}/{impostor}"] = summarize(d, combine, cal.threshold)
+    test = {cell: summarize(d, combine, cal.threshold) for cell, d in cell_distances(compare, test_by_set).items()}
     return {"combine": list(combine), "val_eer": val_eer, "calibration": cal.to_dict(), "test": test}

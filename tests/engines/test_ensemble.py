@@ -105,6 +105,36 @@ def test_refuses_members_it_was_not_fitted_on(models, tmp_path):
         load_engine("ensemble", Manifest(tmp_path))
 
 
+def test_members_keeping_the_same_image_share_one_stored_part(tmp_path):
+    """SigEmbed and SDINet both keep SDINet's 155x220 image: a template stores it once."""
+    installed = Manifest()
+    if not all(m in installed.entries for m in ("sigembed-wd", "sdinet")):
+        pytest.skip("sigembed-wd and sdinet must be installed")
+    target = Manifest(tmp_path)
+    specs = []
+    for name in ("sigembed-wd", "sdinet"):
+        entry = installed.get(name)
+        for f in filter(None, (entry.file, entry.params.get("background"))):
+            shutil.copyfile(installed.origin(name) / f, tmp_path / f)
+        target.put(entry)
+        specs.append({"name": name, "sha256": entry.fingerprint, "target": "sdinet", "shape": [155, 220],
+                      "weight": 0.5, "calibration": {"threshold": 0.5, "slope": 8.0, "bias": 0.0}})
+    target.put(ModelEntry(name="ensemble", version="test", modality="image",
+                          params={"members": specs, "combine": ["min", "mean"]},
+                          calibration={"threshold": 2.0, "slope": 3.0}, metrics={"val_eer": 0.2}))
+    engine = load_engine("ensemble", Manifest(tmp_path), threads=1)
+    rng = np.random.default_rng(4)
+    samples = [engine.prepare(render(wavy_pen(k, noise=0.01), rng, style=RenderStyle.random(rng, "clean")))
+               for k in range(4)]
+    assert engine.length == 155 * 220 and samples[0].shape == (155 * 220,)
+    wd, sd = engine.split(samples[0])
+    assert np.array_equal(wd, sd) and np.array_equal(sd, samples[0].reshape(155, 220))
+    raw = [m.engine.distances(sd, [engine.split(r)[i] for r in samples[1:]]) for i, m in enumerate(engine.members)]
+    assert np.allclose(raw, engine.member_distances(samples[0], samples[1:]))
+    want = fuse([0.5, 0.5], [m.calibration for m in engine.members], raw)
+    assert np.allclose(engine.distances(samples[0], samples[1:]), np.maximum(want, 1e-4))
+
+
 def test_installed_ensemble_beats_its_members_on_validation():
     m = Manifest()
     if "ensemble" not in m.entries:
@@ -112,13 +142,15 @@ def test_installed_ensemble_beats_its_members_on_validation():
     entry = m.get("ensemble")
     specs = entry.params["members"]
     assert all(s["weight"] > 0 for s in specs) and abs(sum(s["weight"] for s in specs) - 1) < 1e-9
+    definition = entry.metrics["selection_eer_definition"]
     for spec in specs:
         member = m.get(spec["name"])
-        assert spec["sha256"] == member.sha256
-        assert entry.metrics["val_eer"] < member.metrics["val_eer"]
+        assert spec["sha256"] == member.fingerprint
+        assert member.metrics["selection_eer_definition"] == definition   # measured on the same writers
+        assert entry.metrics["selection_eer"] < member.metrics["selection_eer"]
     # "auto" picks it over its members (another image engine may still validate lower)
     best = m.get(best_engine(m, "image"))
-    assert best.metrics["val_eer"] <= entry.metrics["val_eer"]
+    assert best.metrics["selection_eer"] <= entry.metrics["selection_eer"]
 
 
 def _with_members(source: Path, root: Path) -> Manifest:
@@ -208,13 +240,14 @@ def test_refuses_a_flow_member_with_other_trees(flow_models, tmp_path):
 def test_installed_ensemble_flow_is_opt_in_and_pinned_to_the_installed_flow():
     m = Manifest()
     if "ensemble-flow" not in m.entries:
-        pytest.skip("no ensemble-flow installed (python -m export offline crosswriter ensemble --with-flow ...)")
+        pytest.skip("no ensemble-flow installed (python -m export offline pool ensemble --members ...,flow "
+                    "--name ensemble-flow --opt-in REASON)")
     entry = m.get("ensemble-flow")
     assert entry.params["opt_in"] and best_engine(m, "image") != "ensemble-flow"
     specs = {s["name"]: s for s in entry.params["members"]}
-    assert set(specs) == {"sdinet", "crosswriter", "flow"} and specs["flow"]["weight"] > 0
+    assert "flow" in specs and specs["flow"]["weight"] > 0
     assert all(s["sha256"] == m.get(n).fingerprint for n, s in specs.items())
-    assert entry.metrics["val_eer"] < m.get("ensemble").metrics["val_eer"]   # kept because it helped
+    assert entry.metrics["selection_eer"] < m.get("ensemble").metrics["selection_eer"]   # kept because it helped
     flow = m.get("flow").metrics
     held_out = set(entry.metrics["shipped_fold"]["val_users"]) | set(entry.metrics["shipped_fold"]["test_users"])
     seen = {u for k in ("train_users", "val_users") for u in parse_users(flow[k])}

@@ -36,3 +36,15 @@ def test_put_on_the_layered_registry_writes_only_the_packaged_folders_entries(tm
     assert layered.get("dtw").version == "user"                      # the user's entry still wins
     assert Manifest(packaged).get("dtw").version == "packaged"       # and never leaks into the package
     assert sorted(Manifest(packaged).entries) == ["dtw", "flow"]
+
+
+def test_fingerprint_pins_the_writer_dependent_background_too():
+    """sigembed-wd's distances depend on its background file as much as on the network: an
+    ensemble fitted on one background must not accept another with the same ONNX file."""
+    def entry(background: str | None) -> ModelEntry:
+        params = {"background": "bg.npz", "background_sha256": background} if background else {}
+        return ModelEntry(name="sigembed-wd", version="t", modality="image", file="m.onnx", sha256="a" * 64,
+                          params=params)
+    assert entry(None).fingerprint == "a" * 64
+    assert entry("b" * 64).fingerprint == entry("b" * 64).fingerprint != entry("c" * 64).fingerprint
+    assert entry("b" * 64).fingerprint != "a" * 64
