@@ -6,7 +6,7 @@ import inspect
 
 from edgesig.engines.base import Engine
 from edgesig.errors import EngineUnavailableError
-from edgesig.runtime import Manifest
+from edgesig.runtime import Manifest, ModelEntry
 
 #: engine name -> "module:Class"; imported lazily so unused engines cost nothing.
 ENGINE_TYPES: dict[str, str] = {
@@ -48,18 +48,26 @@ def pressure_free(name: str, manifest: Manifest) -> str | None:
     return variant if variant in manifest.entries and variant in ENGINE_TYPES else None
 
 
+def stale_members(entry: ModelEntry, manifest: Manifest) -> list[str]:
+    """The members of an ensemble entry that are missing or not the files it was fitted on."""
+    return [m["name"] for m in entry.params.get("members", ())
+            if m["name"] not in manifest.entries or manifest.entries[m["name"]].fingerprint != m.get("sha256")]
+
+
 def best_engine(manifest: Manifest, modality: str) -> str:
     """The installed engine of a modality with the lowest validation EER.
 
     Entries whose ``params.opt_in`` gives a reason (too slow for the latency target, say)
     are used only when named, and pressure-free variants only in place of their engine
-    (the verifier picks one for a pen without pressure). When entries carry ``selection_eer`` (the EER on the same writer-disjoint test
+    (the verifier picks one for a pen without pressure). An ensemble whose members were
+    reinstalled since it was fitted (``stale_members``) would refuse to load, so it is
+    passed over until it is refitted. When entries carry ``selection_eer`` (the EER on the same writer-disjoint test
     writers for every engine so marked), only those are compared: each engine's own
     ``val_eer`` comes from its own protocol and does not compare across engines.
     """
     candidates = [e for e in manifest.entries.values()
                   if e.modality == modality and e.name in ENGINE_TYPES and not e.params.get("opt_in")
-                  and e.params.get("pressure", True)]
+                  and e.params.get("pressure", True) and not stale_members(e, manifest)]
     if not candidates:
         raise EngineUnavailableError(f"no {modality} engine is installed in {manifest.path}; "
                                      "run `edgesig tune` or `python -m export` to build one")
@@ -69,4 +77,4 @@ def best_engine(manifest: Manifest, modality: str) -> str:
     return min(candidates, key=lambda e: e.metrics.get("val_eer", 1.0)).name
 
 
-__all__ = ["Engine", "ENGINE_TYPES", "NO_PRESSURE", "load_engine", "best_engine", "pressure_free"]
+__all__ = ["Engine", "ENGINE_TYPES", "NO_PRESSURE", "load_engine", "best_engine", "pressure_free", "stale_members"]

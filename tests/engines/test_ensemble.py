@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgesig.decision import Calibration
-from edgesig.engines import ENGINE_TYPES, best_engine, load_engine
+from edgesig.engines import ENGINE_TYPES, best_engine, load_engine, stale_members
 from edgesig.engines.ensemble import fuse
 from edgesig.engines.flow import FlowEngine
 from edgesig.offline.flow import to_grid
@@ -226,6 +226,18 @@ def test_auto_skips_an_opt_in_ensemble(flow_models):
     m.entries["ensemble-flow"] = ModelEntry(**{**entry.__dict__, "params": {
         k: v for k, v in entry.params.items() if k != "opt_in"}})
     assert best_engine(m, "image") == "ensemble-flow"  # it would win on validation EER
+
+
+def test_auto_passes_over_an_ensemble_whose_member_was_reinstalled(flow_models):
+    """A member shipped again (a retrained SDINet, say) makes the ensemble refuse to load:
+    "auto" must then fall back to another engine instead of failing until it is refitted."""
+    m = Manifest(flow_models)
+    m.entries.pop("ensemble-flow")
+    m.entries["ensemble"] = ModelEntry(**{**m.get("ensemble").__dict__, "metrics": {"selection_eer": 0.01}})
+    assert best_engine(m, "image") == "ensemble"
+    m.entries["sdinet"] = ModelEntry(**{**m.get("sdinet").__dict__, "sha256": "0" * 64})
+    assert stale_members(m.get("ensemble"), m) == ["sdinet"]
+    assert best_engine(m, "image") != "ensemble"
 
 
 def test_refuses_a_flow_member_with_other_trees(flow_models, tmp_path):
