@@ -45,7 +45,7 @@ def fold_scores(cv: dict, data: str) -> list[dict]:
         row = {"fold": fold["fold"]}
         for part in ("val", "test"):
             d = run_protocol([users[u] for u in fold[f"{part}_users"]], dtw.prepare, dtw.distances,
-                             combine=dtw.combine, penalty=dtw.penalty)
+                             decide=dtw.decide)
             row[part] = {"dtw": (d.genuine, d.forgery),
                          "gru": (np.asarray(fold[f"{part}_genuine"]), np.asarray(fold[f"{part}_forgery"]))}
         out.append(row)

@@ -36,7 +36,7 @@ def set_scores(name: str, part: str, manifest: Manifest) -> dict[str, tuple[Scor
     out = {}
     for family in ("dtw", "gru"):
         engine = load_engine(family if with_pressure else pressure_free(family, manifest) or family, manifest)
-        report = run_protocol(users, engine.prepare, engine.distances, combine=engine.combine, penalty=engine.penalty)
+        report = run_protocol(users, engine.prepare, engine.distances, decide=engine.decide)
         out[family] = ((report.genuine, report.forgery), engine.calibration)
     return out
 

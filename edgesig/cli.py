@@ -294,9 +294,12 @@ def tune_svc2004(directory: str, val_users: str, test_users: str, refs: int, ins
                    "without pressure; the default tunes dtw on the sets that have pressure")
 @click.option("--leave-one-out", is_flag=True,
               help="also tune without each set in turn and test on it (leave-one-dataset-out table)")
+@click.option("--combiner", is_flag=True,
+              help="also fit a learned decision on the sets' training writers (edgesig.eval.combiner); "
+                   "kept where it lowers the mean validation EER")
 @_tune_outputs
-def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_one_out: bool, refs: int,
-                install_dir: str | None, no_install: bool, out: str | None) -> None:
+def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_one_out: bool, combiner: bool,
+                refs: int, install_dir: str | None, no_install: bool, out: str | None) -> None:
     """Grid-search the DTW engine on the validation writers of several pen sets (the mean
     of their EERs), one threshold from all of them; report on each set's test writers."""
     from edgesig.eval.datasets import split
@@ -307,20 +310,25 @@ def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_on
     if pressure:  # the pressure variant never sees a pen without pressure: Verifier picks the other
         val = {n: users for n, users in val.items() if users[0].genuine[0].has_pressure}
     test = {n: load_set(n, "test", fold, root) for n in val}
+    train = {n: load_set(n, "train", fold, root) for n in val} if combiner else None
     name = "dtw" if pressure else "dtw-nopressure"
     click.echo(f"{name}: choosing on the validation writers of {', '.join(val)}")
     scorer = SetScorer(refs)
     entry, details = tune_dtw(val, test, refs=refs, progress=_progress("grid"), pressure=pressure, name=name,
                               scorer=scorer, protocol=f"{', '.join(val)} (fold {fold} of edgesig/eval/splits.json), "
-                                                      f"skilled forgeries, {refs} references")
-    if "svc2004-task2" in val:  # the DTW engine looked at the validation writers only
-        entry.metrics["unseen_users"] = sorted(int(w) for part in ("train", "test")
-                                               for w in split("svc2004-task2", part, fold))
+                                                      f"skilled forgeries, {refs} references", train=train)
+    if "svc2004-task2" in val:  # the DTW engine looked at the validation writers, a learned decision at the training ones
+        unseen = ("test",) if "decision" in entry.params else ("train", "test")
+        entry.metrics["unseen_users"] = sorted(int(w) for part in unseen for w in split("svc2004-task2", part, fold))
+    if "decision_trials" in details:
+        d = details["decision_trials"]
+        click.echo(f"learned decision: validation {d['learned_val_eer']:.2%} against the plain rule's "
+                   f"{d['plain_val_eer']:.2%} (mean over sets): {'kept' if d['kept'] else 'not kept'}")
     click.echo(f"validation (mean over sets): EER {entry.metrics['val_eer']:.2%}")
     for set_name, fig in details["per_set"].items():
         click.echo(_summary_line(f"{set_name} test writers", _test_figures(fig)))
     if leave_one_out:
-        details["leave_one_out"] = lodo(val, test, scorer, pressure, progress=_progress("leave one out"))
+        details["leave_one_out"] = lodo(val, test, scorer, pressure, progress=_progress("leave one out"), train=train)
         for set_name, fig in details["leave_one_out"].items():
             click.echo(_summary_line(f"{set_name} test writers, tuned without {set_name}", _test_figures(fig)))
     if out:
@@ -328,7 +336,8 @@ def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_on
         (Path(out) / "tuning.json").write_text(json.dumps({**details, "entry": entry.to_dict()}, indent=2))
     if not no_install:
         done = install_entry(entry, made_by=f"edgesig tune online --sets {sets} --fold {fold}"
-                                            + ("" if pressure else " --no-pressure"), target=install_dir)
+                                            + ("" if pressure else " --no-pressure") + (" --combiner" if combiner else ""),
+                             target=install_dir)
         for line in done.lines():
             click.echo(line)
 
@@ -368,8 +377,8 @@ def eval_svc2004(directory: str, refs: int, engine: str, users: str, out: str) -
     wanted = parse_users(users)
     data = load_svc2004(directory, wanted)
     _note_seen_users(eng, wanted)
-    report = run_protocol(data, eng.prepare, eng.distances, refs=refs, combine=eng.combine,
-                          penalty=eng.penalty, progress=_progress(f"{eng.name} on {len(data)} users"))
+    report = run_protocol(data, eng.prepare, eng.distances, refs=refs, decide=eng.decide,
+                          progress=_progress(f"{eng.name} on {len(data)} users"))
     _write_report(report, eng, {"refs": refs, "users_spec": users}, out, f"SVC2004 users {users}")
 
 
@@ -405,8 +414,8 @@ def eval_online(sets: tuple[str, ...], part: str, fold: str, engine: str, data: 
             eng = verifier.engine(variant) if variant and not users[0].genuine[0].has_pressure else main
             if name == "svc2004-task2":
                 _note_seen_users(eng, [u.user for u in users])
-            report = run_protocol(users, eng.prepare, eng.distances, refs=REFERENCES, combine=eng.combine,
-                                  penalty=eng.penalty, progress=_progress(f"{eng.name} on {name} fold {k}"))
+            report = run_protocol(users, eng.prepare, eng.distances, refs=REFERENCES, decide=eng.decide,
+                                  progress=_progress(f"{eng.name} on {name} fold {k}"))
             extra = {"set": name, "split": part, "fold": k, "refs": REFERENCES, "writers": [u.user for u in users]}
             rows.append(_write_report(report, eng, extra, Path(out) / f"{name}-{part}-fold{k}",
                                       f"{name} {part} writers, fold {k}"))
@@ -527,7 +536,7 @@ def _image_protocol(eng: Engine, data: list[UserSamples], refs: int) -> tuple[Re
         if any(r is None for r in references):
             raise ImageError("a reference image could not be read: " + unreadable[-1])
         return eng.pairwise(references)
-    report = run_protocol(data, prepare, distances, refs=refs, combine=eng.combine,
+    report = run_protocol(data, prepare, distances, refs=refs, decide=eng.decide,
                           progress=_progress(f"{eng.name} on {len(data)} users"), pairwise=pairwise)
     finite = np.concatenate([report.genuine, report.forgery])
     worst = float(np.nanmax(finite)) + 1.0 if np.isfinite(finite).any() else 1.0

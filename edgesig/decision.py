@@ -10,12 +10,13 @@ calibration maps it to a score in [0, 1].
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
-from edgesig.errors import InvalidInputError
+from edgesig.errors import InvalidInputError, ModelError
 
 TERMS = ("min", "mean", "max", "tmp")
 _EPS = 1e-9
@@ -69,6 +70,54 @@ def dissimilarity(query_distances: np.ndarray, stats: ReferenceStats,
     return float(sum(terms[t] for t in combine))
 
 
+def decision_terms(query_distances: np.ndarray, stats: ReferenceStats) -> dict[str, float]:
+    """Every term a learned decision may weigh that the distances give: the normalised
+    terms, their logs (``log.min``...: a ratio's log treats twice and half alike), and the
+    log of each normaliser (``spread.min``...: how loosely this writer signs, which moves
+    where a writer's genuine scores sit against one global threshold)."""
+    terms = stats.normalized(query_distances)
+    spreads = (stats.d_min, stats.d_mean, stats.d_max, stats.d_tmp)
+    return {**terms, **{f"log.{k}": math.log(max(v, _EPS)) for k, v in terms.items()},
+            **{f"spread.{k}": math.log(v) for k, v in zip(TERMS, spreads)}}
+
+
+@dataclass(frozen=True)
+class Combiner:
+    """A learned decision: a weighted sum of named terms in place of the plain sum.
+
+    The terms are the normalised distances (``TERMS``) and whatever else the engine
+    names (``Engine.terms``: the DTW engine's per-feature global deviations). The weights
+    are fitted on training writers (``edgesig.eval.combiner``); the calibration then puts
+    one global threshold on the weighted sum as it does on the plain one. It is stored as
+    the ``decision`` block of a manifest entry's params; an entry without one decides as
+    before.
+    """
+
+    terms: tuple[str, ...]
+    weights: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not self.terms or len(self.terms) != len(self.weights) or not np.all(np.isfinite(self.weights)):
+            raise ModelError(f"decision block: need one finite weight per term, got terms {list(self.terms)} "
+                             f"and weights {list(self.weights)}; re-run `edgesig tune online --combiner`")
+
+    def apply(self, values: Mapping[str, float]) -> float:
+        """The weighted sum of the named terms; lower means more like the references."""
+        try:
+            return float(sum(w * values[t] for t, w in zip(self.terms, self.weights)))
+        except KeyError:
+            missing = [t for t in self.terms if t not in values]
+            raise ModelError(f"decision block names terms {missing} this engine does not compute "
+                             f"(it has {sorted(values)}); re-run `edgesig tune online --combiner`") from None
+
+    def to_dict(self) -> dict[str, list]:
+        return {"terms": list(self.terms), "weights": list(self.weights)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Combiner":
+        return cls(tuple(str(t) for t in data["terms"]), tuple(float(w) for w in data["weights"]))
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Maps a dissimilarity to P(genuine) = sigmoid(slope · (threshold − d) + bias).
@@ -108,15 +157,21 @@ def fit_calibration(genuine: np.ndarray, forgery: np.ndarray) -> Calibration:
     x = np.concatenate([threshold - g, threshold - f])
     y = np.concatenate([np.ones(g.size), np.zeros(f.size)])
     scale = 1.0 / max(float(np.std(x)), _EPS)
-    w = np.array([scale, 0.0])  # [slope, bias]
-    for _ in range(50):
-        z = np.clip(w[0] * x + w[1], -50, 50)
-        p = 1.0 / (1.0 + np.exp(-z))
-        grad = np.array([np.sum((p - y) * x), np.sum(p - y)]) + 1e-6 * w
-        h = p * (1 - p)
-        hess = np.array([[np.sum(h * x * x), np.sum(h * x)], [np.sum(h * x), np.sum(h)]]) + 1e-6 * np.eye(2)
+    slope, bias = fit_logistic(np.column_stack([x, np.ones_like(x)]), y, np.full(2, 1e-6), start=np.array([scale, 0.0]))
+    return Calibration(threshold=float(threshold), slope=float(max(slope, _EPS)), bias=float(bias))
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, ridge: np.ndarray, start: np.ndarray | None = None,
+                 iterations: int = 50) -> np.ndarray:
+    """Weights w of P(y = 1) = sigmoid(X · w) with an L2 penalty ``ridge`` per weight, by
+    Newton's method (a handful of weights: the Hessian is tiny, and Newton needs no step size)."""
+    w = np.zeros(X.shape[1]) if start is None else np.asarray(start, dtype=np.float64).copy()
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(X @ w, -50, 50)))
+        grad = X.T @ (p - y) + ridge * w
+        hess = X.T @ (X * (p * (1 - p))[:, None]) + np.diag(ridge)
         step = np.linalg.solve(hess, grad)
         w = w - step
         if np.max(np.abs(step)) < 1e-8:
             break
-    return Calibration(threshold=float(threshold), slope=float(max(w[0], _EPS)), bias=float(w[1]))
+    return w

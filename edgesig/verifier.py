@@ -15,7 +15,7 @@ import numpy as np
 
 from edgesig.adaptation import AdaptPolicy, adapted, n_enrolled, reverted
 from edgesig.audit import AuditLog
-from edgesig.decision import ReferenceStats, dissimilarity
+from edgesig.decision import ReferenceStats
 from edgesig.engines import Engine, best_engine, load_engine, pressure_free
 from edgesig.errors import EnrollmentError, ImageError, InvalidInputError, PenStreamError, UnknownUserError
 from edgesig.identify import Embedder, Identifier, entry_name, load_identification
@@ -105,8 +105,8 @@ class Verifier:
         pen = isinstance(sample, PenStream)
         engine = self.engine(self._engine_name if pen else self.image_engine_name)
         query = engine.prepare(sample)
-        engine.distances(query, [query])
-        engine.penalty(query, [query])
+        refs = [query, query]
+        engine.decide(engine.distances(query, refs), ReferenceStats.from_matrix(engine.pairwise(refs)), query, refs)
         if pen:
             sample_fp = fingerprint(sample)
             near_duplicate(sample_fp, [sample_fp])
@@ -288,8 +288,7 @@ class Verifier:
                 "the user again (the old template stays stored until then)")
         stats = ReferenceStats.from_dict(template.stats)
         dists = engine.distances(query, template.references)
-        penalty = engine.penalty(query, template.references)
-        d = dissimilarity(dists, stats, engine.combine) + penalty
+        d = engine.decide(dists, stats, query, template.references)
         score = float(engine.calibration.probability(d))
         threshold = engine.calibration.score_threshold
         accepted = bool(d <= engine.calibration.threshold)
@@ -297,7 +296,7 @@ class Verifier:
         return VerifyResult(user_id=user_id, accepted=accepted, score=score, threshold=threshold,
                             engine=engine.name, latency_ms=(time.perf_counter() - start) * 1e3,
                             reasons=reasons, distance=d, model_version=template.model_version,
-                            details={"distances": [float(x) for x in dists], "penalty": penalty})
+                            details={"distances": [float(x) for x in dists]})
 
     # -- identification ----------------------------------------------------------------
     def identify(self, sample: Any, top_k: int = 5) -> Identification:

@@ -13,7 +13,7 @@ def test_demo_runs_and_reports_eer():
 
 
 def test_eval_svc2004_writes_report(svc_dir, tmp_path):
-    result = CliRunner().invoke(cli, ["eval", "svc2004", str(svc_dir), "--users", "21-22",
+    result = CliRunner().invoke(cli, ["eval", "svc2004", str(svc_dir), "--users", "7-8",
                                       "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report.json").read_text())
@@ -24,13 +24,13 @@ def test_eval_svc2004_writes_report(svc_dir, tmp_path):
     assert lo <= report["eer"] <= hi and "95 % over writers" in result.output
     for name in ("roc.png", "det.png", "scores.png"):
         assert (tmp_path / name).stat().st_size > 1000
-    assert "in-sample" not in result.output                 # DTW was tuned on other writers (fold 0 val)
+    assert "in-sample" not in result.output                 # fold 0 test writers: DTW never saw them
 
 
 def test_eval_says_which_users_the_engine_has_seen(svc_dir, tmp_path):
     """Figures on writers a model was tuned or trained on are in-sample; the command says
     so, naming them, instead of letting them pass for writer-independent ones."""
-    result = CliRunner().invoke(cli, ["eval", "svc2004", str(svc_dir), "--engine", "dtw", "--users", "20-21",
+    result = CliRunner().invoke(cli, ["eval", "svc2004", str(svc_dir), "--engine", "dtw", "--users", "19-20",
                                       "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     from edgesig.eval.protocols import format_users
@@ -201,3 +201,15 @@ def test_eval_online_reports_the_split_writers_of_a_set(svc_dir, tmp_path):
     assert (out / "svc2004-task1-test-fold1" / "det.png").exists()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["set_eer"] == {"svc2004-task1": report["eer"]} and len(summary["rows"]) == 1
+
+
+def test_tune_fits_a_decision_on_training_writers_and_keeps_it_only_if_validation_improves(svc_dir):
+    from edgesig.eval.protocols import load_svc2004
+    from edgesig.eval.tuning import DtwCandidate, tune_dtw
+    from edgesig.features.kinematics import FeatureConfig
+    val, test, train = (load_svc2004(svc_dir, users) for users in ([1, 2], [3], [4, 5, 6]))
+    entry, details = tune_dtw(val, test, grid=[DtwCandidate(FeatureConfig(), 0.1)], train=train)
+    trials = details["decision_trials"]
+    assert trials["train_users"] == {"all": 3} and len(trials["trials"]) > 1
+    assert trials["kept"] == ("decision" in entry.params) == (trials["learned_val_eer"] < trials["plain_val_eer"])
+    assert entry.metrics["val_eer"] == min(trials["learned_val_eer"], trials["plain_val_eer"])

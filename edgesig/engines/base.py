@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgesig.decision import Calibration
+from edgesig.decision import Calibration, Combiner, ReferenceStats, decision_terms, dissimilarity
 from edgesig.runtime import ModelEntry
 
 
@@ -29,6 +29,8 @@ class Engine(ABC):
         self.combine: tuple[str, ...] = tuple(entry.params.get("combine", ("min", "mean")))
         #: False for the pressure-free variant of a pen engine (``params.pressure``).
         self.uses_pressure = bool(entry.params.get("pressure", True))
+        #: A learned decision (``params.decision``); None: the plain ``combine`` sum plus ``penalty``.
+        self.decision = Combiner.from_dict(entry.params["decision"]) if "decision" in entry.params else None
 
     def pen_input(self, pen: Any) -> Any:
         """The pen as this engine reads it: without pressure for a pressure-free variant."""
@@ -57,6 +59,24 @@ class Engine(ABC):
         features, which are compared with the references' mean.
         """
         return 0.0
+
+    def terms(self, query: np.ndarray, references: Sequence[np.ndarray]) -> dict[str, float]:
+        """Named terms beyond the normalised distances that a learned decision may weigh
+        (none unless an engine has some)."""
+        return {}
+
+    def decide(self, distances: np.ndarray, stats: ReferenceStats, query: np.ndarray,
+               references: Sequence[np.ndarray]) -> float:
+        """The query's dissimilarity from its distances to the references: the learned
+        decision's weighted sum where the entry has one, else the plain sum plus penalty."""
+        if self.decision is None:
+            return dissimilarity(distances, stats, self.combine) + self.penalty(query, references)
+        return self.decision.apply(self.term_values(distances, stats, query, references))
+
+    def term_values(self, distances: np.ndarray, stats: ReferenceStats, query: np.ndarray,
+                    references: Sequence[np.ndarray]) -> dict[str, float]:
+        """Every named term a learned decision may weigh, for one query."""
+        return {**decision_terms(distances, stats), **self.terms(query, references)}
 
     def pairwise(self, references: Sequence[np.ndarray]) -> np.ndarray:
         """Symmetric reference-to-reference distance matrix (zero diagonal)."""

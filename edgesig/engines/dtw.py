@@ -23,6 +23,8 @@ from edgesig.pen import PenStream
 from edgesig.runtime import ModelEntry
 
 N_GLOBAL = len(GLOBAL_FEATURES)
+#: The names of ``DtwEngine.terms``: absolute, then signed deviations.
+_TERM_NAMES = tuple(f"{kind}.{n}" for kind in ("global", "signed") for n in GLOBAL_FEATURES)
 
 
 class DtwEngine(Engine):
@@ -57,5 +59,18 @@ class DtwEngine(Engine):
         """Weighted deviation of the query's global features from the references' mean."""
         if self.global_weight == 0.0:
             return 0.0
-        refs = np.stack([r[0, :N_GLOBAL] for r in references]).astype(np.float64)
-        return self.global_weight * deviation(query[0, :N_GLOBAL].astype(np.float64), refs, self.global_scale)
+        return self.global_weight * deviation(*_global_rows(query, references), self.global_scale)
+
+    def terms(self, query: np.ndarray, references: Sequence[np.ndarray]) -> dict[str, float]:
+        """Each global feature's scaled deviation from the references' mean, absolute as
+        ``global.<name>`` and signed as ``signed.<name>`` (a forger is slower, not just
+        different): a learned decision weighs them one by one where ``penalty`` averages."""
+        q, refs = _global_rows(query, references)
+        signed = (q - refs.mean(axis=0)) / self.global_scale
+        return dict(zip(_TERM_NAMES, np.abs(signed).tolist() + signed.tolist()))
+
+
+def _global_rows(query: np.ndarray, references: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The query's global descriptor and the references' (one row each), in float64."""
+    refs = np.stack([r[0, :N_GLOBAL] for r in references]).astype(np.float64)
+    return query[0, :N_GLOBAL].astype(np.float64), refs

@@ -184,17 +184,48 @@ def run_protocol(users: Sequence[UserSamples], prepare: Callable[[Any], np.ndarr
                  refs: int = 5, combine: tuple[str, ...] = ("min", "mean"),
                  progress: Callable[[Iterable], Iterable] | None = None,
                  penalty: Callable[[np.ndarray, Sequence[np.ndarray]], float] | None = None,
-                 pairwise: Callable[[Sequence[np.ndarray]], np.ndarray] | None = None) -> Report:
+                 pairwise: Callable[[Sequence[np.ndarray]], np.ndarray] | None = None,
+                 decide: Decide | None = None) -> Report:
     """Score every user's tests against their first ``refs`` genuine samples.
 
     ``penalty`` is an engine's extra term (``Engine.penalty``), added as the verifier adds it.
     ``pairwise`` is the engine's reference matrix (``Engine.pairwise``), which enrolment
     uses: an engine may measure its references' spread otherwise than query by query
     (``sigembed-wd`` holds each reference out of the others' user model).
+    ``decide`` (``Engine.decide``) replaces ``combine`` and ``penalty`` with the engine's
+    whole decision, as the verifier runs it.
     """
-    scored = []
-    iterator = progress(users) if progress else users
-    for u in iterator:
+    def rule(dists: np.ndarray, stats: ReferenceStats, query: np.ndarray, feats_ref: Sequence[np.ndarray]) -> float:
+        extra = penalty(query, feats_ref) if penalty is not None else 0.0
+        return dissimilarity(dists, stats, combine) + extra
+    rows = protocol_rows(users, prepare, distances, decide or rule, refs, progress, pairwise)
+    return Report([UserScores(r.user, r.genuine, r.forgery, r.stats.d_mean) for r in rows])
+
+
+#: What a query is turned into, from its distances to the references, their statistics,
+#: the prepared query and the prepared references: a dissimilarity or a row of terms.
+Decide = Callable[[np.ndarray, ReferenceStats, np.ndarray, Sequence[np.ndarray]], Any]
+
+
+@dataclass
+class UserRows:
+    """One user's queries after ``decide``: an array with one entry (or row) per query."""
+
+    user: int
+    genuine: np.ndarray
+    forgery: np.ndarray
+    stats: ReferenceStats
+
+
+def protocol_rows(users: Sequence[UserSamples], prepare: Callable[[Any], np.ndarray],
+                  distances: Callable[[np.ndarray, Sequence[np.ndarray]], np.ndarray], decide: Decide,
+                  refs: int = 5, progress: Callable[[Iterable], Iterable] | None = None,
+                  pairwise: Callable[[Sequence[np.ndarray]], np.ndarray] | None = None) -> list[UserRows]:
+    """The protocol's loop: each user's references, their statistics, and ``decide`` on
+    every genuine test and forgery. ``run_protocol`` decides a dissimilarity; a learned
+    decision is fitted on rows of terms from the same loop."""
+    out = []
+    for u in progress(users) if progress else users:
         if len(u.genuine) <= refs:
             raise InvalidInputError(f"user {u.user} has {len(u.genuine)} genuine samples; need more than {refs}")
         feats_ref = [prepare(s) for s in u.genuine[:refs]]
@@ -202,12 +233,11 @@ def run_protocol(users: Sequence[UserSamples], prepare: Callable[[Any], np.ndarr
                                            else _reference_matrix(feats_ref, distances))
 
         def score(samples: list[Any]) -> np.ndarray:
-            def one(query: np.ndarray) -> float:
-                extra = penalty(query, feats_ref) if penalty is not None else 0.0
-                return dissimilarity(distances(query, feats_ref), stats, combine) + extra
+            def one(query: np.ndarray) -> Any:
+                return decide(distances(query, feats_ref), stats, query, feats_ref)
             return np.array([one(prepare(s)) for s in samples])
-        scored.append(UserScores(u.user, score(u.genuine[refs:]), score(u.forgery), stats.d_mean))
-    return Report(scored)
+        out.append(UserRows(u.user, score(u.genuine[refs:]), score(u.forgery), stats))
+    return out
 
 
 def _reference_matrix(refs: Sequence[np.ndarray],

@@ -4,7 +4,8 @@ The grid is small on purpose: each point is a full protocol run. First the local
 features and band; then the feature stride on the winner (it buys speed where
 accuracy allows); then extra derived channels, added greedily while each one clearly
 helps; then the weight of the global-feature term (its scales are the validation
-writers' typical genuine deviations).
+writers' typical genuine deviations); given training writers, last a learned decision
+(``edgesig.eval.combiner``), kept only where it lowers the validation EER.
 Parameters, the calibration and the enrolment policy all come from the validation
 users; the test users are scored once, with everything frozen, and only reported.
 """
@@ -18,10 +19,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from edgesig.decision import fit_calibration
+from edgesig.decision import Combiner, fit_calibration
 from edgesig.engines import best_engine
 from edgesig.engines.dtw import N_GLOBAL, DtwEngine
 from edgesig.errors import InvalidInputError
+from edgesig.eval.combiner import choose_combiner, term_rows
 from edgesig.eval.protocols import Report, UserSamples, run_protocol, set_figures
 from edgesig.features.global_features import global_features
 from edgesig.features.kinematics import FeatureConfig
@@ -51,10 +53,13 @@ class DtwCandidate:
     global_weight: float = 0.0
     global_scale: tuple[float, ...] = (1.0,) * N_GLOBAL
     pressure: bool = True   # False: the pressure-free variant, which reads every pen without it
+    decision: Combiner | None = None   # a learned decision in place of combine + global weight
 
     def params(self) -> dict[str, Any]:
         out = {"features": self.features.to_dict(), "band": self.band, "combine": list(self.combine),
                "global": {"weight": self.global_weight, "scale": list(self.global_scale)}}
+        if self.decision is not None:
+            out["decision"] = self.decision.to_dict()
         return out if self.pressure else {**out, "pressure": False}
 
     def engine(self) -> DtwEngine:
@@ -86,8 +91,7 @@ def evaluate(cand: DtwCandidate, users: Sequence[UserSamples], refs: int = 5) ->
         if key not in cache:
             cache[key] = engine.prepare(pen)
         return cache[key]
-    return run_protocol(users, prepare, engine.distances, refs=refs, combine=cand.combine,
-                        penalty=engine.penalty)
+    return run_protocol(users, prepare, engine.distances, refs=refs, decide=engine.decide)
 
 
 @dataclass
@@ -120,9 +124,13 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
              grid: Iterable[DtwCandidate] | None = None, refs: int = 5,
              progress: Callable[[Iterable], Iterable] = lambda it: it, pressure: bool = True,
              protocol: str = "SVC2004 Task 2, skilled forgeries, 5 references",
-             name: str = "dtw", scorer: SetScorer | None = None) -> tuple[ModelEntry, dict[str, Any]]:
+             name: str = "dtw", scorer: SetScorer | None = None,
+             train: SetUsers | None = None) -> tuple[ModelEntry, dict[str, Any]]:
     """Pick the candidate with the lowest validation EER (the mean over sets when given
     several); calibrate on all validation writers together (one global threshold); test once.
+
+    With ``train`` writers (by set), a learned decision is fitted on them last and kept
+    where it lowers the mean validation EER (``edgesig.eval.combiner``).
     """
     val_sets, test_sets = _as_sets(val), _as_sets(test)
     scorer = scorer or SetScorer(refs)
@@ -138,6 +146,9 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
     best = replace(best, global_scale=global_scale(pooled_val, refs, best.pressure))
     weighted = [(mean_set_eer(replace(best, global_weight=w), val_sets), w) for w in GLOBAL_WEIGHTS]
     best = replace(best, global_weight=min(weighted, key=lambda t: t[0])[1])
+    decision_trials: dict[str, Any] = {}
+    if train is not None:
+        best, decision_trials = _with_decision(best, _as_sets(train), val_sets, refs, mean_set_eer)
     # each writer is scored against their own references only, so a pooled report is the
     # sets' reports joined: every set is evaluated once
     val_reports = {k: evaluate(best, users, refs) for k, users in val_sets.items()}
@@ -168,20 +179,38 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
                "stride_trials": [{"val_eer": e, "stride": s} for e, s in strided],
                "channel_trials": added,
                "global_weight_trials": [{"val_eer": e, "weight": w} for e, w in weighted],
+               **({"decision_trials": decision_trials} if decision_trials else {}),
                "validation": val_sum, "test": test_sum, "per_set": per_set}
     return entry, details
 
 
 def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bool = True,
-                  progress: Callable[[Iterable], Iterable] = lambda it: it) -> dict[str, dict[str, Any]]:
-    """For each set, the engine tuned and thresholded on the other sets' validation
-    writers, scored on this set's test writers: how the choice carries to a new pad."""
+                  progress: Callable[[Iterable], Iterable] = lambda it: it,
+                  train: SetUsers | None = None) -> dict[str, dict[str, Any]]:
+    """For each set, the engine tuned (and its decision fitted, given ``train``) and
+    thresholded on the other sets' writers, scored on this set's test writers: how the
+    choice carries to a new pad."""
     out = {}
     for name in val:
+        others = None if train is None else {k: v for k, v in train.items() if k != name}
         _, details = tune_dtw({k: v for k, v in val.items() if k != name}, {name: test[name]}, refs=scorer.refs,
-                              progress=progress, pressure=pressure, scorer=scorer)
+                              progress=progress, pressure=pressure, scorer=scorer, train=others)
         out[name] = details["per_set"][name]
     return out
+
+
+def _with_decision(cand: DtwCandidate, train: SetUsers, val: SetUsers, refs: int,
+                   mean_set_eer: Callable[[DtwCandidate, SetUsers], float]) -> tuple[DtwCandidate, dict[str, Any]]:
+    """``cand`` with the learned decision fitted on ``train`` if it beats the plain rule on
+    the mean validation EER, and the trials."""
+    engine = cand.engine()
+    rows = {part: {k: term_rows(engine, users, refs) for k, users in sets.items()}
+            for part, sets in (("train", train), ("val", val))}
+    combiner, mean, trials = choose_combiner(rows["train"], rows["val"])
+    plain = mean_set_eer(cand, val)
+    chosen = replace(cand, decision=combiner) if mean < plain else cand
+    return chosen, {"plain_val_eer": plain, "learned_val_eer": mean, "kept": chosen.decision is not None,
+                    "train_users": {k: len(v) for k, v in train.items()}, "trials": trials}
 
 
 def _as_sets(users: SetUsers | Sequence[UserSamples]) -> SetUsers:

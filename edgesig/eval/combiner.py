@@ -1,0 +1,119 @@
+"""Fitting a learned decision (``edgesig.decision.Combiner``) on training writers.
+
+Why: the Sharma–Sundaram rule adds the min and mean terms and the mean global-feature
+deviation at fixed weights, the same on every pad, so the DTW engine learns nothing
+from the pen sets' training writers. A logistic model over the engine's named terms
+(``Engine.term_values``: the normalised distances, the references' spread, each global
+feature's deviation), fitted on those writers' genuine tests against their skilled
+forgeries with the evaluation's own protocol loop, learns which terms tell a forgery
+(a forger is slower, not merely different). Which terms and how strong the L2 penalty
+is are chosen by the mean over sets of the validation EER, as every other choice of the
+engine is; the weights never see a validation or test writer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from edgesig.decision import TERMS, Combiner, fit_logistic
+from edgesig.engines.base import Engine
+from edgesig.eval.protocols import Report, UserRows, UserSamples, UserScores, protocol_rows
+
+#: Term families a choice may combine: fixed names, or every term with the prefix.
+FAMILIES: dict[str, tuple[str, ...] | str] = {
+    "pair": ("min", "mean"), "all": TERMS, "global": "global.", "signed": "signed.", "spread": "spread."}
+#: The families tried, simplest first (a tie keeps the simpler).
+FEATURE_SETS = (("pair", "global"), ("all", "global"), ("pair", "global", "signed"), ("pair", "global", "spread"),
+                ("all", "global", "signed"), ("all", "global", "spread"), ("all", "global", "signed", "spread"))
+L2 = (0.1, 1.0, 10.0, 100.0)
+
+
+@dataclass(frozen=True)
+class TermRows:
+    """One set's writers as rows of named terms, one row per genuine test or forgery."""
+
+    names: tuple[str, ...]
+    users: list[UserRows]
+
+    def design(self, terms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The ``terms`` columns of every query, and 1 for genuine, 0 for a forgery."""
+        cols = [self.names.index(t) for t in terms]
+        X = np.concatenate([rows[:, cols] for u in self.users for rows in (u.genuine, u.forgery)])
+        y = np.concatenate([np.full(len(rows), label) for u in self.users
+                            for rows, label in ((u.genuine, 1.0), (u.forgery, 0.0))])
+        return X, y
+
+    def report(self, combiner: Combiner) -> Report:
+        """The protocol's report with ``combiner`` as the decision (what ``Engine.decide`` gives)."""
+        cols = [self.names.index(t) for t in combiner.terms]
+        w = np.asarray(combiner.weights)
+        return Report([UserScores(u.user, u.genuine[:, cols] @ w, u.forgery[:, cols] @ w, u.stats.d_mean)
+                       for u in self.users])
+
+
+def term_rows(engine: Engine, users: Sequence[UserSamples], refs: int = 5,
+              progress: Callable[[Iterable], Iterable] | None = None) -> TermRows:
+    """Every query of ``users`` as a row of ``engine``'s named terms (the protocol's loop)."""
+    names: list[str] = []
+
+    def row(distances: np.ndarray, stats: Any, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
+        values = engine.term_values(distances, stats, query, references)
+        names[:] = names or list(values)
+        return np.array([values[n] for n in names])
+    rows = protocol_rows(users, engine.prepare, engine.distances, row, refs, progress)
+    return TermRows(tuple(names), rows)
+
+
+@dataclass(frozen=True)
+class CombinerChoice:
+    """Which term families a combiner weighs, the normalised terms as logs or not, and its L2."""
+
+    families: tuple[str, ...]
+    log: bool
+    l2: float
+
+    def terms(self, names: Sequence[str]) -> tuple[str, ...]:
+        out: list[str] = []
+        for family in self.families:
+            spec = FAMILIES[family]
+            if isinstance(spec, str):
+                out += [n for n in names if n.startswith(spec)]
+            else:
+                out += [f"log.{t}" if self.log else t for t in spec]
+        return tuple(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"families": list(self.families), "log": self.log, "l2": self.l2}
+
+
+def default_grid() -> list[CombinerChoice]:
+    return [CombinerChoice(f, log, l2) for f in FEATURE_SETS for log in (False, True) for l2 in L2]
+
+
+def fit_combiner(train: Sequence[TermRows], choice: CombinerChoice) -> Combiner:
+    """L2-penalised logistic regression of genuine against forgery over the chosen terms,
+    each standardised so one penalty fits all; returned as dissimilarity weights (the
+    negated log-odds weights: lower means genuine, as every engine's distance)."""
+    terms = choice.terms(train[0].names)
+    parts = [t.design(terms) for t in train]
+    X = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    mu, sd = X.mean(axis=0), X.std(axis=0) + 1e-9
+    Z = np.column_stack([(X - mu) / sd, np.ones(len(X))])
+    w = fit_logistic(Z, y, np.r_[np.full(len(terms), choice.l2), 1e-9], iterations=100)
+    return Combiner(terms, tuple(float(v) for v in -w[:-1] / sd))
+
+
+def choose_combiner(train: Mapping[str, TermRows], val: Mapping[str, TermRows],
+                    grid: Iterable[CombinerChoice] | None = None) -> tuple[Combiner, float, list[dict[str, Any]]]:
+    """The combiner with the lowest mean over sets of the validation EER, that mean, and
+    every trial (each fitted on all training sets together)."""
+    trials = []
+    for choice in grid or default_grid():
+        combiner = fit_combiner(list(train.values()), choice)
+        per_set = {name: rows.report(combiner).summary()["eer"] for name, rows in val.items()}
+        trials.append((float(np.mean(list(per_set.values()))), combiner, {**choice.to_dict(), "val_eer": per_set}))
+    mean, combiner, _ = min(trials, key=lambda t: t[0])
+    return combiner, mean, [{**t[2], "mean_val_eer": t[0]} for t in trials]
