@@ -10,7 +10,7 @@ writers scored once; the plain rule (min + mean + weight x the mean global devia
 the same weighted sum) gets its threshold the same way. Leave-one-dataset-out: the
 combiner and threshold from the other sets' writers only, tested on the left-out set.
 Where the installed entries carry a decision block, ``Engine.decide`` is timed with and
-without it.
+without it. Last, FAR by forger skill at each rule's threshold on synthetic writers.
 
     PYTHONPATH=. python benchmarks/online_combiner.py --out build/online/combiner.json
 """
@@ -30,9 +30,10 @@ from edgesig.decision import Combiner, ReferenceStats, fit_calibration
 from edgesig.engines import load_engine
 from edgesig.eval.combiner import TermRows, choose_combiner, term_rows
 from edgesig.eval.datasets import FOLDS, split
-from edgesig.eval.protocols import ONLINE_SETS, Report, load_set, set_figures
+from edgesig.eval.protocols import ONLINE_SETS, Report, UserSamples, load_set, set_figures
 from edgesig.features.global_features import GLOBAL_FEATURES
 from edgesig.runtime import Manifest, ModelEntry
+from edgesig.synth import make_population
 
 #: Each variant and the sets it runs on (the verifier sends pens without pressure to dtw-nopressure).
 VARIANTS = {"dtw": ("svc2004-task2", "susig", "mcyt"), "dtw-nopressure": ONLINE_SETS}
@@ -125,6 +126,25 @@ def decide_cost(name: str, repeats: int = 2000) -> tuple[float, float]:
     return out[0], out[1]
 
 
+def synthetic_far(entry: ModelEntry, folds: dict[str, dict[str, Any]], writers: int = 30,
+                  skills: tuple[float, ...] = (0.0, 0.5, 1.0)) -> dict[str, dict[str, float]]:
+    """FAR / FRR at each rule's fold-0 threshold on sigma-lognormal writers (a pad neither
+    rule was fitted on), with 5 forgeries of each skill per writer: what the serve demo's
+    synthetic forgeries meet."""
+    rng = np.random.default_rng(0)
+    users = [UserSamples(i, [w.genuine(rng) for _ in range(10)],
+                         [w.forgery(rng, skill=k) for k in skills for _ in range(5)])
+             for i, w in enumerate(make_population(writers, 11))]
+    rows = term_rows(load_engine(entry.name, Manifest()), users)
+    out = {}
+    for rule, fold in folds.items():
+        report = rows.report(Combiner.from_dict(fold["decision"]))
+        forged = np.array([u.forgery for u in report.users]).reshape(writers, len(skills), 5) <= fold["threshold"]
+        out[rule] = {"frr": float((report.genuine > fold["threshold"]).mean()),
+                     **{f"far_skill_{k:g}": float(forged[:, i].mean()) for i, k in enumerate(skills)}}
+    return out
+
+
 @click.command()
 @click.option("--out", default="build/online/combiner.json", show_default=True)
 @click.option("--cache", default="build/online/combiner_rows", show_default=True,
@@ -143,6 +163,9 @@ def main(out: str, cache: str) -> None:
                            for rule, decide in rules.items()}
         for line in table(variant, result[variant]):
             click.echo(line)
+        result[variant]["synthetic"] = synthetic_far(entry, {r: result[variant][r]["folds"][0] for r in rules})
+        click.echo(f"{variant} synthetic writers, at the fold-0 thresholds: " + "; ".join(
+            f"{r} " + ", ".join(f"{k} {100 * v:.1f}" for k, v in f.items()) for r, f in result[variant]["synthetic"].items()))
         if "decision" in entry.params:
             result[variant]["decide_us"] = decide_cost(variant)
             click.echo(f"{variant} decide: plain rule {result[variant]['decide_us'][0]:.1f} µs, "
