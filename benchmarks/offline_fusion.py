@@ -38,11 +38,11 @@ SETS = "cedar,svc2004-task2,svc2004-task1,susig,mcyt"
 Scores = list[UserScores]
 
 
-def cached_members(engines: list[str], sets: list[str], fold: int, cache: Path, threads: int
-                   ) -> dict[str, MemberDistances]:
+def cached_members(engines: list[str], sets: list[str], fold: int, cache: Path, threads: int,
+                   models_dir: str | None = None) -> dict[str, MemberDistances]:
     """Each engine's protocol distances, from ``cache`` or measured on the pool (and cached)."""
-    from edgesig.runtime import Manifest
-    manifest = Manifest()
+    from edgesig.runtime import MODELS_DIR, Manifest
+    manifest = Manifest(models_dir or MODELS_DIR)
     paths = {n: cache / f"{n}-{manifest.get(n).fingerprint[:12]}-fold{fold}-{'+'.join(sets)}.pkl" for n in engines}
     missing = [n for n in engines if not paths[n].is_file()]
     measured = score_members(manifest, missing, sets, fold, threads)
@@ -130,9 +130,10 @@ def pair_fusion(members: Sequence[MemberDistances], step: float) -> dict[str, An
 @click.option("--threads", default=1, show_default=True)
 @click.option("--cache", default="build/fusion", show_default=True)
 @click.option("--out", default="build/fusion/fusion.json", show_default=True)
-def main(engines: str, sets: str, fold: int, threads: int, cache: str, out: str) -> None:
+@click.option("--models-dir", default=None, help="default: the package's models folder")
+def main(engines: str, sets: str, fold: int, threads: int, cache: str, out: str, models_dir: str | None) -> None:
     names = engines.split(",")
-    members = cached_members(names, sets.split(","), fold, Path(cache), threads)
+    members = cached_members(names, sets.split(","), fold, Path(cache), threads, models_dir)
     singles = {n: single(m) for n, m in members.items()}
     users = [u.user for u in members[names[0]].val]
     assert all([u.user for u in m.val] == users for m in members.values()), "members scored other writers"
