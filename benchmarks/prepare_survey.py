@@ -9,12 +9,16 @@ customer who did sign.
     PYTHONPATH=. python benchmarks/prepare_survey.py                      # everything
     PYTHONPATH=. python benchmarks/prepare_survey.py cedar
     PYTHONPATH=. python benchmarks/prepare_survey.py svc2004-task1 --degradation camera --every 4
+
+``--boxes FILE`` also writes every signature box found, one JSON line per image, so two
+checkouts' pipelines can be compared box by box.
 """
 from __future__ import annotations
 
 import argparse
+import json
 from collections import Counter
-from typing import Iterator
+from typing import Iterator, TextIO
 
 import numpy as np
 
@@ -44,16 +48,21 @@ def images(dataset: str, degradation: str, every: int, seed: int) -> Iterator[tu
             yield sample.path.name, render(load_pen(sample.path), rng, style=style)
 
 
-def survey(dataset: str, degradation: str, every: int = 1, seed: int = 0) -> tuple[int, list[tuple[str, str]]]:
-    """(images tried, [(name, refusal message)])."""
+def survey(dataset: str, degradation: str, every: int = 1, seed: int = 0,
+           boxes: TextIO | None = None) -> tuple[int, list[tuple[str, str]]]:
+    """(images tried, [(name, refusal message)]); each box found goes to ``boxes`` as a JSON line."""
     tried, failures = 0, []
     for name, image in images(dataset, degradation, every, seed):
         tried += 1
         try:
-            prepare(image)
+            box = prepare(image).box
         except EdgesigError as err:
             failures.append((name, str(err)))
             print(f"{dataset} {degradation} {name}: {err}", flush=True)
+            continue
+        if boxes is not None:
+            boxes.write(json.dumps({"set": dataset, "degradation": degradation, "name": name,
+                                    "box": [box.x0, box.y0, box.x1, box.y1]}) + "\n")
     return tried, failures
 
 
@@ -64,10 +73,11 @@ def main() -> None:
                         help="renders of the online sets (repeatable; default all three)")
     parser.add_argument("--every", type=int, default=1, help="take every N-th sample of a set")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--boxes", type=argparse.FileType("w"), help="write every box found here (JSON lines)")
     args = parser.parse_args()
     for dataset in args.sets:
         for degradation in ["scan"] if dataset == "cedar" else args.degradation or DEGRADATIONS:
-            tried, failed = survey(dataset, degradation, args.every, args.seed)
+            tried, failed = survey(dataset, degradation, args.every, args.seed, args.boxes)
             label = "scans" if dataset == "cedar" else f"{degradation} renders"
             reasons = dict(Counter(msg.split(":")[0] for _, msg in failed))
             print(f"{dataset} {label}: {len(failed)} of {tried} refused {reasons or ''}", flush=True)

@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 from numba import njit
 
+from edgesig.offline.locate import Box, component_boxes
+
 #: Gaps along a line bridged while looking for it (light lines binarise as dashes)...
 MAX_GAP = 6
 #: ...and the drift across it tolerated (lines not perfectly axis-aligned after unwarping).
@@ -43,6 +45,24 @@ MIN_CLEAR = 0.1
 #: caption (ruled lines lie 3-4 caption heights apart).
 CAPTION_OPEN = 6
 CAPTION_PARTS, CAPTION_HEIGHT, CAPTION_GAP, CAPTION_SPACING, CAPTION_CLEARANCE = 3, 0.5, 2.5, 1.5, 3
+#: In a photo a caption's 2 mm letters blur into one or two blobs, too few parts for a
+#: row. Such a blob is a printed word when it is at least CAPTION_WORD times as wide as
+#: tall, ink fills CAPTION_FILL of its box and CAPTION_STEMS of its columns are inked over
+#: half its height (the letters' stems): a handwritten stroke under a line, even a thick
+#: flourish, is a curve across its box, filling less with few upright columns. (On 200
+#: synthetic kiosk photos most captions' blobs filled 0.41-0.66 of their box, with stems
+#: in 0.44-0.95 of their columns; most of the signature's own parts below its body
+#: 0.16-0.43, with stems in at most 0.4.) The exceptions are thick strokes: a word is also
+#: at least CAPTION_STROKES of its own strokes tall, while an underline under the
+#: signature, or a piece of one that a ruled line cut out, is a bar about as tall as the
+#: pen is wide, and as dense as print; and the letters' feet that a line cut off (see
+#: ``_cut_by_line``).
+CAPTION_WORD, CAPTION_FILL, CAPTION_STEMS, CAPTION_STROKES = 2.5, 0.4, 0.4, 2.0
+#: A caption printed under the signature with no line between them (a form without a
+#: signature line, or with ruled lines) is anchored by the signature instead: at least
+#: CAPTION_BELOW of the rest of the signature's ink lies above its top, and it is a word
+#: of two blobs or more (a flourish under a signature is one stroke).
+CAPTION_BELOW, CAPTION_BELOW_PARTS = 0.97, 2
 #: A straight run this long (fraction of the width) with a caption printed under it is a
 #: signature line even when shorter than ``long``: on a whole form scanned flat the line
 #: spans a third or half of the page, too short to tell from a long stroke by length.
@@ -130,14 +150,55 @@ def caption_mask(binary: np.ndarray, segments: tuple[Segment, ...]) -> np.ndarra
     the letters above (line removal bridges the strokes that cross it), so they do not
     form such a row.
     """
-    horizontal = [s for s in segments if s.horizontal]
+    horizontal = _ruled(segments, binary.shape[0])
     if not horizontal:
         return np.zeros_like(binary)
     labels, boxes = _components(binary)
     caption = np.zeros(len(boxes) + 1, bool)
     for s in horizontal:
-        caption[1:] |= _caption_parts(boxes, s, horizontal)
+        caption[1:] |= _caption_parts(binary, labels, boxes, s, horizontal)
     return np.where(caption[labels], np.uint8(255), np.uint8(0))
+
+
+def caption_under(binary: np.ndarray, box: Box, segments: tuple[Segment, ...]) -> np.ndarray:
+    """A caption printed under the signature in ``box``, found by the signature above it
+    rather than by a line, as a mask (255) of ``binary``'s size.
+
+    Forms without a signature line print "Signature" just under where one signs, close
+    enough to join the signature's box, and so do ruled forms (where ``caption_mask``
+    takes text between lines for handwriting) and boxed ones (the caption under the box,
+    past its corner). Such a caption is a row of printed words (see ``CAPTION_WORD``)
+    under nearly all of the signature's ink; not the parts of letters that a removed
+    line cut off, which look alike (see ``_cut_by_line``).
+    """
+    crop = binary[box.slices]
+    out = np.zeros_like(binary)
+    if not _word_rows(component_boxes(crop)):  # outlines first: labelling the crop costs more
+        return out
+    offset = np.array([box.x0, box.y0, box.x0, box.y0])
+    labels, boxes = _components(crop)
+    ink_rows = cv2.reduce(crop, 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F).ravel() / 255
+    lines = _ruled(segments, binary.shape[0])
+    for row in _word_rows(boxes):
+        x0, y0 = boxes[row, :2].min(axis=0)
+        x1, y1 = boxes[row, 2:].max(axis=0)
+        part = np.isin(labels[y0:y1, x0:x1], row + 1)
+        rest = ink_rows.copy()
+        rest[y0:y1] -= part.sum(axis=1)
+        if rest[:y0].sum() >= CAPTION_BELOW * rest.sum() and _printed_word(part) and \
+                not _cut_by_line(binary, lines, boxes[row] + offset):
+            out[box.y0 + y0:box.y0 + y1, box.x0 + x0:box.x0 + x1][part] = 255
+    return out
+
+
+def _word_rows(boxes: np.ndarray) -> list[np.ndarray]:
+    """Rows of at least CAPTION_BELOW_PARTS small boxes, shaped like a word or more."""
+    if len(boxes) < 2:
+        return []
+    heights = boxes[:, 3] - boxes[:, 1]
+    small = np.flatnonzero((heights <= CAPTION_HEIGHT * heights.max()) & (heights >= 3))
+    return [r for r in _rows(boxes, small) if len(r) >= CAPTION_BELOW_PARTS and
+            boxes[r, 2].max() - boxes[r, 0].min() >= CAPTION_WORD * (boxes[r, 3].max() - boxes[r, 1].min())]
 
 
 def _captioned(binary: np.ndarray, candidates: list[Segment], printed: list[Segment],
@@ -147,9 +208,17 @@ def _captioned(binary: np.ndarray, candidates: list[Segment], printed: list[Segm
     rest = [c for c in candidates if c.horizontal and c.length >= min_length and c not in printed]
     if not rest:
         return []
-    _, boxes = _components(binary)
-    lines = [c for c in candidates if c.horizontal]
-    return [c for c in rest if _caption_parts(boxes, c, lines).any()]
+    labels, boxes = _components(binary)
+    lines = _ruled(candidates, binary.shape[0])
+    return [c for c in rest if _caption_parts(binary, labels, boxes, c, lines).any()]
+
+
+def _ruled(segments: list[Segment] | tuple[Segment, ...], height: int) -> list[Segment]:
+    """The horizontal ``segments`` inside the image: one along its top or bottom edge is
+    the sheet's border left by unwarping (or a scan's frame), not a line printed on the
+    form, and must not make the text above it look ruled."""
+    return [s for s in segments if s.horizontal and
+            s.width / 2 + 1 < s.across_at((s.start + s.end) / 2) < height - 1 - s.width / 2]
 
 
 def _components(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -160,55 +229,97 @@ def _components(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, boxes
 
 
-def _caption_parts(boxes: np.ndarray, s: Segment, lines: list[Segment]) -> np.ndarray:
+def _caption_parts(binary: np.ndarray, labels: np.ndarray, boxes: np.ndarray, s: Segment,
+                   lines: list[Segment]) -> np.ndarray:
     """Which boxes are the characters of a caption printed under the horizontal segment ``s``
-    (``lines``: every horizontal line; one just under the text makes it not a caption)."""
+    (``labels``: ``binary``'s components, 1..n; ``lines``: every horizontal line, one just
+    under the text makes it not a caption)."""
     out = np.zeros(len(boxes), bool)
     if not len(boxes):
         return out
     heights = boxes[:, 3] - boxes[:, 1]
     under = _under(boxes, s)
     below = np.flatnonzero(under & (heights <= CAPTION_HEIGHT * heights.max()) & (heights >= 3))
-    for row in _rows(boxes[below[np.argsort(boxes[below, 0], kind="stable")]]):
-        x0, y0 = row[:, :2].min(axis=0)
-        x1, y1 = row[:, 2:].max(axis=0)
-        if y0 - s.across_at((x0 + x1) / 2) <= CAPTION_GAP * (y1 - y0) and \
-                not _closed_below(lines, x0, x1, y1, CAPTION_OPEN * (y1 - y0)):
+    for row in _rows(boxes, below):
+        x0, y0 = boxes[row, :2].min(axis=0)
+        x1, y1 = boxes[row, 2:].max(axis=0)
+        if y0 - s.across_at((x0 + x1) / 2) > CAPTION_GAP * (y1 - y0) or \
+                _line_within(lines, x0, x1, y1, y1 + CAPTION_OPEN * (y1 - y0)):
+            continue
+        if len(row) >= CAPTION_PARTS or _printed_word(np.isin(labels[y0:y1, x0:x1], row + 1)):
             top = y0 - (y1 - y0) // 3  # an i-dot may stand above the capitals
             out |= under & (boxes[:, 0] >= x0) & (boxes[:, 1] >= top) & (boxes[:, 2] <= x1) & (boxes[:, 3] <= y1)
     return out
 
 
-def _closed_below(lines: list[Segment], x0: float, x1: float, y: float, reach: float) -> bool:
-    """Whether one of ``lines`` runs under columns x0..x1 within ``reach`` below row ``y``."""
-    return any(o.start < x1 and o.end > x0 and 0 <= o.across_at((x0 + x1) / 2) - y <= reach for o in lines)
+def _printed_word(part: np.ndarray) -> bool:
+    """Whether ``part`` (a row's ink, boolean, cropped to the row) looks like a printed word
+    whose letters ran together: wide, dense, with upright stems, and several of its own
+    strokes tall (see ``CAPTION_WORD``)."""
+    h, w = part.shape
+    return w >= CAPTION_WORD * h and part.mean() >= CAPTION_FILL and \
+        np.mean(part.sum(axis=0) >= 0.5 * h) >= CAPTION_STEMS and h >= CAPTION_STROKES * _stroke_width(part)
+
+
+def _stroke_width(part: np.ndarray) -> float:
+    """The mean stroke width of ``part`` (boolean): its area over half its outlines' length
+    (a stroke's outline runs along both of its sides)."""
+    ink = part.astype(np.uint8)
+    contours, _ = cv2.findContours(ink, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    perimeter = sum(cv2.arcLength(c, True) for c in contours)
+    return 2.0 * cv2.countNonZero(ink) / perimeter if perimeter > 0 else 0.0
+
+
+def _cut_by_line(binary: np.ndarray, lines: list[Segment], boxes: np.ndarray) -> bool:
+    """Whether a box is the part of a stroke that a removed line cut off: its top lies on
+    one of ``lines`` or within ``CAPTION_CLEARANCE`` under it, and ink stands on the line
+    in its columns (the rest of the stroke). Print set close under a bare stretch of the
+    line is not cut off."""
+    centre = (boxes[:, 0] + boxes[:, 2]) / 2
+    for s in lines:
+        top = s.across_at(centre) - s.width / 2
+        near = (boxes[:, 0] < s.end) & (boxes[:, 2] > s.start) & (boxes[:, 1] >= top - 1) & \
+            (boxes[:, 1] <= top + s.width + CAPTION_CLEARANCE)
+        for x0, x1, y in zip(boxes[near, 0], boxes[near, 2], top[near]):
+            if binary[max(int(y) - CAPTION_CLEARANCE, 0):max(int(y), 0), x0:x1].any():
+                return True
+    return False
+
+
+def _line_within(lines: list[Segment], x0: float, x1: float, y_from: float, y_to: float) -> bool:
+    """Whether one of ``lines`` runs under columns x0..x1 between rows ``y_from`` and ``y_to``."""
+    return any(o.start < x1 and o.end > x0 and y_from <= o.across_at((x0 + x1) / 2) <= y_to for o in lines)
 
 
 def _under(boxes: np.ndarray, s: Segment) -> np.ndarray:
-    """Boxes wholly below the horizontal segment, clear of it, and within its length."""
+    """Boxes wholly below the horizontal segment, clear of it, and within its length (a
+    caption aligned with the line's start may begin a little before the line's ink does:
+    by up to a box height)."""
     centre = (boxes[:, 0] + boxes[:, 2]) / 2
     clear = boxes[:, 1] > s.slope * centre + s.offset + s.width / 2 + CAPTION_CLEARANCE
-    return clear & (boxes[:, 0] >= s.start) & (boxes[:, 2] <= s.end)
+    slack = boxes[:, 3] - boxes[:, 1]
+    return clear & (boxes[:, 0] >= s.start - slack) & (boxes[:, 2] <= s.end + slack)
 
 
-def _rows(boxes: np.ndarray) -> list[np.ndarray]:
-    """Rows of at least CAPTION_PARTS boxes: each box joins a row it is level with and next to.
-
-    Boxes much lower than the others (an i-dot, a comma) do not start or extend rows;
-    the caller takes everything inside a row's box.
+def _rows(boxes: np.ndarray, candidates: np.ndarray) -> list[np.ndarray]:
+    """Rows among the ``candidates`` (indices into ``boxes``), as index arrays: left to
+    right, each box joins a row it is level with, next to and about as tall as: a taller
+    part of the signature beside a caption is not its row, and a much lower box (an
+    i-dot, a comma) does not extend one (the callers take everything inside a row's box).
     """
-    heights = boxes[:, 3] - boxes[:, 1]
-    rows: list[list[np.ndarray]] = []
-    for b in boxes[heights >= 0.4 * np.median(heights)] if len(boxes) else boxes:
+    rows: list[list[int]] = []
+    for i in candidates[np.argsort(boxes[candidates, 0], kind="stable")]:
+        b = boxes[i]
         for row in rows:
-            top, bottom, right = min(r[1] for r in row), max(r[3] for r in row), max(r[2] for r in row)
+            top, bottom, right = boxes[row, 1].min(), boxes[row, 3].max(), boxes[row, 2].max()
             height = bottom - top
-            if abs((b[1] + b[3] - top - bottom) / 2) <= 0.5 * height and b[0] - right <= CAPTION_SPACING * height:
-                row.append(b)
+            if abs((b[1] + b[3] - top - bottom) / 2) <= 0.5 * height and b[0] - right <= CAPTION_SPACING * height \
+                    and 0.5 * height <= b[3] - b[1] <= 2 * height:
+                row.append(int(i))
                 break
         else:
-            rows.append([b])
-    return [np.array(r) for r in rows if len(r) >= CAPTION_PARTS]
+            rows.append([int(i)])
+    return [np.array(r) for r in rows]
 
 
 def _candidates(source: np.ndarray, length: int, horizontal: bool) -> list[Segment]:

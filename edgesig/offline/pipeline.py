@@ -1,12 +1,12 @@
 """``prepare``: one call from a kiosk snapshot (or a scan) to a model-ready array.
 
 Chains the stages in order — load, exposure check, sheet detection and unwarping, even
-lighting, binarisation, removal of printed lines and the caption under a signature line,
-signature location, normalisation — and keeps every intermediate image so a caller (or
-``debug_dir``) can see what each stage did. Failures that a customer can fix ("no
-signature found", "image too dark") are ImageErrors with a ``reason`` attribute (see
-``edgesig.offline.reasons``); notes that do not stop the pipeline go to
-``PreparedImage.reasons``.
+lighting, binarisation, removal of printed lines and of the caption printed under a
+signature line (or under the signature), signature location, normalisation — and keeps
+every intermediate image so a caller (or ``debug_dir``) can see what each stage did.
+Failures that a customer can fix ("no signature found", "image too dark") are
+ImageErrors with a ``reason`` attribute (see ``edgesig.offline.reasons``); notes that do
+not stop the pipeline go to ``PreparedImage.reasons``.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from edgesig.offline.clean import PAPER_LEVEL, check_exposure, even_out_light, ink_mask, line_evidence
 from edgesig.offline.debug import draw_box, draw_quad, write_steps
-from edgesig.offline.lines import LONG, caption_mask, remove_lines
+from edgesig.offline.lines import LONG, caption_mask, caption_under, remove_lines
 from edgesig.offline.load import ImageSource, load_image
 from edgesig.offline.locate import Box, locate_signature
 from edgesig.offline.normalize import normalize_crosswriter, normalize_sdinet
@@ -114,6 +114,11 @@ def _run(src: ImageSource, target: str, color: Literal["bgr", "rgb"], aspect: fl
     signature = cv2.bitwise_and(removal.binary, cv2.bitwise_not(printed))
     steps["without_lines"] = signature
     box = locate_signature(signature)
+    trailing = caption_under(signature, box, removal.segments)
+    if trailing.any():  # a caption under the signature, found by the signature above it, joined its box
+        printed = steps["lines"] = cv2.bitwise_or(printed, trailing)
+        signature = steps["without_lines"] = cv2.bitwise_and(signature, cv2.bitwise_not(trailing))
+        box = locate_signature(signature)
     if debug:
         steps["box"] = draw_box(even, (box.x0, box.y0, box.x1, box.y1))
     h, w = sheet.shape

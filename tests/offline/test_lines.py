@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edgesig.offline.lines import LineRemoval, caption_mask, remove_lines
+from edgesig.offline.lines import LineRemoval, Segment, caption_mask, caption_under, remove_lines
+from edgesig.offline.locate import ink_box
 from tests.offline.images import paste, signature_mask
 
 H, W = 400, 600
@@ -234,3 +235,43 @@ def test_short_signature_line_with_a_caption_is_removed() -> None:
     assert len(result.segments) == 1 and result.segments[0].length < 0.6 * W
     without_caption = np.where(text > 0, 0, short).astype(np.uint8)
     assert remove_lines(without_caption, long=(0.6, 0.9)).segments == ()
+
+
+def photographed_caption(text: str, x: int, y: int) -> np.ndarray:
+    """A caption as a kiosk photo binarises it: small print whose letters blur into blobs."""
+    canvas = np.zeros((H, W), np.uint8)
+    cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 255, 1, cv2.LINE_AA)
+    return np.where(cv2.GaussianBlur(canvas, (0, 0), 1.2) > 50, 255, 0).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_caption_under_a_signature_without_a_line_is_found(seed: int) -> None:
+    """No line anchors it (a form without one): the signature above it does."""
+    signature, (x0, y0, x1, y1) = signed(seed, height=80.0, at=(90, 120))
+    text = photographed_caption("Signature of recipient", 20, y1 + 16)
+    img = cv2.bitwise_or(signature, text)
+    mask = caption_under(img, ink_box(img), ())
+    assert (mask[text > 0] > 0).mean() > 0.95          # the caption...
+    assert not np.any((mask > 0) & (signature > 0))    # ...and nothing of the signature
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_flourish_under_a_signature_is_not_a_caption(seed: int) -> None:
+    signature, (x0, y0, x1, y1) = signed(seed, height=80.0, at=(90, 120))
+    img = signature.copy()
+    xs = np.arange(x0, x1)
+    ys = y1 + 12 + 6 * np.sin((xs - x0) / (x1 - x0) * np.pi)  # a sweeping underline, 3 px thick
+    cv2.polylines(img, [np.column_stack([xs, ys]).astype(np.int32)], False, 255, 3)
+    assert caption_under(img, ink_box(img), ()).max() == 0
+
+
+def test_caption_under_a_bare_stretch_of_a_ruled_line_is_found() -> None:
+    """Print set close under a ruled line is a caption where nothing stands on the line above
+    it; under letters standing on it, its parts would be the letters' cut-off feet."""
+    signature, (x0, y0, x1, y1) = signed(0, height=80.0, at=(200, 120))
+    text = photographed_caption("Sign here", 20, y1 + 14)
+    img = cv2.bitwise_or(signature, text)
+    ruled = remove_lines(img).segments  # none: nothing printed is long enough
+    line = Segment(horizontal=True, start=0.0, end=float(W), slope=0.0, offset=float(y1 + 2), width=2.0)
+    mask = caption_under(img, ink_box(img), (*ruled, line))
+    assert (mask[text > 0] > 0).mean() > 0.95
