@@ -3,11 +3,12 @@
 The engines' DTW parameters are the installed ones (chosen on fold 0's validation
 writers); only the decision changes. Every writer of the four pen sets is scored once
 into rows of named terms (``term_rows``, the protocol's own loop), then per fold the
-combiner is fitted on that fold's training writers, its terms and L2 chosen by the mean
-over sets of its validation EER (``choose_combiner``, as ``edgesig tune online
---combiner`` does), one threshold fitted on all its validation writers, and its test
-writers scored once; the plain rule (min + mean + weight x the mean global deviation,
-the same weighted sum) gets its threshold the same way. Leave-one-dataset-out: the
+combiner is fitted on that fold's training writers, its terms and L2 chosen either way
+``choose_combiner`` offers (``pooled``: the mean over sets of its validation EER;
+``lodo``, what ``edgesig tune online --combiner`` does by default: the mean over sets of
+the validation EER of the combiner fitted without that set), one threshold fitted on all
+its validation writers, and its test writers scored once; the plain rule (min + mean +
+weight x the mean global deviation, the same weighted sum) gets its threshold the same way. Leave-one-dataset-out: the
 combiner and threshold from the other sets' writers only, tested on the left-out set.
 Where the installed entries carry a decision block, ``Engine.decide`` is timed with and
 without it. Last, FAR by forger skill at each rule's threshold on synthetic writers.
@@ -28,7 +29,7 @@ import numpy as np
 
 from edgesig.decision import Combiner, ReferenceStats, fit_calibration
 from edgesig.engines import load_engine
-from edgesig.eval.combiner import TermRows, choose_combiner, term_rows
+from edgesig.eval.combiner import SELECT, TermRows, choose_combiner, term_rows
 from edgesig.eval.datasets import FOLDS, split
 from edgesig.eval.protocols import ONLINE_SETS, Report, UserSamples, load_set, set_figures
 from edgesig.features.global_features import GLOBAL_FEATURES
@@ -89,22 +90,27 @@ def _pct(f: dict[str, Any], key: str) -> str:
 
 
 def table(variant: str, res: dict[str, Any]) -> list[str]:
-    """Markdown rows: per fold and set, plain against learned; then leave-one-dataset-out."""
-    out = [f"\n{variant}: fold | set | validation plain / learned | test plain | test learned | "
-           "FAR / FRR plain | FAR / FRR learned", "|---|---|---|---|---|---|---|"]
-    for k, (p, q) in enumerate(zip(res["plain"]["folds"], res["learned"]["folds"])):
-        for s, fp in p["per_set"].items():
-            fq = q["per_set"][s]
-            out.append(f"| {k} | {s} | {_pct(fp, 'val_eer')} / {_pct(fq, 'val_eer')} | {_pct(fp, 'test_eer')} | "
-                       f"{_pct(fq, 'test_eer')} | {100 * fp['test_far']:.2f} / {100 * fp['test_frr']:.2f} | "
-                       f"{100 * fq['test_far']:.2f} / {100 * fq['test_frr']:.2f} |")
-        out.append(f"| {k} | mean | {100 * p['mean_val_eer']:.2f} / {100 * q['mean_val_eer']:.2f} | | | | |")
-    out += [f"\n{variant} left out: set | plain test | learned test | FAR / FRR plain | FAR / FRR learned",
-            "|---|---|---|---|---|"]
-    for s in res["plain"]["leave_one_out"]:
-        fp, fq = res["plain"]["leave_one_out"][s]["per_set"][s], res["learned"]["leave_one_out"][s]["per_set"][s]
-        out.append(f"| {s} | {_pct(fp, 'test_eer')} | {_pct(fq, 'test_eer')} | {100 * fp['test_far']:.2f} / "
-                   f"{100 * fp['test_frr']:.2f} | {100 * fq['test_far']:.2f} / {100 * fq['test_frr']:.2f} |")
+    """Markdown rows: per fold and set, each rule's figures; then leave-one-dataset-out."""
+    rules = list(res)
+    names = " / ".join(rules)
+
+    def cells(figs: list[dict[str, Any]], key: str) -> str:
+        return " / ".join(_pct(f, key) for f in figs)
+
+    def rates(figs: list[dict[str, Any]]) -> str:
+        return " ; ".join(f"{100 * f['test_far']:.2f} / {100 * f['test_frr']:.2f}" for f in figs)
+    out = [f"\n{variant}: fold | set | validation {names} | test {names} | FAR / FRR {names}", "|---|---|---|---|---|"]
+    for k in range(FOLDS):
+        folds = [res[r]["folds"][k] for r in rules]
+        for s in folds[0]["per_set"]:
+            figs = [f["per_set"][s] for f in folds]
+            out.append(f"| {k} | {s} | {cells(figs, 'val_eer')} | {cells(figs, 'test_eer')} | {rates(figs)} |")
+        means = " / ".join(f"{100 * f['mean_val_eer']:.2f}" for f in folds)
+        out.append(f"| {k} | mean | {means} | | |")
+    out += [f"\n{variant} left out: set | test {names} | FAR / FRR {names}", "|---|---|---|"]
+    for s in res[rules[0]]["leave_one_out"]:
+        figs = [res[r]["leave_one_out"][s]["per_set"][s] for r in rules]
+        out.append(f"| {s} | {cells(figs, 'test_eer')} | {rates(figs)} |")
     return out
 
 
@@ -156,7 +162,8 @@ def main(out: str, cache: str) -> None:
         entry = manifest.get(variant)
         rows = all_rows(entry, sets, Path(cache) / f"{variant}.pkl")
         rules: dict[str, Decide] = {"plain": lambda train, val: plain_rule(entry),
-                                    "learned": lambda train, val: choose_combiner(train, val)[0]}
+                                    **{select: lambda train, val, select=select: choose_combiner(
+                                        train, val, select=select).combiner for select in SELECT}}
         result[variant] = {rule: {"folds": [run(rows, k, decide, sets, sets) for k in range(FOLDS)],
                                   "leave_one_out": {s: run(rows, 0, decide, tuple(x for x in sets if x != s), (s,))
                                                     for s in sets}}

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from edgesig.errors import EdgesigError
+from edgesig.eval.combiner import SELECT  # light (its imports are protocols'): --select's choices
 from edgesig.eval.protocols import ONLINE_SETS  # light (numpy, metrics): the --set choices need it
 
 if TYPE_CHECKING:  # annotations only: the CLI imports engines when a command runs
@@ -296,10 +297,14 @@ def tune_svc2004(directory: str, val_users: str, test_users: str, refs: int, ins
               help="also tune without each set in turn and test on it (leave-one-dataset-out table)")
 @click.option("--combiner", is_flag=True,
               help="also fit a learned decision on the sets' training writers (edgesig.eval.combiner); "
-                   "kept where it lowers the mean validation EER")
+                   "kept where it beats the plain rule")
+@click.option("--select", type=click.Choice(SELECT), default=SELECT[0], show_default=True,
+              help="how --combiner chooses its terms and L2: lodo, the mean over sets of the validation EER "
+                   "of a decision fitted without that set (how it carries to a new pad); pooled, the mean "
+                   "validation EER of a decision fitted on every set")
 @_tune_outputs
 def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_one_out: bool, combiner: bool,
-                refs: int, install_dir: str | None, no_install: bool, out: str | None) -> None:
+                select: str, refs: int, install_dir: str | None, no_install: bool, out: str | None) -> None:
     """Grid-search the DTW engine on the validation writers of several pen sets (the mean
     of their EERs), one threshold from all of them; report on each set's test writers."""
     from edgesig.eval.datasets import split
@@ -316,27 +321,33 @@ def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_on
     scorer = SetScorer(refs)
     entry, details = tune_dtw(val, test, refs=refs, progress=_progress("grid"), pressure=pressure, name=name,
                               scorer=scorer, protocol=f"{', '.join(val)} (fold {fold} of edgesig/eval/splits.json), "
-                                                      f"skilled forgeries, {refs} references", train=train)
+                                                      f"skilled forgeries, {refs} references", train=train,
+                              select=select)
     if "svc2004-task2" in val:  # the DTW engine looked at the validation writers, a learned decision at the training ones
         unseen = ("test",) if "decision" in entry.params else ("train", "test")
         entry.metrics["unseen_users"] = sorted(int(w) for part in unseen for w in split("svc2004-task2", part, fold))
     if "decision_trials" in details:
         d = details["decision_trials"]
-        click.echo(f"learned decision: validation {d['learned_val_eer']:.2%} against the plain rule's "
-                   f"{d['plain_val_eer']:.2%} (mean over sets): {'kept' if d['kept'] else 'not kept'}")
+        left_out = (f", left out {d['learned_left_out_val_eer']:.2%} (the pooled choice's "
+                    f"{d['pooled_choice_left_out_val_eer']:.2%})" if select == "lodo" else "")
+        click.echo(f"learned decision ({select}): validation {d['learned_val_eer']:.2%}{left_out} against the "
+                   f"plain rule's {d['plain_val_eer']:.2%} (mean over sets): {'kept' if d['kept'] else 'not kept'}")
     click.echo(f"validation (mean over sets): EER {entry.metrics['val_eer']:.2%}")
     for set_name, fig in details["per_set"].items():
         click.echo(_summary_line(f"{set_name} test writers", _test_figures(fig)))
     if leave_one_out:
-        details["leave_one_out"] = lodo(val, test, scorer, pressure, progress=_progress("leave one out"), train=train)
+        details["leave_one_out"] = lodo(val, test, scorer, pressure, progress=_progress("leave one out"), train=train,
+                                        select=select)
         for set_name, fig in details["leave_one_out"].items():
-            click.echo(_summary_line(f"{set_name} test writers, tuned without {set_name}", _test_figures(fig)))
+            kept = {True: ", learned decision kept", False: ", plain rule kept"}.get(fig.get("decision_kept"), "")
+            click.echo(_summary_line(f"{set_name} test writers, tuned without {set_name}{kept}", _test_figures(fig)))
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "tuning.json").write_text(json.dumps({**details, "entry": entry.to_dict()}, indent=2))
     if not no_install:
         done = install_entry(entry, made_by=f"edgesig tune online --sets {sets} --fold {fold}"
-                                            + ("" if pressure else " --no-pressure") + (" --combiner" if combiner else ""),
+                                            + ("" if pressure else " --no-pressure")
+                                            + (f" --combiner --select {select}" if combiner else ""),
                              target=install_dir)
         for line in done.lines():
             click.echo(line)

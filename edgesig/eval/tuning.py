@@ -5,7 +5,7 @@ features and band; then the feature stride on the winner (it buys speed where
 accuracy allows); then extra derived channels, added greedily while each one clearly
 helps; then the weight of the global-feature term (its scales are the validation
 writers' typical genuine deviations); given training writers, last a learned decision
-(``edgesig.eval.combiner``), kept only where it lowers the validation EER.
+(``edgesig.eval.combiner``), kept only where it beats the plain rule.
 Parameters, the calibration and the enrolment policy all come from the validation
 users; the test users are scored once, with everything frozen, and only reported.
 """
@@ -125,12 +125,13 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
              progress: Callable[[Iterable], Iterable] = lambda it: it, pressure: bool = True,
              protocol: str = "SVC2004 Task 2, skilled forgeries, 5 references",
              name: str = "dtw", scorer: SetScorer | None = None,
-             train: SetUsers | None = None) -> tuple[ModelEntry, dict[str, Any]]:
+             train: SetUsers | None = None, select: str = "lodo") -> tuple[ModelEntry, dict[str, Any]]:
     """Pick the candidate with the lowest validation EER (the mean over sets when given
     several); calibrate on all validation writers together (one global threshold); test once.
 
-    With ``train`` writers (by set), a learned decision is fitted on them last and kept
-    where it lowers the mean validation EER (``edgesig.eval.combiner``).
+    With ``train`` writers (by set), a learned decision is fitted on them last, its terms
+    chosen by ``select`` (``edgesig.eval.combiner.choose_combiner``), and kept where it
+    beats the plain rule.
     """
     val_sets, test_sets = _as_sets(val), _as_sets(test)
     scorer = scorer or SetScorer(refs)
@@ -148,7 +149,7 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
     best = replace(best, global_weight=min(weighted, key=lambda t: t[0])[1])
     decision_trials: dict[str, Any] = {}
     if train is not None:
-        best, decision_trials = _with_decision(best, _as_sets(train), val_sets, refs, mean_set_eer)
+        best, decision_trials = _with_decision(best, _as_sets(train), val_sets, refs, mean_set_eer, select)
     # each writer is scored against their own references only, so a pooled report is the
     # sets' reports joined: every set is evaluated once
     val_reports = {k: evaluate(best, users, refs) for k, users in val_sets.items()}
@@ -186,7 +187,7 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
 
 def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bool = True,
                   progress: Callable[[Iterable], Iterable] = lambda it: it,
-                  train: SetUsers | None = None) -> dict[str, dict[str, Any]]:
+                  train: SetUsers | None = None, select: str = "lodo") -> dict[str, dict[str, Any]]:
     """For each set, the engine tuned (and its decision fitted, given ``train``) and
     thresholded on the other sets' writers, scored on this set's test writers: how the
     choice carries to a new pad."""
@@ -194,23 +195,32 @@ def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bo
     for name in val:
         others = None if train is None else {k: v for k, v in train.items() if k != name}
         _, details = tune_dtw({k: v for k, v in val.items() if k != name}, {name: test[name]}, refs=scorer.refs,
-                              progress=progress, pressure=pressure, scorer=scorer, train=others)
-        out[name] = details["per_set"][name]
+                              progress=progress, pressure=pressure, scorer=scorer, train=others,
+                              select=select)
+        out[name] = {**details["per_set"][name],
+                     **({"decision_kept": details["decision_trials"]["kept"]} if others is not None else {})}
     return out
 
 
 def _with_decision(cand: DtwCandidate, train: SetUsers, val: SetUsers, refs: int,
-                   mean_set_eer: Callable[[DtwCandidate, SetUsers], float]) -> tuple[DtwCandidate, dict[str, Any]]:
+                   mean_set_eer: Callable[[DtwCandidate, SetUsers], float],
+                   select: str = "lodo") -> tuple[DtwCandidate, dict[str, Any]]:
     """``cand`` with the learned decision fitted on ``train`` if it beats the plain rule on
-    the mean validation EER, and the trials."""
+    the selection's criterion and on the mean validation EER, and the trials. The plain rule
+    learns nothing from training writers, so its left-out EER is its validation EER."""
     engine = cand.engine()
     rows = {part: {k: term_rows(engine, users, refs) for k, users in sets.items()}
             for part, sets in (("train", train), ("val", val))}
-    combiner, mean, trials = choose_combiner(rows["train"], rows["val"])
+    chosen = choose_combiner(rows["train"], rows["val"], select=select)
     plain = mean_set_eer(cand, val)
-    chosen = replace(cand, decision=combiner) if mean < plain else cand
-    return chosen, {"plain_val_eer": plain, "learned_val_eer": mean, "kept": chosen.decision is not None,
-                    "train_users": {k: len(v) for k, v in train.items()}, "trials": trials}
+    keep = chosen.criterion < plain and chosen.val_eer < plain
+    out = {"select": select, "plain_val_eer": plain, "learned_val_eer": chosen.val_eer, "kept": keep,
+           "train_users": {k: len(v) for k, v in train.items()}, "trials": chosen.trials}
+    if select == "lodo":
+        pooled = min(chosen.trials, key=lambda t: t["mean_val_eer"])
+        out.update(learned_left_out_val_eer=chosen.criterion,
+                   pooled_choice_left_out_val_eer=pooled["mean_left_out_val_eer"])
+    return (replace(cand, decision=chosen.combiner) if keep else cand), out
 
 
 def _as_sets(users: SetUsers | Sequence[UserSamples]) -> SetUsers:

@@ -4,7 +4,7 @@ import pytest
 
 from edgesig import Verifier
 from edgesig.decision import Combiner, ReferenceStats, decision_terms, dissimilarity
-from edgesig.errors import ModelError
+from edgesig.errors import InvalidInputError, ModelError
 from edgesig.eval.combiner import CombinerChoice, TermRows, choose_combiner, fit_combiner
 from edgesig.eval.protocols import UserRows
 from edgesig.features.global_features import GLOBAL_FEATURES
@@ -51,9 +51,36 @@ def test_fit_weighs_the_term_that_separates_and_the_choice_follows_validation():
     w_min, w_mean, w_spread = pair.weights
     assert w_min > 1.0 and abs(w_mean) < 0.2 * w_min and abs(w_spread) < 0.2 * w_min   # forgeries score higher
     choices = [CombinerChoice(("spread",), False, 1.0), CombinerChoice(("pair",), False, 1.0)]
-    chosen, mean, trials = choose_combiner(train, val, choices)
-    assert chosen.terms == ("min", "mean") and mean == min(t["mean_val_eer"] for t in trials) < 0.1
-    assert trials[0]["mean_val_eer"] > 0.3                                               # noise alone is poor
+    chosen = choose_combiner(train, val, choices, select="pooled")
+    assert chosen.combiner.terms == ("min", "mean") and chosen.criterion == chosen.val_eer
+    assert chosen.val_eer == min(t["mean_val_eer"] for t in chosen.trials) < 0.1
+    assert chosen.trials[0]["mean_val_eer"] > 0.3                                        # noise alone is poor
+    with pytest.raises(InvalidInputError, match="at least two sets"):
+        choose_combiner(train, val, choices)                                             # lodo, the default
+
+
+def _two_pads(rng, users: int) -> dict[str, TermRows]:
+    """'mean' separates a little on both pads; 'spread.mean' separates well on pad a only."""
+    stats = ReferenceStats.from_matrix(np.ones((2, 2)) - np.eye(2))
+    out = {}
+    for pad, shift in (("a", 4.0), ("b", 0.0)):
+        rows = [UserRows(u, rng.normal(0, 1, (15, 3)), rng.normal([0, 1.5, shift], 1, (20, 3)), stats)
+                for u in range(users)]
+        out[pad] = TermRows(("min", "mean", "spread.mean"), rows)
+    return out
+
+
+def test_lodo_selection_drops_a_term_that_separates_on_one_pad_only():
+    rng = np.random.default_rng(1)
+    train, val = _two_pads(rng, 40), _two_pads(rng, 20)
+    choices = [CombinerChoice(("pair", "spread"), False, 1.0), CombinerChoice(("pair",), False, 1.0)]
+    pooled = choose_combiner(train, val, choices, select="pooled")
+    lodo = choose_combiner(train, val, choices)
+    assert pooled.combiner.terms == ("min", "mean", "spread.mean")      # in-domain, pad a's term helps
+    assert lodo.combiner.terms == ("min", "mean")                       # fitted on a, it misleads on b
+    spread, pair = lodo.trials
+    assert spread["mean_left_out_val_eer"] > pair["mean_left_out_val_eer"] == lodo.criterion
+    assert set(pair["left_out"]) == {"a", "b"} and {"eer", "far", "frr"} <= pair["left_out"]["a"].keys()
 
 
 def _dtw_entry(decision: dict | None) -> ModelEntry:
