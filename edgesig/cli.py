@@ -307,6 +307,7 @@ def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_on
                 select: str, refs: int, install_dir: str | None, no_install: bool, out: str | None) -> None:
     """Grid-search the DTW engine on the validation writers of several pen sets (the mean
     of their EERs), one threshold from all of them; report on each set's test writers."""
+    from edgesig.eval.combiner import require_sets
     from edgesig.eval.datasets import split
     from edgesig.eval.protocols import load_set
     from edgesig.eval.tuning import SetScorer, install as install_entry, leave_one_out as lodo, tune_dtw
@@ -316,6 +317,8 @@ def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_on
         val = {n: users for n, users in val.items() if users[0].genuine[0].has_pressure}
     test = {n: load_set(n, "test", fold, root) for n in val}
     train = {n: load_set(n, "train", fold, root) for n in val} if combiner else None
+    if combiner:  # a left-out run fits its decision on one set fewer
+        require_sets(select, list(val)[1:] if leave_one_out else list(val))
     name = "dtw" if pressure else "dtw-nopressure"
     click.echo(f"{name}: choosing on the validation writers of {', '.join(val)}")
     scorer = SetScorer(refs)

@@ -182,6 +182,17 @@ def test_tune_installs_into_the_user_models_folder_and_says_what_changed(tmp_pat
     assert "never rewritten" in str(refused.exception)
 
 
+def test_tune_online_refuses_a_left_out_choice_it_cannot_make_before_tuning(svc_dir):
+    """--select lodo fits without each set in turn: one set (or two with --leave-one-out) is refused up front."""
+    from edgesig.errors import InvalidInputError
+    root = str(svc_dir.parent)
+    for args in (["--sets", "svc2004-task1"], ["--sets", "svc2004-task1,svc2004-task2", "--leave-one-out"]):
+        result = CliRunner().invoke(cli, ["tune", "online", "--no-pressure", "--combiner", "--root", root,
+                                          "--no-install", *args])
+        assert isinstance(result.exception, InvalidInputError) and "needs at least two sets" in str(result.exception)
+        assert "choosing on the validation writers" not in result.output                  # no tuning ran
+
+
 def test_eval_online_reports_the_split_writers_of_a_set(svc_dir, tmp_path):
     """Two test writers of fold 1 of SVC2004 Task 1 (no pressure), from a data root holding only them."""
     from edgesig.eval.datasets import split

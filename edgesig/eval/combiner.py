@@ -132,11 +132,7 @@ def choose_combiner(train: Mapping[str, TermRows], val: Mapping[str, TermRows],
     but carried to SVC2004 Task 2 at twice its in-domain EER. (Rule adopted after the pooled
     version's leave-one-dataset-out test figures were seen; RESULTS_online_sets.md.)
     """
-    if select not in SELECT:
-        raise InvalidInputError(f"unknown combiner selection {select!r}; use one of {', '.join(SELECT)}")
-    if select == "lodo" and len(train) < 2:
-        raise InvalidInputError(f"choosing a combiner by left-out sets needs at least two sets, got {list(train)}; "
-                                "add a set or choose with select='pooled' (--select pooled)")
+    require_sets(select, list(train))
     trials = []
     for choice in grid or default_grid():
         combiner = fit_combiner(list(train.values()), choice)
@@ -148,6 +144,16 @@ def choose_combiner(train: Mapping[str, TermRows], val: Mapping[str, TermRows],
         trials.append((trial["mean_left_out_val_eer" if select == "lodo" else "mean_val_eer"], combiner, trial))
     criterion, combiner, chosen = min(trials, key=lambda t: t[0])
     return Selection(combiner, criterion, chosen["mean_val_eer"], [t[2] for t in trials])
+
+
+def require_sets(select: str, sets: Sequence[str]) -> None:
+    """Refuse a selection the sets cannot support: ``lodo`` fits without each set in turn,
+    so it needs another set to fit on. Checked before any tuning work is spent."""
+    if select not in SELECT:
+        raise InvalidInputError(f"unknown combiner selection {select!r}; use one of {', '.join(SELECT)}")
+    if select == "lodo" and len(sets) < 2:
+        raise InvalidInputError(f"choosing a combiner by left-out sets needs at least two sets, got {list(sets)}; "
+                                "add a set (with --leave-one-out, three) or choose with --select pooled")
 
 
 def left_out_figures(train: Mapping[str, TermRows], val: Mapping[str, TermRows], choice: CombinerChoice,
