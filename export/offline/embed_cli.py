@@ -19,17 +19,19 @@ POOLED_DEFINITION = ("EER on the validation writers of every set pooled (CEDAR s
 
 
 def train_and_evaluate(sets: list[str], fold: int, cfg: Any, work: Path, threads: int,
-                       ridge: float = RIDGE) -> dict[str, Any] | None:
+                       ridge: float = RIDGE, eval_sets: list[str] | None = None) -> dict[str, Any] | None:
     """Train on the fold's training writers of every set, evaluate both routes (cosine, and the
-    writer-dependent user model over the training writers' background) on its validation and
-    test writers; writes ``fold<k>.pt``, ``fold<k>.json`` and the learning curve ``fold<k>_curve.jsonl``.
+    writer-dependent user model over the training writers' background) on the validation and
+    test writers of ``eval_sets`` (default: ``sets``); writes ``fold<k>.pt``, ``fold<k>.json`` and
+    the learning curve ``fold<k>_curve.jsonl``.
     Under torchrun only rank 0 evaluates and writes (None on the others)."""
     import torch
     from export.checkpoint import save_checkpoint
     from export.offline.pool import REAL_SETS, load_pool, part
     from export.offline.sigembed import FlatImages, fit
     torch.set_num_threads(threads)
-    pool = load_pool(sets)
+    eval_sets = eval_sets or sets
+    pool = load_pool(dict.fromkeys(sets + eval_sets))
     train = part(pool, sets, "train", fold)
     data = FlatImages.of(train, [w.key.split(":")[0] in REAL_SETS for w in train])
     work.mkdir(parents=True, exist_ok=True)
@@ -41,10 +43,11 @@ def train_and_evaluate(sets: list[str], fold: int, cfg: Any, work: Path, threads
     model, stats = fit(data, cfg, log=curve)
     if not is_main():
         return None
-    result = {"command": command_line(), "fold": fold, "sets": sets, "config": cfg.to_dict(),
+    result = {"command": command_line(), "fold": fold, "sets": sets, "eval_sets": eval_sets,
+              "config": cfg.to_dict(),
               "train_writers": [w.key for w in train], **stats}
     save_checkpoint(model, cfg, work / f"fold{fold}.pt", {"fold": fold, "sets": sets})
-    result.update(evaluate_model(model, train, pool, sets, fold, ridge))
+    result.update(evaluate_model(model, train, pool, eval_sets, fold, ridge))
     (work / f"fold{fold}.json").write_text(json.dumps(result, indent=1))
     return result
 
@@ -85,16 +88,31 @@ def embed() -> None:
 @click.option("--pool", default=2, show_default=True, help="input average pooling before the stem")
 @click.option("--real-share", default=0.4, show_default=True, help="share of real scans in a batch")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--augment", type=click.Choice(["shift", "strong"]), default="shift", show_default=True,
+              help="shift: small shifts and scales; strong: affine, ink width, blur, darkness, noise")
+@click.option("--label-smoothing", default=0.0, show_default=True)
+@click.option("--dropout", default=0.0, show_default=True, help="on the pooled features, before the embedding")
+@click.option("--weight-decay", default=1e-4, show_default=True)
+@click.option("--balance-sets/--no-balance-sets", default=False, show_default=True,
+              help="split a batch's renders equally between the rendered sets")
+@click.option("--stem", type=click.Choice(["pool", "conv"]), default="pool", show_default=True,
+              help="conv: a learned full-resolution stride-2 layer instead of 2x2 pooling")
 @click.option("--threads", default=2, show_default=True)
 @click.option("--work", default=WORK, show_default=True)
+@click.option("--eval-sets", default=None, help="sets whose validation and test writers are scored "
+              "(default: the training sets)")
 @run_options
 def cv(sets: str, folds: str, steps: int, batch: int, lr: float, width: int, pool: int, real_share: float, seed: int,
-       threads: int, work: str) -> None:
+       augment: str, label_smoothing: float, dropout: float, weight_decay: float, balance_sets: bool, stem: str,
+       threads: int, work: str, eval_sets: str | None) -> None:
     """Train per fold on the pooled sets' training writers; test on every set's test writers."""
     from export.offline.sigembed import EmbedConfig
     for k in (int(f) for f in folds.split(",")):
-        cfg = EmbedConfig(width=width, pool=pool, steps=steps, batch=batch, lr=lr, real_share=real_share, seed=seed + k)
-        r = train_and_evaluate(sets.split(","), k, cfg, Path(work), threads)
+        cfg = EmbedConfig(width=width, pool=pool, steps=steps, batch=batch, lr=lr, weight_decay=weight_decay,
+                          real_share=real_share, seed=seed + k, augment=augment, label_smoothing=label_smoothing,
+                          dropout=dropout, balance_sets=balance_sets, stem=stem)
+        r = train_and_evaluate(sets.split(","), k, cfg, Path(work), threads,
+                               eval_sets=eval_sets.split(",") if eval_sets else None)
         if r is None:
             continue
         echo_result(r, "cosine ")
@@ -149,7 +167,7 @@ def load_model(path: Path) -> Any:
     """A SigEmbed checkpoint's network, in eval mode."""
     from export.checkpoint import read_checkpoint
     from export.offline.sigembed import EmbedConfig, SigEmbed
-    return read_checkpoint(path, EmbedConfig.from_dict, lambda c: SigEmbed(c.width, c.pool))[0]
+    return read_checkpoint(path, EmbedConfig.from_dict, SigEmbed.of)[0]
 
 
 @embed.command()

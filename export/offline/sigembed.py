@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from export.identify_backbone import EMBED_DIM, CosineHead, _augment
+from export.offline.augment import strong
 from export.offline.data import ImageWriter, to_float
 from export.offline.sdinet import IMG_H, IMG_W
 
@@ -45,6 +46,16 @@ class EmbedConfig:
     #: share of each batch drawn from real scans (the rest from renders), when both exist
     real_share: float = 0.4
     seed: int = 0
+    #: "shift" (small shifts and scales) or "strong" (``export.offline.augment.strong``)
+    augment: str = "shift"
+    label_smoothing: float = 0.0
+    #: dropout on the pooled features, before the embedding layer (training only)
+    dropout: float = 0.0
+    #: draw the rendered share of a batch equally from every rendered set (else by image count)
+    balance_sets: bool = False
+    #: "pool": the stem sees the input after ``pool`` average pooling; "conv": a learned 3x3
+    #: stride-2 convolution at full resolution replaces the pooling (needs ``pool`` = 2)
+    stem: str = "pool"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,20 +70,38 @@ def _cbr(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
                          nn.ReLU(inplace=True))
 
 
+def _downsample(pool: int, stem: str, width: int) -> tuple[nn.Module, int]:
+    """The layer before the 5x5 stem and its channel count: fixed average pooling, or (``stem``
+    "conv") a learned stride-2 convolution that sees strokes at full resolution."""
+    if stem == "conv":
+        if pool != 2:
+            raise ValueError(f"stem 'conv' replaces 2x2 pooling; got pool={pool}")
+        return _cbr(1, width // 2, 3, 2), width // 2
+    if stem != "pool":
+        raise ValueError(f"unknown stem {stem!r}: 'pool' or 'conv'")
+    return (nn.AvgPool2d(pool) if pool > 1 else nn.Identity()), 1
+
+
 class SigEmbed(nn.Module):
     """(N, 1, 155, 220) prepared signature, ink = 1 -> (N, 128) embedding (not normalised)."""
 
-    def __init__(self, width: int = 16, pool: int = 2):
+    def __init__(self, width: int = 16, pool: int = 2, stem: str = "pool", dropout: float = 0.0):
         super().__init__()
         w = width
-        self.features = nn.Sequential(nn.AvgPool2d(pool) if pool > 1 else nn.Identity(), _cbr(1, w, 5, 2),
+        down, cin = _downsample(pool, stem, w)
+        self.features = nn.Sequential(down, _cbr(cin, w, 5, 2),
                                       nn.MaxPool2d(2), _cbr(w, 2 * w, 3), nn.MaxPool2d(2),
                                       _cbr(2 * w, 4 * w, 3), _cbr(4 * w, 4 * w, 3), nn.MaxPool2d(2),
                                       _cbr(4 * w, 8 * w, 3))
+        self.drop = nn.Dropout(dropout)
         self.embed = nn.Linear(8 * w, EMBED_DIM)
 
+    @classmethod
+    def of(cls, cfg: "EmbedConfig") -> "SigEmbed":
+        return cls(cfg.width, cfg.pool, cfg.stem, cfg.dropout)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embed(self.features(x).mean(dim=(2, 3)))
+        return self.embed(self.drop(self.features(x).mean(dim=(2, 3))))
 
 
 class _Normalized(nn.Module):
@@ -90,33 +119,49 @@ class _Normalized(nn.Module):
 class FlatImages:
     """Every training image once (uint8, ink = 255), its class and whether it is a real scan.
 
-    Class 2k is writer k's genuine signatures, 2k + 1 the skilled forgeries of writer k.
+    Class 2k is writer k's genuine signatures, 2k + 1 the skilled forgeries of writer k;
+    ``group`` numbers the writer's set (the part of its key before ":"), in order of appearance.
     """
 
     images: np.ndarray
     labels: np.ndarray
     real: np.ndarray
+    group: np.ndarray
 
     @classmethod
     def of(cls, writers: Sequence[ImageWriter], real: Sequence[bool]) -> "FlatImages":
-        imgs, labels, is_real = [], [], []
+        imgs, labels, is_real, group = [], [], [], []
+        sets: dict[str, int] = {}
         for k, (w, r) in enumerate(zip(writers, real)):
+            g = sets.setdefault(w.key.split(":")[0], len(sets))
             for kind, arr in ((0, w.genuine), (1, w.forgery)):
                 flat = arr.reshape(-1, *arr.shape[2:])
                 imgs.append(flat)
                 labels.append(np.full(len(flat), 2 * k + kind))
                 is_real.append(np.full(len(flat), r))
-        return cls(np.concatenate(imgs), np.concatenate(labels), np.concatenate(is_real))
+                group.append(np.full(len(flat), g))
+        return cls(np.concatenate(imgs), np.concatenate(labels), np.concatenate(is_real), np.concatenate(group))
 
-    def sample(self, n: int, real_share: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """``n`` random images, ``real_share`` of them real scans when there are both kinds."""
+    def sample(self, n: int, real_share: float, rng: np.random.Generator, balance_sets: bool = False
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` random images, ``real_share`` of them real scans when there are both kinds; with
+        ``balance_sets`` the renders' share is split equally between the rendered sets, so a
+        large set (SUSig) does not crowd out the others."""
         real_idx, synth_idx = np.flatnonzero(self.real), np.flatnonzero(~self.real)
         if len(real_idx) and len(synth_idx):
             n_real = int(round(n * real_share))
-            idx = np.concatenate([rng.choice(real_idx, n_real), rng.choice(synth_idx, n - n_real)])
+            idx = np.concatenate([rng.choice(real_idx, n_real),
+                                  self._renders(synth_idx, n - n_real, rng, balance_sets)])
         else:
             idx = rng.integers(len(self.labels), size=n)
         return self.images[idx], self.labels[idx]
+
+    def _renders(self, synth_idx: np.ndarray, n: int, rng: np.random.Generator, balance: bool) -> np.ndarray:
+        if not balance:
+            return rng.choice(synth_idx, n)
+        groups = [synth_idx[self.group[synth_idx] == g] for g in np.unique(self.group[synth_idx])]
+        return np.concatenate([rng.choice(groups[g], c) for g, c in
+                               enumerate(np.bincount(rng.integers(len(groups), size=n), minlength=len(groups)))])
 
 
 def fit(data: FlatImages, cfg: EmbedConfig, log: Path | None = None, progress: bool = True
@@ -135,7 +180,8 @@ def fit(data: FlatImages, cfg: EmbedConfig, log: Path | None = None, progress: b
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     ctx = context()
-    model = ctx.prepare(SigEmbed(cfg.width, cfg.pool))
+    model = ctx.prepare(SigEmbed.of(cfg))
+    augment = {"shift": _augment, "strong": strong}[cfg.augment]
     head = CosineHead(int(data.labels.max()) + 1).to(ctx.device)
     opt = torch.optim.AdamW(list(model.parameters()) + list(head.parameters()), lr=cfg.lr,
                             weight_decay=cfg.weight_decay)
@@ -147,13 +193,14 @@ def fit(data: FlatImages, cfg: EmbedConfig, log: Path | None = None, progress: b
     start, curve = time.perf_counter(), []
     bar = tqdm(range(first, cfg.steps), desc="sigembed", disable=not progress or not ctx.is_main, mininterval=10)
     for step in bar:
-        imgs, labels = data.sample(cfg.batch, cfg.real_share, rng)  # the global batch; this rank's share:
+        # the global batch; this rank's share:
+        imgs, labels = data.sample(cfg.batch, cfg.real_share, rng, cfg.balance_sets)
         # augmented whole on every rank, so ``gen`` draws what one process would draw, then shared out
-        x = ctx.shard(_augment(torch.from_numpy(to_float(imgs))[:, None], gen)).to(ctx.device)
+        x = ctx.shard(augment(torch.from_numpy(to_float(imgs))[:, None], gen)).to(ctx.device)
         y = torch.from_numpy(ctx.shard(labels)).long().to(ctx.device)
         with ctx.autocast():
             logits = head(model(x), y)
-            loss = nn.functional.cross_entropy(logits, y)
+            loss = nn.functional.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
         run.optimize(loss)
         hits = (logits.argmax(1) == y).float().mean()
         ema, acc = run.smooth(*ctx.mean(torch.stack([loss.float(), hits])).tolist())  # over the global batch
