@@ -14,6 +14,10 @@ skilled forgeries of a writer form a class of their own, so the embedding is pus
 separate a forger's imitation from the writer's genuine signatures instead of merging
 them. The head is the additive-margin cosine classifier of ``export.identify_backbone``,
 which trains the feature for cosine comparison of writers the network has never seen.
+
+With 67 training writers the first recipe fitted them almost perfectly (batch accuracy
+99 %); strong augmentation (``export.offline.augment``), label smoothing and dropout keep
+it at about 86 % and lowered the pooled validation EER from 30.1 to 28.4 % (sigembed 1.1.0).
 """
 from __future__ import annotations
 
