@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import click
 import numpy as np
 
-from edgesig.decision import ReferenceStats
+from edgesig.decision import ReferenceStats, fit_logistic
 from edgesig.eval.metrics import eer
 from edgesig.eval.protocols import load_svc2004
 from edgesig.features.dtw import dtw_to_many
@@ -78,15 +78,11 @@ def rule_eer(m: Matrices, users: Sequence[int], scale: np.ndarray, weight: float
 
 
 def _logistic(X: np.ndarray, y: np.ndarray, l2: float) -> Callable[[np.ndarray], np.ndarray]:
-    """L2-penalised logistic regression by Newton's method; returns the genuine log-odds."""
+    """L2-penalised logistic regression (``edgesig.decision.fit_logistic``, the bias barely
+    penalised) on standardised columns; returns the genuine log-odds."""
     mu, sd = X.mean(axis=0), X.std(axis=0) + 1e-9
     Z = np.c_[(X - mu) / sd, np.ones(len(X))]
-    penalty = l2 * np.diag(np.r_[np.ones(X.shape[1]), 0.0])
-    w = np.zeros(Z.shape[1])
-    for _ in range(50):
-        p = 1.0 / (1.0 + np.exp(-Z @ w))
-        w -= np.linalg.solve(Z.T @ (Z * (p * (1 - p))[:, None]) + penalty + 1e-9 * np.eye(len(w)),
-                             Z.T @ (p - y) + penalty @ w)
+    w = fit_logistic(Z, y, np.r_[np.full(X.shape[1], l2), 0.0] + 1e-9)
     return lambda X_: np.c_[(X_ - mu) / sd, np.ones(len(X_))] @ w
 
 

@@ -183,21 +183,18 @@ def run_protocol(users: Sequence[UserSamples], prepare: Callable[[Any], np.ndarr
                  distances: Callable[[np.ndarray, Sequence[np.ndarray]], np.ndarray],
                  refs: int = 5, combine: tuple[str, ...] = ("min", "mean"),
                  progress: Callable[[Iterable], Iterable] | None = None,
-                 penalty: Callable[[np.ndarray, Sequence[np.ndarray]], float] | None = None,
                  pairwise: Callable[[Sequence[np.ndarray]], np.ndarray] | None = None,
                  decide: Decide | None = None) -> Report:
     """Score every user's tests against their first ``refs`` genuine samples.
 
-    ``penalty`` is an engine's extra term (``Engine.penalty``), added as the verifier adds it.
     ``pairwise`` is the engine's reference matrix (``Engine.pairwise``), which enrolment
     uses: an engine may measure its references' spread otherwise than query by query
     (``sigembed-wd`` holds each reference out of the others' user model).
-    ``decide`` (``Engine.decide``) replaces ``combine`` and ``penalty`` with the engine's
-    whole decision, as the verifier runs it.
+    ``decide`` (``Engine.decide``) replaces the plain ``combine`` sum with the engine's
+    whole decision (its penalty or learned weights), as the verifier runs it.
     """
     def rule(dists: np.ndarray, stats: ReferenceStats, query: np.ndarray, feats_ref: Sequence[np.ndarray]) -> float:
-        extra = penalty(query, feats_ref) if penalty is not None else 0.0
-        return dissimilarity(dists, stats, combine) + extra
+        return dissimilarity(dists, stats, combine)
     rows = protocol_rows(users, prepare, distances, decide or rule, refs, progress, pairwise)
     return Report([UserScores(r.user, r.genuine, r.forgery, r.stats.d_mean) for r in rows])
 
