@@ -67,19 +67,20 @@ class EnsembleEngine(Engine):
 
     def __init__(self, entry: ModelEntry, threads: int = 1, manifest: Manifest | None = None):
         super().__init__(entry)
-        from edgesig.engines import load_engine
+        from edgesig.engines import load_engine, stale_members
         manifest = manifest or Manifest()
         specs = entry.params.get("members", [])
         if not specs:
             raise EngineUnavailableError(f"ensemble entry {entry.name!r} lists no members; rebuild it")
         members: list[Member] = []
         stored: list[tuple[str, tuple[int, int], Any]] = []  # one (target, shape, transform) per part
+        stale = stale_members(entry, manifest)
         for spec in specs:
             installed = manifest.get(spec["name"])
-            if spec.get("sha256") and installed.fingerprint != spec["sha256"]:
+            if spec["name"] in stale:
                 raise EngineUnavailableError(
                     f"the ensemble was fitted on another {spec['name']!r} model (sha256 "
-                    f"{spec['sha256'][:12]}…, installed {installed.fingerprint[:12]}…); refit it with "
+                    f"{str(spec.get('sha256'))[:12]}…, installed {installed.fingerprint[:12]}…); refit it with "
                     "`python -m export offline pool ensemble` or choose a single image engine")
             engine = load_engine(spec["name"], manifest, threads)
             shape = (int(spec["shape"][0]), int(spec["shape"][1]))
