@@ -115,17 +115,18 @@ def channels(pen: PenStream, names: tuple[str, ...], pen_up: bool = False) -> np
     src = pen if pen_up else pen.select(pen.pen_down)
     # contiguous, as the compiled kernel was first built for (a thinned pen's arrays are
     # strided views): a new layout would compile at a customer's first fast-pad signature
-    base = motion_table(*(np.ascontiguousarray(a) for a in (src.t, src.x, src.y, src.pressure)))
+    t, x, y, pressure = (np.ascontiguousarray(a) for a in (src.t, src.x, src.y, src.pressure))
+    base = motion_table(t, x, y, pressure)
     table = dict(zip(_MOTION, base.T))
     wanted = set(names) - table.keys()
     if wanted:  # only what is asked for: this runs on every verification
-        t = src.t - src.t[0]
+        t = t - t[0]
         vx, vy = table["vx"], table["vy"]
         safe = np.maximum(table["speed"], 1e-12)
         if wanted & {"cos", "sin"}:
             table.update(cos=vx / safe, sin=vy / safe)
         if "dp" in wanted:
-            table["dp"] = gradient(np.ascontiguousarray(src.pressure), t)
+            table["dp"] = gradient(pressure, t)
         if wanted & {"ax", "ay", "curv"}:
             table.update(ax=gradient(vx, t), ay=gradient(vy, t))
         if "curv" in wanted:
