@@ -4,7 +4,7 @@ The pair engines (SDINet, cross-writer) run their network on every (reference, q
 pair; SigEmbed embeds each image alone (0.2 ms) and compares embeddings. ``prepare`` runs
 the offline pipeline (SDINet's 155x220 normalisation, ink = 1) and the template stores that
 image, as SDINet's does, so the kiosk's optical-flow heatmap can still explain a decision;
-``distances`` embeds the references (one batched run) and the query (a second) and returns
+``distances`` embeds the references and the query in one batched run and returns
 1 - cosine, which ``edgesig.decision`` normalises by the references' own spread.
 
 The writer-dependent route (entry ``sigembed-wd``, the same network) fits a per-user
@@ -75,14 +75,20 @@ class SigEmbedEngine(PairImageEngine):
         """Unit embeddings (n, dim) of prepared images, in one session run."""
         if not len(images):
             raise InvalidInputError("need at least one reference to compare the query with")
-        x = np.stack([self.check_image(a, label) for a in images])[:, None]
+        return self._run([self.check_image(a, label) for a in images])
+
+    def _run(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
+        x = np.stack(arrays)[:, None]
         return np.asarray(self.session.run({self.session.input_names[0]: x})[0], dtype=np.float64)
 
     def distances(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
         """1 - cosine with each reference's embedding, or (writer-dependent) the query's
-        distance to the references' user model, repeated once per reference."""
-        refs = self.embed(references)
-        q = self.embed([query], "query")[0]
+        distance to the references' user model, repeated once per reference. The query
+        rides in the references' batch: one session run per verification."""
+        if not len(references):
+            raise InvalidInputError("need at least one reference to compare the query with")
+        both = self._run([self.check_image(r, "reference") for r in references] + [self.check_image(query, "query")])
+        refs, q = both[:-1], both[-1]
         if self.background is None:
             return 1.0 - refs @ q
         return np.full(len(refs), user_model_distances(refs, q[None], *self.background)[0])
