@@ -53,16 +53,24 @@ CAPTION_PARTS, CAPTION_HEIGHT, CAPTION_GAP, CAPTION_SPACING, CAPTION_CLEARANCE =
 #: synthetic kiosk photos most captions' blobs filled 0.41-0.66 of their box, with stems
 #: in 0.44-0.95 of their columns; most of the signature's own parts below its body
 #: 0.16-0.43, with stems in at most 0.4.) The exceptions are thick strokes: a word is also
-#: at least CAPTION_STROKES of its own strokes tall, while an underline under the
-#: signature, or a piece of one that a ruled line cut out, is a bar about as tall as the
-#: pen is wide, and as dense as print; and the letters' feet that a line cut off (see
-#: ``_cut_by_line``).
-CAPTION_WORD, CAPTION_FILL, CAPTION_STEMS, CAPTION_STROKES = 2.5, 0.4, 0.4, 2.0
+#: at least CAPTION_STROKES strokes tall, while an underline under the signature, or a
+#: piece of one that a ruled line cut out, is a bar about as tall as the pen is wide, and
+#: as dense as print; and the letters' feet that a line cut off (see ``_cut_by_line``).
+#: The strokes are its own, or the signature's pen where that is thinner: blurred print
+#: runs into a bar whose own "stroke" is its height (captions 1.4-1.9 of their own
+#: strokes tall, 2-3 of a thin pen's).
+#: Print also stands level: the mean height of a word's ink in its left and right halves
+#: differs by at most CAPTION_LEVEL of its height (at most 0.06 on the captions of 200
+#: synthetic kiosk photos), while a piece of a slanting stroke, such as the end of an
+#: underline that a line cut off, descends across its box (0.3).
+CAPTION_WORD, CAPTION_FILL, CAPTION_STEMS, CAPTION_STROKES, CAPTION_LEVEL = 2.5, 0.4, 0.4, 2.0, 0.15
 #: A caption printed under the signature with no line between them (a form without a
 #: signature line, or with ruled lines) is anchored by the signature instead: at least
 #: CAPTION_BELOW of the rest of the signature's ink lies above its top, and it is a word
-#: of two blobs or more (a flourish under a signature is one stroke).
-CAPTION_BELOW, CAPTION_BELOW_PARTS = 0.97, 2
+#: of two blobs or more, or of one blob spanning at most CAPTION_BLOB_SPAN of the box's
+#: width: a flourish or underline under a signature is one stroke too, but it spans most
+#: of the signature, while a caption's 2 mm print blurred into one word is short.
+CAPTION_BELOW, CAPTION_BELOW_PARTS, CAPTION_BLOB_SPAN = 0.97, 2, 0.5
 #: A straight run this long (fraction of the width) with a caption printed under it is a
 #: signature line even when shorter than ``long``: on a whole form scanned flat the line
 #: spans a third or half of the page, too short to tell from a long stroke by length.
@@ -155,8 +163,9 @@ def caption_mask(binary: np.ndarray, segments: tuple[Segment, ...]) -> np.ndarra
         return np.zeros_like(binary)
     labels, boxes = _components(binary)
     caption = np.zeros(len(boxes) + 1, bool)
+    pen = _pen_width(labels, boxes)
     for s in horizontal:
-        caption[1:] |= _caption_parts(binary, labels, boxes, s, horizontal)
+        caption[1:] |= _caption_parts(labels, boxes, s, horizontal, pen)
     return np.where(caption[labels], np.uint8(255), np.uint8(0))
 
 
@@ -173,32 +182,39 @@ def caption_under(binary: np.ndarray, box: Box, segments: tuple[Segment, ...]) -
     """
     crop = binary[box.slices]
     out = np.zeros_like(binary)
-    if not _word_rows(component_boxes(crop)):  # outlines first: labelling the crop costs more
+    if not _word_rows(component_boxes(crop), box.width):  # outlines first: labelling the crop costs more
         return out
     offset = np.array([box.x0, box.y0, box.x0, box.y0])
     labels, boxes = _components(crop)
+    pen = _pen_width(labels, boxes)
     ink_rows = cv2.reduce(crop, 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F).ravel() / 255
     lines = _ruled(segments, binary.shape[0])
-    for row in _word_rows(boxes):
+    for row in _word_rows(boxes, box.width):
         x0, y0 = boxes[row, :2].min(axis=0)
         x1, y1 = boxes[row, 2:].max(axis=0)
         part = np.isin(labels[y0:y1, x0:x1], row + 1)
         rest = ink_rows.copy()
         rest[y0:y1] -= part.sum(axis=1)
-        if rest[:y0].sum() >= CAPTION_BELOW * rest.sum() and _printed_word(part) and \
+        if rest[:y0].sum() >= CAPTION_BELOW * rest.sum() and _printed_word(part, pen) and \
                 not _cut_by_line(binary, lines, boxes[row] + offset):
             out[box.y0 + y0:box.y0 + y1, box.x0 + x0:box.x0 + x1][part] = 255
     return out
 
 
-def _word_rows(boxes: np.ndarray) -> list[np.ndarray]:
-    """Rows of at least CAPTION_BELOW_PARTS small boxes, shaped like a word or more."""
+def _word_rows(boxes: np.ndarray, width: int) -> list[np.ndarray]:
+    """Rows of small boxes shaped like a word or more: at least CAPTION_BELOW_PARTS of
+    them, or one spanning at most CAPTION_BLOB_SPAN of ``width`` (the signature box's)."""
     if len(boxes) < 2:
         return []
     heights = boxes[:, 3] - boxes[:, 1]
     small = np.flatnonzero((heights <= CAPTION_HEIGHT * heights.max()) & (heights >= 3))
-    return [r for r in _rows(boxes, small) if len(r) >= CAPTION_BELOW_PARTS and
-            boxes[r, 2].max() - boxes[r, 0].min() >= CAPTION_WORD * (boxes[r, 3].max() - boxes[r, 1].min())]
+    rows = []
+    for r in _rows(boxes, small):
+        span = boxes[r, 2].max() - boxes[r, 0].min()
+        if span >= CAPTION_WORD * (boxes[r, 3].max() - boxes[r, 1].min()) and \
+                (len(r) >= CAPTION_BELOW_PARTS or span <= CAPTION_BLOB_SPAN * width):
+            rows.append(r)
+    return rows
 
 
 def _captioned(binary: np.ndarray, candidates: list[Segment], printed: list[Segment],
@@ -209,8 +225,8 @@ def _captioned(binary: np.ndarray, candidates: list[Segment], printed: list[Segm
     if not rest:
         return []
     labels, boxes = _components(binary)
-    lines = _ruled(candidates, binary.shape[0])
-    return [c for c in rest if _caption_parts(binary, labels, boxes, c, lines).any()]
+    lines, pen = _ruled(candidates, binary.shape[0]), _pen_width(labels, boxes)
+    return [c for c in rest if _caption_parts(labels, boxes, c, lines, pen).any()]
 
 
 def _ruled(segments: list[Segment] | tuple[Segment, ...], height: int) -> list[Segment]:
@@ -229,11 +245,11 @@ def _components(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, boxes
 
 
-def _caption_parts(binary: np.ndarray, labels: np.ndarray, boxes: np.ndarray, s: Segment,
-                   lines: list[Segment]) -> np.ndarray:
+def _caption_parts(labels: np.ndarray, boxes: np.ndarray, s: Segment, lines: list[Segment],
+                   pen: float) -> np.ndarray:
     """Which boxes are the characters of a caption printed under the horizontal segment ``s``
-    (``labels``: ``binary``'s components, 1..n; ``lines``: every horizontal line, one just
-    under the text makes it not a caption)."""
+    (``labels``: the binary image's components, 1..n; ``lines``: every horizontal line, one
+    just under the text makes it not a caption; ``pen``: the signature's stroke width)."""
     out = np.zeros(len(boxes), bool)
     if not len(boxes):
         return out
@@ -246,19 +262,38 @@ def _caption_parts(binary: np.ndarray, labels: np.ndarray, boxes: np.ndarray, s:
         if y0 - s.across_at((x0 + x1) / 2) > CAPTION_GAP * (y1 - y0) or \
                 _line_within(lines, x0, x1, y1, y1 + CAPTION_OPEN * (y1 - y0)):
             continue
-        if len(row) >= CAPTION_PARTS or _printed_word(np.isin(labels[y0:y1, x0:x1], row + 1)):
+        if len(row) >= CAPTION_PARTS or _printed_word(np.isin(labels[y0:y1, x0:x1], row + 1), pen):
             top = y0 - (y1 - y0) // 3  # an i-dot may stand above the capitals
             out |= under & (boxes[:, 0] >= x0) & (boxes[:, 1] >= top) & (boxes[:, 2] <= x1) & (boxes[:, 3] <= y1)
     return out
 
 
-def _printed_word(part: np.ndarray) -> bool:
+def _printed_word(part: np.ndarray, pen: float) -> bool:
     """Whether ``part`` (a row's ink, boolean, cropped to the row) looks like a printed word
-    whose letters ran together: wide, dense, with upright stems, and several of its own
-    strokes tall (see ``CAPTION_WORD``)."""
+    whose letters ran together: wide, dense, with upright stems, several strokes tall (of
+    its own strokes or of the signature's ``pen``) and level (see ``CAPTION_WORD``)."""
     h, w = part.shape
     return w >= CAPTION_WORD * h and part.mean() >= CAPTION_FILL and \
-        np.mean(part.sum(axis=0) >= 0.5 * h) >= CAPTION_STEMS and h >= CAPTION_STROKES * _stroke_width(part)
+        np.mean(part.sum(axis=0) >= 0.5 * h) >= CAPTION_STEMS and \
+        h >= CAPTION_STROKES * min(_stroke_width(part), pen) and _tilt(part) <= CAPTION_LEVEL * h
+
+
+def _tilt(part: np.ndarray) -> float:
+    """How far (rows) the mean height of ``part``'s ink in its right half lies from its left half's."""
+    rows = np.arange(part.shape[0], dtype=np.float64)
+    half = part.shape[1] // 2
+    left, right = part[:, :half].sum(axis=1), part[:, half:].sum(axis=1)
+    return abs(rows @ left / max(left.sum(), 1) - rows @ right / max(right.sum(), 1))
+
+
+def _pen_width(labels: np.ndarray, boxes: np.ndarray) -> float:
+    """The stroke width of the tallest component (``labels``: 1..n, ``boxes`` theirs): the
+    signature's pen, a yardstick for small print whose blurred letters ran into one bar."""
+    if not len(boxes):
+        return 0.0
+    i = int(np.argmax(boxes[:, 3] - boxes[:, 1]))
+    x0, y0, x1, y1 = boxes[i]
+    return _stroke_width(labels[y0:y1, x0:x1] == i + 1)
 
 
 def _stroke_width(part: np.ndarray) -> float:

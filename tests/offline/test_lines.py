@@ -275,3 +275,45 @@ def test_caption_under_a_bare_stretch_of_a_ruled_line_is_found() -> None:
     line = Segment(horizontal=True, start=0.0, end=float(W), slope=0.0, offset=float(y1 + 2), width=2.0)
     mask = caption_under(img, ink_box(img), (*ruled, line))
     assert (mask[text > 0] > 0).mean() > 0.95
+
+
+def blurred_caption(text: str, x: int, y: int, blur: float) -> np.ndarray:
+    """A caption whose bold letters a kiosk photo blurred into one blob: at ``blur`` 1.2 it
+    is over two of its own strokes tall, at 1.5 a bar under two (but over two of a pen's)."""
+    canvas = np.zeros((H, W), np.uint8)
+    cv2.putText(canvas, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45 if blur < 1.5 else 0.4, 255, 2, cv2.LINE_AA)
+    return np.where(cv2.GaussianBlur(canvas, (0, 0), blur) > 50, 255, 0).astype(np.uint8)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("blur", [1.2, 1.5])
+def test_caption_blurred_into_one_blob_under_a_signature_is_found(seed: int, blur: float) -> None:
+    """One word, one blob: short beside the signature, where a flourish spans most of it."""
+    signature, (x0, y0, x1, y1) = signed(seed, height=80.0, at=(120, 120))
+    text = blurred_caption("Signature", 20, y1 + 16, blur)
+    img = cv2.bitwise_or(signature, text)
+    mask = caption_under(img, ink_box(img), ())
+    assert (mask[text > 0] > 0).mean() > 0.95
+    assert not np.any((mask > 0) & (signature > 0))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_caption_blurred_into_a_bar_under_a_signature_line_is_found(seed: int) -> None:
+    signature, (x0, y0, x1, y1) = signed(seed, height=80.0, at=(60, 120))
+    line = np.zeros_like(signature)
+    cv2.line(line, (20, int(y0 + 0.75 * (y1 - y0))), (W - 20, int(y0 + 0.75 * (y1 - y0))), 255, 2)
+    text = blurred_caption("Sign here", 30, y1 + 15, 1.5)
+    removal = remove_lines(cv2.bitwise_or(cv2.bitwise_or(signature, line), text))
+    mask = caption_mask(removal.binary, removal.segments)
+    assert (mask[text > 0] > 0).mean() > 0.95
+    assert not np.any((mask > 0) & (signature > 0))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_end_of_a_slanting_underline_is_not_a_caption(seed: int) -> None:
+    """Short, dense and, with a thick pen, two of the signature's strokes tall like blurred
+    print, but it descends across its box: print stands level."""
+    signature, (x0, y0, x1, y1) = signed(seed, height=80.0, at=(90, 120))
+    img = signature.copy()
+    cv2.line(img, (x1 - 60, y1 + 12), (x1 - 20, y1 + 16), 255, 5)
+    assert caption_under(img, ink_box(img), ()).max() == 0
