@@ -128,8 +128,8 @@ def remove_lines(binary: np.ndarray, *, evidence: np.ndarray | None = None,
     """
     h, w = binary.shape
     source = binary if evidence is None else cv2.bitwise_or(binary, evidence)
-    candidates = _candidates(source, int(max(15, short[0] * w)), horizontal=True) + \
-        _candidates(source, int(max(15, short[1] * h)), horizontal=False)
+    candidates = _candidates(source, int(max(15, short[0] * w)), long[0] * w, horizontal=True) + \
+        _candidates(source, int(max(15, short[1] * h)), long[1] * h, horizontal=False)
     printed = _printed(candidates, long[0] * w, long[1] * h)
     printed += _captioned(binary, candidates, printed, CAPTIONED_LONG * w)
     if not printed:
@@ -357,8 +357,9 @@ def _rows(boxes: np.ndarray, candidates: np.ndarray) -> list[np.ndarray]:
     return [np.array(r) for r in rows]
 
 
-def _candidates(source: np.ndarray, length: int, horizontal: bool) -> list[Segment]:
-    """Straight, thin, solid runs at least ``length`` long, fitted as segments."""
+def _candidates(source: np.ndarray, length: int, long: float, horizontal: bool) -> list[Segment]:
+    """Straight, thin, solid runs at least ``length`` long, fitted as segments; those at
+    least ``long`` need to be straight only where nothing crosses them (see ``_fit``)."""
     work = source if horizontal else cv2.transpose(source)
     gap, drift = 2 * MAX_GAP + 1, 2 * MAX_DRIFT + 1
     thick = cv2.dilate(work, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, drift)))
@@ -370,18 +371,25 @@ def _candidates(source: np.ndarray, length: int, horizontal: bool) -> list[Segme
     found = []
     for c in contours:
         x, y, bw, bh = cv2.boundingRect(c)
-        segment = _fit(cv2.bitwise_and(work[y:y + bh, x:x + bw], band[y:y + bh, x:x + bw]), x, y, horizontal)
+        segment = _fit(cv2.bitwise_and(work[y:y + bh, x:x + bw], band[y:y + bh, x:x + bw]), x, y, horizontal, long)
         if segment is not None:
             found.append(segment)
     return found
 
 
-def _fit(part: np.ndarray, x: int, y: int, horizontal: bool) -> Segment | None:
+def _fit(part: np.ndarray, x: int, y: int, horizontal: bool, long: float) -> Segment | None:
     """Fit the ink of one band (rows = across, columns = along) as a straight thin line, or None.
 
     The line is looked for in the rows around the band's densest one (those at least
     half as dense, plus two): strokes that join the band elsewhere (the lower half of a
-    signature written on the line) do not count.
+    signature written on the line) do not count. Its ink must line up along all the
+    columns where the band is thin enough for a line, or, when the band is at least
+    ``long``, along those where the band holds no more ink than the line's own width (its
+    thinnest tenth's, plus a pixel): a signature written over most of a long line, its
+    letters standing on it and their loops dipping just under it, adds ink to the other
+    columns and pulls their centres off the line. A shorter band must be straight
+    throughout: a handwritten down-stroke is straight along its middle too, and a box
+    side is no longer than that.
     """
     rows_ink = cv2.reduce(part, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
     peak = int(np.argmax(rows_ink))
@@ -402,11 +410,29 @@ def _fit(part: np.ndarray, x: int, y: int, horizontal: bool) -> Segment | None:
     if ends.size < LINE_COVERAGE * n:
         return None
     clear = (per_column > 0) & (per_column <= MAX_LINE_WIDTH)
-    along = np.flatnonzero(clear)
+    moments = np.arange(part.shape[0], dtype=np.float64) @ part / 255.0  # sum of row indices of ink
+    fit = _straight_fit(np.flatnonzero(clear), per_column, moments, n)
+    if fit is None and n >= long:
+        alone = clear & (per_column <= np.percentile(per_column[ends], 10) + 1)
+        fit = _straight_fit(np.flatnonzero(alone), per_column, moments, n)
+        if fit is not None and not _runs_under(part, fit, ends[0], n):
+            fit = None
+    if fit is None:
+        return None
+    slope, offset, width, _ = fit
+    return Segment(horizontal=horizontal, start=float(x + ends[0]), end=float(x + ends[-1] + 1), slope=slope,
+                   offset=float(y + top + offset - slope * x), width=width)
+
+
+def _straight_fit(along: np.ndarray, per_column: np.ndarray, moments: np.ndarray,
+                  n: int) -> tuple[float, float, float, np.ndarray] | None:
+    """(slope, offset, width, the columns on the line) of the line through the ink centres
+    of the columns ``along`` (``per_column``: ink pixels per column, ``moments``: their
+    summed row indices), or None when they are under MIN_CLEAR of the band's ``n`` columns
+    or not ruler-straight."""
     if along.size < max(MIN_CLEAR * n, 2):
         return None
     counts = per_column[along]
-    moments = np.arange(part.shape[0], dtype=np.float64) @ part / 255.0  # sum of row indices of ink
     centre = moments[along] / counts
     u = along.astype(np.float64)
     slope, offset = _line_fit(u, centre)
@@ -418,8 +444,28 @@ def _fit(part: np.ndarray, x: int, y: int, horizontal: bool) -> Segment | None:
     inliers = np.abs(centre - (slope * u + offset)) <= 1.0
     if inliers.mean() < MIN_STRAIGHT:  # not ruler-straight: the feet of cursive letters wander
         return None
-    return Segment(horizontal=horizontal, start=float(x + ends[0]), end=float(x + ends[-1] + 1), slope=slope,
-                   offset=float(y + top + offset - slope * x), width=float(counts[inliers].mean()))
+    return slope, offset, float(counts[inliers].mean()), along[inliers]
+
+
+def _runs_under(part: np.ndarray, fit: tuple[float, float, float, np.ndarray], first: int, n: int) -> bool:
+    """Whether the line ``fit`` found where the band ``part`` is bare (its columns
+    ``first``..``first + n - 1``) is a printed line running on under the signature: inked
+    on or next to its course in LINE_COVERAGE of the columns (letters stand on a printed
+    line, they do not break it, while a long flourish through a signature curves off a
+    straight course where it crosses the letters), and bare in one stretch at least
+    MIN_CLEAR of its length (the bottoms of a row of loops line up too, in short arcs)."""
+    slope, offset, _, bare = fit
+    u = np.arange(first, first + n)
+    course = np.rint(slope * u + offset).astype(np.int64)
+    near = np.zeros(n, bool)
+    for d in (-1, 0, 1):
+        rows = course + d
+        inside = (rows >= 0) & (rows < part.shape[0])
+        near[inside] |= part[rows[inside], u[inside]] > 0
+    if near.mean() < LINE_COVERAGE:
+        return False
+    breaks = np.flatnonzero(np.diff(bare) > 2)  # runs without a gap over a pixel wide
+    return int(np.diff(np.concatenate([[-1], breaks, [bare.size - 1]])).max()) >= MIN_CLEAR * n
 
 
 def _line_fit(u: np.ndarray, v: np.ndarray) -> tuple[float, float]:

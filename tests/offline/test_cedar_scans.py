@@ -35,6 +35,13 @@ def test_scan_spanning_the_frame_is_prepared(cedar_dir: Path, name: str) -> None
     assert np.count_nonzero(result.array > 0.5) > 500
 
 
+def test_slanting_flourish_through_a_signature_is_not_a_line(cedar_dir: Path) -> None:
+    """Long, straight where it runs clear of the letters, but slanting: a printed line a
+    signature is written over lies level (see ``edgesig.offline.lines._runs_under``)."""
+    result = prepare(cedar_dir / "forgeries_27_3.png")
+    assert result.box.width >= 0.9 * result.sheet_size[0]  # the flourish's bare end too
+
+
 def test_explain_image_on_real_scans(cedar_dir: Path, tmp_path: Path) -> None:
     """The heatmap and the installed engine's decision on a scan prepare once refused."""
     from click.testing import CliRunner

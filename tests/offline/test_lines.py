@@ -317,3 +317,29 @@ def test_end_of_a_slanting_underline_is_not_a_caption(seed: int) -> None:
     img = signature.copy()
     cv2.line(img, (x1 - 60, y1 + 12), (x1 - 20, y1 + 16), 255, 5)
     assert caption_under(img, ink_box(img), ()).max() == 0
+
+
+def test_line_under_a_long_row_of_loops_is_removed() -> None:
+    """Loops standing on a line over most of its length, their bottoms dipping 3 px under
+    it, pull the ink centres off the line wherever they are: it is straight where bare."""
+    signature = np.zeros((H, W), np.uint8)
+    for cx in range(140, 500, 16):
+        cv2.ellipse(signature, (cx, 243), (10, 10), 0, 0, 360, 255, 3)
+    lines = np.zeros_like(signature)
+    cv2.line(lines, (20, 250), (W - 20, 250), 255, 2)
+    img = cv2.bitwise_or(signature, lines)
+    result = remove_lines(img)
+    check_result(img, result)
+    kept, kept_away, removed = scores(signature, lines, result)
+    assert len(result.segments) == 1 and removed > 0.99 and kept_away > 0.99
+
+
+def test_aligned_loop_bottoms_are_not_a_line() -> None:
+    """Under a line crossing a row of loops, their bottoms line up too, but only in short arcs."""
+    signature = np.zeros((H, W), np.uint8)
+    for cx in range(80, 520, 22):
+        cv2.ellipse(signature, (cx, 244), (12, 20), 0, 0, 360, 255, 3)
+    lines = np.zeros_like(signature)
+    cv2.line(lines, (20, 250), (W - 20, 250), 255, 2)
+    result = remove_lines(cv2.bitwise_or(signature, lines))
+    assert len(result.segments) == 1 and abs(result.segments[0].across_at(300) - 250) < 1.5
