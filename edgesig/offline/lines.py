@@ -130,7 +130,7 @@ def remove_lines(binary: np.ndarray, *, evidence: np.ndarray | None = None,
     source = binary if evidence is None else cv2.bitwise_or(binary, evidence)
     candidates = _candidates(source, int(max(15, short[0] * w)), long[0] * w, horizontal=True) + \
         _candidates(source, int(max(15, short[1] * h)), long[1] * h, horizontal=False)
-    printed = _printed(candidates, long[0] * w, long[1] * h)
+    printed = _printed(candidates, long[0] * w, long[1] * h, binary.shape)
     printed += _captioned(binary, candidates, printed, CAPTIONED_LONG * w)
     if not printed:
         return LineRemoval(binary=binary, lines=np.zeros_like(binary))
@@ -477,17 +477,25 @@ def _line_fit(u: np.ndarray, v: np.ndarray) -> tuple[float, float]:
     return slope, mv - slope * mu
 
 
-def _printed(candidates: list[Segment], long_h: float, long_v: float) -> list[Segment]:
+def _printed(candidates: list[Segment], long_h: float, long_v: float, shape: tuple[int, int]) -> list[Segment]:
     """The candidates that are printed lines: long, or box sides.
 
     A box side meets a perpendicular candidate at each of its two ends, and those
     partners are long lines or box sides too; a letter's down-stroke standing on a line,
     or the bottoms of cursive letters ending at a capital, make one such corner at most.
+    A side that runs into the edge of the image (of ``shape``) meets the sheet's border
+    there: a box printed close to the edge merges with the line that unwarping leaves
+    along it, and its sides end on that line, not at a corner of their own.
     """
     ok = [s.length >= (long_h if s.horizontal else long_v) for s in candidates]
+    border = len(candidates)  # the sheet's border, a partner as long as the image
     partners: list[tuple[list[int], list[int]]] = [([], []) for _ in candidates]
     reach = 4.0
     for i, a in enumerate(candidates):
+        if a.start <= reach:
+            partners[i][0].append(border)
+        if a.end >= shape[1 if a.horizontal else 0] - reach:
+            partners[i][1].append(border)
         for j, b in enumerate(candidates):
             if not (a.horizontal and not b.horizontal):
                 continue
@@ -500,7 +508,8 @@ def _printed(candidates: list[Segment], long_h: float, long_v: float) -> list[Se
             if a_end is not None and b_end is not None:
                 partners[i][a_end].append(j)
                 partners[j][b_end].append(i)
-    cornered = [bool(first) and bool(last) for first, last in partners]
+    cornered = [bool(first) and bool(last) for first, last in partners] + [True]
+    ok.append(True)
     # A box side's partners are box sides too (long, or cornered at both ends); a
     # handwritten underline between a capital and a loop has partners cornered once.
     framed = [any(ok[j] or cornered[j] for j in first) and any(ok[j] or cornered[j] for j in last)

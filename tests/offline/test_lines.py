@@ -285,6 +285,21 @@ def blurred_caption(text: str, x: int, y: int, blur: float) -> np.ndarray:
     return np.where(cv2.GaussianBlur(canvas, (0, 0), blur) > 50, 255, 0).astype(np.uint8)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 3])
+def test_box_running_into_the_sheets_border_is_removed(seed: int) -> None:
+    """A box printed close to the sheet's edge merges with the border line that unwarping
+    leaves along it: its sides end on that line instead of at corners of their own."""
+    signature, (x0, y0, x1, y1) = signed(seed, at=(W - 170, 170), max_width=150)
+    lines = np.zeros_like(signature)
+    cv2.rectangle(lines, (x0 - 15, y0 - 12), (W - 4, y1 + 12), 255, 2)
+    lines[:, W - 2:] = 255  # the border
+    img = cv2.bitwise_or(signature, lines)
+    result = remove_lines(img)
+    check_result(img, result)
+    kept, _, removed = scores(signature, lines, result)
+    assert removed > 0.99 and kept > 0.99
+
+
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("blur", [1.2, 1.5])
 def test_caption_blurred_into_one_blob_under_a_signature_is_found(seed: int, blur: float) -> None:
