@@ -225,3 +225,10 @@ def test_tune_fits_a_decision_on_training_writers_and_keeps_it_only_if_validatio
     assert trials["train_users"] == {"all": 3} and len(trials["trials"]) > 1
     assert trials["kept"] == ("decision" in entry.params) == (trials["learned_val_eer"] < trials["plain_val_eer"])
     assert entry.metrics["val_eer"] == min(trials["learned_val_eer"], trials["plain_val_eer"])
+    from edgesig.engines.dtw import N_GLOBAL
+    from edgesig.eval.combiner import EXTENDED_PREFIXES
+    from edgesig.features.global_features import EXTENDED_FEATURES
+    extended = any(t.startswith(EXTENDED_PREFIXES) for t in entry.params.get("decision", {}).get("terms", ()))
+    assert {t["families"][-1] for t in trials["trials"]} >= {"ext", "ext_signed"}  # offered, shipped only if weighed
+    assert entry.params["global"].get("extended", False) == extended and entry.version == ("1.4" if extended else "1.3")
+    assert len(entry.params["global"]["scale"]) == N_GLOBAL + extended * len(EXTENDED_FEATURES)

@@ -24,10 +24,16 @@ from edgesig.eval.protocols import Report, UserRows, UserSamples, UserScores, pr
 
 #: Term families a choice may combine: fixed names, or every term with the prefix.
 FAMILIES: dict[str, tuple[str, ...] | str] = {
-    "pair": ("min", "mean"), "all": TERMS, "global": "global.", "signed": "signed.", "spread": "spread."}
-#: The families tried, simplest first (a tie keeps the simpler).
+    "pair": ("min", "mean"), "all": TERMS, "global": "global.", "signed": "signed.", "spread": "spread.",
+    "ext": "ext.", "ext_signed": "ext_signed."}
+#: Prefixes of the extended global features' terms (``DtwEngine`` with ``global.extended``).
+EXTENDED_PREFIXES = ("ext.", "ext_signed.")
+#: The families tried, simplest first (a tie keeps the simpler). The extended global
+#: features come last and only on top of the plain ones: rows without them (an engine
+#: without the extended descriptor) give the same terms as the point before them.
 FEATURE_SETS = (("pair", "global"), ("all", "global"), ("pair", "global", "signed"), ("pair", "global", "spread"),
-                ("all", "global", "signed"), ("all", "global", "spread"), ("all", "global", "signed", "spread"))
+                ("all", "global", "signed"), ("all", "global", "spread"), ("all", "global", "signed", "spread"),
+                ("all", "global", "signed", "ext"), ("all", "global", "signed", "ext", "ext_signed"))
 L2 = (0.1, 1.0, 10.0, 100.0)
 #: How a choice is scored (``choose_combiner``); the first is the default.
 SELECT = ("lodo", "pooled")

@@ -23,13 +23,16 @@ from edgesig.decision import Combiner, fit_calibration
 from edgesig.engines import best_engine
 from edgesig.engines.dtw import N_GLOBAL, DtwEngine
 from edgesig.errors import InvalidInputError
-from edgesig.eval.combiner import choose_combiner, term_rows
+from edgesig.eval.combiner import EXTENDED_PREFIXES, choose_combiner, term_rows
 from edgesig.eval.protocols import Report, UserSamples, run_protocol, set_figures
 from edgesig.features.global_features import global_features
 from edgesig.features.kinematics import FeatureConfig
 from edgesig.runtime import MANIFEST_NAME, MODELS_DIR, Manifest, ModelEntry, user_models_dir
 
 DTW_VERSION = "1.3"
+#: Entries whose descriptor holds the extended global features store references in
+#: another layout (``edgesig.engines.dtw``): a template enrolled with 1.3 must be re-enrolled.
+DTW_EXTENDED_VERSION = "1.4"
 GLOBAL_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5)
 #: Tried from the fastest: on a validation tie the faster one wins.
 STRIDES = (3, 2, 1)
@@ -54,17 +57,23 @@ class DtwCandidate:
     global_scale: tuple[float, ...] = (1.0,) * N_GLOBAL
     pressure: bool = True   # False: the pressure-free variant, which reads every pen without it
     decision: Combiner | None = None   # a learned decision in place of combine + global weight
+    global_extended: bool = False   # the descriptor holds the extended global features too
+
+    @property
+    def version(self) -> str:
+        return DTW_EXTENDED_VERSION if self.global_extended else DTW_VERSION
 
     def params(self) -> dict[str, Any]:
+        term = {"weight": self.global_weight, "scale": list(self.global_scale)}
         out = {"features": self.features.to_dict(), "band": self.band, "combine": list(self.combine),
-               "global": {"weight": self.global_weight, "scale": list(self.global_scale)}}
+               "global": {**term, "extended": True} if self.global_extended else term}
         if self.decision is not None:
             out["decision"] = self.decision.to_dict()
         return out if self.pressure else {**out, "pressure": False}
 
     def engine(self) -> DtwEngine:
         """The runtime engine with these parameters (uncalibrated), so tuning scores what ships."""
-        return DtwEngine(ModelEntry(name="dtw", version=DTW_VERSION, modality="pen", params=self.params(),
+        return DtwEngine(ModelEntry(name="dtw", version=self.version, modality="pen", params=self.params(),
                                     calibration={"threshold": 0.0, "slope": 1.0}))
 
 
@@ -110,11 +119,12 @@ class SetScorer:
         return float(np.mean([self.cache[cand, name] for name in sets]))
 
 
-def global_scale(users: Sequence[UserSamples], refs: int = 5, pressure: bool = True) -> tuple[float, ...]:
+def global_scale(users: Sequence[UserSamples], refs: int = 5, pressure: bool = True,
+                 extended: bool = False) -> tuple[float, ...]:
     """Each global feature's mean |genuine − mean of the references| over ``users``."""
     deviations = []
     for u in users:
-        g = np.array([global_features(p if pressure else p.without_pressure()) for p in u.genuine])
+        g = np.array([global_features(p if pressure else p.without_pressure(), extended) for p in u.genuine])
         deviations.append(np.abs(g[refs:] - g[:refs].mean(axis=0)))
     scale = np.concatenate(deviations).mean(axis=0)
     return tuple(float(max(s, 1e-6)) for s in scale)
@@ -149,7 +159,10 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
     best = replace(best, global_weight=min(weighted, key=lambda t: t[0])[1])
     decision_trials: dict[str, Any] = {}
     if train is not None:
-        best, decision_trials = _with_decision(best, _as_sets(train), val_sets, refs, mean_set_eer, select)
+        extended = replace(best, global_extended=True,
+                           global_scale=global_scale(pooled_val, refs, best.pressure, extended=True))
+        best, decision_trials = _with_decision(best, extended, _as_sets(train), val_sets, refs, mean_set_eer,
+                                               select)
     # each writer is scored against their own references only, so a pooled report is the
     # sets' reports joined: every set is evaluated once
     val_reports = {k: evaluate(best, users, refs) for k, users in val_sets.items()}
@@ -171,7 +184,7 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
     if len(val_sets) > 1:
         metrics.update(val_eer_definition="mean over sets of each set's validation EER", per_set=per_set)
     entry = ModelEntry(
-        name=name, version=DTW_VERSION, modality="pen",
+        name=name, version=best.version, modality="pen",
         params={**best.params(), "enroll": {"outlier_ratio": 1.8,
                                             "max_spread": float(spreads.max() * 1.5),
                                             "typical_spread": float(np.median(spreads))}},
@@ -202,18 +215,25 @@ def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bo
     return out
 
 
-def _with_decision(cand: DtwCandidate, train: SetUsers, val: SetUsers, refs: int,
+def _with_decision(cand: DtwCandidate, extended: DtwCandidate, train: SetUsers, val: SetUsers, refs: int,
                    mean_set_eer: Callable[[DtwCandidate, SetUsers], float],
                    select: str = "lodo") -> tuple[DtwCandidate, dict[str, Any]]:
     """``cand`` with the learned decision fitted on ``train`` if it beats the plain rule on
     the selection's criterion and on the mean validation EER, and the trials. The plain rule
-    learns nothing from training writers, so its left-out EER is its validation EER."""
-    engine = cand.engine()
+    learns nothing from training writers, so its left-out EER is its validation EER.
+
+    The terms come from ``extended`` (``cand`` with the extended descriptor: the same
+    distances and plain global terms, plus the extended ones), so every grid point is
+    scored on one set of rows; the extended layout ships only if the chosen decision
+    weighs an extended term."""
+    engine = extended.engine()
     rows = {part: {k: term_rows(engine, users, refs) for k, users in sets.items()}
             for part, sets in (("train", train), ("val", val))}
     chosen = choose_combiner(rows["train"], rows["val"], select=select)
     plain = mean_set_eer(cand, val)
     keep = chosen.criterion < plain and chosen.val_eer < plain
+    if keep and any(t.startswith(EXTENDED_PREFIXES) for t in chosen.combiner.terms):
+        cand = extended
     out = {"select": select, "plain_val_eer": plain, "learned_val_eer": chosen.val_eer, "kept": keep,
            "train_users": {k: len(v) for k, v in train.items()}, "trials": chosen.trials}
     if select == "lodo":

@@ -12,28 +12,51 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from edgesig.features.kinematics import motion_table, path_length, stroke_ids
+from edgesig.features.kinematics import gradient, motion_table, path_length, stroke_ids
 from edgesig.pen import PenStream
 
 #: Names of the descriptor's entries, in order.
 GLOBAL_FEATURES = ("log_duration", "log_strokes", "log_mean_speed", "log_p95_speed", "mean_pressure",
                    "std_pressure", "down_fraction", "log_width", "log_path_length")
+#: Names of the extended descriptor's further entries (``global_features(pen, extended=True)``),
+#: in order after ``GLOBAL_FEATURES``: how the pen moved (spread and rhythm of velocity,
+#: acceleration, jerk, when it was fastest, which way it went) and how it pressed over
+#: time, which a forger copying the shape does not see. Times are fractions of the
+#: duration, rates per second, sizes in the size-normalised units of ``motion_table``.
+EXTENDED_FEATURES = ("log_height", "up_time_fraction", "log_std_vx", "log_std_vy", "log_mean_acceleration",
+                     "log_mean_jerk", "peak_speed_time", "vx_sign_changes", "vy_sign_changes",
+                     *(f"direction_{k}" for k in range(8)), "max_pressure", "max_pressure_time",
+                     "pressure_first_third", "pressure_second_third", "pressure_last_third",
+                     "start_cos", "start_sin", "end_cos", "end_sin", "centroid_x", "centroid_y")
 _FLOOR = 1e-6
+#: The floor of per-ms derivatives under a log: jerk is about 1e-5 per ms³ for ordinary
+#: signing, so the size floor would clip it.
+_DERIVATIVE_FLOOR = 1e-15
+#: A gap longer than this many median sampling steps is a pen lift, also on pads that
+#: send no pen-up samples (they only leave a hole in the timestamps).
+_LIFT_STEPS = 4.0
+#: The share of the path whose chord gives the start and end directions.
+_END_SHARE = 0.05
 
 
-def global_features(pen: PenStream) -> np.ndarray:
-    """The descriptor of ``pen`` as a float64 array of ``len(GLOBAL_FEATURES)`` values."""
-    return _describe(pen.t, pen.x, pen.y, pen.pressure, pen.pen_down)
+def global_features(pen: PenStream, extended: bool = False) -> np.ndarray:
+    """The descriptor of ``pen`` as a float64 array of ``len(GLOBAL_FEATURES)`` values, then
+    with ``extended`` the ``len(EXTENDED_FEATURES)`` further ones (the first values unchanged).
+
+    Pressure entries of a pen without pressure (1 while down) are the same constants for
+    every signature, so their deviations are 0: neutral, never misleading.
+    """
+    return _describe(pen.t, pen.x, pen.y, pen.pressure, pen.pen_down, extended)
 
 
 @nb.njit(cache=True, nogil=True)
 def _describe(t: np.ndarray, x: np.ndarray, y: np.ndarray, pressure: np.ndarray,
-              down: np.ndarray) -> np.ndarray:
+              down: np.ndarray, extended: bool) -> np.ndarray:
     """The descriptor from the stream's arrays; compiled, as it runs on every verification."""
     keep = np.flatnonzero(down)
     table = motion_table(t[keep], x[keep], y[keep], pressure[keep])  # pen-down, size-normalised
     xs, ys, speed, p = table[:, 0], table[:, 1], table[:, 5], table[:, 2]
-    out = np.empty(9)
+    out = np.empty(9 + (len(EXTENDED_FEATURES) if extended else 0))
     out[0] = np.log(max(t[-1] - t[0], 1.0))
     out[1] = np.log(stroke_ids(down).max())
     out[2] = np.log(max(np.mean(speed), _FLOOR))
@@ -43,7 +66,91 @@ def _describe(t: np.ndarray, x: np.ndarray, y: np.ndarray, pressure: np.ndarray,
     out[6] = keep.size / down.size
     out[7] = np.log(max(xs.max() - xs.min(), _FLOOR))
     out[8] = np.log(max(path_length(xs, ys)[-1], _FLOOR))
+    if extended:
+        _extend(out[9:], t, down, keep, table)
     return out
+
+
+@nb.njit(cache=True, nogil=True)
+def _extend(out: np.ndarray, t: np.ndarray, down: np.ndarray, keep: np.ndarray, table: np.ndarray) -> None:
+    """The ``EXTENDED_FEATURES`` into ``out`` from the pen-down ``table`` of ``motion_table``."""
+    xs, ys, p = table[:, 0], table[:, 1], table[:, 2]
+    vx, vy, speed = np.ascontiguousarray(table[:, 3]), np.ascontiguousarray(table[:, 4]), table[:, 5]
+    duration = max(t[-1] - t[0], 1.0)
+    td = t[keep] - t[0]
+    ax, ay = gradient(vx, td), gradient(vy, td)
+    jerk = np.hypot(gradient(ax, td), gradient(ay, td))
+    lift = _lifts(t, down)
+    out[0] = np.log(max(ys.max() - ys.min(), _FLOOR))
+    out[1] = np.sum(np.diff(t)[lift]) / duration
+    out[2] = np.log(max(np.std(vx), _DERIVATIVE_FLOOR))
+    out[3] = np.log(max(np.std(vy), _DERIVATIVE_FLOOR))
+    out[4] = np.log(max(np.mean(np.hypot(ax, ay)), _DERIVATIVE_FLOOR))
+    out[5] = np.log(max(np.mean(jerk), _DERIVATIVE_FLOOR))
+    out[6] = td[np.argmax(speed)] / duration
+    out[7] = _sign_changes(vx) * 1000.0 / duration
+    out[8] = _sign_changes(vy) * 1000.0 / duration
+    out[9:17] = _direction_histogram(xs, ys, ~lift[keep[:-1]] & (np.diff(keep) == 1))
+    out[17] = p.max()
+    out[18] = td[np.argmax(p)] / duration
+    third = np.minimum((3.0 * td / duration).astype(np.int64), 2)
+    for k in range(3):
+        part = p[third == k]
+        out[19 + k] = part.mean() if part.size else p.mean()
+    out[22:24] = _chord(xs, ys, True)
+    out[24:26] = _chord(xs, ys, False)
+    out[26] = -xs.min() / max(xs.max() - xs.min(), _FLOOR)  # positions are centred on the centroid
+    out[27] = -ys.min() / max(ys.max() - ys.min(), _FLOOR)
+
+
+@nb.njit(cache=True, nogil=True)
+def _lifts(t: np.ndarray, down: np.ndarray) -> np.ndarray:
+    """For each sampling interval: whether the pen was lifted (an end up, or a hole in time)."""
+    steps = np.diff(t)
+    positive = steps[steps > 0]
+    limit = _LIFT_STEPS * np.median(positive) if positive.size else np.inf
+    return ~(down[:-1] & down[1:]) | (steps > limit)
+
+
+@nb.njit(cache=True, nogil=True)
+def _sign_changes(v: np.ndarray) -> int:
+    """How often ``v`` changes sign (zeros skipped): strokes back and forth."""
+    count, last = 0, 0.0
+    for value in v:
+        if value != 0.0:
+            count += last * value < 0.0
+            last = value
+    return count
+
+
+@nb.njit(cache=True, nogil=True)
+def _direction_histogram(xs: np.ndarray, ys: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Share of the pen-down path (segments with ``inside``) in each of 8 direction sectors
+    (sector 0 from −180°); even shares where there is no such path."""
+    hist = np.zeros(8)
+    for i in range(xs.size - 1):
+        if inside[i]:
+            dx, dy = xs[i + 1] - xs[i], ys[i + 1] - ys[i]
+            sector = int((np.arctan2(dy, dx) + np.pi) / (2.0 * np.pi) * 8.0) % 8
+            hist[sector] += np.hypot(dx, dy)
+    total = hist.sum()
+    return hist / total if total > 0.0 else np.full(8, 0.125)
+
+
+@nb.njit(cache=True, nogil=True)
+def _chord(xs: np.ndarray, ys: np.ndarray, start: bool) -> np.ndarray:
+    """Cosine and sine of the chord over the first (``start``) or last ``_END_SHARE`` of
+    the path: which way the signature sets off and ends; (1, 0) for a pen that stays put."""
+    path = path_length(xs, ys)
+    reach = _END_SHARE * path[-1]
+    if start:
+        j = min(np.searchsorted(path, reach), xs.size - 1)
+        dx, dy = xs[j] - xs[0], ys[j] - ys[0]
+    else:
+        j = max(np.searchsorted(path, path[-1] - reach) - 1, 0)
+        dx, dy = xs[-1] - xs[j], ys[-1] - ys[j]
+    norm = np.hypot(dx, dy)
+    return np.array([dx / norm, dy / norm]) if norm > 0.0 else np.array([1.0, 0.0])
 
 
 def deviation(query: np.ndarray, references: np.ndarray, scale: np.ndarray) -> float:

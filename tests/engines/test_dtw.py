@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from edgesig import EnrollmentError, ModelError, Verifier
+from edgesig.decision import ReferenceStats
 from edgesig.engines.dtw import N_GLOBAL, DtwEngine
-from edgesig.features.global_features import global_features
+from edgesig.features.global_features import EXTENDED_FEATURES, GLOBAL_FEATURES, global_features
 from edgesig.features.kinematics import FeatureConfig, extract
 from edgesig.runtime import ModelEntry
 from tests.conftest import wavy_pen
@@ -61,3 +62,63 @@ def test_template_from_another_engine_version_asks_for_re_enrolment(pens):
     with pytest.raises(EnrollmentError, match="enrol the user again"):
         v.verify_stroke("alice", pens[5])
     assert v.store.get("alice", "dtw").model_version == "0.9"  # kept, not deleted
+
+
+#: A shipped-like entry (the shipped dtw's features) with the plain rule or a decision over
+#: the plain global terms; ``_GOLDEN`` holds its decisions as the code before the extended
+#: descriptor gave them (commit 68fb890, float.hex), on the queries of ``_decisions``.
+_SCALE = [0.1, 0.12, 0.13, 0.14, 0.03, 0.013, 0.009, 0.14, 0.1]
+_GOLDEN = {False: ["0x1.05657096fc79ap+1", "0x1.7e087d3666704p+1", "0x1.e531e6af08d66p+0", "0x1.24d63d5304d37p+2"],
+           True: ["-0x1.673f32d26f1d6p-3", "0x1.6802d49f9cf1fp+3", "-0x1.79265c9b89f1ap-5", "0x1.c3ce82828a582p+3"]}
+
+
+def _shipped_like(decision: bool, extended: bool = False) -> DtwEngine:
+    scale = _SCALE + [1.0] * len(EXTENDED_FEATURES) if extended else _SCALE
+    params = {"features": {"window": 9, "extra": ["vx", "vy", "p", "ay"], "pen_up": True, "rate_hz": 100.0},
+              "band": 0.2, "global": {"weight": 0.5, "scale": scale, **({"extended": True} if extended else {})}}
+    if decision:
+        terms = ["log.min", "log.mean", "log.max", "log.tmp", *(f"{kind}.{n}" for kind in ("global", "signed")
+                                                                  for n in GLOBAL_FEATURES)]
+        params["decision"] = {"terms": terms, "weights": [0.3 * ((i % 5) - 1.5) for i in range(len(terms))]}
+    return DtwEngine(ModelEntry(name="dtw", version="t", modality="pen", params=params,
+                                calibration={"threshold": 1.0, "slope": 1.0}))
+
+
+def _decisions(engine: DtwEngine) -> list[float]:
+    refs = [engine.prepare(wavy_pen(s)) for s in range(1, 6)]
+    stats = ReferenceStats.from_matrix(engine.pairwise(refs))
+    out = []
+    for pen in (wavy_pen(0), wavy_pen(0, speed=0.5), wavy_pen(7), wavy_pen(1).without_pressure()):
+        query = engine.prepare(pen)
+        out.append(engine.decide(engine.distances(query, refs), stats, query, refs))
+    return out
+
+
+@pytest.mark.parametrize("decision", [False, True])
+def test_entries_without_the_extended_descriptor_decide_bit_for_bit_as_before(decision):
+    assert [float.hex(d) for d in _decisions(_shipped_like(decision))] == _GOLDEN[decision]
+    # the extended layout changes nothing for a decision that does not weigh its terms
+    assert [float.hex(d) for d in _decisions(_shipped_like(decision, extended=True))] == _GOLDEN[decision]
+
+
+def test_extended_layout_spreads_the_descriptor_over_header_rows():
+    plain, extended, pen = _shipped_like(False), _shipped_like(False, extended=True), wavy_pen(0)
+    a, b = plain.prepare(pen), extended.prepare(pen)
+    n = N_GLOBAL + len(EXTENDED_FEATURES)
+    assert plain.header == 1 and extended.header == -(-n // a.shape[1]) > 1 and b.shape[1] == a.shape[1]
+    np.testing.assert_array_equal(b[:extended.header].reshape(-1)[:n], global_features(pen, True).astype(np.float32))
+    assert not b[:extended.header].reshape(-1)[n:].any()
+    np.testing.assert_array_equal(b[extended.header:], a[1:])
+    refs = [wavy_pen(s) for s in range(1, 6)]
+    query, prepared = extended.prepare(wavy_pen(0, speed=0.5)), [extended.prepare(p) for p in refs]
+    terms = extended.terms(query, prepared)
+    assert list(terms) == [*plain.terms(plain.prepare(wavy_pen(0, speed=0.5)), [plain.prepare(p) for p in refs]),
+                           *(f"{kind}.{n}" for kind in ("ext", "ext_signed") for n in EXTENDED_FEATURES)]
+    assert terms["ext.log_mean_jerk"] == abs(terms["ext_signed.log_mean_jerk"]) > 0
+    assert terms["ext_signed.log_mean_acceleration"] < 0 and terms["signed.log_mean_speed"] < 0  # a slow copy
+
+
+def test_extended_entry_needs_a_scale_per_extended_feature():
+    with pytest.raises(ModelError, match=f"{N_GLOBAL + len(EXTENDED_FEATURES)} positive values"):
+        DtwEngine(ModelEntry(name="dtw", version="t", modality="pen", calibration={"threshold": 1.0, "slope": 1.0},
+                             params={"global": {"weight": 0.0, "scale": _SCALE, "extended": True}}))

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from edgesig.features.global_features import GLOBAL_FEATURES, deviation, global_features
+from edgesig.features.global_features import EXTENDED_FEATURES, GLOBAL_FEATURES, deviation, global_features
 from edgesig.pen import PenStream
 from tests.conftest import wavy_pen
 
@@ -68,3 +68,88 @@ def test_compiled_descriptor_equals_the_numpy_formulas(pens):
         lifted.append(PenStream.from_arrays(pen.x, pen.y, pen.t, pen.pressure, down))
     for pen in list(pens) + lifted:
         np.testing.assert_allclose(global_features(pen), _numpy_descriptor(pen), rtol=1e-12, atol=1e-12)
+
+
+def _extended(pen: PenStream) -> dict[str, float]:
+    return dict(zip(GLOBAL_FEATURES + EXTENDED_FEATURES, global_features(pen, extended=True).tolist()))
+
+
+def _circle(n: int = 400, step_ms: float = 10.0, pressure: np.ndarray | None = None) -> PenStream:
+    """One anticlockwise turn of a circle from (1, 0) at constant speed."""
+    a = 2 * np.pi * np.arange(n) / n
+    return PenStream.from_arrays(500 + 200 * np.cos(a), 500 + 200 * np.sin(a), step_ms * np.arange(n),
+                                 np.linspace(0.2, 0.8, n) if pressure is None else pressure)
+
+
+def test_extended_descriptor_starts_with_the_plain_one_bit_for_bit(pens):
+    for pen in [*pens, pens[0].without_pressure()]:
+        g = global_features(pen, extended=True)
+        assert g.shape == (len(GLOBAL_FEATURES) + len(EXTENDED_FEATURES),) and np.all(np.isfinite(g))
+        np.testing.assert_array_equal(g[:len(GLOBAL_FEATURES)], global_features(pen))
+
+
+def test_extended_entries_of_a_circle():
+    g, n = _extended(_circle()), 400
+    duration = 10.0 * (n - 1)
+    np.testing.assert_allclose([g[f"direction_{k}"] for k in range(8)], 0.125, atol=0.005)
+    assert g["centroid_x"] == pytest.approx(0.5, abs=1e-3) and g["centroid_y"] == pytest.approx(0.5, abs=1e-3)
+    assert g["log_height"] == pytest.approx(g["log_width"], abs=1e-3)
+    # vx = -sin turns positive once (half way round), vy = cos twice
+    assert g["vx_sign_changes"] == pytest.approx(1000 / duration)
+    assert g["vy_sign_changes"] == pytest.approx(2000 / duration)
+    # the first and last 5 % of the path are chords at 90° + 9° and 90° - 9° of the circle
+    assert (g["start_cos"], g["start_sin"]) == pytest.approx((np.cos(np.radians(99)), np.sin(np.radians(99))), abs=0.02)
+    assert (g["end_cos"], g["end_sin"]) == pytest.approx((np.cos(np.radians(81)), np.sin(np.radians(81))), abs=0.02)
+    # pressure rises 0.2 -> 0.8: thirds at 0.3, 0.5, 0.7, the maximum at the end
+    assert [g[f"pressure_{k}_third"] for k in ("first", "second", "last")] == pytest.approx([0.3, 0.5, 0.7], abs=2e-3)
+    assert g["max_pressure"] == pytest.approx(0.8) and g["max_pressure_time"] == pytest.approx(1.0)
+    assert g["up_time_fraction"] == 0.0
+
+
+def test_speeding_up_moves_the_peak_speed_time_and_scales_acceleration():
+    n = 400
+    t = np.cumsum(np.r_[0.0, np.linspace(12.0, 6.0, n - 1)])  # the pen speeds up along the circle
+    a = 2 * np.pi * np.arange(n) / n
+    pen = PenStream.from_arrays(500 + 200 * np.cos(a), 500 + 200 * np.sin(a), t, np.full(n, 0.5))
+    faster = PenStream.from_arrays(pen.x, pen.y, pen.t / 2, pen.pressure)
+    g, h = _extended(pen), _extended(faster)
+    assert g["peak_speed_time"] > 0.95
+    assert h["log_mean_acceleration"] - g["log_mean_acceleration"] == pytest.approx(np.log(4), abs=1e-6)
+    assert h["log_mean_jerk"] - g["log_mean_jerk"] == pytest.approx(np.log(8), abs=1e-6)
+    assert h["log_std_vx"] - g["log_std_vx"] == pytest.approx(np.log(2), abs=1e-6)
+
+
+def test_a_lift_counts_as_up_time_with_or_without_pen_up_samples():
+    circle = _circle()
+    t = circle.t.copy()
+    t[200:] += 500.0  # half a second off the pad half way round
+    down = np.ones(len(t), bool)
+    down[200:210] = False  # a pad that sends hover samples ...
+    hovered = PenStream.from_arrays(circle.x, circle.y, t, circle.pressure, down)
+    keep = np.r_[0:200, 210:len(t)]  # ... and one that sends nothing while the pen is up
+    silent = PenStream.from_arrays(circle.x[keep], circle.y[keep], t[keep], circle.pressure[keep])
+    up = (t[210] - t[199]) / (t[-1] - t[0])
+    assert _extended(hovered)["up_time_fraction"] == pytest.approx(up)
+    assert _extended(silent)["up_time_fraction"] == pytest.approx(up)
+    # the jump across the lift is not pen-down motion, on either pad
+    directions = [f"direction_{k}" for k in range(8)]
+    np.testing.assert_allclose([_extended(silent)[d] for d in directions], [_extended(hovered)[d] for d in directions])
+
+
+def test_pressure_entries_are_constant_without_pressure(pens):
+    names = [n for n in GLOBAL_FEATURES + EXTENDED_FEATURES if "pressure" in n]
+    rows = np.array([[_extended(p.without_pressure())[n] for n in names] for p in pens])
+    assert np.ptp(rows, axis=0).max() == 0.0
+
+
+def test_extended_entries_ignore_pad_resolution():
+    pen = wavy_pen(1)
+    scaled = PenStream.from_arrays(pen.x * 7.5, pen.y * 7.5, pen.t, pen.pressure)
+    np.testing.assert_allclose(global_features(scaled, True), global_features(pen, True), atol=1e-9)
+
+
+def test_extended_descriptor_of_a_pen_that_stays_put():
+    pen = PenStream.from_arrays(np.full(10, 3.0), np.full(10, 4.0), 10.0 * np.arange(10), np.full(10, 0.5))
+    g = _extended(pen)
+    assert all(np.isfinite(list(g.values())))
+    assert [g[f"direction_{k}"] for k in range(8)] == [0.125] * 8 and (g["start_cos"], g["start_sin"]) == (1.0, 0.0)
