@@ -65,51 +65,65 @@ def _describe(t: np.ndarray, x: np.ndarray, y: np.ndarray, pressure: np.ndarray,
     out[5] = np.std(p)
     out[6] = keep.size / down.size
     out[7] = np.log(max(xs.max() - xs.min(), _FLOOR))
-    out[8] = np.log(max(path_length(xs, ys)[-1], _FLOOR))
+    path = path_length(xs, ys)
+    out[8] = np.log(max(path[-1], _FLOOR))
     if extended:
-        _extend(out[9:], t, down, keep, table)
+        _extend(out[9:], t, down, keep, table, path)
     return out
 
 
 @nb.njit(cache=True, nogil=True)
-def _extend(out: np.ndarray, t: np.ndarray, down: np.ndarray, keep: np.ndarray, table: np.ndarray) -> None:
-    """The ``EXTENDED_FEATURES`` into ``out`` from the pen-down ``table`` of ``motion_table``."""
+def _extend(out: np.ndarray, t: np.ndarray, down: np.ndarray, keep: np.ndarray, table: np.ndarray,
+            path: np.ndarray) -> None:
+    """The ``EXTENDED_FEATURES`` into ``out`` from the pen-down ``table`` of ``motion_table``
+    and its cumulative ``path``; loops rather than masks, as this runs at every pen-up."""
     xs, ys, p = table[:, 0], table[:, 1], table[:, 2]
     vx, vy, speed = np.ascontiguousarray(table[:, 3]), np.ascontiguousarray(table[:, 4]), table[:, 5]
     duration = max(t[-1] - t[0], 1.0)
     td = t[keep] - t[0]
     ax, ay = gradient(vx, td), gradient(vy, td)
-    jerk = np.hypot(gradient(ax, td), gradient(ay, td))
-    lift = _lifts(t, down)
+    jx, jy = gradient(ax, td), gradient(ay, td)
+    acceleration = jerk = 0.0
+    for i in range(td.size):
+        acceleration += np.sqrt(ax[i] * ax[i] + ay[i] * ay[i])
+        jerk += np.sqrt(jx[i] * jx[i] + jy[i] * jy[i])
     out[0] = np.log(max(ys.max() - ys.min(), _FLOOR))
-    out[1] = np.sum(np.diff(t)[lift]) / duration
+    gap = _lift_gap(t)
+    out[1] = _up_time(t, down, gap) / duration
     out[2] = np.log(max(np.std(vx), _DERIVATIVE_FLOOR))
     out[3] = np.log(max(np.std(vy), _DERIVATIVE_FLOOR))
-    out[4] = np.log(max(np.mean(np.hypot(ax, ay)), _DERIVATIVE_FLOOR))
-    out[5] = np.log(max(np.mean(jerk), _DERIVATIVE_FLOOR))
+    out[4] = np.log(max(acceleration / td.size, _DERIVATIVE_FLOOR))
+    out[5] = np.log(max(jerk / td.size, _DERIVATIVE_FLOOR))
     out[6] = td[np.argmax(speed)] / duration
     out[7] = _sign_changes(vx) * 1000.0 / duration
     out[8] = _sign_changes(vy) * 1000.0 / duration
-    out[9:17] = _direction_histogram(xs, ys, ~lift[keep[:-1]] & (np.diff(keep) == 1))
+    _direction_histogram(out[9:17], xs, ys, t, keep, gap)
     out[17] = p.max()
     out[18] = td[np.argmax(p)] / duration
-    third = np.minimum((3.0 * td / duration).astype(np.int64), 2)
-    for k in range(3):
-        part = p[third == k]
-        out[19 + k] = part.mean() if part.size else p.mean()
-    out[22:24] = _chord(xs, ys, True)
-    out[24:26] = _chord(xs, ys, False)
+    _pressure_thirds(out[19:22], p, td, duration)
+    out[22:24] = _chord(xs, ys, path, True)
+    out[24:26] = _chord(xs, ys, path, False)
     out[26] = -xs.min() / max(xs.max() - xs.min(), _FLOOR)  # positions are centred on the centroid
     out[27] = -ys.min() / max(ys.max() - ys.min(), _FLOOR)
 
 
 @nb.njit(cache=True, nogil=True)
-def _lifts(t: np.ndarray, down: np.ndarray) -> np.ndarray:
-    """For each sampling interval: whether the pen was lifted (an end up, or a hole in time)."""
+def _lift_gap(t: np.ndarray) -> float:
+    """The sampling interval above which the pen counts as lifted (``_LIFT_STEPS`` median steps)."""
     steps = np.diff(t)
     positive = steps[steps > 0]
-    limit = _LIFT_STEPS * np.median(positive) if positive.size else np.inf
-    return ~(down[:-1] & down[1:]) | (steps > limit)
+    return _LIFT_STEPS * np.median(positive) if positive.size else np.inf
+
+
+@nb.njit(cache=True, nogil=True)
+def _up_time(t: np.ndarray, down: np.ndarray, gap: float) -> float:
+    """Time in intervals with an end up, or longer than ``gap`` (a hole in time)."""
+    total = 0.0
+    for i in range(t.size - 1):
+        step = t[i + 1] - t[i]
+        if not (down[i] and down[i + 1]) or step > gap:
+            total += step
+    return total
 
 
 @nb.njit(cache=True, nogil=True)
@@ -124,24 +138,55 @@ def _sign_changes(v: np.ndarray) -> int:
 
 
 @nb.njit(cache=True, nogil=True)
-def _direction_histogram(xs: np.ndarray, ys: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """Share of the pen-down path (segments with ``inside``) in each of 8 direction sectors
-    (sector 0 from −180°); even shares where there is no such path."""
-    hist = np.zeros(8)
+def _direction_histogram(out: np.ndarray, xs: np.ndarray, ys: np.ndarray, t: np.ndarray, keep: np.ndarray,
+                         gap: float) -> None:
+    """Share of the pen-down path in each of 8 direction sectors of 45° (sector 0 from
+    −180°, as atan2 counts) into ``out``; segments across a lift (non-consecutive samples,
+    or a step longer than ``gap``) left out; even shares where there is no such path."""
+    out[:] = 0.0
     for i in range(xs.size - 1):
-        if inside[i]:
+        if keep[i + 1] == keep[i] + 1 and t[keep[i + 1]] - t[keep[i]] <= gap:
             dx, dy = xs[i + 1] - xs[i], ys[i + 1] - ys[i]
-            sector = int((np.arctan2(dy, dx) + np.pi) / (2.0 * np.pi) * 8.0) % 8
-            hist[sector] += np.hypot(dx, dy)
-    total = hist.sum()
-    return hist / total if total > 0.0 else np.full(8, 0.125)
+            out[_sector(dx, dy)] += np.sqrt(dx * dx + dy * dy)
+    total = out.sum()
+    if total > 0.0:
+        out /= total
+    else:
+        out[:] = 0.125
 
 
 @nb.njit(cache=True, nogil=True)
-def _chord(xs: np.ndarray, ys: np.ndarray, start: bool) -> np.ndarray:
+def _sector(dx: float, dy: float) -> int:
+    """floor((atan2(dy, dx) + π) / 45°) mod 8 by comparisons (atan2 costs more than the rest)."""
+    if dy < 0.0:
+        if dx < 0.0:
+            return 0 if -dx > -dy else 1
+        return 2 if -dy > dx else 3
+    if dx > 0.0:
+        return 4 if dy < dx else 5
+    if dy == 0.0:  # pointing back along the x axis (atan2 gives π)
+        return 0
+    return 6 if dy > -dx else 7
+
+
+@nb.njit(cache=True, nogil=True)
+def _pressure_thirds(out: np.ndarray, p: np.ndarray, td: np.ndarray, duration: float) -> None:
+    """Mean pressure in each third of the duration into ``out``; the overall mean for a
+    third without pen-down samples (a long lift)."""
+    sums, counts = np.zeros(3), np.zeros(3)
+    for i in range(p.size):
+        k = min(int(3.0 * td[i] / duration), 2)
+        sums[k] += p[i]
+        counts[k] += 1.0
+    for k in range(3):
+        out[k] = sums[k] / counts[k] if counts[k] else p.mean()
+
+
+@nb.njit(cache=True, nogil=True)
+def _chord(xs: np.ndarray, ys: np.ndarray, path: np.ndarray, start: bool) -> np.ndarray:
     """Cosine and sine of the chord over the first (``start``) or last ``_END_SHARE`` of
-    the path: which way the signature sets off and ends; (1, 0) for a pen that stays put."""
-    path = path_length(xs, ys)
+    the cumulative ``path``: which way the signature sets off and ends; (1, 0) for a pen
+    that stays put."""
     reach = _END_SHARE * path[-1]
     if start:
         j = min(np.searchsorted(path, reach), xs.size - 1)
@@ -149,7 +194,7 @@ def _chord(xs: np.ndarray, ys: np.ndarray, start: bool) -> np.ndarray:
     else:
         j = max(np.searchsorted(path, path[-1] - reach) - 1, 0)
         dx, dy = xs[-1] - xs[j], ys[-1] - ys[j]
-    norm = np.hypot(dx, dy)
+    norm = np.sqrt(dx * dx + dy * dy)
     return np.array([dx / norm, dy / norm]) if norm > 0.0 else np.array([1.0, 0.0])
 
 

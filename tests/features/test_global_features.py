@@ -153,3 +153,12 @@ def test_extended_descriptor_of_a_pen_that_stays_put():
     g = _extended(pen)
     assert all(np.isfinite(list(g.values())))
     assert [g[f"direction_{k}"] for k in range(8)] == [0.125] * 8 and (g["start_cos"], g["start_sin"]) == (1.0, 0.0)
+
+
+def test_direction_sectors_are_the_atan2_sectors():
+    from edgesig.features.global_features import _sector
+    rng = np.random.default_rng(3)
+    axes = [[1, 0], [0, 1], [-1, 0], [0, -1], [1, 2], [-2, 1], [-1, -2], [2, -1]]
+    steps = np.vstack([rng.normal(size=(2000, 2)), axes])
+    want = (np.floor((np.arctan2(steps[:, 1], steps[:, 0]) + np.pi) / (np.pi / 4)) % 8).astype(int)
+    assert [_sector(dx, dy) for dx, dy in steps] == want.tolist()
