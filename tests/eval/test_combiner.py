@@ -5,7 +5,7 @@ import pytest
 from edgesig import Verifier
 from edgesig.decision import Combiner, ReferenceStats, decision_terms, dissimilarity
 from edgesig.errors import InvalidInputError, ModelError
-from edgesig.eval.combiner import CombinerChoice, TermRows, choose_combiner, fit_combiner
+from edgesig.eval.combiner import CombinerChoice, TermRows, Trial, choose_combiner, earned, fit_combiner
 from edgesig.eval.protocols import UserRows
 from edgesig.features.global_features import GLOBAL_FEATURES
 from edgesig.runtime import Manifest, ModelEntry
@@ -110,3 +110,23 @@ def test_entry_without_decision_scores_as_the_plain_rule_and_the_equivalent_bloc
     assert same.distance == pytest.approx(plain.distance, rel=1e-12)
     _, other = _verified(tmp_path / "other", _dtw_entry({"terms": ["max"], "weights": [2.0]}))
     assert other.distance != pytest.approx(plain.distance)
+
+
+def _trial(families: tuple[str, ...], scored: dict[str, float]):
+    record = {"scored": scored, "criterion": float(np.mean(list(scored.values())))}
+    return Trial(CombinerChoice(families, False, 1.0), Combiner(("min",), (1.0,)), record)
+
+
+def test_extra_terms_must_win_on_most_sets_not_on_the_mean_alone():
+    names = ("min", "mean", "spread.mean")
+    simple = _trial(("pair",), {"a": 0.02, "b": 0.03, "c": 0.09})
+    one_set = _trial(("pair", "spread"), {"a": 0.03, "b": 0.04, "c": 0.05})      # lower mean, loses on a and b
+    assert one_set.record["criterion"] < simple.record["criterion"]
+    assert earned([simple, one_set], names) is simple
+    most_sets = _trial(("pair", "spread"), {"a": 0.01, "b": 0.02, "c": 0.10})    # wins on a and b
+    assert earned([simple, most_sets], names) is most_sets
+    tie = _trial(("pair", "spread"), {"a": 0.01, "b": 0.03, "c": 0.095})          # one win, one loss: lower mean
+    assert tie.record["criterion"] < simple.record["criterion"]
+    assert earned([simple, tie], names) is tie
+    unrelated = _trial(("spread",), {"a": 0.5, "b": 0.5, "c": 0.5})               # not a subset of the winner's terms
+    assert earned([unrelated, simple], names) is simple
