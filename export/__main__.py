@@ -25,8 +25,12 @@ def _train_options(f):
     for opt in reversed([
         click.option("--steps", default=300, show_default=True, help="training steps on real writers"),
         click.option("--batch", default=16, show_default=True, help="triplets per step"),
-        click.option("--synth", default=0, show_default=True, help="synthetic writers for pretraining (0 = none)"),
-        click.option("--synth-steps", default=150, show_default=True, help="pretraining steps"),
+        click.option("--synth", default=0, show_default=True,
+                     help="edgesig.synth writers to pretrain on and/or mix in (0 = none)"),
+        click.option("--synth-steps", default=150, show_default=True, help="pretraining steps on them (0: none)"),
+        click.option("--synth-share", default=0.0, show_default=True,
+                     help="share of each batch's writers drawn from the --synth writers during the real "
+                          "training (0: they only pretrain)"),
         click.option("--margin", default=1.0, show_default=True),
         click.option("--center-weight", default=0.5, show_default=True),
         click.option("--triplet-weight", default=1.0, show_default=True),
@@ -53,7 +57,8 @@ def _config(kw: dict):
     cfg = TrainConfig(steps=kw["steps"], batch=kw["batch"], lr=kw["lr"], weight_decay=kw["weight_decay"],
                       triplet_weight=kw["triplet_weight"], center_weight=kw["center_weight"],
                       margin=kw["margin"], seed=kw["seed"], p_forgery=kw["p_forgery"],
-                      dropout=kw["dropout"], hard_frac=kw["hard_frac"], hidden=kw["hidden"])
+                      dropout=kw["dropout"], hard_frac=kw["hard_frac"], hidden=kw["hidden"],
+                      synth_share=kw["synth_share"])
     if kw["no_augment"]:
         return replace(cfg, augment=Augment(drop_pressure=kw["drop_pressure"]))
     return replace(cfg, augment=replace(cfg.augment, drop_pressure=kw["drop_pressure"]))
@@ -80,8 +85,8 @@ def train(sets: str, fold: int, root: str | None, every: int, work: str, **kw) -
     cfg = _config(kw)
     names = list(ONLINE_SETS) if sets == "all" else [s.strip() for s in sets.split(",") if s.strip()]
     train_sets, val = pooled_writers(names, "train", fold, root), pooled_writers(names, "val", fold, root)
-    synth, note = load_synth(kw["synth"], kw["seed"])
-    click.echo(f"synthetic pretraining: {note}; train writers "
+    synth, note = load_synth(kw["synth"], kw["seed"], kw["synth_steps"], cfg.synth_share)
+    click.echo(f"synthetic writers: {note}; train writers "
                + ", ".join(f"{k} {len(v)}" for k, v in train_sets.items()))
     info = {"sets": names, "fold": fold, "synthetic": note, "made_by": command_line(),
             "train_writers": {k: len(v) for k, v in train_sets.items()}}
@@ -163,8 +168,8 @@ def evaluate(out: str, folds: int, fold_seed: int | None, only_folds: str | None
     """Writer-independent k-fold evaluation; writes per-fold metrics and validation scores."""
     from export.online.pipeline import cross_validate, load_synth
     cfg = _config(kw)
-    synth, note = load_synth(kw["synth"], kw["seed"])
-    click.echo(f"synthetic pretraining: {note}")
+    synth, note = load_synth(kw["synth"], kw["seed"], kw["synth_steps"], cfg.synth_share)
+    click.echo(f"synthetic writers: {note}")
     only = [int(x) for x in only_folds.split(",")] if only_folds else None
     snaps = [int(x) for x in snapshots.split(",") if x.strip()]
     cv = cross_validate(kw["data"], cfg, synth, kw["synth_steps"], folds, fold_seed=fold_seed,
@@ -228,8 +233,8 @@ def all_cmd(folds: int, cv_path: str | None, models_dir: str, work: str, version
     from export.online.train import save_checkpoint
     from export.precision import ship_precision
     cfg = _config(kw)
-    synth, note = load_synth(kw["synth"], kw["seed"])
-    click.echo(f"synthetic pretraining: {note}")
+    synth, note = load_synth(kw["synth"], kw["seed"], kw["synth_steps"], cfg.synth_share)
+    click.echo(f"synthetic writers: {note}")
     work_dir = Path(work)
     if is_main():
         work_dir.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edgesig.errors import EdgesigError
+from edgesig.errors import EdgesigError, TrainingError
 from edgesig.eval import datasets
 from edgesig.eval.protocols import load_svc2004
 from edgesig.features.kinematics import FeatureConfig, extract
@@ -106,11 +106,25 @@ def augment_pen(pen: PenStream, aug: Augment, rng: np.random.Generator) -> PenSt
                                  device=pen.device)
 
 
-class FeatureBank:
-    """Features of every sample (unaugmented, cached) and of augmented copies on demand."""
+def mix_weights(n_real: int, n_synth: int, share: float) -> np.ndarray:
+    """Drawing weights over ``n_real`` real then ``n_synth`` synthetic writers, so that a
+    ``share`` of the draws are synthetic whatever the two counts (uniform within each)."""
+    if not 0.0 < share < 1.0 or n_real < 1 or n_synth < 1:
+        raise TrainingError(f"mixing needs real and synthetic writers and a share in (0, 1), got {n_real} real, "
+                            f"{n_synth} synthetic, share {share}: pass --synth N with --synth-share below 1")
+    return np.concatenate([np.full(n_real, (1.0 - share) / n_real), np.full(n_synth, share / n_synth)])
 
-    def __init__(self, writers: list[Writer], cfg: FeatureConfig, aug: Augment, seed: int):
-        self.writers, self.cfg, self.aug = writers, cfg, aug
+
+class FeatureBank:
+    """Features of every sample (unaugmented, cached) and of augmented copies on demand.
+
+    ``weights`` (None: uniform) are the chances of each writer being drawn, as anchor or as
+    another writer's negative, so synthetic writers can be mixed in at a fixed share.
+    """
+
+    def __init__(self, writers: list[Writer], cfg: FeatureConfig, aug: Augment, seed: int,
+                 weights: np.ndarray | None = None):
+        self.writers, self.cfg, self.aug, self.weights = writers, cfg, aug, weights
         self.rng = np.random.default_rng(seed)
         self.cache: dict[tuple[int, str, int], np.ndarray] = {}
 
@@ -137,15 +151,27 @@ class FeatureBank:
         out, writers = [], []
         n = len(self.writers)
         for _ in range(batch):
-            w = int(self.rng.integers(n))
+            w = self._writer()
             wr = self.writers[w]
             a, p = self.rng.choice(len(wr.genuine), size=2, replace=False)
             if wr.forgery and (self.rng.random() < p_forgery or n < 2):
                 neg = (w, "forgery", int(self.rng.integers(len(wr.forgery))))
             else:
-                other = int(self.rng.integers(n - 1))
-                other += other >= w
+                other = self._writer(but=w)
                 neg = (other, "genuine", int(self.rng.integers(len(self.writers[other].genuine))))
             out.append(((w, "genuine", int(a)), (w, "genuine", int(p)), neg))
             writers.append(w)
         return out, writers
+
+    def _writer(self, but: int | None = None) -> int:
+        """A writer index drawn by ``weights`` (uniform when None), other than ``but``."""
+        n = len(self.writers)
+        if self.weights is None:
+            if but is None:
+                return int(self.rng.integers(n))
+            other = int(self.rng.integers(n - 1))
+            return other + (other >= but)
+        p = self.weights.copy()
+        if but is not None:
+            p[but] = 0.0
+        return int(self.rng.choice(n, p=p / p.sum()))

@@ -22,21 +22,25 @@ from export.online.train import TrainConfig, train
 METRIC_KEYS = ("eer", "far", "frr", "auc", "mean_user_eer")
 
 
-def load_synth(count: int, seed: int) -> tuple[list[Writer], str]:
-    """Synthetic writers, or none with the reason when edgesig.synth is unavailable."""
+def load_synth(count: int, seed: int, synth_steps: int, share: float) -> tuple[list[Writer], str]:
+    """Synthetic writers and how the run uses them (pretraining steps, share mixed into the
+    batches), or none with the reason when edgesig.synth is unavailable."""
     if count <= 0:
         return [], "disabled"
     try:
-        return synth_writers(count, seed), f"{count} edgesig.synth writers"
+        synth = synth_writers(count, seed)
     except ImportError as exc:
         return [], f"skipped: edgesig.synth unavailable ({exc})"
+    uses = [f"{synth_steps} pretraining steps"] if synth_steps > 0 else []
+    uses += [f"{share:.0%} of each batch's writers mixed in"] if share > 0 else []
+    return synth, f"{count} edgesig.synth writers: " + (", ".join(uses) or "unused")
 
 
 def pretrain(synth: list[Writer], cfg: TrainConfig, synth_steps: int, desc: str,
              quiet: bool = False) -> GruEmbedder | None:
     """The synthetic-writer pretraining (None when there is none)."""
     if synth and synth_steps > 0:
-        pre = TrainConfig(**{**cfg.__dict__, "steps": synth_steps})
+        pre = TrainConfig(**{**cfg.__dict__, "steps": synth_steps, "synth_share": 0.0})
         return train(synth, pre, desc=f"{desc} synth", quiet=quiet)
     return None
 
@@ -44,13 +48,14 @@ def pretrain(synth: list[Writer], cfg: TrainConfig, synth_steps: int, desc: str,
 def fit(svc: list[Writer], synth: list[Writer], cfg: TrainConfig, synth_steps: int,
         desc: str, quiet: bool = False, pretrained: GruEmbedder | None = None,
         callback: Callable[[int, GruEmbedder], None] | None = None) -> GruEmbedder:
-    """Optional pretraining on synthetic writers, then training on the real ones.
+    """Optional pretraining on synthetic writers, then training on the real ones (with the
+    synthetic ones mixed in when ``cfg.synth_share`` > 0).
 
     ``pretrained`` skips the pretraining and continues from a copy of that model (it is
     left as it is, so several folds can start from one pretraining).
     """
     model = copy.deepcopy(pretrained) if pretrained is not None else pretrain(synth, cfg, synth_steps, desc, quiet)
-    return train(svc, cfg, model=model, desc=desc, quiet=quiet, callback=callback)
+    return train(svc, cfg, model=model, desc=desc, quiet=quiet, callback=callback, synth=synth)
 
 
 def cross_validate(data_dir: str, cfg: TrainConfig, synth: list[Writer], synth_steps: int,

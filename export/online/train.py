@@ -1,12 +1,13 @@
 """Training loop: DTW triplet loss (weight 1) + center loss (weight 0.5), Adam with weight
-decay 1e-4, optional synthetic pretraining. Seeded; CUDA when present, CPU otherwise;
-data-parallel and resumable through ``export.distributed`` and ``export.checkpoint``."""
+decay 1e-4, optional synthetic pretraining or synthetic writers mixed into the batches.
+Seeded; CUDA when present, CPU otherwise; data-parallel and resumable through
+``export.distributed`` and ``export.checkpoint``."""
 from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ from tqdm import tqdm
 from edgesig.features.kinematics import FeatureConfig
 from export.checkpoint import TrainRun
 from export.distributed import context
-from export.online.data import DEFAULT_FEATURES, Augment, FeatureBank, Writer
+from export.online.data import DEFAULT_FEATURES, Augment, FeatureBank, Writer, mix_weights
 from export.online.losses import CenterLoss, triplet_loss
 from export.online.nets import GruEmbedder
 
@@ -36,6 +37,7 @@ class TrainConfig:
     seed: int = 0
     dropout: float = 0.0        # between the two GRU layers, training only
     hard_frac: float = 1.0      # < 1: triplet loss over the hardest fraction of each batch
+    synth_share: float = 0.0    # > 0: that share of each batch's writers is synthetic (``train(synth=...)``)
     augment: Augment = field(default_factory=lambda: Augment(rotation_deg=5.0, scale=0.1, time_warp=0.2))
     features: FeatureConfig = DEFAULT_FEATURES
 
@@ -53,21 +55,26 @@ def seed_all(seed: int) -> None:
 
 def train(writers: list[Writer], cfg: TrainConfig, model: GruEmbedder | None = None,
           desc: str = "train", quiet: bool = False,
-          callback: Callable[[int, GruEmbedder], None] | None = None) -> GruEmbedder:
+          callback: Callable[[int, GruEmbedder], None] | None = None,
+          synth: Sequence[Writer] = ()) -> GruEmbedder:
     """Train (or continue training) an embedder on the writers' triplets.
 
-    ``callback(step, model)``, when given, is called after every step (e.g. snapshots)."""
+    ``callback(step, model)``, when given, is called after every step (e.g. snapshots).
+    With ``cfg.synth_share`` > 0 the ``synth`` writers are mixed in at that share of the
+    draws, so their skilled forgeries stay in every batch without outnumbering real writers."""
     seed_all(cfg.seed)
     ctx = context()
     dev = ctx.device
     if model is None:
         model = GruEmbedder(cfg.features.dim, cfg.hidden, cfg.out_dim, dropout=cfg.dropout)
     ctx.prepare(model).train()
+    weights = mix_weights(len(writers), len(synth), cfg.synth_share) if cfg.synth_share > 0 else None
+    writers = [*writers, *synth] if weights is not None else writers
     centers = ctx.prepare(CenterLoss(len(writers), cfg.out_dim))
     opt = torch.optim.Adam([{"params": model.parameters(), "weight_decay": cfg.weight_decay},
                             {"params": centers.parameters()}], lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.steps, 1), eta_min=cfg.lr * 0.05)
-    bank = FeatureBank(writers, cfg.features, cfg.augment, cfg.seed)
+    bank = FeatureBank(writers, cfg.features, cfg.augment, cfg.seed, weights)
     run = TrainRun(desc, {"config": cfg.to_dict(), "writers": [w.key for w in writers]}, cfg.steps,
                    [model, centers], opt, sched, [bank.rng])
     bar = tqdm(range(run.start(), cfg.steps), desc=desc, disable=quiet or not ctx.is_main, dynamic_ncols=True)
