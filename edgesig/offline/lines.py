@@ -12,6 +12,8 @@ Binary images are uint8 with ink = 255 (see ``edgesig.offline.clean``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -163,7 +165,7 @@ def caption_mask(binary: np.ndarray, segments: tuple[Segment, ...]) -> np.ndarra
         return np.zeros_like(binary)
     labels, boxes = _components(binary)
     caption = np.zeros(len(boxes) + 1, bool)
-    pen = _pen_width(labels, boxes)
+    pen = cache(lambda: _pen_width(labels, boxes))
     for s in horizontal:
         caption[1:] |= _caption_parts(labels, boxes, s, horizontal, pen)
     return np.where(caption[labels], np.uint8(255), np.uint8(0))
@@ -182,23 +184,36 @@ def caption_under(binary: np.ndarray, box: Box, segments: tuple[Segment, ...]) -
     """
     crop = binary[box.slices]
     out = np.zeros_like(binary)
-    if not _word_rows(component_boxes(crop), box.width):  # outlines first: labelling the crop costs more
+    # Outlines first, labelling the crop costs more: a word-shaped row of outlines with at
+    # least CAPTION_BELOW of the ink outside its box above it.
+    outlines = component_boxes(crop)
+    rows = _word_rows(outlines, box.width)
+    if not rows:
+        return out
+    ink_rows = cv2.reduce(crop, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() / 255
+    if not any(ink_rows[:y0].sum() >= CAPTION_BELOW * (ink_rows.sum() - cv2.countNonZero(crop[y0:y1, x0:x1]))
+               for x0, y0, x1, y1 in (_span(outlines[r]) for r in rows)):
         return out
     offset = np.array([box.x0, box.y0, box.x0, box.y0])
     labels, boxes = _components(crop)
-    pen = _pen_width(labels, boxes)
-    ink_rows = cv2.reduce(crop, 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F).ravel() / 255
+    pen = cache(lambda: _pen_width(labels, boxes))
     lines = _ruled(segments, binary.shape[0])
     for row in _word_rows(boxes, box.width):
-        x0, y0 = boxes[row, :2].min(axis=0)
-        x1, y1 = boxes[row, 2:].max(axis=0)
+        x0, y0, x1, y1 = _span(boxes[row])
         part = np.isin(labels[y0:y1, x0:x1], row + 1)
         rest = ink_rows.copy()
         rest[y0:y1] -= part.sum(axis=1)
-        if rest[:y0].sum() >= CAPTION_BELOW * rest.sum() and _printed_word(part, pen) and \
+        if rest[:y0].sum() >= CAPTION_BELOW * rest.sum() and _printed_word(part, pen()) and \
                 not _cut_by_line(binary, lines, boxes[row] + offset):
             out[box.y0 + y0:box.y0 + y1, box.x0 + x0:box.x0 + x1][part] = 255
     return out
+
+
+def _span(boxes: np.ndarray) -> tuple[int, int, int, int]:
+    """The (x0, y0, x1, y1) box around ``boxes`` (rows of x0, y0, x1, y1)."""
+    x0, y0 = boxes[:, :2].min(axis=0)
+    x1, y1 = boxes[:, 2:].max(axis=0)
+    return int(x0), int(y0), int(x1), int(y1)
 
 
 def _word_rows(boxes: np.ndarray, width: int) -> list[np.ndarray]:
@@ -225,7 +240,7 @@ def _captioned(binary: np.ndarray, candidates: list[Segment], printed: list[Segm
     if not rest:
         return []
     labels, boxes = _components(binary)
-    lines, pen = _ruled(candidates, binary.shape[0]), _pen_width(labels, boxes)
+    lines, pen = _ruled(candidates, binary.shape[0]), cache(lambda: _pen_width(labels, boxes))
     return [c for c in rest if _caption_parts(labels, boxes, c, lines, pen).any()]
 
 
@@ -246,10 +261,11 @@ def _components(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _caption_parts(labels: np.ndarray, boxes: np.ndarray, s: Segment, lines: list[Segment],
-                   pen: float) -> np.ndarray:
+                   pen: Callable[[], float]) -> np.ndarray:
     """Which boxes are the characters of a caption printed under the horizontal segment ``s``
     (``labels``: the binary image's components, 1..n; ``lines``: every horizontal line, one
-    just under the text makes it not a caption; ``pen``: the signature's stroke width)."""
+    just under the text makes it not a caption; ``pen``: the signature's stroke width, measured
+    when first needed)."""
     out = np.zeros(len(boxes), bool)
     if not len(boxes):
         return out
@@ -257,12 +273,11 @@ def _caption_parts(labels: np.ndarray, boxes: np.ndarray, s: Segment, lines: lis
     under = _under(boxes, s)
     below = np.flatnonzero(under & (heights <= CAPTION_HEIGHT * heights.max()) & (heights >= 3))
     for row in _rows(boxes, below):
-        x0, y0 = boxes[row, :2].min(axis=0)
-        x1, y1 = boxes[row, 2:].max(axis=0)
+        x0, y0, x1, y1 = _span(boxes[row])
         if y0 - s.across_at((x0 + x1) / 2) > CAPTION_GAP * (y1 - y0) or \
                 _line_within(lines, x0, x1, y1, y1 + CAPTION_OPEN * (y1 - y0)):
             continue
-        if len(row) >= CAPTION_PARTS or _printed_word(np.isin(labels[y0:y1, x0:x1], row + 1), pen):
+        if len(row) >= CAPTION_PARTS or _printed_word(np.isin(labels[y0:y1, x0:x1], row + 1), pen()):
             top = y0 - (y1 - y0) // 3  # an i-dot may stand above the capitals
             out |= under & (boxes[:, 0] >= x0) & (boxes[:, 1] >= top) & (boxes[:, 2] <= x1) & (boxes[:, 3] <= y1)
     return out
@@ -410,6 +425,8 @@ def _fit(part: np.ndarray, x: int, y: int, horizontal: bool, long: float) -> Seg
     if ends.size < LINE_COVERAGE * n:
         return None
     clear = (per_column > 0) & (per_column <= MAX_LINE_WIDTH)
+    if np.count_nonzero(clear) < max(MIN_CLEAR * n, 2):  # too few columns for either fit below
+        return None
     moments = np.arange(part.shape[0], dtype=np.float64) @ part / 255.0  # sum of row indices of ink
     fit = _straight_fit(np.flatnonzero(clear), per_column, moments, n)
     if fit is None and n >= long:
