@@ -145,27 +145,29 @@ def choose_combiner(train: Mapping[str, TermRows], val: Mapping[str, TermRows],
         combiner = fit_combiner(list(train.values()), choice)
         per_set = {name: rows.report(combiner).summary()["eer"] for name, rows in val.items()}
         trial = {**choice.to_dict(), "val_eer": per_set, "mean_val_eer": float(np.mean(list(per_set.values())))}
+        scored = per_set
         if select == "lodo":
             trial["left_out"] = {name: left_out_figures(train, val, choice, name) for name in val}
-            trial["mean_left_out_val_eer"] = float(np.mean([f["eer"] for f in trial["left_out"].values()]))
-            trial["scored"] = {name: f["eer"] for name, f in trial["left_out"].items()}
-        else:
-            trial["scored"] = per_set
-        trial["criterion"] = float(np.mean(list(trial["scored"].values())))
-        trials.append(Trial(choice, combiner, trial))
+            scored = {name: f["eer"] for name, f in trial["left_out"].items()}
+            trial["mean_left_out_val_eer"] = float(np.mean(list(scored.values())))
+        trials.append(Trial(choice, combiner, trial, scored))
     chosen = earned(trials, next(iter(train.values())).names)
-    return Selection(chosen.combiner, chosen.record["criterion"], chosen.record["mean_val_eer"],
-                     [t.record for t in trials])
+    return Selection(chosen.combiner, chosen.criterion, chosen.record["mean_val_eer"], [t.record for t in trials])
 
 
 @dataclass(frozen=True)
 class Trial:
-    """One grid point: its choice, its combiner fitted on every training set, and its record
-    (``scored``: the per-set EERs the criterion averages; ``criterion``: their mean)."""
+    """One grid point: its choice, its combiner fitted on every training set, its record
+    (what tuning.json keeps) and ``scored``, the per-set EERs the criterion averages."""
 
     choice: CombinerChoice
     combiner: Combiner
     record: dict[str, Any]
+    scored: dict[str, float]
+
+    @property
+    def criterion(self) -> float:
+        return float(np.mean(list(self.scored.values())))
 
 
 def earned(trials: Sequence[Trial], names: Sequence[str]) -> Trial:
@@ -177,14 +179,14 @@ def earned(trials: Sequence[Trial], names: Sequence[str]) -> Trial:
     project's rule). Extra terms must earn their place on most sets, not on the mean
     alone; a tie of wins and losses keeps the lower mean.
     """
-    chosen = min(trials, key=lambda t: t.record["criterion"])
+    chosen = min(trials, key=lambda t: t.criterion)
     while True:
         terms = set(chosen.choice.terms(names))
         simpler = [t for t in trials if set(t.choice.terms(names)) < terms]
         if not simpler:
             return chosen
-        rival = min(simpler, key=lambda t: t.record["criterion"])
-        mine, theirs = chosen.record["scored"], rival.record["scored"]
+        rival = min(simpler, key=lambda t: t.criterion)
+        mine, theirs = chosen.scored, rival.scored
         losses = sum(mine[k] > theirs[k] for k in mine)
         if losses <= sum(mine[k] < theirs[k] for k in mine):
             return chosen

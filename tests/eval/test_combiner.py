@@ -113,20 +113,19 @@ def test_entry_without_decision_scores_as_the_plain_rule_and_the_equivalent_bloc
 
 
 def _trial(families: tuple[str, ...], scored: dict[str, float]):
-    record = {"scored": scored, "criterion": float(np.mean(list(scored.values())))}
-    return Trial(CombinerChoice(families, False, 1.0), Combiner(("min",), (1.0,)), record)
+    return Trial(CombinerChoice(families, False, 1.0), Combiner(("min",), (1.0,)), {}, scored)
 
 
 def test_extra_terms_must_win_on_most_sets_not_on_the_mean_alone():
     names = ("min", "mean", "spread.mean")
     simple = _trial(("pair",), {"a": 0.02, "b": 0.03, "c": 0.09})
     one_set = _trial(("pair", "spread"), {"a": 0.03, "b": 0.04, "c": 0.05})      # lower mean, loses on a and b
-    assert one_set.record["criterion"] < simple.record["criterion"]
+    assert one_set.criterion < simple.criterion
     assert earned([simple, one_set], names) is simple
     most_sets = _trial(("pair", "spread"), {"a": 0.01, "b": 0.02, "c": 0.10})    # wins on a and b
     assert earned([simple, most_sets], names) is most_sets
     tie = _trial(("pair", "spread"), {"a": 0.01, "b": 0.03, "c": 0.095})          # one win, one loss: lower mean
-    assert tie.record["criterion"] < simple.record["criterion"]
+    assert tie.criterion < simple.criterion
     assert earned([simple, tie], names) is tie
     unrelated = _trial(("spread",), {"a": 0.5, "b": 0.5, "c": 0.5})               # not a subset of the winner's terms
     assert earned([unrelated, simple], names) is simple
