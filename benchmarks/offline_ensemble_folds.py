@@ -1,0 +1,169 @@
+"""The shipped ``auto`` image engine's recipe measured on every fold (issue 19's "mean over folds").
+
+``auto`` is ``ensemble``: ``sigembed-wd`` (SigEmbed run R3) and ``sdinet`` fused per reference,
+member calibrations, weights, terms and threshold fitted on fold 0's validation writers of
+all five sets. Its fold-0 test figures say little on their own (13-14 CEDAR test writers a
+fold), so this script rebuilds the recipe on another fold from that fold's trained models,
+through the same commands the shipped entries came from, into a models folder of its own
+(``build/fourfold/models/fold<k>``; the package's folder is never written):
+
+1. ``python -m export offline embed ship`` of the fold's SigEmbed checkpoint (``embed cv
+   --work build/embed_r3``), then ``export.precision.dequantize`` of the int8 file and
+   ``python -m export precision sigembed|sigembed-wd`` (the precision rule: int8 ships
+   only at >= 1.3x the speed of fp32, rebuilt from the int8 weights);
+2. ``python -m export offline pool ship-sdinet`` of the fold's SDINet checkpoint (``pool
+   sdinet --work build/sdinet_folds``), then the same dequantize and precision rule;
+3. ``python -m export offline pool ensemble --fold k --models-dir ... --no-install``: the
+   fit on the fold's validation writers and the one scoring of its test writers.
+
+Fold 0 is the installed ensemble's own fit (``fit 0 --installed`` reads the package's entries
+and writes nothing there). ``table`` prints the per-fold table and, from every fold's validation grid,
+the pooled validation EER of each weight averaged over the folds: the test writers are not
+looked at to judge the weights.
+
+    PYTHONPATH=. python benchmarks/offline_ensemble_folds.py ship-embed 1 --embed-work build/embed_r3
+    PYTHONPATH=. python benchmarks/offline_ensemble_folds.py ship-sdinet 1 --sdinet-work build/sdinet_folds
+    PYTHONPATH=. python benchmarks/offline_ensemble_folds.py fit 1          # fit 0 --installed for fold 0
+    PYTHONPATH=. python benchmarks/offline_ensemble_folds.py table 0 1 2 3
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+import numpy as np
+
+SETS = "cedar,svc2004-task2,svc2004-task1,susig,mcyt"
+MEMBERS = "sigembed-wd,sdinet"
+WORK = Path("build/fourfold")
+#: The table's cells: (label, test cell of ``pool ensemble``'s output).
+CELLS = [("CEDAR skilled", "cedar/scan/skilled"), ("CEDAR random", "cedar/scan/random"),
+         ("Task 2 camera skilled", "svc2004-task2/camera/skilled"),
+         ("Task 1 camera skilled", "svc2004-task1/camera/skilled"),
+         ("SUSig camera skilled", "susig/camera/skilled"), ("MCYT camera skilled", "mcyt/camera/skilled")]
+
+
+def export(*args: str) -> None:
+    """One ``python -m export`` command, with this checkout first on the path."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
+    click.echo("$ python -m export " + " ".join(args))
+    subprocess.run([sys.executable, "-m", "export", *args], check=True, env=env)
+
+
+def fold_copy(source: Path, fold: int, target: Path) -> Path:
+    """The fold's checkpoint and result beside each other in a folder of their own (the ship
+    commands write their ONNX files into their --work folder, which stays ours)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for suffix in (".pt", ".json"):
+        shutil.copyfile(source / f"fold{fold}{suffix}", target / f"fold{fold}{suffix}")
+    return target
+
+
+def ship_precision(names: Sequence[str], int8: Path, rebuilt: Path, models: Path) -> None:
+    """fp32 rebuilt from the int8 weights, then the precision rule for every entry on that file."""
+    from export.precision import dequantize
+    rebuilt.parent.mkdir(parents=True, exist_ok=True)
+    dequantize(int8, rebuilt)
+    for name in names:
+        export("precision", name, "--fp32", str(rebuilt), "--int8", str(int8), "--models-dir", str(models))
+
+
+@click.group()
+def main() -> None:
+    """Rebuild the shipped ensemble recipe per fold and tabulate it."""
+
+
+def fold_models(work: str, fold: int) -> Path:
+    """The fold's own models folder (never the package's)."""
+    models = Path(work) / "models" / f"fold{fold}"
+    models.mkdir(parents=True, exist_ok=True)
+    return models
+
+
+def ship_member(fold: int, source: str, work: str, member: str, ship: Sequence[str], names: Sequence[str]) -> None:
+    """``ship`` (an export command that installs into --models-dir) on the fold's checkpoint of
+    ``member`` copied from ``source``, then the precision rule for ``names`` on its int8 file."""
+    models = fold_models(work, fold)
+    folder = fold_copy(Path(source), fold, Path(work) / member / f"fold{fold}")
+    export(*ship, "--work", str(folder), "--fold", str(fold), "--threads", "1", "--models-dir", str(models))
+    ship_precision(names, models / f"{member}-int8.onnx", folder / "rebuilt" / f"{member}-fp32.onnx", models)
+
+
+@main.command("ship-embed")
+@click.argument("fold", type=int)
+@click.option("--embed-work", default="build/embed_r3", show_default=True, help="embed cv's fold<k>.pt / .json")
+@click.option("--work", default=str(WORK), show_default=True)
+def ship_embed(fold: int, embed_work: str, work: str) -> None:
+    """Install the fold's SigEmbed as ``sigembed`` / ``sigembed-wd``, as 1.2.0 was installed."""
+    ship_member(fold, embed_work, work, "sigembed",
+                ["offline", "embed", "ship", "--version", "1.2.0", "--eval-sets", SETS], ["sigembed", "sigembed-wd"])
+
+
+@main.command("ship-sdinet")
+@click.argument("fold", type=int)
+@click.option("--sdinet-work", default="build/sdinet_folds", show_default=True, help="pool sdinet's fold<k>.pt / .json")
+@click.option("--work", default=str(WORK), show_default=True)
+def ship_sdinet(fold: int, sdinet_work: str, work: str) -> None:
+    """Install the fold's SDINet as ``sdinet``, as 2.0.0 was installed."""
+    ship_member(fold, sdinet_work, work, "sdinet", ["offline", "pool", "ship-sdinet"], ["sdinet"])
+
+
+@main.command()
+@click.argument("fold", type=int)
+@click.option("--work", default=str(WORK), show_default=True)
+@click.option("--installed", is_flag=True, help="fit on the package's installed members (their fold: 0)")
+def fit(fold: int, work: str, installed: bool) -> None:
+    """Fit the ensemble on the fold's validation writers and score its test writers once."""
+    where = [] if installed else ["--models-dir", str(fold_models(work, fold))]
+    export("offline", "pool", "ensemble", "--members", MEMBERS, "--sets", SETS, "--fold", str(fold), "--threads", "1",
+           *where, "--no-install", "--out", str(Path(work) / f"ensemble_fold{fold}.json"))
+
+
+def cell(m: dict[str, Any], full: bool) -> str:
+    lo, hi = m["eer_interval"]
+    text = f"{100 * m['eer']:.2f} ({100 * lo:.1f}–{100 * hi:.1f})"
+    return f"{text}, {100 * m['far']:.1f} / {100 * m['frr']:.1f}, {m['auc']:.3f}" if full else text
+
+
+def weight_means(results: Sequence[dict[str, Any]]) -> list[tuple[float, list[float]]]:
+    """Each grid weight's pooled validation EER averaged over the folds (terms chosen per fold)."""
+    by_weight: dict[tuple[float, ...], list[float]] = {}
+    for r in results:
+        for g in r["grid"]:
+            by_weight.setdefault(tuple(round(w, 4) for w in g["weights"]), []).append(g["val_eer"])
+    return sorted((float(np.mean(v)), list(w)) for w, v in by_weight.items() if len(v) == len(results))
+
+
+@main.command()
+@click.argument("folds", nargs=-1, type=int, required=True)
+@click.option("--work", default=str(WORK), show_default=True)
+def table(folds: Sequence[int], work: str) -> None:
+    """The markdown table of the folds' ``fit`` results, and the weights judged by validation."""
+    results = [json.loads((Path(work) / f"ensemble_fold{k}.json").read_text()) for k in folds]
+    click.echo("| cell | " + " | ".join(f"fold {k}" for k in folds) + " | mean |")
+    click.echo("|---|" + "---|" * (len(folds) + 1))
+    rows = [("pooled validation (fitted)", [f"{100 * r['val_eer']:.2f}" for r in results],
+             np.mean([r["val_eer"] for r in results])),
+            ("weights " + MEMBERS, [" / ".join(f"{w:.2f}" for w in r["weights"].values()) for r in results], None),
+            ("terms", ["+".join(r["combine"]) for r in results], None)]
+    for label, key in CELLS:
+        ms = [r["test"][key] for r in results]
+        rows.append((label, [cell(m, label.startswith("CEDAR")) for m in ms], np.mean([m["eer"] for m in ms])))
+    for label, values, mean in rows:
+        click.echo(f"| {label} | " + " | ".join(values) + f" | {'' if mean is None else f'**{100 * mean:.2f}**'} |")
+    click.echo("\nCEDAR test writers: " + ", ".join(str(r["test"]["cedar/scan/skilled"]["writers"]) for r in results))
+    ranked = weight_means(results)
+    shipped = next(m for m, w in ranked if w == [0.5, 0.5])
+    click.echo("weights by mean pooled validation EER over the folds (best five): " + "; ".join(
+        f"{' / '.join(f'{x:.2f}' for x in w)}: {100 * m:.2f} %" for m, w in ranked[:5])
+        + f"; shipped 0.50 / 0.50: {100 * shipped:.2f} %")
+
+
+if __name__ == "__main__":
+    main()

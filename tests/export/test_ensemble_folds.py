@@ -1,0 +1,33 @@
+"""benchmarks/offline_ensemble_folds.py's table: per-fold cells and their mean from the fits'
+JSON, and the weights judged by the validation grid averaged over folds (never by test)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from benchmarks.offline_ensemble_folds import CELLS, table, weight_means
+
+
+def _fold(val_eer: float, cedar: float, grid: list[tuple[float, float]]) -> dict:
+    cell = {"eer": 0.3, "eer_interval": [0.2, 0.4], "far": 0.1, "frr": 0.2, "auc": 0.8, "writers": 10}
+    test = {key: dict(cell) for _, key in CELLS}
+    test["cedar/scan/skilled"] = {**cell, "eer": cedar, "writers": 14}
+    return {"val_eer": val_eer, "weights": {"sigembed-wd": 0.5, "sdinet": 0.5}, "combine": ["min"], "test": test,
+            "grid": [{"weights": [w, round(1 - w, 2)], "combine": ["min"], "val_eer": e} for w, e in grid]}
+
+
+def test_weights_are_ranked_by_their_mean_validation_eer_over_folds() -> None:
+    folds = [_fold(0.3, 0.1, [(0.5, 0.30), (0.6, 0.26)]), _fold(0.2, 0.2, [(0.5, 0.20), (0.6, 0.30)])]
+    assert weight_means(folds) == [(0.25, [0.5, 0.5]), (0.28, [0.6, 0.4])]
+
+
+def test_table_prints_each_fold_and_the_mean(tmp_path: Path) -> None:
+    for k, cedar in enumerate((0.08, 0.12)):
+        (tmp_path / f"ensemble_fold{k}.json").write_text(json.dumps(_fold(0.3, cedar, [(0.5, 0.3), (0.6, 0.4)])))
+    out = CliRunner().invoke(table, ["0", "1", "--work", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    row = next(line for line in out.output.splitlines() if line.startswith("| CEDAR skilled"))
+    assert "8.00 (20.0–40.0), 10.0 / 20.0, 0.800" in row and row.endswith("| **10.00** |")
+    assert "shipped 0.50 / 0.50: 30.00 %" in out.output
