@@ -25,9 +25,10 @@ import torch
 from export.checkpoint import TrainRun, read_checkpoint
 from export.offline.crosswriter import CrossWriter, CrossWriterConfig, LossConfig, pair_loss
 from export.distributed import context
-from export.offline.data import ImageWriter, PairMix, sample_pairs, to_float
+from export.offline.data import ImageWriter, PairMix
 from export.offline.evaluate import torch_scorer
 from export.offline.folds import score_fold, split
+from export.offline.train import pair_steps
 
 
 @dataclass(frozen=True)
@@ -52,37 +53,22 @@ class TrainConfig:
 def fit(writers: Sequence[ImageWriter], cfg: TrainConfig, desc: str = "train",
         progress: bool = True) -> tuple[CrossWriter, dict[str, float]]:
     """Train a fresh network on random pairs of ``writers``; returns it in eval mode and stats."""
-    from tqdm import tqdm
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    ctx = context()
-    model = ctx.prepare(CrossWriter(cfg.net))
+    model = context().prepare(CrossWriter(cfg.net))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
     model.train()
     run = TrainRun(desc, {"config": cfg.to_dict(), "writers": [w.key for w in writers]}, cfg.steps,
                    [model], opt, sched, [rng])
-    first = run.start()
-    start, ema, acc = time.perf_counter(), run.values.get("ema"), run.values.get("acc")
-    bar = tqdm(range(first, cfg.steps), desc=desc, disable=not progress or not ctx.is_main, leave=False,
-               mininterval=10)
-    for step in bar:
-        pairs, labels = sample_pairs(writers, cfg.batch, rng, cfg.mix)  # the global batch; this rank's share:
-        x = torch.from_numpy(to_float(ctx.shard(pairs))).to(ctx.device)
-        y = torch.from_numpy(ctx.shard(labels)).to(ctx.device)
-        with ctx.autocast():
-            e1, e2 = model.embed(x)
-            logits = model.classify(e1, e2)
-            loss = pair_loss(logits, e1, e2, y, cfg.loss)
-        run.optimize(loss)
-        hits = (logits.argmax(1) == y).float().mean()
-        step_loss, batch_acc = ctx.mean(torch.stack([loss.float(), hits])).tolist()  # over the global batch
-        ema, acc = run.smooth(step_loss, batch_acc)
-        bar.set_postfix(loss=f"{ema:.3f}", acc=f"{acc:.2f}")
-        run.step_done(step + 1)
-    model.eval().cpu()
-    return model, {"train_seconds": time.perf_counter() - start, "final_loss_ema": ema or 0.0,
-                   "final_acc_ema": acc or 0.0}
+
+    def forward(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        e1, e2 = model.embed(x)
+        logits = model.classify(e1, e2)
+        return pair_loss(logits, e1, e2, y, cfg.loss), logits
+
+    stats = pair_steps(run, writers, cfg.batch, cfg.mix, rng, forward, desc, progress, mininterval=10)
+    return model.eval().cpu(), stats
 
 
 def run_fold(svc: dict[int, ImageWriter], fold: int, folds: int, cfg: TrainConfig,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -45,37 +45,49 @@ class TrainConfig:
 def fit(writers: Sequence[ImageWriter], cfg: TrainConfig, desc: str = "train",
         progress: bool = True) -> tuple[Sdinet, dict[str, float]]:
     """Train a fresh SDINet on pairs from ``writers``; returns the model (eval mode, CPU) and stats."""
-    from tqdm import tqdm
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    ctx = context()
-    dev = ctx.device
-    model = ctx.prepare(Sdinet(cfg.net))
+    model = context().prepare(Sdinet(cfg.net))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.15)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     model.train()
     run = TrainRun(desc, {"config": cfg.to_dict(), "writers": [w.key for w in writers]}, cfg.steps,
                    [model], opt, sched, [rng])
+
+    def forward(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = model(x)
+        return loss_fn(logits, y), logits
+
+    stats = pair_steps(run, writers, cfg.batch, cfg.mix, rng, forward, desc, progress)
+    return model.eval().cpu(), stats
+
+
+def pair_steps(run: TrainRun, writers: Sequence[ImageWriter], batch: int, mix: PairMix, rng: np.random.Generator,
+               forward: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]], desc: str,
+               progress: bool, mininterval: float = 0.1) -> dict[str, float]:
+    """The pair-classification loop every image network shares: ``forward(x, y)`` gives the
+    loss and the two-class logits of a batch of random labelled pairs; resumes where ``run``
+    stopped, and returns the loss and accuracy (smoothed over the global batch) and the wall clock."""
+    from tqdm import tqdm
+    ctx = context()
     first = run.start()
     start, ema, acc = time.perf_counter(), run.values.get("ema"), run.values.get("acc")
-    bar = tqdm(range(first, cfg.steps), desc=desc, disable=not progress or not ctx.is_main, leave=False)
+    bar = tqdm(range(first, run.steps), desc=desc, disable=not progress or not ctx.is_main, leave=False,
+               mininterval=mininterval)
     for step in bar:
-        pairs, labels = sample_pairs(writers, cfg.batch, rng, cfg.mix)  # the global batch; this rank's share:
-        x = torch.from_numpy(to_float(ctx.shard(pairs))).to(dev)
-        y = torch.from_numpy(ctx.shard(labels)).to(dev)
+        pairs, labels = sample_pairs(writers, batch, rng, mix)  # the global batch; this rank's share:
+        x = torch.from_numpy(to_float(ctx.shard(pairs))).to(ctx.device)
+        y = torch.from_numpy(ctx.shard(labels)).to(ctx.device)
         with ctx.autocast():
-            logits = model(x)
-            loss = loss_fn(logits, y)
+            loss, logits = forward(x, y)
         run.optimize(loss)
         hits = (logits.argmax(1) == y).float().mean()
         step_loss, batch_acc = ctx.mean(torch.stack([loss.float(), hits])).tolist()  # over the global batch
         ema, acc = run.smooth(step_loss, batch_acc)
         bar.set_postfix(loss=f"{ema:.3f}", acc=f"{acc:.2f}")
         run.step_done(step + 1)
-    model.eval().cpu()
-    return model, {"train_seconds": time.perf_counter() - start, "final_loss_ema": ema or 0.0,
-                   "final_acc_ema": acc or 0.0}
+    return {"train_seconds": time.perf_counter() - start, "final_loss_ema": ema or 0.0, "final_acc_ema": acc or 0.0}
 
 
 def load_checkpoint(path: str | Path) -> tuple[Sdinet, TrainConfig, dict[str, Any]]:
