@@ -19,6 +19,7 @@ ENGINE_TYPES: dict[str, str] = {
     "crosswriter": "edgesig.engines.crosswriter:CrossWriterEngine",
     "sigembed": "edgesig.engines.sigembed:SigEmbedEngine",
     "sigembed-wd": "edgesig.engines.sigembed:SigEmbedEngine",
+    "descriptor": "edgesig.engines.descriptor:DescriptorEngine",
     "ensemble": "edgesig.engines.ensemble:EnsembleEngine",
     "ensemble-flow": "edgesig.engines.ensemble:EnsembleEngine",
 }

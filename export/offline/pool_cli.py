@@ -142,6 +142,54 @@ def measure(engine: str, sets: str, fold: int, threads: int, models_dir: str | N
         click.echo(f"recorded selection_eer {100 * r['val_eer']:.2f} % for {engine}")
 
 
+def parse_grids(spec: str) -> tuple[tuple[int, int], ...]:
+    """'1x1,2x3' -> ((1, 1), (2, 3)); '' -> no grid."""
+    try:
+        return tuple((int(h), int(w)) for h, w in (g.split("x") for g in spec.split(",") if g))
+    except ValueError:
+        raise click.BadParameter(f"{spec!r}: grids are ROWSxCOLUMNS separated by commas, e.g. 1x1,2x3") from None
+
+
+@pool.command()
+@click.option("--sets", default=SETS, show_default=True)
+@click.option("--fold", default=0, show_default=True, help="whose validation writers choose terms and threshold")
+@click.option("--bins", default=12, show_default=True, help="gradient-direction bins over 180 degrees")
+@click.option("--direction-grids", default="1x1,2x3,4x6", show_default=True, callback=lambda c, p, v: parse_grids(v))
+@click.option("--lbp-grids", default="1x1,2x3", show_default=True, callback=lambda c, p, v: parse_grids(v))
+@click.option("--power", default=0.5, show_default=True, help="histogram power normalisation (0.5: Hellinger)")
+@click.option("--models-dir", default=None, help="default: the package's models folder")
+@click.option("--version", default="1.0.0", show_default=True)
+@click.option("--out", default=None, help="also write the result as JSON here")
+def descriptor(sets: str, fold: int, bins: int, direction_grids: Any, lbp_grids: Any, power: float,
+               models_dir: str | None, version: str, out: str | None) -> None:
+    """Install the handcrafted descriptor engine (``edgesig.offline.descriptor``).
+
+    Nothing is trained: it runs as the kiosk runs it on the fold's validation writers of every
+    set pooled, which choose its terms and threshold, and is tested on every set's test writers.
+    """
+    from edgesig.engines.descriptor import DescriptorEngine
+    from edgesig.offline.descriptor import DescriptorConfig
+    from edgesig.runtime import MODELS_DIR, Manifest, ModelEntry
+    from export.offline.pool import held_out
+    from export.offline.pool_eval import engine_comparator, evaluate
+    names = sets.split(",")
+    params = {"descriptor": DescriptorConfig(bins, direction_grids, lbp_grids, power).to_params(), "target": "sdinet"}
+    entry = ModelEntry(name="descriptor", version=version, modality="image", params=params)
+    r = evaluate(engine_comparator(DescriptorEngine(entry)), *held_out(names, fold, "sdinet"))
+    r = {"command": command_line(), "engine": "descriptor", "sets": names, "fold": fold, **r}
+    echo_result(r, "descriptor ")
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(r, indent=1))
+    manifest = Manifest(models_dir or MODELS_DIR)
+    manifest.put(replace(entry, params={**params, "combine": r["combine"]}, calibration=r["calibration"],
+                         made_by=r["command"],
+                         metrics={"val_eer": r["val_eer"], "selection_eer": r["val_eer"],
+                                  "selection_eer_definition": POOLED_DEFINITION, "trained_on": "nothing (handcrafted)",
+                                  "pool": r}))
+    click.echo(f"installed descriptor {version} in {manifest.dir}")
+
+
 @pool.command()
 @click.option("--members", default="sigembed-wd,sdinet", show_default=True, help="installed image engines to fuse")
 @click.option("--sets", default=SETS, show_default=True)
@@ -213,6 +261,9 @@ def ensemble_entry(entries: list, fitted: Any, result: dict[str, Any], name: str
         """Whose normalisation a member starts from, and the shape of what it stores."""
         if e.name == "flow":  # the coarse grid of SDINet's image (FlowEngine.from_normalized)
             return "sdinet", list(e.params["flow"]["grid"])
+        if e.name == "descriptor":  # one descriptor row of SDINet's image (DescriptorEngine.from_normalized)
+            from edgesig.offline.descriptor import DescriptorConfig
+            return "sdinet", [1, DescriptorConfig.from_params(e.params["descriptor"]).size]
         target = str(e.params.get("target", e.name))
         return target, shapes[target]
 

@@ -264,3 +264,39 @@ def test_installed_ensemble_flow_is_opt_in_and_pinned_to_the_installed_flow():
     held_out = set(entry.metrics["shipped_fold"]["val_users"]) | set(entry.metrics["shipped_fold"]["test_users"])
     seen = {u for k in ("train_users", "val_users") for u in parse_users(flow[k])}
     assert not held_out & seen                # flow never saw the fold's validation or test writers
+
+
+def test_descriptor_member_stores_its_row_beside_the_shared_image(tmp_path):
+    """A descriptor member keeps one (1, D) row of SDINet's image, described at enrolment:
+    a verification describes only the query."""
+    from edgesig.engines.descriptor import DescriptorEngine
+    from edgesig.offline.descriptor import DescriptorConfig, describe
+    installed = Manifest()
+    if "sdinet" not in installed.entries:
+        pytest.skip("sdinet must be installed")
+    target = Manifest(tmp_path)
+    sd = installed.get("sdinet")
+    shutil.copyfile(installed.model_path(sd), tmp_path / sd.file)
+    target.put(sd)
+    cfg = DescriptorConfig()
+    desc = ModelEntry(name="descriptor", version="test", modality="image",
+                      params={"descriptor": cfg.to_params(), "target": "sdinet", "combine": ["min"]},
+                      calibration={"threshold": 2.0, "slope": 3.0})
+    target.put(desc)
+    cal = {"threshold": 0.5, "slope": 8.0, "bias": 0.0}
+    specs = [{"name": "sdinet", "sha256": sd.fingerprint, "target": "sdinet", "shape": [155, 220], "weight": 0.5,
+              "calibration": cal},
+             {"name": "descriptor", "sha256": desc.fingerprint, "target": "sdinet", "shape": [1, cfg.size],
+              "weight": 0.5, "calibration": cal}]
+    target.put(ModelEntry(name="ensemble", version="test", modality="image",
+                          params={"members": specs, "combine": ["min"]}, calibration={"threshold": 2.0, "slope": 3.0}))
+    engine = load_engine("ensemble", Manifest(tmp_path), threads=1)
+    rng = np.random.default_rng(6)
+    samples = [engine.prepare(render(wavy_pen(k, noise=0.01), rng, style=RenderStyle.random(rng, "clean")))
+               for k in range(3)]
+    assert engine.length == 155 * 220 + cfg.size
+    image, row = engine.split(samples[0])
+    assert isinstance(engine.members[1].engine, DescriptorEngine)
+    assert np.allclose(row, describe(image, cfg)[None, :])
+    raw = engine.member_distances(samples[0], samples[1:])
+    assert np.allclose(raw[1], 1.0 - np.stack([engine.split(s)[1][0] for s in samples[1:]]) @ row[0])

@@ -1,0 +1,84 @@
+"""The handcrafted descriptor and its engine: layout, invariances, typed errors, distances."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgesig.engines import ENGINE_TYPES
+from edgesig.engines.descriptor import DescriptorEngine
+from edgesig.errors import ImageError, InvalidInputError
+from edgesig.offline import SDINET_SHAPE, normalize_sdinet
+from edgesig.offline.descriptor import LBP_CODES, UNIFORM, DescriptorConfig, describe
+from edgesig.runtime import ModelEntry
+from edgesig.synth.render import RenderStyle, render
+from tests.conftest import wavy_pen
+
+CFG = DescriptorConfig()
+
+
+def _image(k: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return normalize_sdinet(render(wavy_pen(k, noise=0.01), rng, style=RenderStyle.random(rng, "clean")))
+
+
+def _engine() -> DescriptorEngine:
+    return DescriptorEngine(ModelEntry(name="descriptor", version="test", modality="image",
+                                       params={"descriptor": CFG.to_params(), "combine": ["min", "mean"]},
+                                       calibration={"threshold": 2.0, "slope": 3.0}))
+
+
+def test_uniform_lbp_table_has_58_patterns_and_one_shared_bin():
+    assert len(set(UNIFORM[UNIFORM < 58].tolist())) == 58 and UNIFORM.max() == LBP_CODES - 1
+    assert UNIFORM[0] != UNIFORM[255] and UNIFORM[0b00001111] != 58 and UNIFORM[0b01010101] == 58
+
+
+def test_descriptor_is_a_unit_vector_of_the_configured_size():
+    d = describe(_image(0))
+    assert d.shape == (CFG.size,) and d.dtype == np.float32
+    assert np.isclose(np.linalg.norm(d), 1.0) and np.all(d >= 0)
+    assert CFG.size == (1 + 6 + 24) * 12 + (1 + 6) * 59
+
+
+def test_descriptor_ignores_where_the_ink_sits_on_the_canvas():
+    """The grid follows the ink's box, so the padding that centres a signature does not move it."""
+    img = _image(1)
+    ys, xs = np.nonzero(img > 0)
+    moved = np.zeros_like(img)
+    crop = img[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    moved[:crop.shape[0], -crop.shape[1]:] = crop
+    assert np.allclose(describe(img), describe(moved), atol=1e-6)
+
+
+def test_blank_image_is_refused():
+    with pytest.raises(InvalidInputError, match="no ink"):
+        describe(np.zeros(SDINET_SHAPE, np.float32))
+
+
+def test_config_round_trips_through_manifest_params():
+    cfg = DescriptorConfig(8, ((1, 1), (3, 4)), ((2, 2),), 0.3)
+    assert DescriptorConfig.from_params(cfg.to_params()) == cfg
+
+
+def test_engine_is_registered_and_compares_by_cosine():
+    assert ENGINE_TYPES["descriptor"] == "edgesig.engines.descriptor:DescriptorEngine"
+    engine = _engine()
+    a, b, c = (engine.from_normalized(_image(k)) for k in range(3))
+    assert a.shape == (1, CFG.size)
+    d = engine.distances(a, [a, b, c])
+    assert np.isclose(d[0], 0.0, atol=1e-6) and np.all(d[1:] > 0.01)
+    assert np.isclose(d[1], 1.0 - float(a[0] @ b[0]))
+    mat = engine.pairwise([a, b, c])
+    assert np.allclose(mat, mat.T) and np.allclose(np.diag(mat), 0) and np.isclose(mat[0, 1], d[1])
+
+
+def test_engine_prepare_runs_the_pipeline_and_names_bad_inputs():
+    engine = _engine()
+    rng = np.random.default_rng(5)
+    sample = engine.prepare(render(wavy_pen(0, noise=0.01), rng, style=RenderStyle.random(rng, "clean")))
+    assert sample.shape == (1, CFG.size)
+    with pytest.raises(InvalidInputError, match="query"):
+        engine.distances(np.zeros((1, 7), np.float32), [sample])
+    with pytest.raises(InvalidInputError, match="at least one reference"):
+        engine.distances(sample, [])
+    with pytest.raises(ImageError):
+        engine.prepare(np.full((120, 300), 255, np.uint8))
