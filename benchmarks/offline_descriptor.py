@@ -5,7 +5,13 @@ uniform-LBP histograms, square-rooted and L2-normalised per group) needs no trai
 images are compared by 1 - cosine, and a query's distances to the references go through
 the same Sharma-Sundaram protocol as every image engine (``export.offline.pool_eval``).
 
-    PYTHONPATH=. python benchmarks/offline_descriptor.py alone --fold 0
+Its layout was looked at on fold 0's validation writers only (``--variant`` 'bins/direction
+grids/LBP grids', ``--power``); ``fuse`` adds it to the installed members through the
+ensemble's own fit, from distances cached under ``--cache``. The four-fold decision to ship
+it is ``offline_ensemble_folds.py compare`` (``benchmarks/RESULTS_offline_pool.md``).
+
+    PYTHONPATH=. python benchmarks/offline_descriptor.py alone --fold 0 [--variant 12/1x1,2x3,4x6/]
+    PYTHONPATH=.:benchmarks python benchmarks/offline_descriptor.py fuse --fold 0 [--variant ...] --out build/desc/fuse_f0.json
 """
 from __future__ import annotations
 
@@ -14,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
-from edgesig.offline.descriptor import DescriptorConfig, describe
+from edgesig.offline.descriptor import DescriptorConfig
 from export.offline.pool_cli import parse_grids
+from export.offline.pool_eval import descriptor_embedder
 
 SETS = "cedar,svc2004-task2,svc2004-task1,susig,mcyt"
 DEFAULT_VARIANT = "12/1x1,2x3,4x6/1x1,2x3"
@@ -27,12 +33,6 @@ def config(power: float, variant: str) -> DescriptorConfig:
     """``variant``: 'bins/direction grids/LBP grids'."""
     bins, hog, lbp = variant.split("/")
     return DescriptorConfig(int(bins), parse_grids(hog), parse_grids(lbp), power)
-
-
-def embedder(cfg: DescriptorConfig):
-    def embed(images: np.ndarray) -> np.ndarray:
-        return np.stack([describe(a.astype(np.float32) / 255.0, cfg) for a in images]).astype(np.float64)
-    return embed
 
 
 @click.group()
@@ -52,7 +52,7 @@ def alone(fold: int, sets: str, power: float, variant: str, out: str | None) -> 
     from export.offline.pool_eval import cell_distances, embedding_comparator, evaluate
     from export.offline.evaluate import to_report
     val, test = held_out(sets.split(","), fold, "sdinet")
-    compare = embedding_comparator(embedder(config(power, variant)))
+    compare = embedding_comparator(descriptor_embedder(config(power, variant)))
     res: dict[str, Any] = evaluate(compare, val, test)
     by_set: dict[str, list] = {}
     for w in val:
@@ -83,25 +83,24 @@ def fuse(fold: int, sets: str, engines: str, power: float, variant: str, cache: 
     """The descriptor as a third member: every subset of members through the ensemble's rule."""
     import itertools
     import pickle
-    from offline_fusion import cached_members, pair_fusion, single, eer_by_set, ss_scores
-    from export.offline.ensemble_fit import member_distances
+    from offline_fusion import pair_fusion
+    from edgesig.runtime import MODELS_DIR, Manifest
+    from export.offline.ensemble_fit import cached_members, member_distances, single
     from export.offline.pool import held_out
     from export.offline.pool_eval import embedding_comparator
     names = [n for n in engines.split(",") if n]
-    members = cached_members(names, sets.split(","), fold, Path(cache), 1, models_dir) if names else {}
+    members = cached_members(Manifest(models_dir or MODELS_DIR), names, sets.split(","), fold, Path(cache))
     tag = variant.replace("/", "_").replace(",", "-")
     path = Path(cache) / f"descriptor-{tag}-p{power}-fold{fold}-{'+'.join(sets.split(','))}.pkl"
     if not path.is_file():
-        path.write_bytes(pickle.dumps(member_distances(embedding_comparator(embedder(config(power, variant))),
-                                                       *held_out(sets.split(","), fold, "sdinet"))))
+        compare = embedding_comparator(descriptor_embedder(config(power, variant)))
+        path.write_bytes(pickle.dumps(member_distances(compare, *held_out(sets.split(","), fold, "sdinet"))))
     members["descriptor"] = pickle.loads(path.read_bytes())
     users = [u.user for u in members["descriptor"].val]
     assert all([u.user for u in m.val] == users for m in members.values()), "members scored other writers"
     result: dict[str, Any] = {"singles": {}, "fusions": {}}
     for n, m in members.items():
-        s = single(m)
-        s["val_by_set"] = eer_by_set(ss_scores(m.val, s["combine"]), users)
-        result["singles"][n] = s
+        result["singles"][n] = single(m)
     for k in range(1, len(members) + 1):
         for combo in itertools.combinations(members, k):
             result["fusions"]["+".join(combo)] = pair_fusion([members[n] for n in combo], 0.05)

@@ -25,6 +25,9 @@ looked at to judge the weights.
     PYTHONPATH=. python benchmarks/offline_ensemble_folds.py ship-sdinet 1 --sdinet-work build/sdinet_folds
     PYTHONPATH=. python benchmarks/offline_ensemble_folds.py fit 1          # fit 0 --installed for fold 0
     PYTHONPATH=. python benchmarks/offline_ensemble_folds.py table 0 1 2 3
+    PYTHONPATH=. python benchmarks/offline_ensemble_folds.py ship-descriptor 1
+    PYTHONPATH=. python benchmarks/offline_ensemble_folds.py fit 1 --members sigembed-wd,sdinet,descriptor
+    PYTHONPATH=. python benchmarks/offline_ensemble_folds.py compare 0 1 2 3 --members sigembed-wd,sdinet,descriptor
 """
 from __future__ import annotations
 
@@ -86,6 +89,12 @@ def fold_models(work: str, fold: int) -> Path:
     return models
 
 
+def result_path(work: str, fold: int, members: str) -> Path:
+    """Where ``fit`` leaves a fold's result (the shipped member set keeps its plain name)."""
+    tag = "" if members == MEMBERS else "-" + members.replace(",", "+")
+    return Path(work) / f"ensemble{tag}_fold{fold}.json"
+
+
 def ship_member(fold: int, source: str, work: str, member: str, ship: Sequence[str], names: Sequence[str]) -> None:
     """``ship`` (an export command that installs into --models-dir) on the fold's checkpoint of
     ``member`` copied from ``source``, then the precision rule for ``names`` on its int8 file."""
@@ -114,15 +123,30 @@ def ship_sdinet(fold: int, sdinet_work: str, work: str) -> None:
     ship_member(fold, sdinet_work, work, "sdinet", ["offline", "pool", "ship-sdinet"], ["sdinet"])
 
 
+@main.command("ship-descriptor")
+@click.argument("fold", type=int)
+@click.option("--work", default=str(WORK), show_default=True)
+def ship_descriptor(fold: int, work: str) -> None:
+    """Install the handcrafted descriptor into the fold's folder (its threshold and terms from
+    the fold's validation writers); fold 0's folder starts as a copy of the package's models."""
+    from edgesig.runtime import MODELS_DIR
+    models = fold_models(work, fold)
+    if fold == 0 and not (models / "manifest.json").is_file():
+        shutil.copytree(MODELS_DIR, models, dirs_exist_ok=True)
+    export("offline", "pool", "descriptor", "--sets", SETS, "--fold", str(fold), "--models-dir", str(models),
+           "--out", str(Path(work) / f"descriptor_fold{fold}.json"))
+
+
 @main.command()
 @click.argument("fold", type=int)
 @click.option("--work", default=str(WORK), show_default=True)
+@click.option("--members", default=MEMBERS, show_default=True)
 @click.option("--installed", is_flag=True, help="fit on the package's installed members (their fold: 0)")
-def fit(fold: int, work: str, installed: bool) -> None:
+def fit(fold: int, work: str, members: str, installed: bool) -> None:
     """Fit the ensemble on the fold's validation writers and score its test writers once."""
     where = [] if installed else ["--models-dir", str(fold_models(work, fold))]
-    export("offline", "pool", "ensemble", "--members", MEMBERS, "--sets", SETS, "--fold", str(fold), "--threads", "1",
-           *where, "--no-install", "--out", str(Path(work) / f"ensemble_fold{fold}.json"))
+    export("offline", "pool", "ensemble", "--members", members, "--sets", SETS, "--fold", str(fold), "--threads", "1",
+           *where, "--no-install", "--cache", str(Path(work) / "cache"), "--out", str(result_path(work, fold, members)))
 
 
 def cell(m: dict[str, Any], full: bool) -> str:
@@ -140,17 +164,22 @@ def weight_means(results: Sequence[dict[str, Any]]) -> list[tuple[float, list[fl
     return sorted((float(np.mean(v)), list(w)) for w, v in by_weight.items() if len(v) == len(results))
 
 
+def load(work: str, folds: Sequence[int], members: str) -> list[dict[str, Any]]:
+    return [json.loads(result_path(work, k, members).read_text()) for k in folds]
+
+
 @main.command()
 @click.argument("folds", nargs=-1, type=int, required=True)
 @click.option("--work", default=str(WORK), show_default=True)
-def table(folds: Sequence[int], work: str) -> None:
+@click.option("--members", default=MEMBERS, show_default=True)
+def table(folds: Sequence[int], work: str, members: str) -> None:
     """The markdown table of the folds' ``fit`` results, and the weights judged by validation."""
-    results = [json.loads((Path(work) / f"ensemble_fold{k}.json").read_text()) for k in folds]
+    results = load(work, folds, members)
     click.echo("| cell | " + " | ".join(f"fold {k}" for k in folds) + " | mean |")
     click.echo("|---|" + "---|" * (len(folds) + 1))
     rows = [("pooled validation (fitted)", [f"{100 * r['val_eer']:.2f}" for r in results],
              np.mean([r["val_eer"] for r in results])),
-            ("weights " + MEMBERS, [" / ".join(f"{w:.2f}" for w in r["weights"].values()) for r in results], None),
+            ("weights " + members, [" / ".join(f"{w:.2f}" for w in r["weights"].values()) for r in results], None),
             ("terms", ["+".join(r["combine"]) for r in results], None)]
     for label, key in CELLS:
         ms = [r["test"][key] for r in results]
@@ -159,10 +188,37 @@ def table(folds: Sequence[int], work: str) -> None:
         click.echo(f"| {label} | " + " | ".join(values) + f" | {'' if mean is None else f'**{100 * mean:.2f}**'} |")
     click.echo("\nCEDAR test writers: " + ", ".join(str(r["test"]["cedar/scan/skilled"]["writers"]) for r in results))
     ranked = weight_means(results)
-    shipped = next(m for m, w in ranked if w == [0.5, 0.5])
+    shipped = next((f"; shipped 0.50 / 0.50: {100 * m:.2f} %" for m, w in ranked if w == [0.5, 0.5]), "")
     click.echo("weights by mean pooled validation EER over the folds (best five): " + "; ".join(
-        f"{' / '.join(f'{x:.2f}' for x in w)}: {100 * m:.2f} %" for m, w in ranked[:5])
-        + f"; shipped 0.50 / 0.50: {100 * shipped:.2f} %")
+        f"{' / '.join(f'{x:.2f}' for x in w)}: {100 * m:.2f} %" for m, w in ranked[:5]) + shipped)
+
+
+def wins(base: dict[str, Any], other: dict[str, Any]) -> tuple[list[str], bool]:
+    """The sets whose validation EER ``other`` lowers, and whether it lowers their mean."""
+    b, o = base["val_by_set"], other["val_by_set"]
+    return [s for s in b if o[s] < b[s]], float(np.mean([o[s] for s in b])) < float(np.mean(list(b.values())))
+
+
+@main.command()
+@click.argument("folds", nargs=-1, type=int, required=True)
+@click.option("--work", default=str(WORK), show_default=True)
+@click.option("--members", required=True, help="the member set judged against the shipped one")
+def compare(folds: Sequence[int], work: str, members: str) -> None:
+    """Validation writers only: ``members`` wins a fold if it lowers the EER of most sets and
+    their mean; it wins if it wins most folds."""
+    won_folds = 0
+    click.echo("| fold | set | " + MEMBERS + " | " + members + " |\n|---|---|---|---|")
+    for k, base, other in zip(folds, load(work, folds, MEMBERS), load(work, folds, members)):
+        won, mean = wins(base, other)
+        for s in base["val_by_set"]:
+            click.echo(f"| {k} | {s} | {100 * base['val_by_set'][s]:.2f} | {100 * other['val_by_set'][s]:.2f} |")
+        click.echo(f"| {k} | pooled | {100 * base['val_eer']:.2f} | {100 * other['val_eer']:.2f} |")
+        fold_won = 2 * len(won) > len(base["val_by_set"]) and mean
+        won_folds += fold_won
+        click.echo(f"fold {k}: lower on {len(won)}/{len(base['val_by_set'])} sets ({', '.join(won)}), "
+                   f"mean {'lower' if mean else 'not lower'}: {'won' if fold_won else 'lost'}")
+    click.echo(f"{members} wins {won_folds}/{len(folds)} folds: "
+               + ("WINS" if 2 * won_folds > len(folds) else "does not win"))
 
 
 if __name__ == "__main__":

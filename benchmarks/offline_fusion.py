@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import pickle
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -31,39 +30,11 @@ import numpy as np
 
 from edgesig.decision import fit_calibration
 from edgesig.eval.protocols import Report, UserScores
-from export.offline.ensemble_fit import MemberDistances, evaluate, fit, fuse_users, score_members, simplex, single
-from export.offline.evaluate import UserDistances, to_report
+from export.offline.ensemble_fit import (MemberDistances, cached_members, eer_by_set, evaluate, fit,
+                                        fused_val_by_set, simplex, single, ss_scores)
 
 SETS = "cedar,svc2004-task2,svc2004-task1,susig,mcyt"
 Scores = list[UserScores]
-
-
-def cached_members(engines: list[str], sets: list[str], fold: int, cache: Path, threads: int,
-                   models_dir: str | None = None) -> dict[str, MemberDistances]:
-    """Each engine's protocol distances, from ``cache`` or measured on the pool (and cached)."""
-    from edgesig.runtime import MODELS_DIR, Manifest
-    manifest = Manifest(models_dir or MODELS_DIR)
-    paths = {n: cache / f"{n}-{manifest.get(n).fingerprint[:12]}-fold{fold}-{'+'.join(sets)}.pkl" for n in engines}
-    missing = [n for n in engines if not paths[n].is_file()]
-    measured = score_members(manifest, missing, sets, fold, threads)
-    cache.mkdir(parents=True, exist_ok=True)
-    for n, d in measured.items():
-        paths[n].write_bytes(pickle.dumps(d))
-    return {n: measured[n] if n in measured else pickle.loads(paths[n].read_bytes()) for n in engines}
-
-
-def set_of(user: str) -> str:
-    return user.split(":")[0]
-
-
-def eer_by_set(scores: Scores, users: Sequence[str]) -> dict[str, float]:
-    """Validation EER of each set's writers (all its conditions pooled), threshold-free."""
-    return {s: float(Report([u for u, k in zip(scores, users) if set_of(k) == s]).summary()["eer"])
-            for s in dict.fromkeys(set_of(k) for k in users)}
-
-
-def ss_scores(dists: Sequence[UserDistances], combine: Sequence[str]) -> Scores:
-    return to_report(dists, tuple(combine)).users
 
 
 def score_mapper(val: Scores, rule: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -116,10 +87,8 @@ def score_fusion(members: Sequence[MemberDistances], combines: Sequence[Sequence
 
 def pair_fusion(members: Sequence[MemberDistances], step: float) -> dict[str, Any]:
     fitted = fit([m.val for m in members], step)
-    fused_val = ss_scores(fuse_users(fitted.weights, fitted.member_calibrations, [m.val for m in members]),
-                          fitted.combine)
     return {"weights": fitted.weights, "combine": list(fitted.combine), "val_eer": fitted.val_eer,
-            "val_by_set": eer_by_set(fused_val, [u.user for u in members[0].val]),
+            "val_by_set": fused_val_by_set(fitted, [m.val for m in members]),
             "test": evaluate(fitted, [m.test for m in members]), "grid": fitted.grid}
 
 
@@ -132,13 +101,12 @@ def pair_fusion(members: Sequence[MemberDistances], step: float) -> dict[str, An
 @click.option("--out", default="build/fusion/fusion.json", show_default=True)
 @click.option("--models-dir", default=None, help="default: the package's models folder")
 def main(engines: str, sets: str, fold: int, threads: int, cache: str, out: str, models_dir: str | None) -> None:
+    from edgesig.runtime import MODELS_DIR, Manifest
     names = engines.split(",")
-    members = cached_members(names, sets.split(","), fold, Path(cache), threads, models_dir)
+    members = cached_members(Manifest(models_dir or MODELS_DIR), names, sets.split(","), fold, Path(cache), threads)
     singles = {n: single(m) for n, m in members.items()}
     users = [u.user for u in members[names[0]].val]
     assert all([u.user for u in m.val] == users for m in members.values()), "members scored other writers"
-    for n, s in singles.items():
-        s["val_by_set"] = eer_by_set(ss_scores(members[n].val, s["combine"]), users)
     result: dict[str, Any] = {"singles": singles, "fusions": {}}
     for k in range(1, len(names) + 1):
         for combo in itertools.combinations(names, k):

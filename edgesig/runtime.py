@@ -25,6 +25,10 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 USER_MODELS_ENV = "EDGESIG_MODELS"
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
+#: Parameters a parameters-only engine's decision reads but its distances do not (enrolment
+#: policy, Sharma-Sundaram terms, learned combiner): recalibrating them must not unpin it
+#: from an ensemble, which fuses the member's distances only.
+DECISION_PARAMS = frozenset({"enroll", "combine", "decision"})
 _RESTORE = ("restore it with `git checkout -- {path}` or rebuild it with the manifest's "
             "`made_by` command")
 
@@ -60,11 +64,13 @@ class ModelEntry:
     def fingerprint(self) -> str:
         """What pins this model for an ensemble: its file's sha256 (joined with its background
         file's for the writer-dependent route, whose distances depend on both), or for an
-        engine that is parameters only (flow's trees), the sha256 of its parameters as canonical JSON."""
+        engine that is parameters only (flow's trees, the descriptor's layout), the sha256 of the
+        parameters its distances depend on (all but ``DECISION_PARAMS``) as canonical JSON."""
         if self.sha256:
             background = self.params.get("background_sha256")
             return hashlib.sha256(f"{self.sha256}:{background}".encode()).hexdigest() if background else self.sha256
-        return hashlib.sha256(json.dumps(self.params, sort_keys=True).encode()).hexdigest()
+        own = {k: v for k, v in self.params.items() if k not in DECISION_PARAMS}
+        return hashlib.sha256(json.dumps(own, sort_keys=True).encode()).hexdigest()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelEntry":

@@ -117,9 +117,9 @@ def lbp_histograms(crop: np.ndarray, grids: tuple[Grid, ...]) -> list[np.ndarray
     h, w = crop.shape
     pad = np.pad(cv2.GaussianBlur(crop, (3, 3), 0), 1)
     centre = pad[1:h + 1, 1:w + 1] + LBP_MARGIN
-    code = np.zeros((h, w), np.int64)
+    code = np.zeros((h, w), np.uint8)
     for bit, (dy, dx) in enumerate(NEIGHBOURS):
-        code |= (pad[1 + dy:h + 1 + dy, 1 + dx:w + 1 + dx] >= centre).astype(np.int64) << bit
+        code |= (pad[1 + dy:h + 1 + dy, 1 + dx:w + 1 + dx] >= centre).view(np.uint8) << np.uint8(bit)
     near = cv2.dilate((crop > INK).astype(np.uint8), np.ones((3, 3), np.uint8))
     ys, xs = np.nonzero(near)
     u = UNIFORM[code[ys, xs]]

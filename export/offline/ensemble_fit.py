@@ -13,7 +13,9 @@ to the most even weights. The test writers are scored only at the end, cell by c
 from __future__ import annotations
 
 import itertools
+import pickle
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -21,10 +23,10 @@ import numpy as np
 from edgesig.decision import Calibration, fit_calibration
 from edgesig.engines.ensemble import fuse
 from edgesig.errors import ModelError
-from edgesig.eval.protocols import parse_users
+from edgesig.eval.protocols import Report, UserScores, parse_users
 from edgesig.runtime import Manifest, ModelEntry
 from export.offline.data import ImageWriter
-from export.offline.evaluate import UserDistances, calibrate, choose_combine
+from export.offline.evaluate import UserDistances, calibrate, choose_combine, to_report
 from export.offline.pool_eval import Comparator, cell_distances, summarize, validation_distances
 
 
@@ -67,6 +69,20 @@ def score_members(manifest: Manifest, names: Sequence[str], sets: Sequence[str],
             writers[target] = held_out(sets, fold, target)
         out[name] = member_distances(engine_comparator(load_engine(name, manifest, threads)), *writers[target])
     return out
+
+
+def cached_members(manifest: Manifest, names: Sequence[str], sets: Sequence[str], fold: int, cache: Path | None,
+                   threads: int = 1) -> dict[str, MemberDistances]:
+    """``score_members``, each member's distances kept under ``cache`` by its fingerprint, so
+    fits of other member sets on the same fold score each model once (``None``: no cache)."""
+    if cache is None:
+        return score_members(manifest, names, sets, fold, threads)
+    paths = {n: cache / f"{n}-{manifest.get(n).fingerprint[:12]}-fold{fold}-{'+'.join(sets)}.pkl" for n in names}
+    measured = score_members(manifest, [n for n in names if not paths[n].is_file()], sets, fold, threads)
+    cache.mkdir(parents=True, exist_ok=True)
+    for n, d in measured.items():
+        paths[n].write_bytes(pickle.dumps(d))
+    return {n: measured[n] if n in measured else pickle.loads(paths[n].read_bytes()) for n in names}
 
 
 def _users(entry: ModelEntry, key: str) -> set[int]:
@@ -144,4 +160,23 @@ def single(member: MemberDistances) -> dict[str, Any]:
     combine, eer = choose_combine(member.val)
     cal = calibrate(member.val, combine)
     return {"val_eer": eer, "combine": list(combine),
+            "val_by_set": eer_by_set(ss_scores(member.val, combine), [u.user for u in member.val]),
             "test": {cell: summarize(d, combine, cal.threshold) for cell, d in member.test.items()}}
+
+
+def ss_scores(dists: Sequence[UserDistances], combine: Sequence[str]) -> list[UserScores]:
+    """Each user's Sharma-Sundaram scores under ``combine``."""
+    return to_report(dists, tuple(combine)).users
+
+
+def eer_by_set(scores: Sequence[UserScores], users: Sequence[str]) -> dict[str, float]:
+    """Validation EER of each set's writers (all its conditions pooled; ``users``: 'set:writer'
+    keys in the order of ``scores``), threshold-free: what the most-sets rule compares."""
+    sets = [k.split(":")[0] for k in users]
+    return {s: float(Report([u for u, k in zip(scores, sets) if k == s]).summary()["eer"]) for s in dict.fromkeys(sets)}
+
+
+def fused_val_by_set(fitted: EnsembleFit, val: Sequence[Sequence[UserDistances]]) -> dict[str, float]:
+    """The fitted fusion's validation EER per set (``val``: per member, as given to ``fit``)."""
+    fused = fuse_users(fitted.weights, fitted.member_calibrations, val)
+    return eer_by_set(ss_scores(fused, fitted.combine), [u.user for u in val[0]])

@@ -167,26 +167,31 @@ def descriptor(sets: str, fold: int, bins: int, direction_grids: Any, lbp_grids:
     Nothing is trained: it runs as the kiosk runs it on the fold's validation writers of every
     set pooled, which choose its terms and threshold, and is tested on every set's test writers.
     """
-    from edgesig.engines.descriptor import DescriptorEngine
+    from edgesig.eval.datasets import split
     from edgesig.offline.descriptor import DescriptorConfig
     from edgesig.runtime import MODELS_DIR, Manifest, ModelEntry
     from export.offline.pool import held_out
-    from export.offline.pool_eval import engine_comparator, evaluate
+    from export.offline.pool_eval import descriptor_embedder, embedding_comparator, evaluate
     names = sets.split(",")
-    params = {"descriptor": DescriptorConfig(bins, direction_grids, lbp_grids, power).to_params(), "target": "sdinet"}
-    entry = ModelEntry(name="descriptor", version=version, modality="image", params=params)
-    r = evaluate(engine_comparator(DescriptorEngine(entry)), *held_out(names, fold, "sdinet"))
+    config = DescriptorConfig(bins, direction_grids, lbp_grids, power)
+    params = {"descriptor": config.to_params(), "target": "sdinet"}
+    r = evaluate(embedding_comparator(descriptor_embedder(config)), *held_out(names, fold, "sdinet"))
     r = {"command": command_line(), "engine": "descriptor", "sets": names, "fold": fold, **r}
     echo_result(r, "descriptor ")
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(r, indent=1))
     manifest = Manifest(models_dir or MODELS_DIR)
-    manifest.put(replace(entry, params={**params, "combine": r["combine"]}, calibration=r["calibration"],
-                         made_by=r["command"],
-                         metrics={"val_eer": r["val_eer"], "selection_eer": r["val_eer"],
-                                  "selection_eer_definition": POOLED_DEFINITION, "trained_on": "nothing (handcrafted)",
-                                  "pool": r}))
+    manifest.put(ModelEntry(name="descriptor", version=version, modality="image",
+                            params={**params, "combine": r["combine"]}, calibration=r["calibration"],
+                            made_by=r["command"],
+                            metrics={"val_eer": r["val_eer"], "selection_eer": r["val_eer"],
+                                     "selection_eer_definition": POOLED_DEFINITION,
+                                     "trained_on": "nothing (handcrafted)",
+                                     # every SVC2004 Task 2 writer but the validation ones that chose the threshold
+                                     "unseen_users": sorted(set(range(1, 41)) - {int(u) for u in
+                                                                                 split("svc2004-task2", "val", fold)}),
+                                     "pool": r}))
     click.echo(f"installed descriptor {version} in {manifest.dir}")
 
 
@@ -203,8 +208,9 @@ def descriptor(sets: str, fold: int, bins: int, direction_grids: Any, lbp_grids:
 @click.option("--install/--no-install", default=True, show_default=True,
               help="install only if it beats every member's pooled validation EER with every member weighted")
 @click.option("--out", default=None, help="also write the result as JSON here")
+@click.option("--cache", default=None, help="keep each member's distances here (by fingerprint and fold) for later fits")
 def ensemble(members: str, sets: str, fold: int, step: float, threads: int, models_dir: str | None, name: str,
-             opt_in: str | None, version: str, install: bool, out: str | None) -> None:
+             opt_in: str | None, version: str, install: bool, out: str | None, cache: str | None) -> None:
     """Fuse installed engines: calibrations and weights on the fold's pooled validation writers, then test.
 
     Every member runs as the kiosk runs it on the same writers (``ensemble_fit``); a member
@@ -212,7 +218,7 @@ def ensemble(members: str, sets: str, fold: int, step: float, threads: int, mode
     """
     from edgesig.errors import EdgesigError
     from edgesig.runtime import MODELS_DIR, Manifest
-    from export.offline.ensemble_fit import check_members, evaluate, fit, score_members, single
+    from export.offline.ensemble_fit import cached_members, check_members, evaluate, fit, fused_val_by_set, single
     names, set_names = members.split(","), sets.split(",")
     if len(set(names)) < 2:
         raise click.ClickException(f"an ensemble fuses two or more installed engines, got --members {members!r}")
@@ -222,10 +228,11 @@ def ensemble(members: str, sets: str, fold: int, step: float, threads: int, mode
         check_members(entries, fold)
     except EdgesigError as exc:
         raise click.ClickException(str(exc)) from None
-    dists = score_members(manifest, names, set_names, fold, threads)
+    dists = cached_members(manifest, names, set_names, fold, Path(cache) if cache else None, threads)
     fitted = fit([dists[n].val for n in names], step)
     result = {"command": command_line(), "fold": fold, "sets": set_names, "weights": dict(zip(names, fitted.weights)),
               "combine": list(fitted.combine), "val_eer": fitted.val_eer, "calibration": fitted.calibration.to_dict(),
+              "val_by_set": fused_val_by_set(fitted, [dists[n].val for n in names]),
               "test": evaluate(fitted, [dists[n].test for n in names]),
               "singles": {n: single(d) for n, d in dists.items()},
               # each member alone through the fusion's calibration: what fusing adds beyond the mapping

@@ -49,6 +49,13 @@ def embedding_comparator(embed: Embedder) -> Comparator:
     return compare
 
 
+def descriptor_embedder(config: Any) -> Embedder:
+    """The rows ``DescriptorEngine`` stores for a batch of pool images (``config``: a
+    ``DescriptorConfig``), for ``embedding_comparator``: the engine's own 1 - cosine."""
+    from edgesig.offline.descriptor import describe
+    return lambda images: np.stack([describe(a, config) for a in to_float(images)]).astype(np.float64)
+
+
 def user_model_comparator(embed: Embedder, mean: np.ndarray, precision: np.ndarray) -> Comparator:
     """The writer-dependent route exactly as ``SigEmbedEngine`` runs it: each query's distance
     to the user model of the references (repeated per reference), the references' held-out spread."""

@@ -48,3 +48,16 @@ def test_fingerprint_pins_the_writer_dependent_background_too():
     assert entry(None).fingerprint == "a" * 64
     assert entry("b" * 64).fingerprint == entry("b" * 64).fingerprint != entry("c" * 64).fingerprint
     assert entry("b" * 64).fingerprint != "a" * 64
+
+
+def test_recalibrating_a_parameters_only_member_keeps_it_pinned():
+    """Enrolment calibration (``params.enroll``) of the installed descriptor changed its
+    fingerprint and made the ensemble that fuses it refuse to load; its distances had not
+    changed. A change to what it measures (its layout) must still unpin it."""
+    base = ModelEntry(name="descriptor", version="t", modality="image",
+                      params={"descriptor": {"bins": 12}, "combine": ["min"]})
+    recalibrated = ModelEntry(name="descriptor", version="t", modality="image",
+                              params={"descriptor": {"bins": 12}, "combine": ["mean"],
+                                      "enroll": {"outlier_ratio": 1.4, "max_spread": 0.6}})
+    other = ModelEntry(name="descriptor", version="t", modality="image", params={"descriptor": {"bins": 8}})
+    assert base.fingerprint == recalibrated.fingerprint != other.fingerprint

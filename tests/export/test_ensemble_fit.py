@@ -10,9 +10,10 @@ from edgesig.engines.flow import FlowEngine
 from edgesig.errors import ModelError
 from edgesig.eval.datasets import split
 from edgesig.offline.flow import to_grid
-from edgesig.runtime import ModelEntry
+from edgesig.runtime import Manifest, ModelEntry
 from export.offline.data import ImageWriter
-from export.offline.ensemble_fit import check_members, fit
+from export.offline.ensemble_fit import (MemberDistances, check_members, eer_by_set, fit, fused_val_by_set,
+                                        ss_scores)
 from export.offline.evaluate import UserDistances
 from export.offline.pool_eval import condition_distances, engine_comparator
 from tests.offline.test_flow import CFG, _toy_model, blob_image
@@ -75,3 +76,36 @@ def test_weight_search_takes_a_third_member() -> None:
     assert len(fitted.weights) == 3 and sum(fitted.weights) == pytest.approx(1.0)
     assert len(fitted.grid) == 15                      # the 0.25 grid of the 3-simplex
     assert fitted.weights[2] > 0 and fitted.val_eer == 0.0
+
+
+def _user(key: str, shift: float, seed: int = 0) -> UserDistances:
+    """Distances of a toy user whose forgeries lie ``shift`` further than its genuine queries."""
+    rng = np.random.default_rng(seed)
+    refs = rng.uniform(0.1, 0.2, (5, 5))
+    refs = (refs + refs.T) / 2
+    np.fill_diagonal(refs, 0.0)
+    return UserDistances(key, refs, rng.uniform(0.1, 0.3, (4, 5)), rng.uniform(0.1 + shift, 0.3 + shift, (4, 5)))
+
+
+def test_validation_eer_is_reported_per_set() -> None:
+    """What the most-sets rule compares: each set's writers alone (separable: 0, overlapping: > 0)."""
+    val = [_user("cedar:1", 1.0, 1), _user("cedar:2", 1.0, 2), _user("mcyt:1", 0.0, 3), _user("mcyt:2", 0.0, 4)]
+    by_set = eer_by_set(ss_scores(val, ["min"]), [u.user for u in val])
+    assert list(by_set) == ["cedar", "mcyt"] and by_set["cedar"] == 0.0 and by_set["mcyt"] > 0.1
+    fitted = fit([val, val], 0.5)
+    assert fused_val_by_set(fitted, [val, val]).keys() == by_set.keys()
+
+
+def test_cached_members_score_each_model_once(tmp_path, monkeypatch) -> None:
+    import export.offline.ensemble_fit as ef
+    scored: list[list[str]] = []
+
+    def score(manifest, names, sets, fold, threads=1):
+        scored.append(list(names))
+        return {n: MemberDistances([_user("cedar:1", 0.5)], {}) for n in names}
+    monkeypatch.setattr(ef, "score_members", score)
+    manifest = Manifest(tmp_path / "models")
+    manifest.put(_flow())
+    first = ef.cached_members(manifest, ["flow"], ["cedar"], 0, tmp_path / "cache")
+    again = ef.cached_members(manifest, ["flow"], ["cedar"], 0, tmp_path / "cache")
+    assert scored == [["flow"], []] and np.allclose(first["flow"].val[0].refs, again["flow"].val[0].refs)

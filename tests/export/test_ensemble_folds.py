@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from benchmarks.offline_ensemble_folds import CELLS, table, weight_means
+from benchmarks.offline_ensemble_folds import CELLS, compare, table, weight_means
 
 
 def _fold(val_eer: float, cedar: float, grid: list[tuple[float, float]]) -> dict:
@@ -31,3 +31,22 @@ def test_table_prints_each_fold_and_the_mean(tmp_path: Path) -> None:
     row = next(line for line in out.output.splitlines() if line.startswith("| CEDAR skilled"))
     assert "8.00 (20.0–40.0), 10.0 / 20.0, 0.800" in row and row.endswith("| **10.00** |")
     assert "shipped 0.50 / 0.50: 30.00 %" in out.output
+
+
+def _by_set(val: dict[str, float]) -> dict:
+    return {"val_eer": sum(val.values()) / len(val), "val_by_set": val}
+
+
+def test_compare_needs_most_sets_and_the_mean_on_most_folds(tmp_path: Path) -> None:
+    """Fold 0: lower on 3 of 5 sets and on the mean (won); fold 1: lower on 3 sets but the
+    mean is higher (lost); fold 2: lower mean from one set only (lost): 1 of 3 folds."""
+    sets = ["cedar", "task2", "task1", "susig", "mcyt"]
+    base = [0.2] * 5
+    others = [[0.1, 0.1, 0.1, 0.3, 0.3], [0.19, 0.19, 0.19, 0.5, 0.2], [0.0, 0.2, 0.2, 0.2, 0.2]]
+    for k, other in enumerate(others):
+        (tmp_path / f"ensemble_fold{k}.json").write_text(json.dumps(_by_set(dict(zip(sets, base)))))
+        (tmp_path / f"ensemble-a+b+c_fold{k}.json").write_text(json.dumps(_by_set(dict(zip(sets, other)))))
+    out = CliRunner().invoke(compare, ["0", "1", "2", "--work", str(tmp_path), "--members", "a,b,c"])
+    assert out.exit_code == 0, out.output
+    verdicts = [line.split(": ")[-1] for line in out.output.splitlines() if line.startswith("fold ")]
+    assert verdicts == ["won", "lost", "lost"] and out.output.rstrip().endswith("wins 1/3 folds: does not win")

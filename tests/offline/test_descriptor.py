@@ -82,3 +82,14 @@ def test_engine_prepare_runs_the_pipeline_and_names_bad_inputs():
         engine.distances(sample, [])
     with pytest.raises(ImageError):
         engine.prepare(np.full((120, 300), 255, np.uint8))
+
+
+def test_pool_embedder_measures_what_the_engine_measures():
+    """``pool descriptor`` scores the pool through ``descriptor_embedder`` before any threshold
+    exists (an engine needs its calibration): it must give the engine's own distances."""
+    from export.offline.pool_eval import descriptor_embedder, embedding_comparator, engine_comparator
+    images = np.stack([np.round(255 * _image(k)).astype(np.uint8) for k in range(4)])
+    refs, queries = images[:3], images[3:]
+    mat, d = embedding_comparator(descriptor_embedder(CFG))(refs, queries)
+    engine_mat, engine_d = engine_comparator(_engine())(refs, queries)
+    assert np.allclose(mat, engine_mat, atol=1e-6) and np.allclose(d, engine_d, atol=1e-6)
