@@ -4,8 +4,9 @@ The image models fail differently (SDINet compares stroke details of the two ima
 laid over each other, SigEmbed compares writer embeddings, its writer-dependent route
 measures a query against a classifier of the user's references, the cross-writer network
 compares global, attention-pooled embeddings, the flow engine measures how far a query
-bends away from the references' stable regions), so a weighted sum of their opinions can
-beat each of them. Their raw distances are not on one scale, so each member's pair
+bends away from the references' stable regions, the handcrafted descriptor compares
+stroke-direction and texture histograms), so a weighted sum of their opinions can beat
+each of them. Their raw distances are not on one scale, so each member's pair
 distance d is first mapped to 1 - P_m(genuine | d) by a logistic calibration fitted on
 the validation writers' reference-query pairs; the fused distance is sum_m w_m (1 - P_m),
 with weights chosen on the same validation writers (``python -m export offline pool
@@ -17,7 +18,8 @@ prepared arrays flattened and concatenated in the manifest's member order, each 
 once: members that keep the same array (the same normalisation target and the same
 ``from_normalized``, as SDINet and SigEmbed both keep SDINet's 155x220 image) share one
 part. SDINet plus the cross-writer network store 84,276 values; a flow member adds its
-64x96 grid of SDINet's image. The offline pipeline (sheet, lighting, lines, location)
+64x96 grid of SDINet's image, a descriptor member its (1, 785) row (the shipped 2.3.0:
+34,100 + 785 values). The offline pipeline (sheet, lighting, lines, location)
 runs once; only the last normalisation differs per target, and each is computed once.
 The manifest pins each member (``ModelEntry.fingerprint``): an ensemble fitted on other
 member files or trees is refused rather than silently miscalibrated. Reference matrices
