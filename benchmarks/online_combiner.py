@@ -12,8 +12,6 @@ weight x the mean global deviation, the same weighted sum) gets its threshold th
 combiner and threshold from the other sets' writers only, tested on the left-out set.
 Where the installed entries carry a decision block, ``Engine.decide`` is timed with and
 without it. Last, FAR by forger skill at each rule's threshold on synthetic writers.
-``--impostors N`` / ``--unforged`` fit the learned decisions on ``training_rows`` instead
-(random forgeries among each training writer's forgeries; MCYT's genuine-only writers).
 
     PYTHONPATH=. python benchmarks/online_combiner.py --out build/online/combiner.json
 """
@@ -31,7 +29,7 @@ import numpy as np
 
 from edgesig.decision import Combiner, ReferenceStats, fit_calibration
 from edgesig.engines import load_engine
-from edgesig.eval.combiner import SELECT, TermRows, choose_combiner, term_rows, training_rows
+from edgesig.eval.combiner import SELECT, TermRows, choose_combiner, term_rows
 from edgesig.eval.datasets import FOLDS, split
 from edgesig.eval.protocols import ONLINE_SETS, Report, UserSamples, load_set, set_figures
 from edgesig.features.global_features import GLOBAL_FEATURES
@@ -65,28 +63,16 @@ def all_rows(entry: ModelEntry, sets: tuple[str, ...], cache: Path) -> dict[str,
     return out
 
 
-def fold_training_rows(entry: ModelEntry, sets: tuple[str, ...], cache: Path, impostors: int,
-                       unforged: bool) -> list[dict[str, TermRows]]:
-    """Per fold, each set's training writers as ``training_rows`` (cached)."""
-    if cache.exists():
-        return pickle.loads(cache.read_bytes())
-    engine = load_engine(entry.name, Manifest())
-    out = [{name: training_rows(engine, load_set(name, "train", k, unforged=unforged), impostors) for name in sets}
-           for k in range(FOLDS)]
-    cache.write_bytes(pickle.dumps(out))
-    return out
-
-
 def part(rows: TermRows, name: str, which: str, fold: int) -> TermRows:
     wanted = {int(w) for w in split(name, which, fold)}
     return replace(rows, users=[u for u in rows.users if u.user in wanted])
 
 
 def run(rows: dict[str, TermRows], fold: int, decide: Decide, fit_on: tuple[str, ...],
-        test_on: tuple[str, ...], train_rows: dict[str, TermRows] | None = None) -> dict[str, Any]:
-    """Decision from ``fit_on``'s training (``train_rows`` where given) and validation
-    writers, threshold from their validation writers, figures on ``test_on``'s test writers."""
-    train = {s: train_rows[s] if train_rows else part(rows[s], s, "train", fold) for s in fit_on}
+        test_on: tuple[str, ...]) -> dict[str, Any]:
+    """Decision from ``fit_on``'s training and validation writers, threshold from their
+    validation writers, figures on ``test_on``'s test writers."""
+    train = {s: part(rows[s], s, "train", fold) for s in fit_on}
     val = {s: part(rows[s], s, "val", fold) for s in fit_on}
     combiner = decide(train, val)
     val_reports = {s: v.report(combiner) for s, v in val.items()}
@@ -169,23 +155,18 @@ def synthetic_far(entry: ModelEntry, folds: dict[str, dict[str, Any]], writers: 
 @click.option("--out", default="build/online/combiner.json", show_default=True)
 @click.option("--cache", default="build/online/combiner_rows", show_default=True,
               help="folder for the scored term rows (delete it after changing the engines)")
-@click.option("--impostors", default=0, show_default=True,
-              help="random forgeries per training writer in the learned decisions' fit")
-@click.option("--unforged", is_flag=True, help="MCYT's genuine-only writers in the learned decisions' fit")
-def main(out: str, cache: str, impostors: int, unforged: bool) -> None:
+def main(out: str, cache: str) -> None:
     manifest = Manifest()
     result: dict[str, Any] = {}
     for variant, sets in VARIANTS.items():
         entry = manifest.get(variant)
         rows = all_rows(entry, sets, Path(cache) / f"{variant}.pkl")
-        folds = [None] * FOLDS if not (impostors or unforged) else fold_training_rows(
-            entry, sets, Path(cache) / f"{variant}_train_i{impostors}{'_u' if unforged else ''}.pkl", impostors, unforged)
         rules: dict[str, Decide] = {"plain": lambda train, val: plain_rule(entry),
                                     **{select: lambda train, val, select=select: choose_combiner(
                                         train, val, select=select).combiner for select in SELECT}}
-        result[variant] = {rule: {"folds": [run(rows, k, decide, sets, sets, folds[k]) for k in range(FOLDS)],
-                                  "leave_one_out": {s: run(rows, 0, decide, tuple(x for x in sets if x != s), (s,),
-                                                           folds[0]) for s in sets}}
+        result[variant] = {rule: {"folds": [run(rows, k, decide, sets, sets) for k in range(FOLDS)],
+                                  "leave_one_out": {s: run(rows, 0, decide, tuple(x for x in sets if x != s), (s,))
+                                                    for s in sets}}
                            for rule, decide in rules.items()}
         for line in table(variant, result[variant]):
             click.echo(line)

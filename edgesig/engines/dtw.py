@@ -28,9 +28,8 @@ from edgesig.runtime import ModelEntry
 
 N_GLOBAL = len(GLOBAL_FEATURES)
 #: The names of ``DtwEngine.terms``: absolute, then signed deviations of the plain
-#: descriptor, each over ``global_scale`` and then over the writer's own spread
-#: (``zglobal`` / ``zsigned``); with ``global.extended`` then those of the extended entries.
-_TERM_NAMES = tuple(f"{kind}.{n}" for kind in ("global", "signed", "zglobal", "zsigned") for n in GLOBAL_FEATURES)
+#: descriptor; with ``global.extended`` then those of the extended entries.
+_TERM_NAMES = tuple(f"{kind}.{n}" for kind in ("global", "signed") for n in GLOBAL_FEATURES)
 _EXTENDED_TERM_NAMES = tuple(f"{kind}.{n}" for kind in ("ext", "ext_signed") for n in EXTENDED_FEATURES)
 
 
@@ -78,21 +77,11 @@ class DtwEngine(Engine):
         """Each global feature's scaled deviation from the references' mean, absolute as
         ``global.<name>`` and signed as ``signed.<name>`` (a forger is slower, not just
         different), the extended entries' as ``ext.<name>`` and ``ext_signed.<name>``: a
-        learned decision weighs them one by one where ``penalty`` averages.
-
-        ``zglobal.<name>`` / ``zsigned.<name>`` divide the plain deviations by the
-        references' own spread of the feature as well (root sum of squares with the
-        scale, which floors a feature the references repeat exactly): one global scale
-        is a typical deviation pooled over pads, and a pad whose signatures vary more in
-        a feature (MCYT's hover samples in ``down_fraction``) shifts every genuine
-        signature up against a threshold carried from other pads; the references, which
-        the runtime has at enrolment, tell how much this writer on this pad varies."""
+        learned decision weighs them one by one where ``penalty`` averages."""
         q, refs = self._global_rows(query, references)
-        shift = q - refs.mean(axis=0)
-        signed = shift / self.global_scale
+        signed = (q - refs.mean(axis=0)) / self.global_scale
         base, more = signed[:N_GLOBAL], signed[N_GLOBAL:]
-        own = shift[:N_GLOBAL] / np.hypot(refs[:, :N_GLOBAL].std(axis=0, ddof=1), self.global_scale[:N_GLOBAL])
-        values = dict(zip(_TERM_NAMES, np.abs(base).tolist() + base.tolist() + np.abs(own).tolist() + own.tolist()))
+        values = dict(zip(_TERM_NAMES, np.abs(base).tolist() + base.tolist()))
         if self.extended:
             values.update(zip(_EXTENDED_TERM_NAMES, np.abs(more).tolist() + more.tolist()))
         return values

@@ -12,7 +12,7 @@ not fitted on (``choose_combiner``); the weights never see a validation or test 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -25,17 +25,15 @@ from edgesig.eval.protocols import Report, UserRows, UserSamples, UserScores, pr
 #: Term families a choice may combine: fixed names, or every term with the prefix.
 FAMILIES: dict[str, tuple[str, ...] | str] = {
     "pair": ("min", "mean"), "all": TERMS, "global": "global.", "signed": "signed.", "spread": "spread.",
-    "ext": "ext.", "ext_signed": "ext_signed.", "zglobal": "zglobal.", "zsigned": "zsigned."}
+    "ext": "ext.", "ext_signed": "ext_signed."}
 #: Prefixes of the extended global features' terms (``DtwEngine`` with ``global.extended``).
 EXTENDED_PREFIXES = ("ext.", "ext_signed.")
 #: The families tried, simplest first (a tie keeps the simpler). The extended global
-#: features come only on top of the plain ones: rows without them (an engine without
-#: the extended descriptor) give the same terms as the point before them. Last, the
-#: plain deviations over the writer's own spread in place of the pooled scale.
+#: features come last and only on top of the plain ones: rows without them (an engine
+#: without the extended descriptor) give the same terms as the point before them.
 FEATURE_SETS = (("pair", "global"), ("all", "global"), ("pair", "global", "signed"), ("pair", "global", "spread"),
                 ("all", "global", "signed"), ("all", "global", "spread"), ("all", "global", "signed", "spread"),
-                ("all", "global", "signed", "ext"), ("all", "global", "signed", "ext", "ext_signed"),
-                ("pair", "zglobal"), ("all", "zglobal"), ("pair", "zglobal", "zsigned"), ("all", "zglobal", "zsigned"))
+                ("all", "global", "signed", "ext"), ("all", "global", "signed", "ext", "ext_signed"))
 L2 = (0.1, 1.0, 10.0, 100.0)
 #: How a choice is scored (``choose_combiner``); the first is the default.
 SELECT = ("lodo", "pooled")
@@ -74,39 +72,7 @@ def term_rows(engine: Engine, users: Sequence[UserSamples], refs: int = 5,
         names[:] = names or list(values)
         return np.array([values[n] for n in names])
     rows = protocol_rows(users, engine.prepare, engine.distances, row, refs, progress)
-    width = len(names)  # a writer without forgeries still gets a (0, width) block
-    return TermRows(tuple(names), [replace(r, genuine=r.genuine.reshape(-1, width),
-                                           forgery=r.forgery.reshape(-1, width)) for r in rows])
-
-
-def training_rows(engine: Engine, users: Sequence[UserSamples], impostors: int = 0, refs: int = 5,
-                  seed: int = 0) -> TermRows:
-    """``term_rows`` of training writers, with up to ``impostors`` random forgeries per writer
-    (genuine signatures of other writers of ``users``, seeded per writer) among the forgeries,
-    and the writers with only ``refs`` genuine signatures (MCYT 031-100) as genuine tests:
-    each of their signatures against the other ``refs`` − 1, their random forgeries spread
-    over those rotations.
-
-    Why: the decision learns from skilled forgeries of the writers that have them (86 for
-    ``dtw``); the writers without them and the easy impostor a deployed pad also meets
-    are data it otherwise never sees. A rotation's references are one fewer than the
-    protocol's, so those rows' normalisers come from 4 references instead of 5.
-    """
-    def others(u: UserSamples, count: int) -> list[Any]:
-        pool = [s for v in users if v.user != u.user for s in v.genuine]
-        picks = np.random.default_rng([seed, u.user]).permutation(len(pool))[:count]
-        return [pool[i] for i in picks]
-    forged = [UserSamples(u.user, u.genuine, [*u.forgery, *others(u, impostors)])
-              for u in users if len(u.genuine) > refs]
-    rotated = []
-    for u in (u for u in users if len(u.genuine) == refs):
-        fakes = others(u, impostors)
-        rotated += [UserSamples(u.user, [*u.genuine[:i], *u.genuine[i + 1:], u.genuine[i]], fakes[i::refs])
-                    for i in range(refs)]
-    rows = term_rows(engine, forged, refs)
-    if rotated:
-        rows = TermRows(rows.names, rows.users + term_rows(engine, rotated, refs - 1).users)
-    return rows
+    return TermRows(tuple(names), rows)
 
 
 @dataclass(frozen=True)

@@ -67,14 +67,12 @@ def load_svc2004(directory: str | Path, users: Iterable[int] | None = None,
 
 
 def load_set(dataset: str, part: str, fold: int = 0, root: str | Path | None = None,
-             loader: Callable[[Path], Any] | None = None, unforged: bool = False) -> list[UserSamples]:
+             loader: Callable[[Path], Any] | None = None) -> list[UserSamples]:
     """The writers of ``part`` of ``fold`` of a shared set (``edgesig.eval.datasets``).
 
     Each writer's genuine samples list the set's references first, so the protocol's
     first ``refs`` are them; pen files are read by default, ``loader=str`` keeps image
-    paths. Writers without skilled forgeries (MCYT 031-100, train-only) are left out
-    unless ``unforged``: a learned decision may train on their genuine signatures
-    (``edgesig.eval.combiner.training_rows``), no skilled-forgery figure can use them.
+    paths. Writers without skilled forgeries (MCYT 031-100, train-only) are left out.
     """
     from edgesig.capture import load_pen
     from edgesig.eval.datasets import split, writers
@@ -82,7 +80,7 @@ def load_set(dataset: str, part: str, fold: int = 0, root: str | Path | None = N
     read = loader or load_pen
     return [UserSamples(int(w.writer), [read(s.path) for s in (*w.references, *w.genuine)],
                         [read(s.path) for s in w.forgeries])
-            for w in writers(dataset, root) if w.writer in wanted and (w.forgeries or unforged)]
+            for w in writers(dataset, root) if w.writer in wanted and w.forgeries]
 
 
 def render_users(users: Sequence[UserSamples], degradation: str, seed: int = 0) -> list[UserSamples]:

@@ -23,7 +23,7 @@ from edgesig.decision import Combiner, fit_calibration
 from edgesig.engines import best_engine
 from edgesig.engines.dtw import N_GLOBAL, DtwEngine
 from edgesig.errors import InvalidInputError
-from edgesig.eval.combiner import EXTENDED_PREFIXES, choose_combiner, term_rows, training_rows
+from edgesig.eval.combiner import EXTENDED_PREFIXES, choose_combiner, term_rows
 from edgesig.eval.protocols import Report, UserSamples, run_protocol, set_figures
 from edgesig.features.global_features import global_features
 from edgesig.features.kinematics import FeatureConfig
@@ -135,15 +135,13 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
              progress: Callable[[Iterable], Iterable] = lambda it: it, pressure: bool = True,
              protocol: str = "SVC2004 Task 2, skilled forgeries, 5 references",
              name: str = "dtw", scorer: SetScorer | None = None,
-             train: SetUsers | None = None, select: str = "lodo",
-             impostors: int = 0) -> tuple[ModelEntry, dict[str, Any]]:
+             train: SetUsers | None = None, select: str = "lodo") -> tuple[ModelEntry, dict[str, Any]]:
     """Pick the candidate with the lowest validation EER (the mean over sets when given
     several); calibrate on all validation writers together (one global threshold); test once.
 
-    With ``train`` writers (by set), a learned decision is fitted on them last (with
-    ``impostors`` random forgeries per writer: ``edgesig.eval.combiner.training_rows``),
-    its terms chosen by ``select`` (``edgesig.eval.combiner.choose_combiner``), and kept
-    where it beats the plain rule.
+    With ``train`` writers (by set), a learned decision is fitted on them last, its terms
+    chosen by ``select`` (``edgesig.eval.combiner.choose_combiner``), and kept where it
+    beats the plain rule.
     """
     val_sets, test_sets = _as_sets(val), _as_sets(test)
     scorer = scorer or SetScorer(refs)
@@ -164,7 +162,7 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
         extended = replace(best, global_extended=True,
                            global_scale=global_scale(pooled_val, refs, best.pressure, extended=True))
         best, decision_trials = _with_decision(best, extended, _as_sets(train), val_sets, refs, mean_set_eer,
-                                               select, impostors)
+                                               select)
     # each writer is scored against their own references only, so a pooled report is the
     # sets' reports joined: every set is evaluated once
     val_reports = {k: evaluate(best, users, refs) for k, users in val_sets.items()}
@@ -202,7 +200,7 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
 
 def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bool = True,
                   progress: Callable[[Iterable], Iterable] = lambda it: it,
-                  train: SetUsers | None = None, select: str = "lodo", impostors: int = 0) -> dict[str, dict[str, Any]]:
+                  train: SetUsers | None = None, select: str = "lodo") -> dict[str, dict[str, Any]]:
     """For each set, the engine tuned (and its decision fitted, given ``train``) and
     thresholded on the other sets' writers, scored on this set's test writers: how the
     choice carries to a new pad."""
@@ -211,7 +209,7 @@ def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bo
         others = None if train is None else {k: v for k, v in train.items() if k != name}
         _, details = tune_dtw({k: v for k, v in val.items() if k != name}, {name: test[name]}, refs=scorer.refs,
                               progress=progress, pressure=pressure, scorer=scorer, train=others,
-                              select=select, impostors=impostors)
+                              select=select)
         out[name] = {**details["per_set"][name],
                      **({"decision_kept": details["decision_trials"]["kept"]} if others is not None else {})}
     return out
@@ -219,7 +217,7 @@ def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bo
 
 def _with_decision(cand: DtwCandidate, extended: DtwCandidate, train: SetUsers, val: SetUsers, refs: int,
                    mean_set_eer: Callable[[DtwCandidate, SetUsers], float],
-                   select: str = "lodo", impostors: int = 0) -> tuple[DtwCandidate, dict[str, Any]]:
+                   select: str = "lodo") -> tuple[DtwCandidate, dict[str, Any]]:
     """``cand`` with the learned decision fitted on ``train`` if it beats the plain rule on
     the selection's criterion and on the mean validation EER, and the trials. The plain rule
     learns nothing from training writers, so its left-out EER is its validation EER.
@@ -229,15 +227,15 @@ def _with_decision(cand: DtwCandidate, extended: DtwCandidate, train: SetUsers, 
     scored on one set of rows; the extended layout ships only if the chosen decision
     weighs an extended term."""
     engine = extended.engine()
-    rows = {"train": {k: training_rows(engine, users, impostors, refs) for k, users in train.items()},
-            "val": {k: term_rows(engine, users, refs) for k, users in val.items()}}
+    rows = {part: {k: term_rows(engine, users, refs) for k, users in sets.items()}
+            for part, sets in (("train", train), ("val", val))}
     chosen = choose_combiner(rows["train"], rows["val"], select=select)
     plain = mean_set_eer(cand, val)
     keep = chosen.criterion < plain and chosen.val_eer < plain
     if keep and any(t.startswith(EXTENDED_PREFIXES) for t in chosen.combiner.terms):
         cand = extended
     out = {"select": select, "plain_val_eer": plain, "learned_val_eer": chosen.val_eer, "kept": keep,
-           "train_users": {k: len(v) for k, v in train.items()}, "impostors": impostors, "trials": chosen.trials}
+           "train_users": {k: len(v) for k, v in train.items()}, "trials": chosen.trials}
     if select == "lodo":
         pooled = min(chosen.trials, key=lambda t: t["mean_val_eer"])
         out.update(learned_left_out_val_eer=chosen.criterion,

@@ -122,18 +122,3 @@ def test_extended_entry_needs_a_scale_per_extended_feature():
     with pytest.raises(ModelError, match=f"{N_GLOBAL + len(EXTENDED_FEATURES)} positive values"):
         DtwEngine(ModelEntry(name="dtw", version="t", modality="pen", calibration={"threshold": 1.0, "slope": 1.0},
                              params={"global": {"weight": 0.0, "scale": _SCALE, "extended": True}}))
-
-
-def test_own_spread_terms_divide_each_deviation_by_the_references_spread_too():
-    engine = _engine(0.5, _SCALE)
-    refs = [engine.prepare(wavy_pen(s, speed=v)) for s, v in zip(range(1, 6), (0.8, 0.9, 1.0, 1.1, 1.2))]
-    terms = engine.terms(engine.prepare(wavy_pen(0, speed=0.5)), refs)
-    rows = np.stack([r[0, :N_GLOBAL] for r in refs]).astype(np.float64)
-    spread = np.hypot(rows.std(axis=0, ddof=1), _SCALE)
-    for i, name in enumerate(GLOBAL_FEATURES):
-        assert terms[f"zsigned.{name}"] == pytest.approx(terms[f"signed.{name}"] * _SCALE[i] / spread[i], rel=1e-12)
-        assert terms[f"zglobal.{name}"] == abs(terms[f"zsigned.{name}"])
-    # references that vary in duration make a slow query less unusual; a feature they repeat exactly is unchanged
-    assert 0 < terms["zglobal.log_duration"] < terms["global.log_duration"]
-    assert rows[:, GLOBAL_FEATURES.index("log_strokes")].std() == 0
-    assert terms["zglobal.log_strokes"] == terms["global.log_strokes"]

@@ -5,10 +5,8 @@ import pytest
 from edgesig import Verifier
 from edgesig.decision import Combiner, ReferenceStats, decision_terms, dissimilarity
 from edgesig.errors import InvalidInputError, ModelError
-from edgesig.engines.dtw import DtwEngine
-from edgesig.eval.combiner import (CombinerChoice, TermRows, Trial, choose_combiner, earned, fit_combiner, term_rows,
-                                    training_rows)
-from edgesig.eval.protocols import UserRows, UserSamples
+from edgesig.eval.combiner import CombinerChoice, TermRows, Trial, choose_combiner, earned, fit_combiner
+from edgesig.eval.protocols import UserRows
 from edgesig.features.global_features import GLOBAL_FEATURES
 from edgesig.runtime import Manifest, ModelEntry
 from tests.conftest import wavy_pen
@@ -131,30 +129,3 @@ def test_extra_terms_must_win_on_most_sets_not_on_the_mean_alone():
     assert earned([simple, tie], names) is tie
     unrelated = _trial(("spread",), {"a": 0.5, "b": 0.5, "c": 0.5})               # not a subset of the winner's terms
     assert earned([unrelated, simple], names) is simple
-
-
-def test_training_rows_add_random_forgeries_and_rotate_writers_without_forgeries():
-    engine = DtwEngine(_dtw_entry(None))
-    forged = [UserSamples(w, [wavy_pen(10 * w + s) for s in range(7)], [wavy_pen(10 * w + 8, speed=0.5)])
-              for w in (1, 2)]
-    unforged = UserSamples(3, [wavy_pen(30 + s) for s in range(5)], [])
-    assert_rows_equal(training_rows(engine, forged), term_rows(engine, forged))  # no option: the protocol's rows
-    rows = training_rows(engine, [*forged, unforged], impostors=4)
-    assert [u.user for u in rows.users] == [1, 2, 3, 3, 3, 3, 3]
-    first = rows.users[0]
-    assert first.genuine.shape == (2, len(rows.names)) and len(first.forgery) == 1 + 4
-    pool = [*forged[1].genuine, *unforged.genuine]          # writer 1's impostors: the others' genuine signatures
-    picks = np.random.default_rng([0, 1]).permutation(len(pool))[:4]
-    expected = term_rows(engine, [UserSamples(1, forged[0].genuine, [*forged[0].forgery, *(pool[i] for i in picks)])])
-    assert_rows_equal(TermRows(rows.names, [first]), expected)
-    rotations = rows.users[2:]                              # each signature against the other four
-    assert all(len(u.genuine) == 1 for u in rotations) and sum(len(u.forgery) for u in rotations) == 4
-    again = term_rows(engine, [UserSamples(3, [*unforged.genuine[1:], unforged.genuine[0]], [])], refs=4)
-    np.testing.assert_array_equal(rotations[0].genuine, again.users[0].genuine)
-
-
-def assert_rows_equal(a: TermRows, b: TermRows) -> None:
-    assert a.names == b.names and len(a.users) == len(b.users)
-    for x, y in zip(a.users, b.users):
-        np.testing.assert_array_equal(x.genuine, y.genuine)
-        np.testing.assert_array_equal(x.forgery, y.forgery)
