@@ -73,6 +73,24 @@ CAPTION_WORD, CAPTION_FILL, CAPTION_STEMS, CAPTION_STROKES, CAPTION_LEVEL = 2.5,
 #: width: a flourish or underline under a signature is one stroke too, but it spans most
 #: of the signature, while a caption's 2 mm print blurred into one word is short.
 CAPTION_BELOW, CAPTION_BELOW_PARTS, CAPTION_BLOB_SPAN = 0.97, 2, 0.5
+#: A caption printed close under the signature can touch it (a letter's foot or lead-in
+#: stroke lands on the print), and then no row of its own is left to find. It still sticks
+#: out of one end of the signature's box: the columns from that end hold ink only in a low
+#: band, until the signature rises out of it. A column leaves the band when its ink reaches
+#: CAPTION_BAND_SLACK band heights above or below the band (the median top and bottom of
+#: the columns so far; ascenders and descenders stay within it), and the strip is taken
+#: when it is a printed word (see ``CAPTION_WORD``) hanging under a printed line (its top
+#: within CAPTION_GAP of its height below one) and under the signature: at least
+#: CAPTION_STRIP_UNDER of the rest of the box's ink lies above its top. Without a line
+#: over it, the end of a stroke trailing off low and level (a hook, an underline's tip)
+#: passes for a blurred word too: on the 2,640 CEDAR scans, 23 boxes lost such an end.
+#: The small letters that end a signature on its baseline (a row of loops) make such a
+#: strip as well, but the signature's body stands beside them, not above: most of its
+#: ink (a capital's upper half, an underline flourish below) is not above their tops.
+#: (On the 200 + 200 captioned kiosk photos of ``benchmarks/photo_iou.py`` the strip
+#: ended within two columns of the signature's first in every photo where print touched
+#: it, with 0.57-0.96 of the rest above it; a row of loops ending a signature had 0.42.)
+CAPTION_BAND_SLACK, CAPTION_STRIP_UNDER = 1.0, 0.5
 #: A straight run this long (fraction of the width) with a caption printed under it is a
 #: signature line even when shorter than ``long``: on a whole form scanned flat the line
 #: spans a third or half of the page, too short to tell from a long stroke by length.
@@ -180,10 +198,18 @@ def caption_under(binary: np.ndarray, box: Box, segments: tuple[Segment, ...]) -
     takes text between lines for handwriting) and boxed ones (the caption under the box,
     past its corner). Such a caption is a row of printed words (see ``CAPTION_WORD``)
     under nearly all of the signature's ink; not the parts of letters that a removed
-    line cut off, which look alike (see ``_cut_by_line``).
+    line cut off, which look alike (see ``_cut_by_line``). Print under a line that touches
+    the signature is found where it sticks out of the box (see ``CAPTION_BAND_SLACK``).
     """
     crop = binary[box.slices]
     out = np.zeros_like(binary)
+    labelled = cache(lambda: _components(crop))
+    pen = cache(lambda: _pen_width(*labelled()))
+    lines = _ruled(segments, binary.shape[0])
+    for x0, y0, x1, y1 in _end_strips(crop) if lines else ():
+        x0, x1, y0, y1 = x0 + box.x0, x1 + box.x0, y0 + box.y0, y1 + box.y0
+        if _hangs_under(lines, x0, y0, x1, y1) and _printed_word(binary[y0:y1, x0:x1] > 0, pen):
+            out[y0:y1, x0:x1] = binary[y0:y1, x0:x1]
     # Outlines first, labelling the crop costs more: a word-shaped row of outlines with at
     # least CAPTION_BELOW of the ink outside its box above it.
     outlines = component_boxes(crop)
@@ -195,15 +221,13 @@ def caption_under(binary: np.ndarray, box: Box, segments: tuple[Segment, ...]) -
                for x0, y0, x1, y1 in (_span(outlines[r]) for r in rows)):
         return out
     offset = np.array([box.x0, box.y0, box.x0, box.y0])
-    labels, boxes = _components(crop)
-    pen = cache(lambda: _pen_width(labels, boxes))
-    lines = _ruled(segments, binary.shape[0])
+    labels, boxes = labelled()
     for row in _word_rows(boxes, box.width):
         x0, y0, x1, y1 = _span(boxes[row])
         part = np.isin(labels[y0:y1, x0:x1], row + 1)
         rest = ink_rows.copy()
         rest[y0:y1] -= part.sum(axis=1)
-        if rest[:y0].sum() >= CAPTION_BELOW * rest.sum() and _printed_word(part, pen()) and \
+        if rest[:y0].sum() >= CAPTION_BELOW * rest.sum() and _printed_word(part, pen) and \
                 not _cut_by_line(binary, lines, boxes[row] + offset):
             out[box.y0 + y0:box.y0 + y1, box.x0 + x0:box.x0 + x1][part] = 255
     return out
@@ -214,6 +238,53 @@ def _span(boxes: np.ndarray) -> tuple[int, int, int, int]:
     x0, y0 = boxes[:, :2].min(axis=0)
     x1, y1 = boxes[:, 2:].max(axis=0)
     return int(x0), int(y0), int(x1), int(y1)
+
+
+def _end_strips(crop: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The (x0, y0, x1, y1) boxes in ``crop`` (the signature's box) of the strips at either
+    of its ends whose columns keep their ink in one low band, under the rest of the ink
+    (see ``CAPTION_BAND_SLACK``): where print touching the signature sticks out. Those
+    columns hold nothing but the strip."""
+    ink = crop > 0
+    height, width = ink.shape
+    inked = ink.any(axis=0)
+    top = np.where(inked, ink.argmax(axis=0), -1)
+    bottom = np.where(inked, height - 1 - ink[::-1].argmax(axis=0), -1)
+    ink_rows = ink.sum(axis=1)
+    found = []
+    for columns in (np.arange(width), np.arange(width)[::-1]):
+        n = _band_columns(top[columns], bottom[columns], CAPTION_BAND_SLACK)
+        if n == 0 or n >= width:  # nothing rises out of the band: the whole box is one strip
+            continue
+        x0, x1 = int(columns[:n].min()), int(columns[:n].max()) + 1
+        y0 = int(top[x0:x1][inked[x0:x1]].min())
+        y1 = int(bottom[x0:x1].max()) + 1
+        rest = ink_rows.copy()
+        rest[y0:y1] -= ink[y0:y1, x0:x1].sum(axis=1)
+        if rest[:y0].sum() >= CAPTION_STRIP_UNDER * rest.sum() and y1 - y0 <= CAPTION_HEIGHT * height:
+            found.append((x0, y0, x1, y1))
+    return found
+
+
+@njit(cache=True)
+def _band_columns(top, bottom, slack):  # pragma: no cover - numba
+    """How many of the columns (in order; ``top``, ``bottom``: their ink's first and last
+    rows, -1 where bare) keep their ink in the band of those before them: within
+    ``slack`` band heights of the median top and bottom. The first three set the band."""
+    tops = np.empty(top.size, np.int64)
+    bottoms = np.empty(top.size, np.int64)
+    k, n = 0, 0
+    for i in range(top.size):
+        if top[i] < 0:
+            continue
+        if k >= 3:
+            t, b = np.median(tops[:k]), np.median(bottoms[:k])
+            if top[i] < t - slack * (b - t + 1) or bottom[i] > b + slack * (b - t + 1):
+                return n
+        tops[k], bottoms[k] = top[i], bottom[i]
+        k += 1
+        n = i + 1
+    return n
 
 
 def _word_rows(boxes: np.ndarray, width: int) -> list[np.ndarray]:
@@ -277,20 +348,21 @@ def _caption_parts(labels: np.ndarray, boxes: np.ndarray, s: Segment, lines: lis
         if y0 - s.across_at((x0 + x1) / 2) > CAPTION_GAP * (y1 - y0) or \
                 _line_within(lines, x0, x1, y1, y1 + CAPTION_OPEN * (y1 - y0)):
             continue
-        if len(row) >= CAPTION_PARTS or _printed_word(np.isin(labels[y0:y1, x0:x1], row + 1), pen()):
+        if len(row) >= CAPTION_PARTS or _printed_word(np.isin(labels[y0:y1, x0:x1], row + 1), pen):
             top = y0 - (y1 - y0) // 3  # an i-dot may stand above the capitals
             out |= under & (boxes[:, 0] >= x0) & (boxes[:, 1] >= top) & (boxes[:, 2] <= x1) & (boxes[:, 3] <= y1)
     return out
 
 
-def _printed_word(part: np.ndarray, pen: float) -> bool:
+def _printed_word(part: np.ndarray, pen: Callable[[], float]) -> bool:
     """Whether ``part`` (a row's ink, boolean, cropped to the row) looks like a printed word
     whose letters ran together: wide, dense, with upright stems, several strokes tall (of
-    its own strokes or of the signature's ``pen``) and level (see ``CAPTION_WORD``)."""
+    its own strokes or of the signature's ``pen``, measured only when needed) and level
+    (see ``CAPTION_WORD``)."""
     h, w = part.shape
     return w >= CAPTION_WORD * h and part.mean() >= CAPTION_FILL and \
-        np.mean(part.sum(axis=0) >= 0.5 * h) >= CAPTION_STEMS and \
-        h >= CAPTION_STROKES * min(_stroke_width(part), pen) and _tilt(part) <= CAPTION_LEVEL * h
+        np.mean(part.sum(axis=0) >= 0.5 * h) >= CAPTION_STEMS and _tilt(part) <= CAPTION_LEVEL * h and \
+        h >= CAPTION_STROKES * min(_stroke_width(part), pen())
 
 
 def _tilt(part: np.ndarray) -> float:
@@ -339,6 +411,16 @@ def _cut_by_line(binary: np.ndarray, lines: list[Segment], boxes: np.ndarray) ->
 def _line_within(lines: list[Segment], x0: float, x1: float, y_from: float, y_to: float) -> bool:
     """Whether one of ``lines`` runs under columns x0..x1 between rows ``y_from`` and ``y_to``."""
     return any(o.start < x1 and o.end > x0 and y_from <= o.across_at((x0 + x1) / 2) <= y_to for o in lines)
+
+
+def _hangs_under(lines: list[Segment], x0: int, y0: int, x1: int, y1: int) -> bool:
+    """Whether the box x0..x1, y0..y1 hangs under one of ``lines``: the line runs over all of
+    its columns (to within its own width, the precision of its ends) and at most
+    ``CAPTION_GAP`` box heights above its top. A caption is printed from the line's start
+    (on 12 kiosk photos its box began 0-62 px after it); the hook at the tip of an
+    underline whose straight run was taken for a line reaches out beyond its end."""
+    return any(s.start - s.width <= x0 and x1 <= s.end + s.width and
+               0 <= y0 - s.across_at((x0 + x1) / 2) <= CAPTION_GAP * (y1 - y0) for s in lines)
 
 
 def _under(boxes: np.ndarray, s: Segment) -> np.ndarray:
