@@ -365,7 +365,7 @@ def test_caption_touching_the_signature_is_cut_where_it_sticks_out(seed: int) ->
 @pytest.mark.parametrize("seed", [2, 3, 5, 6])
 def test_low_strip_at_the_end_of_a_signature_without_a_line_over_it_stays(seed: int) -> None:
     """Without a printed line over it, a low level strip at the box's end is as likely the
-    end of a stroke trailing off (a hook, an underline's tip: 23 CEDAR scans lost one to
+    end of a stroke trailing off (a hook, an underline's tip: 19 CEDAR scans lost one to
     the strip test alone) as print: it stays with the signature."""
     img, *_ = caption_touching(seed)
     assert caption_under(img, ink_box(img), ()).max() == 0
