@@ -126,15 +126,17 @@ def ship_sdinet(fold: int, sdinet_work: str, work: str) -> None:
 @main.command("ship-descriptor")
 @click.argument("fold", type=int)
 @click.option("--work", default=str(WORK), show_default=True)
-def ship_descriptor(fold: int, work: str) -> None:
+@click.option("--lbp-grids", default=None, help="pool descriptor's --lbp-grids ('' for none); default: its own")
+def ship_descriptor(fold: int, work: str, lbp_grids: str | None) -> None:
     """Install the handcrafted descriptor into the fold's folder (its threshold and terms from
     the fold's validation writers); fold 0's folder starts as a copy of the package's models."""
     from edgesig.runtime import MODELS_DIR
     models = fold_models(work, fold)
     if fold == 0 and not (models / "manifest.json").is_file():
         shutil.copytree(MODELS_DIR, models, dirs_exist_ok=True)
+    layout = [] if lbp_grids is None else ["--lbp-grids", lbp_grids]
     export("offline", "pool", "descriptor", "--sets", SETS, "--fold", str(fold), "--models-dir", str(models),
-           "--out", str(Path(work) / f"descriptor_fold{fold}.json"))
+           *layout, "--out", str(Path(work) / f"descriptor_fold{fold}.json"))
 
 
 @main.command()
@@ -202,20 +204,23 @@ def wins(base: dict[str, Any], other: dict[str, Any]) -> tuple[list[str], bool]:
 @main.command()
 @click.argument("folds", nargs=-1, type=int, required=True)
 @click.option("--work", default=str(WORK), show_default=True)
-@click.option("--members", required=True, help="the member set judged against the shipped one")
-def compare(folds: Sequence[int], work: str, members: str) -> None:
+@click.option("--members", required=True, help="the member set judged against the base")
+@click.option("--base", default=MEMBERS, show_default=True, help="the member set it is judged against")
+@click.option("--base-work", default=None, help="where the base's fits lie (default: --work), e.g. another layout's")
+def compare(folds: Sequence[int], work: str, members: str, base: str, base_work: str | None) -> None:
     """Validation writers only: ``members`` wins a fold if it lowers the EER of most sets and
     their mean; it wins if it wins most folds."""
     won_folds = 0
-    click.echo("| fold | set | " + MEMBERS + " | " + members + " |\n|---|---|---|---|")
-    for k, base, other in zip(folds, load(work, folds, MEMBERS), load(work, folds, members)):
-        won, mean = wins(base, other)
-        for s in base["val_by_set"]:
-            click.echo(f"| {k} | {s} | {100 * base['val_by_set'][s]:.2f} | {100 * other['val_by_set'][s]:.2f} |")
-        click.echo(f"| {k} | pooled | {100 * base['val_eer']:.2f} | {100 * other['val_eer']:.2f} |")
-        fold_won = 2 * len(won) > len(base["val_by_set"]) and mean
+    click.echo(f"| fold | set | {base} | {members} |\n|---|---|---|---|")
+    for k, ref, other in zip(folds, load(base_work or work, folds, base), load(work, folds, members)):
+        won, mean = wins(ref, other)
+        sets = ref["val_by_set"]
+        for s in sets:
+            click.echo(f"| {k} | {s} | {100 * sets[s]:.2f} | {100 * other['val_by_set'][s]:.2f} |")
+        click.echo(f"| {k} | pooled | {100 * ref['val_eer']:.2f} | {100 * other['val_eer']:.2f} |")
+        fold_won = 2 * len(won) > len(sets) and mean
         won_folds += fold_won
-        click.echo(f"fold {k}: lower on {len(won)}/{len(base['val_by_set'])} sets ({', '.join(won)}), "
+        click.echo(f"fold {k}: lower on {len(won)}/{len(sets)} sets ({', '.join(won)}), "
                    f"mean {'lower' if mean else 'not lower'}: {'won' if fold_won else 'lost'}")
     click.echo(f"{members} wins {won_folds}/{len(folds)} folds: "
                + ("WINS" if 2 * won_folds > len(folds) else "does not win"))

@@ -1,7 +1,7 @@
 """The handcrafted-descriptor image engine: no network, its parameters are the manifest entry's.
 
 ``prepare`` runs the offline pipeline and stores the descriptor of SDINet's normalised
-image (``edgesig.offline.descriptor``, a (1, D) float32 row, 3 KB a reference), so a
+image (``edgesig.offline.descriptor``, a (1, D) float32 row, 1.5 kB a reference as shipped), so a
 verification describes only the query; ``distances`` is 1 - cosine, which
 ``edgesig.decision`` normalises by the references' own spread like any other engine's.
 Alone it is about as good as the CNNs; it is shipped as a member of the ``ensemble``,

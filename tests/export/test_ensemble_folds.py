@@ -50,3 +50,29 @@ def test_compare_needs_most_sets_and_the_mean_on_most_folds(tmp_path: Path) -> N
     assert out.exit_code == 0, out.output
     verdicts = [line.split(": ")[-1] for line in out.output.splitlines() if line.startswith("fold ")]
     assert verdicts == ["won", "lost", "lost"] and out.output.rstrip().endswith("wins 1/3 folds: does not win")
+
+
+def test_compare_judges_two_fits_of_one_member_set_in_two_folders(tmp_path: Path) -> None:
+    """Another layout of the same members (its fits in a folder of their own) against the first."""
+    sets = ["cedar", "task2", "task1"]
+    (tmp_path / "first").mkdir()
+    (tmp_path / "first" / "ensemble-a+b_fold0.json").write_text(json.dumps(_by_set(dict(zip(sets, [0.2] * 3)))))
+    (tmp_path / "ensemble-a+b_fold0.json").write_text(json.dumps(_by_set(dict(zip(sets, [0.1, 0.1, 0.3])))))
+    out = CliRunner().invoke(compare, ["0", "--work", str(tmp_path), "--members", "a,b", "--base", "a,b",
+                                       "--base-work", str(tmp_path / "first")])
+    assert out.exit_code == 0, out.output
+    assert "fold 0: lower on 2/3 sets (cedar, task2), mean lower: won" in out.output
+
+
+def test_ship_descriptor_passes_the_layout_to_the_install_command(tmp_path: Path, monkeypatch) -> None:
+    """``--lbp-grids ""`` (the shipped 1.1.0 layout) must reach ``pool descriptor`` as an
+    empty grid list, and leaving it out must leave the command's own default."""
+    import benchmarks.offline_ensemble_folds as folds
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(folds, "export", lambda *args: calls.append(args))
+    for extra in (["--lbp-grids", ""], []):
+        out = CliRunner().invoke(folds.ship_descriptor, ["1", "--work", str(tmp_path), *extra])
+        assert out.exit_code == 0, out.output
+    with_layout, default = calls
+    assert with_layout[with_layout.index("--lbp-grids") + 1] == "" and "--lbp-grids" not in default
+    assert with_layout[with_layout.index("--models-dir") + 1] == str(tmp_path / "models" / "fold1")
