@@ -32,11 +32,20 @@ def test_uniform_lbp_table_has_58_patterns_and_one_shared_bin():
     assert UNIFORM[0] != UNIFORM[255] and UNIFORM[0b00001111] != 58 and UNIFORM[0b01010101] == 58
 
 
-def test_descriptor_is_a_unit_vector_of_the_configured_size():
-    d = describe(_image(0))
-    assert d.shape == (CFG.size,) and d.dtype == np.float32
+@pytest.mark.parametrize("cfg", [CFG, DescriptorConfig(lbp_grids=((1, 1), (2, 3)))], ids=["shipped", "lbp"])
+def test_descriptor_is_a_unit_vector_of_the_configured_size(cfg: DescriptorConfig):
+    d = describe(_image(0), cfg)
+    assert d.shape == (cfg.size,) and d.dtype == np.float32
     assert np.isclose(np.linalg.norm(d), 1.0) and np.all(d >= 0)
-    assert CFG.size == (1 + 6 + 24) * 12 + (1 + 6) * 59
+    assert cfg.size == (1 + 6 + 24) * 12 + sum(h * w for h, w in cfg.lbp_grids) * 59
+
+
+def test_defaults_are_the_shipped_layout():
+    from edgesig.runtime import Manifest
+    entry = Manifest().entries.get("descriptor")
+    if entry is None:
+        pytest.skip("descriptor is not installed")
+    assert DescriptorConfig.from_params(entry.params["descriptor"]) == CFG
 
 
 def test_descriptor_ignores_where_the_ink_sits_on_the_canvas():
