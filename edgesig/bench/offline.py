@@ -6,11 +6,18 @@ flow ≤ 20 ms) and per full verify (≤ 40 ms with preprocessing), so both are 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
 from edgesig.bench.context import NUMBA_NOTE, Context, engine_threads, installed_engines
 from edgesig.bench.inputs import N_REFERENCES, cycle, images
 from edgesig.bench.record import Row, Section
 from edgesig.bench.timing import measure
 from edgesig.errors import EdgesigError
+
+if TYPE_CHECKING:
+    from edgesig.verifier import Verifier
 
 USER = "bench-user"
 
@@ -36,12 +43,27 @@ def run(ctx: Context) -> Section:
     return section
 
 
+def _enrol(verifier: "Verifier", imgs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Enrol USER with N_REFERENCES references the engine's consistency check keeps, so the
+    timing is against the 5 references the latency targets name: a reference it drops is
+    replaced by a genuine query (``image_set``'s queries alternate genuine and forgery from
+    the first). Returns the queries left."""
+    refs, queries = list(imgs[:N_REFERENCES]), list(imgs[N_REFERENCES:])
+    spares = queries[0::2]
+    kept = verifier.enroll_images(USER, refs).kept
+    while len(kept) < N_REFERENCES and spares:
+        taken, spares = spares[:N_REFERENCES - len(kept)], spares[N_REFERENCES - len(kept):]
+        refs = [refs[i] for i in kept] + taken
+        queries = [q for q in queries if all(q is not t for t in taken)]
+        kept = verifier.enroll_images(USER, refs).kept
+    return queries
+
+
 def _engine_rows(ctx: Context, engine_name: str, threads: int | None) -> list[Row]:
     from edgesig.verifier import Verifier
     imgs = images(ctx.seed)
-    refs, queries = list(imgs[:N_REFERENCES]), imgs[N_REFERENCES:]
     verifier = Verifier(image_engine=engine_name, models_dir=ctx.models_dir, threads=threads or 1)
-    verifier.enroll_images(USER, refs)
+    queries = _enrol(verifier, imgs)
     engine = verifier.engine(engine_name)
     template = verifier.store.get(USER, engine_name)
     prepared = [engine.prepare(q) for q in queries]
