@@ -58,6 +58,17 @@ def test_tune_on_tiny_split_without_install(svc_dir, tmp_path):
     assert not added or chosen <= channels[0]["val_eer"] - MIN_GAIN
 
 
+def test_tune_with_the_time_share_ships_a_new_layout_version(svc_dir):
+    from edgesig.engines.dtw import DtwEngine
+    from edgesig.eval.protocols import load_svc2004
+    from edgesig.eval.tuning import DtwCandidate, tune_dtw
+    from edgesig.features.kinematics import FeatureConfig
+    entry, _ = tune_dtw(load_svc2004(svc_dir, [1, 2]), load_svc2004(svc_dir, [3]),
+                        grid=[DtwCandidate(FeatureConfig(), 0.1)], up_time=True)
+    assert entry.version == "1.5" and entry.params["global"]["up_time"] is True  # 1.3 templates hold down_fraction
+    assert DtwEngine(entry).up_time
+
+
 def test_eval_offline_renders_pen_files_and_writes_report(svc_dir, tmp_path):
     result = CliRunner().invoke(cli, ["eval", "offline", str(svc_dir), "--users", "1", "--engine", "sdinet",
                                       "--degradation", "camera", "--out", str(tmp_path)])

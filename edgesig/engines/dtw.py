@@ -9,7 +9,9 @@ header rows hold the global descriptor (``edgesig.features.global_features``) ro
 row, the n rows after them the per-sample features; both are zero-padded to the row
 width, which DTW does not notice. The plain descriptor fits one row (h = 1); an entry
 with ``global.extended`` stores the extended one over as many rows as it needs, so the
-feature rows keep their width (the DTW kernel's speed depends on it).
+feature rows keep their width (the DTW kernel's speed depends on it). An entry with
+``global.up_time`` holds the pen-up share by time in place of ``down_fraction``
+(``UP_TIME_FEATURES``), same size.
 """
 from __future__ import annotations
 
@@ -21,15 +23,13 @@ import numpy as np
 from edgesig.engines.base import Engine
 from edgesig.errors import ModelError
 from edgesig.features.dtw import dtw_to_many
-from edgesig.features.global_features import EXTENDED_FEATURES, GLOBAL_FEATURES, deviation, global_features
+from edgesig.features.global_features import (EXTENDED_FEATURES, GLOBAL_FEATURES, UP_TIME_FEATURES, deviation,
+                                              global_features)
 from edgesig.features.kinematics import FeatureConfig, extract
 from edgesig.pen import PenStream
 from edgesig.runtime import ModelEntry
 
 N_GLOBAL = len(GLOBAL_FEATURES)
-#: The names of ``DtwEngine.terms``: absolute, then signed deviations of the plain
-#: descriptor; with ``global.extended`` then those of the extended entries.
-_TERM_NAMES = tuple(f"{kind}.{n}" for kind in ("global", "signed") for n in GLOBAL_FEATURES)
 _EXTENDED_TERM_NAMES = tuple(f"{kind}.{n}" for kind in ("ext", "ext_signed") for n in EXTENDED_FEATURES)
 
 
@@ -45,6 +45,12 @@ class DtwEngine(Engine):
         #: Whether the descriptor holds ``EXTENDED_FEATURES`` after the plain entries.
         self.extended = bool(term.get("extended", False))
         self.n_global = N_GLOBAL + (len(EXTENDED_FEATURES) if self.extended else 0)
+        #: Whether the pen-up share by time replaces ``down_fraction`` (``UP_TIME_FEATURES``).
+        self.up_time = bool(term.get("up_time", False))
+        #: The names of ``terms``: absolute, then signed deviations of the plain descriptor;
+        #: with ``global.extended`` then those of the extended entries.
+        self.term_names = tuple(f"{kind}.{n}" for kind in ("global", "signed")
+                                for n in (UP_TIME_FEATURES if self.up_time else GLOBAL_FEATURES))
         self.global_scale = np.asarray(term["scale"], dtype=np.float64)
         if self.global_scale.shape != (self.n_global,) or not np.all(self.global_scale > 0):
             raise ModelError(f"dtw manifest entry: global.scale needs {self.n_global} positive values "
@@ -58,7 +64,8 @@ class DtwEngine(Engine):
     def from_features(self, features: np.ndarray, pen: PenStream) -> np.ndarray:
         """The stored representation from already computed features (streaming sessions)."""
         out = np.zeros((self.header + len(features), self.width), dtype=np.float32)
-        out[:self.header].reshape(-1)[:self.n_global] = global_features(self.pen_input(pen), self.extended)
+        descriptor = global_features(self.pen_input(pen), self.extended, self.up_time)
+        out[:self.header].reshape(-1)[:self.n_global] = descriptor
         out[self.header:, :features.shape[1]] = features
         return out
 
@@ -81,7 +88,7 @@ class DtwEngine(Engine):
         q, refs = self._global_rows(query, references)
         signed = (q - refs.mean(axis=0)) / self.global_scale
         base, more = signed[:N_GLOBAL], signed[N_GLOBAL:]
-        values = dict(zip(_TERM_NAMES, np.abs(base).tolist() + base.tolist()))
+        values = dict(zip(self.term_names, np.abs(base).tolist() + base.tolist()))
         if self.extended:
             values.update(zip(_EXTENDED_TERM_NAMES, np.abs(more).tolist() + more.tolist()))
         return values

@@ -30,9 +30,11 @@ from edgesig.features.kinematics import FeatureConfig
 from edgesig.runtime import MANIFEST_NAME, MODELS_DIR, Manifest, ModelEntry, user_models_dir
 
 DTW_VERSION = "1.3"
-#: Entries whose descriptor holds the extended global features store references in
-#: another layout (``edgesig.engines.dtw``): a template enrolled with 1.3 must be re-enrolled.
-DTW_EXTENDED_VERSION = "1.4"
+#: Entries whose descriptor holds the extended global features (1.4), or the pen-up share by
+#: time in place of ``down_fraction`` (1.5; both: 1.6), store references in another layout
+#: (``edgesig.engines.dtw``): a template enrolled with 1.3 must be re-enrolled. By
+#: (``global_extended``, ``up_time``).
+DTW_VERSIONS = {(False, False): DTW_VERSION, (True, False): "1.4", (False, True): "1.5", (True, True): "1.6"}
 GLOBAL_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5)
 #: Tried from the fastest: on a validation tie the faster one wins.
 STRIDES = (3, 2, 1)
@@ -58,13 +60,15 @@ class DtwCandidate:
     pressure: bool = True   # False: the pressure-free variant, which reads every pen without it
     decision: Combiner | None = None   # a learned decision in place of combine + global weight
     global_extended: bool = False   # the descriptor holds the extended global features too
+    up_time: bool = False   # the descriptor's pen-up share by time in place of down_fraction
 
     @property
     def version(self) -> str:
-        return DTW_EXTENDED_VERSION if self.global_extended else DTW_VERSION
+        return DTW_VERSIONS[self.global_extended, self.up_time]
 
     def params(self) -> dict[str, Any]:
-        term = {"weight": self.global_weight, "scale": list(self.global_scale)}
+        term = {"weight": self.global_weight, "scale": list(self.global_scale),
+                **({"up_time": True} if self.up_time else {})}
         out = {"features": self.features.to_dict(), "band": self.band, "combine": list(self.combine),
                "global": {**term, "extended": True} if self.global_extended else term}
         if self.decision is not None:
@@ -120,11 +124,11 @@ class SetScorer:
 
 
 def global_scale(users: Sequence[UserSamples], refs: int = 5, pressure: bool = True,
-                 extended: bool = False) -> tuple[float, ...]:
+                 extended: bool = False, up_time: bool = False) -> tuple[float, ...]:
     """Each global feature's mean |genuine − mean of the references| over ``users``."""
     deviations = []
     for u in users:
-        g = np.array([global_features(p if pressure else p.without_pressure(), extended) for p in u.genuine])
+        g = np.array([global_features(p if pressure else p.without_pressure(), extended, up_time) for p in u.genuine])
         deviations.append(np.abs(g[refs:] - g[:refs].mean(axis=0)))
     scale = np.concatenate(deviations).mean(axis=0)
     return tuple(float(max(s, 1e-6)) for s in scale)
@@ -135,9 +139,11 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
              progress: Callable[[Iterable], Iterable] = lambda it: it, pressure: bool = True,
              protocol: str = "SVC2004 Task 2, skilled forgeries, 5 references",
              name: str = "dtw", scorer: SetScorer | None = None,
-             train: SetUsers | None = None, select: str = "lodo") -> tuple[ModelEntry, dict[str, Any]]:
+             train: SetUsers | None = None, select: str = "lodo",
+             up_time: bool = False) -> tuple[ModelEntry, dict[str, Any]]:
     """Pick the candidate with the lowest validation EER (the mean over sets when given
     several); calibrate on all validation writers together (one global threshold); test once.
+    ``up_time``: the global descriptor's pen-up share by time in place of ``down_fraction``.
 
     With ``train`` writers (by set), a learned decision is fitted on them last, its terms
     chosen by ``select`` (``edgesig.eval.combiner.choose_combiner``), and kept where it
@@ -154,13 +160,13 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
     strided = [(mean_set_eer(_with_stride(trials[0][1], s), val_sets), s) for s in STRIDES]
     best = _with_stride(trials[0][1], min(strided, key=lambda t: t[0])[1])
     best, added = _add_channels(best, val_sets, mean_set_eer)
-    best = replace(best, global_scale=global_scale(pooled_val, refs, best.pressure))
+    best = replace(best, up_time=up_time, global_scale=global_scale(pooled_val, refs, best.pressure, up_time=up_time))
     weighted = [(mean_set_eer(replace(best, global_weight=w), val_sets), w) for w in GLOBAL_WEIGHTS]
     best = replace(best, global_weight=min(weighted, key=lambda t: t[0])[1])
     decision_trials: dict[str, Any] = {}
     if train is not None:
         extended = replace(best, global_extended=True,
-                           global_scale=global_scale(pooled_val, refs, best.pressure, extended=True))
+                           global_scale=global_scale(pooled_val, refs, best.pressure, True, up_time))
         best, decision_trials = _with_decision(best, extended, _as_sets(train), val_sets, refs, mean_set_eer,
                                                select)
     # each writer is scored against their own references only, so a pooled report is the
@@ -200,7 +206,8 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
 
 def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bool = True,
                   progress: Callable[[Iterable], Iterable] = lambda it: it,
-                  train: SetUsers | None = None, select: str = "lodo") -> dict[str, dict[str, Any]]:
+                  train: SetUsers | None = None, select: str = "lodo",
+                  up_time: bool = False) -> dict[str, dict[str, Any]]:
     """For each set, the engine tuned (and its decision fitted, given ``train``) and
     thresholded on the other sets' writers, scored on this set's test writers: how the
     choice carries to a new pad."""
@@ -209,7 +216,7 @@ def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bo
         others = None if train is None else {k: v for k, v in train.items() if k != name}
         _, details = tune_dtw({k: v for k, v in val.items() if k != name}, {name: test[name]}, refs=scorer.refs,
                               progress=progress, pressure=pressure, scorer=scorer, train=others,
-                              select=select)
+                              select=select, up_time=up_time)
         out[name] = {**details["per_set"][name],
                      **({"decision_kept": details["decision_trials"]["kept"]} if others is not None else {})}
     return out

@@ -18,6 +18,12 @@ from edgesig.pen import PenStream
 #: Names of the descriptor's entries, in order.
 GLOBAL_FEATURES = ("log_duration", "log_strokes", "log_mean_speed", "log_p95_speed", "mean_pressure",
                    "std_pressure", "down_fraction", "log_width", "log_path_length")
+#: The descriptor's names with ``global_features(pen, up_time=True)``: the pen-up share by
+#: time (``up_time_fraction``) in place of ``down_fraction``, the share of samples with the
+#: pen down. Why: a pad that streams samples while the pen hovers (MCYT's) moves the sample
+#: share 6-10x as much between a writer's signatures as pads that send none, so a decision
+#: fitted on the latter rejects the former's genuine signatures; time varies alike on every pad.
+UP_TIME_FEATURES = tuple("up_time_fraction" if n == "down_fraction" else n for n in GLOBAL_FEATURES)
 #: Names of the extended descriptor's further entries (``global_features(pen, extended=True)``),
 #: in order after ``GLOBAL_FEATURES``: how the pen moved (spread and rhythm of velocity,
 #: acceleration, jerk, when it was fastest, which way it went) and how it pressed over
@@ -39,19 +45,20 @@ _LIFT_STEPS = 4.0
 _END_SHARE = 0.05
 
 
-def global_features(pen: PenStream, extended: bool = False) -> np.ndarray:
+def global_features(pen: PenStream, extended: bool = False, up_time: bool = False) -> np.ndarray:
     """The descriptor of ``pen`` as a float64 array of ``len(GLOBAL_FEATURES)`` values, then
     with ``extended`` the ``len(EXTENDED_FEATURES)`` further ones (the first values unchanged).
+    With ``up_time`` the entries are ``UP_TIME_FEATURES`` (only ``down_fraction``'s differs).
 
     Pressure entries of a pen without pressure (1 while down) are the same constants for
     every signature, so their deviations are 0: neutral, never misleading.
     """
-    return _describe(pen.t, pen.x, pen.y, pen.pressure, pen.pen_down, extended)
+    return _describe(pen.t, pen.x, pen.y, pen.pressure, pen.pen_down, extended, up_time)
 
 
 @nb.njit(cache=True, nogil=True)
 def _describe(t: np.ndarray, x: np.ndarray, y: np.ndarray, pressure: np.ndarray,
-              down: np.ndarray, extended: bool) -> np.ndarray:
+              down: np.ndarray, extended: bool, up_time: bool) -> np.ndarray:
     """The descriptor from the stream's arrays; compiled, as it runs on every verification."""
     keep = np.flatnonzero(down)
     table = motion_table(t[keep], x[keep], y[keep], pressure[keep])  # pen-down, size-normalised
@@ -63,7 +70,7 @@ def _describe(t: np.ndarray, x: np.ndarray, y: np.ndarray, pressure: np.ndarray,
     out[3] = np.log(max(np.percentile(speed, 95.0), _FLOOR))
     out[4] = np.mean(p)
     out[5] = np.std(p)
-    out[6] = keep.size / down.size
+    out[6] = _up_time(t, down, _lift_gap(t)) / max(t[-1] - t[0], 1.0) if up_time else keep.size / down.size
     out[7] = np.log(max(xs.max() - xs.min(), _FLOOR))
     path = path_length(xs, ys)
     out[8] = np.log(max(path[-1], _FLOOR))

@@ -72,10 +72,11 @@ _GOLDEN = {False: ["0x1.05657096fc79ap+1", "0x1.7e087d3666704p+1", "0x1.e531e6af
            True: ["-0x1.673f32d26f1d6p-3", "0x1.6802d49f9cf1fp+3", "-0x1.79265c9b89f1ap-5", "0x1.c3ce82828a582p+3"]}
 
 
-def _shipped_like(decision: bool, extended: bool = False) -> DtwEngine:
+def _shipped_like(decision: bool, extended: bool = False, up_time: bool = False) -> DtwEngine:
     scale = _SCALE + [1.0] * len(EXTENDED_FEATURES) if extended else _SCALE
     params = {"features": {"window": 9, "extra": ["vx", "vy", "p", "ay"], "pen_up": True, "rate_hz": 100.0},
-              "band": 0.2, "global": {"weight": 0.5, "scale": scale, **({"extended": True} if extended else {})}}
+              "band": 0.2, "global": {"weight": 0.5, "scale": scale, **({"extended": True} if extended else {}),
+                                      **({"up_time": True} if up_time else {})}}
     if decision:
         terms = ["log.min", "log.mean", "log.max", "log.tmp", *(f"{kind}.{n}" for kind in ("global", "signed")
                                                                   for n in GLOBAL_FEATURES)]
@@ -99,6 +100,20 @@ def test_entries_without_the_extended_descriptor_decide_bit_for_bit_as_before(de
     assert [float.hex(d) for d in _decisions(_shipped_like(decision))] == _GOLDEN[decision]
     # the extended layout changes nothing for a decision that does not weigh its terms
     assert [float.hex(d) for d in _decisions(_shipped_like(decision, extended=True))] == _GOLDEN[decision]
+
+
+def test_up_time_entry_stores_and_names_the_time_share_in_place_of_down_fraction():
+    plain, timed, pen = _shipped_like(False), _shipped_like(False, up_time=True), wavy_pen(0)
+    i = GLOBAL_FEATURES.index("down_fraction")
+    a, b = plain.prepare(pen), timed.prepare(pen)
+    assert timed.header == 1 and b.shape == a.shape
+    assert b[0, i] == np.float32(global_features(pen, up_time=True)[i])
+    np.testing.assert_array_equal(np.delete(b, i, axis=1), np.delete(a, i, axis=1))
+    refs = [timed.prepare(wavy_pen(s)) for s in range(1, 6)]
+    terms = timed.terms(timed.prepare(wavy_pen(0, speed=0.5)), refs)
+    assert "global.down_fraction" not in terms and terms["global.up_time_fraction"] == abs(
+        terms["signed.up_time_fraction"])
+    assert list(terms) == [n.replace("down_fraction", "up_time_fraction") for n in plain.term_names]
 
 
 def test_extended_layout_spreads_the_descriptor_over_header_rows():

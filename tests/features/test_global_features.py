@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from edgesig.features.global_features import EXTENDED_FEATURES, GLOBAL_FEATURES, deviation, global_features
+from edgesig.features.global_features import (EXTENDED_FEATURES, GLOBAL_FEATURES, UP_TIME_FEATURES, deviation,
+                                              global_features)
 from edgesig.pen import PenStream
 from tests.conftest import wavy_pen
 
@@ -119,7 +120,9 @@ def test_speeding_up_moves_the_peak_speed_time_and_scales_acceleration():
     assert h["log_std_vx"] - g["log_std_vx"] == pytest.approx(np.log(2), abs=1e-6)
 
 
-def test_a_lift_counts_as_up_time_with_or_without_pen_up_samples():
+def _lifted_circles() -> tuple[PenStream, PenStream, float]:
+    """One signature with half a second off the pad, as a pad with hover samples and as one
+    without pen-up samples sends it, and its pen-up share by time."""
     circle = _circle()
     t = circle.t.copy()
     t[200:] += 500.0  # half a second off the pad half way round
@@ -128,12 +131,31 @@ def test_a_lift_counts_as_up_time_with_or_without_pen_up_samples():
     hovered = PenStream.from_arrays(circle.x, circle.y, t, circle.pressure, down)
     keep = np.r_[0:200, 210:len(t)]  # ... and one that sends nothing while the pen is up
     silent = PenStream.from_arrays(circle.x[keep], circle.y[keep], t[keep], circle.pressure[keep])
-    up = (t[210] - t[199]) / (t[-1] - t[0])
+    return hovered, silent, (t[210] - t[199]) / (t[-1] - t[0])
+
+
+def test_a_lift_counts_as_up_time_with_or_without_pen_up_samples():
+    hovered, silent, up = _lifted_circles()
     assert _extended(hovered)["up_time_fraction"] == pytest.approx(up)
     assert _extended(silent)["up_time_fraction"] == pytest.approx(up)
     # the jump across the lift is not pen-down motion, on either pad
     directions = [f"direction_{k}" for k in range(8)]
     np.testing.assert_allclose([_extended(silent)[d] for d in directions], [_extended(hovered)[d] for d in directions])
+
+
+def test_up_time_layout_swaps_the_sample_share_for_the_time_share(pens):
+    hovered, silent, up = _lifted_circles()
+    i = GLOBAL_FEATURES.index("down_fraction")
+    assert UP_TIME_FEATURES[i] == "up_time_fraction" and UP_TIME_FEATURES[:i] + UP_TIME_FEATURES[i + 1:] == \
+        GLOBAL_FEATURES[:i] + GLOBAL_FEATURES[i + 1:]
+    for pen in [*pens, hovered, silent]:
+        plain, timed = global_features(pen), global_features(pen, up_time=True)
+        assert timed[i] == _extended(pen)["up_time_fraction"]  # bit for bit what the extended entry holds
+        np.testing.assert_array_equal(np.delete(timed, i), np.delete(plain, i))
+    # hover samples move the sample share, not the time share
+    assert global_features(hovered)[i] == pytest.approx(390 / 400) and global_features(silent)[i] == 1.0
+    assert global_features(hovered, up_time=True)[i] == pytest.approx(up)
+    assert global_features(silent, up_time=True)[i] == pytest.approx(up)
 
 
 def test_pressure_entries_are_constant_without_pressure(pens):
