@@ -29,10 +29,10 @@ import numpy as np
 
 from edgesig.decision import Combiner, ReferenceStats, fit_calibration
 from edgesig.engines import load_engine
+from edgesig.engines.dtw import N_GLOBAL, DtwEngine
 from edgesig.eval.combiner import SELECT, TermRows, choose_combiner, term_rows
 from edgesig.eval.datasets import FOLDS, split
 from edgesig.eval.protocols import ONLINE_SETS, Report, UserSamples, load_set, set_figures
-from edgesig.features.global_features import GLOBAL_FEATURES
 from edgesig.runtime import Manifest, ModelEntry
 from edgesig.synth import make_population
 
@@ -43,16 +43,16 @@ Decide = Callable[[dict[str, TermRows], dict[str, TermRows]], Combiner]
 
 def plain_rule(entry: ModelEntry) -> Combiner:
     """The entry's plain rule as a weighted sum of the same terms: min + mean + weight · mean deviation."""
-    w = entry.params["global"]["weight"] / len(GLOBAL_FEATURES)
-    return Combiner(("min", "mean", *(f"global.{n}" for n in GLOBAL_FEATURES)),
-                    (1.0, 1.0, *(w,) * len(GLOBAL_FEATURES)))
+    w = entry.params["global"]["weight"] / N_GLOBAL
+    return Combiner(("min", "mean", *DtwEngine(entry).term_names[:N_GLOBAL]), (1.0, 1.0, *(w,) * N_GLOBAL))
 
 
 def all_rows(entry: ModelEntry, sets: tuple[str, ...], cache: Path) -> dict[str, TermRows]:
-    """Every writer with skilled forgeries of ``sets`` as term rows (cached: the DTW work)."""
+    """Every writer with skilled forgeries of ``sets`` as term rows of ``entry``'s engine
+    (cached: the DTW work)."""
     if cache.exists():
         return pickle.loads(cache.read_bytes())
-    engine = load_engine(entry.name, Manifest())
+    engine = DtwEngine(entry)
     out = {}
     for name in sets:
         users = [u for part in ("train", "val", "test") for u in load_set(name, part)]
@@ -141,7 +141,7 @@ def synthetic_far(entry: ModelEntry, folds: dict[str, dict[str, Any]], writers: 
     users = [UserSamples(i, [w.genuine(rng) for _ in range(10)],
                          [w.forgery(rng, skill=k) for k in skills for _ in range(5)])
              for i, w in enumerate(make_population(writers, 11))]
-    rows = term_rows(load_engine(entry.name, Manifest()), users)
+    rows = term_rows(DtwEngine(entry), users)
     out = {}
     for rule, fold in folds.items():
         report = rows.report(Combiner.from_dict(fold["decision"]))

@@ -15,10 +15,13 @@ is ``edgesig tune``'s from the fold-0 validation writers): the rows an engine wi
 ``global.up_time`` gives. The recomputed ``down_fraction`` columns must equal the cached
 ones exactly, which checks the row order. Then, for the installed and the candidate rows,
 with the left-out choice (``choose_combiner(select="lodo")``): the carried FAR / FRR per
-left-out set, fold 0's validation figures, test EER on four folds, and
-leave-one-dataset-out.
+left-out set, fold 0's validation figures, test EER on four folds, leave-one-dataset-out,
+and FAR / FRR on synthetic writers at the fold-0 threshold (``synthetic_far``: the
+candidate's rows there come from the engine with ``global.up_time``).
 
-    PYTHONPATH=. python benchmarks/online_pen_up_share.py --cache build/online/rows13 [--variant dtw-nopressure]
+    mkdir -p build/m13 && git show 949205f:edgesig/models/manifest.json > build/m13/manifest.json
+    PYTHONPATH=. python benchmarks/online_pen_up_share.py --cache build/online/rows13 --models-dir build/m13 \
+        [--variant dtw-nopressure]
 """
 from __future__ import annotations
 
@@ -30,10 +33,10 @@ from typing import Any
 import click
 import numpy as np
 
-from benchmarks.online_combiner import VARIANTS, all_rows, part, run, table
+from benchmarks.online_combiner import VARIANTS, all_rows, part, run, synthetic_far, table
 from benchmarks.online_threshold_carry import carry
-from edgesig.engines import load_engine
 from edgesig.engines.base import Engine
+from edgesig.engines.dtw import DtwEngine
 from edgesig.eval.combiner import CombinerChoice, TermRows, choose_combiner
 from edgesig.eval.datasets import FOLDS
 from edgesig.eval.protocols import UserSamples, load_set
@@ -111,11 +114,17 @@ def evaluate(rows: dict[str, TermRows], sets: tuple[str, ...]) -> dict[str, Any]
 @click.option("--variant", type=click.Choice(list(VARIANTS)), default="dtw", show_default=True)
 @click.option("--out", default="build/online/pen_up_share.json", show_default=True)
 @click.option("--refs", default=5, show_default=True)
-def main(cache: str, variant: str, out: str, refs: int) -> None:
+@click.option("--models-dir", default=None,
+              help="the manifest holding the entries to compare against (version 1.3, with down_fraction); "
+                   "default the package's")
+def main(cache: str, variant: str, out: str, refs: int, models_dir: str | None) -> None:
     sets = VARIANTS[variant]
-    entry = Manifest().get(variant)
+    entry = Manifest(models_dir).get(variant)
+    if entry.params["global"].get("up_time"):
+        raise click.UsageError(f"{variant} {entry.version} already holds up_time_fraction; pass --models-dir with "
+                               "a manifest of the 1.3 entries (git show 949205f:edgesig/models/manifest.json)")
     rows = all_rows(entry, sets, Path(cache) / f"{variant}.pkl")
-    engine = load_engine(variant, Manifest())
+    engine = DtwEngine(entry)
     values = {s: shares(engine, [u for p in ("train", "val", "test") for u in load_set(s, p)]) for s in sets}
     old_scale = entry.params["global"]["scale"][INDEX[OLD]]
     pooled_val = [u for s in sets for u in load_set(s, "val")]
@@ -123,6 +132,11 @@ def main(cache: str, variant: str, out: str, refs: int) -> None:
     candidate = {s: swapped(rows[s], values[s], old_scale, new_scale, refs) for s in sets}
     click.echo(f"{variant}: {NEW} scale {new_scale!r} (pooled fold-0 validation writers)")
     result = {"installed": evaluate(rows, sets), NEW: evaluate(candidate, sets), "scale": new_scale}
+    timed = replace(entry, params={**entry.params, "global": {**entry.params["global"], "up_time": True, "scale": [
+        new_scale if i == INDEX[OLD] else v for i, v in enumerate(entry.params["global"]["scale"])]}})
+    for rule, e in (("installed", entry), (NEW, timed)):
+        result[rule]["synthetic"] = synthetic_far(e, {rule: result[rule]["folds"][0]})[rule]
+        click.echo(f"{rule} synthetic writers at the fold-0 threshold: {json.dumps(result[rule]['synthetic'])}")
     for rule in ("installed", NEW):
         click.echo(f"\n## {rule}: validation {json.dumps(result[rule]['validation'])}")
         for s in sets:
