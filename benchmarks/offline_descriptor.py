@@ -35,6 +35,13 @@ def config(power: float, variant: str) -> DescriptorConfig:
     return DescriptorConfig(int(bins), parse_grids(hog), parse_grids(lbp), power)
 
 
+def writer_dependent(embed: Any, sets: list[str], fold: int, ridge: float) -> Any:
+    """``sigembed-wd``'s user model on descriptor rows, its background from the fold's training writers."""
+    from export.offline.pool import train_writers
+    from export.offline.pool_eval import background, user_model_comparator
+    return user_model_comparator(embed, *background(embed, train_writers(sets, fold), ridge))
+
+
 @click.group()
 def cli() -> None:
     pass
@@ -45,14 +52,17 @@ def cli() -> None:
 @click.option("--sets", default=SETS)
 @click.option("--power", default=0.5)
 @click.option("--variant", default=DEFAULT_VARIANT, help="bins/direction grids/LBP grids")
+@click.option("--ridge", type=float, default=None,
+              help="writer-dependent: the user model against the training writers' background, this ridge")
 @click.option("--out", default=None)
-def alone(fold: int, sets: str, power: float, variant: str, out: str | None) -> None:
+def alone(fold: int, sets: str, power: float, variant: str, ridge: float | None, out: str | None) -> None:
     """The descriptor alone: pooled validation EER, per-set validation (skilled, random)."""
     from export.offline.pool import held_out
     from export.offline.pool_eval import cell_distances, embedding_comparator, evaluate
     from export.offline.evaluate import to_report
     val, test = held_out(sets.split(","), fold, "sdinet")
-    compare = embedding_comparator(descriptor_embedder(config(power, variant)))
+    embed = descriptor_embedder(config(power, variant))
+    compare = embedding_comparator(embed) if ridge is None else writer_dependent(embed, sets.split(","), fold, ridge)
     res: dict[str, Any] = evaluate(compare, val, test)
     by_set: dict[str, list] = {}
     for w in val:

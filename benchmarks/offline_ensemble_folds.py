@@ -28,6 +28,7 @@ looked at to judge the weights.
     PYTHONPATH=. python benchmarks/offline_ensemble_folds.py ship-descriptor 1
     PYTHONPATH=. python benchmarks/offline_ensemble_folds.py fit 1 --members sigembed-wd,sdinet,descriptor
     PYTHONPATH=. python benchmarks/offline_ensemble_folds.py compare 0 1 2 3 --members sigembed-wd,sdinet,descriptor
+    PYTHONPATH=. python benchmarks/offline_ensemble_folds.py ship-descriptor 1 --ridge 0.01   # descriptor-wd
 """
 from __future__ import annotations
 
@@ -127,16 +128,20 @@ def ship_sdinet(fold: int, sdinet_work: str, work: str) -> None:
 @click.argument("fold", type=int)
 @click.option("--work", default=str(WORK), show_default=True)
 @click.option("--lbp-grids", default=None, help="pool descriptor's --lbp-grids ('' for none); default: its own")
-def ship_descriptor(fold: int, work: str, lbp_grids: str | None) -> None:
-    """Install the handcrafted descriptor into the fold's folder (its threshold and terms from
-    the fold's validation writers); fold 0's folder starts as a copy of the package's models."""
+@click.option("--ridge", type=float, default=None, help="install the writer-dependent descriptor-wd, this ridge")
+def ship_descriptor(fold: int, work: str, lbp_grids: str | None, ridge: float | None) -> None:
+    """Install the handcrafted descriptor (or with ``--ridge`` its writer-dependent route, the
+    background from the fold's training writers) into the fold's folder (its threshold and terms
+    from the fold's validation writers); fold 0's folder starts as a copy of the package's models."""
     from edgesig.runtime import MODELS_DIR
     models = fold_models(work, fold)
     if fold == 0 and not (models / "manifest.json").is_file():
         shutil.copytree(MODELS_DIR, models, dirs_exist_ok=True)
     layout = [] if lbp_grids is None else ["--lbp-grids", lbp_grids]
+    route = [] if ridge is None else ["--ridge", str(ridge)]
+    name = "descriptor" if ridge is None else "descriptor-wd"
     export("offline", "pool", "descriptor", "--sets", SETS, "--fold", str(fold), "--models-dir", str(models),
-           *layout, "--out", str(Path(work) / f"descriptor_fold{fold}.json"))
+           *layout, *route, "--out", str(Path(work) / f"{name}_fold{fold}.json"))
 
 
 @main.command()
@@ -144,11 +149,12 @@ def ship_descriptor(fold: int, work: str, lbp_grids: str | None) -> None:
 @click.option("--work", default=str(WORK), show_default=True)
 @click.option("--members", default=MEMBERS, show_default=True)
 @click.option("--installed", is_flag=True, help="fit on the package's installed members (their fold: 0)")
-def fit(fold: int, work: str, members: str, installed: bool) -> None:
+@click.option("--step", default=0.05, show_default=True, help="pool ensemble's weight grid step")
+def fit(fold: int, work: str, members: str, installed: bool, step: float) -> None:
     """Fit the ensemble on the fold's validation writers and score its test writers once."""
     where = [] if installed else ["--models-dir", str(fold_models(work, fold))]
     export("offline", "pool", "ensemble", "--members", members, "--sets", SETS, "--fold", str(fold), "--threads", "1",
-           *where, "--no-install", "--cache", str(Path(work) / "cache"), "--out", str(result_path(work, fold, members)))
+           "--step", str(step), *where, "--no-install", "--cache", str(Path(work) / "cache"), "--out", str(result_path(work, fold, members)))
 
 
 def cell(m: dict[str, Any], full: bool) -> str:

@@ -20,6 +20,7 @@ ENGINE_TYPES: dict[str, str] = {
     "sigembed": "edgesig.engines.sigembed:SigEmbedEngine",
     "sigembed-wd": "edgesig.engines.sigembed:SigEmbedEngine",
     "descriptor": "edgesig.engines.descriptor:DescriptorEngine",
+    "descriptor-wd": "edgesig.engines.descriptor:DescriptorEngine",
     "ensemble": "edgesig.engines.ensemble:EnsembleEngine",
     "ensemble-flow": "edgesig.engines.ensemble:EnsembleEngine",
 }

@@ -4,6 +4,10 @@
 image (``edgesig.offline.descriptor``, a (1, D) float32 row, 1.5 kB a reference as shipped), so a
 verification describes only the query; ``distances`` is 1 - cosine, which
 ``edgesig.decision`` normalises by the references' own spread like any other engine's.
+The writer-dependent route (entry ``descriptor-wd``) fits ``sigembed-wd``'s per-user
+Fisher discriminant on the rows instead, against a background of training writers' rows
+(``edgesig.engines.sigembed.user_model_distances``), as the literature's best handcrafted
+results use writer-dependent classifiers rather than a fixed distance.
 Alone it is about as good as the CNNs; it is shipped as a member of the ``ensemble``,
 whose CNN members it complements (``benchmarks/RESULTS_offline_pool.md``).
 """
@@ -14,9 +18,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgesig.engines.base import Engine
+from edgesig.engines.sigembed import held_out_matrix, load_background, user_model_distances
 from edgesig.errors import ImageError, InvalidInputError
 from edgesig.offline.descriptor import DescriptorConfig, describe
-from edgesig.runtime import ModelEntry
+from edgesig.runtime import Manifest, ModelEntry
 
 
 class DescriptorEngine(Engine):
@@ -24,9 +29,10 @@ class DescriptorEngine(Engine):
     #: whose normalisation the descriptor starts from (an ensemble hands it that image)
     target = "sdinet"
 
-    def __init__(self, entry: ModelEntry):
+    def __init__(self, entry: ModelEntry, manifest: Manifest | None = None):
         super().__init__(entry)
         self.config = DescriptorConfig.from_params(entry.params["descriptor"])
+        self.background = load_background(entry, manifest or Manifest())
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -47,14 +53,20 @@ class DescriptorEngine(Engine):
         return describe(image, self.config)[None, :]
 
     def distances(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
-        """1 - cosine of the query's descriptor with each reference's."""
+        """1 - cosine of the query's descriptor with each reference's, or (writer-dependent) its
+        distance to the references' user model, repeated once per reference."""
         if len(references) == 0:
             raise InvalidInputError("need at least one reference to compare the query with")
         refs = np.stack([self._check(r, "reference") for r in references])
-        return 1.0 - refs @ self._check(query, "query")
+        q = self._check(query, "query")
+        if self.background is not None:
+            return np.full(len(refs), user_model_distances(refs, q[None], *self.background)[0])
+        return 1.0 - refs @ q
 
     def pairwise(self, references: Sequence[np.ndarray]) -> np.ndarray:
         refs = np.stack([self._check(r, "reference") for r in references])
+        if self.background is not None:
+            return held_out_matrix(refs, *self.background)
         out = 1.0 - refs @ refs.T
         np.fill_diagonal(out, 0.0)
         return out

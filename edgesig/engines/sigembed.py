@@ -52,6 +52,20 @@ def held_out_matrix(refs: np.ndarray, mean: np.ndarray, precision: np.ndarray) -
     return mat
 
 
+def load_background(entry: ModelEntry, manifest: Manifest) -> tuple[np.ndarray, np.ndarray] | None:
+    """The writer-dependent route's background (mean, precision) named by ``params.background``,
+    checked against its sha256; None for an entry compared by cosine."""
+    name = entry.params.get("background")
+    if not name:
+        return None
+    path = manifest.origin(entry.name) / name  # beside the manifest that supplied the entry
+    if not path.is_file() or sha256_file(path) != entry.params.get("background_sha256"):
+        raise ModelError(f"{path} is missing or does not match the manifest's sha256; reinstall "
+                         f"edgesig or run `{entry.made_by or 'the export command that installed it'}` again")
+    with np.load(path) as z:
+        return z["mean"].astype(np.float64), z["precision"].astype(np.float64)
+
+
 class SigEmbedEngine(PairImageEngine):
     """Shares the pair engines' session, pipeline and stored 155x220 images; compares embeddings."""
 
@@ -61,15 +75,7 @@ class SigEmbedEngine(PairImageEngine):
     def __init__(self, entry: ModelEntry, threads: int = 1, manifest: Manifest | None = None):
         manifest = manifest or Manifest()
         super().__init__(entry, threads, manifest)
-        self.background: tuple[np.ndarray, np.ndarray] | None = None
-        name = entry.params.get("background")
-        if name:  # the writer-dependent route
-            path = manifest.origin(entry.name) / name  # beside the manifest that supplied the entry
-            if not path.is_file() or sha256_file(path) != entry.params.get("background_sha256"):
-                raise ModelError(f"{path} is missing or does not match the manifest's sha256; reinstall "
-                                 "edgesig or run `python -m export offline embed ship` again")
-            with np.load(path) as z:
-                self.background = (z["mean"].astype(np.float64), z["precision"].astype(np.float64))
+        self.background = load_background(entry, manifest)
 
     def embed(self, images: Sequence[np.ndarray], label: str = "reference") -> np.ndarray:
         """Unit embeddings (n, dim) of prepared images, in one session run."""

@@ -141,6 +141,14 @@ def held_out(sets: Sequence[str], fold: int, target: str = "sdinet", seed: int =
     return part(found, sets, "val", fold), {ds: part(found, [ds], "test", fold) for ds in sets}
 
 
+def train_writers(sets: Sequence[str], fold: int, target: str = "sdinet", seed: int = 0,
+                  root: Path = POOL_DIR) -> list[ImageWriter]:
+    """The fold's training writers of every set, for ``target`` (only those are read or built)."""
+    from edgesig.eval.datasets import split
+    keep = {(ds, w) for ds in sets for w in split(ds, "train", fold)}
+    return part(load_pool(sets, seed, root, target=target, only=lambda ds, w: (ds, w) in keep), sets, "train", fold)
+
+
 def part(pool: dict[str, ImageWriter], sets: Iterable[str], name: str, fold: int = 0) -> list[ImageWriter]:
     """The pool's writers of one part ("train", "val", "test") of ``fold``, set by set, as
     ``edgesig.eval.datasets.split`` assigns them (rendered writers keep their online set's part)."""

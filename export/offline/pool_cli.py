@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from export.offline.embed_cli import POOLED_DEFINITION, SETS, echo_result, fold_results, install_pool_model
 from export.run_options import command_line, is_main, run_options
@@ -158,42 +159,61 @@ def parse_grids(spec: str) -> tuple[tuple[int, int], ...]:
 @click.option("--lbp-grids", default="", show_default=True, callback=lambda c, p, v: parse_grids(v),
               help="uniform-LBP grids; none in the shipped 1.1.0 (1.0.0: 1x1,2x3, which validated worse on 3 of 4 folds)")
 @click.option("--power", default=0.5, show_default=True, help="histogram power normalisation (0.5: Hellinger)")
+@click.option("--ridge", type=float, default=None,
+              help="install the writer-dependent route `descriptor-wd` instead: sigembed-wd's user model on the "
+                   "rows, against the fold's training writers' background with this covariance ridge")
 @click.option("--models-dir", default=None, help="default: the package's models folder")
 @click.option("--version", default="1.1.0", show_default=True)
 @click.option("--out", default=None, help="also write the result as JSON here")
 def descriptor(sets: str, fold: int, bins: int, direction_grids: Any, lbp_grids: Any, power: float,
-               models_dir: str | None, version: str, out: str | None) -> None:
+               ridge: float | None, models_dir: str | None, version: str, out: str | None) -> None:
     """Install the handcrafted descriptor engine (``edgesig.offline.descriptor``).
 
     Nothing is trained: it runs as the kiosk runs it on the fold's validation writers of every
     set pooled, which choose its terms and threshold, and is tested on every set's test writers.
+    With ``--ridge`` the background of the writer-dependent route is the mean and precision of
+    the fold's training writers' rows, shipped beside the manifest as ``descriptor-wd-background.npz``.
     """
     from edgesig.eval.datasets import split
     from edgesig.offline.descriptor import DescriptorConfig
-    from edgesig.runtime import MODELS_DIR, Manifest, ModelEntry
-    from export.offline.pool import held_out
-    from export.offline.pool_eval import descriptor_embedder, embedding_comparator, evaluate
+    from edgesig.runtime import MODELS_DIR, Manifest, ModelEntry, sha256_file
+    from export.offline.pool import held_out, train_writers
+    from export.offline.pool_eval import background, descriptor_embedder, embedding_comparator, evaluate, \
+        user_model_comparator
     names = sets.split(",")
     config = DescriptorConfig(bins, direction_grids, lbp_grids, power)
-    params = {"descriptor": config.to_params(), "target": "sdinet"}
-    r = evaluate(embedding_comparator(descriptor_embedder(config)), *held_out(names, fold, "sdinet"))
-    r = {"command": command_line(), "engine": "descriptor", "sets": names, "fold": fold, **r}
-    echo_result(r, "descriptor ")
+    manifest = Manifest(models_dir or MODELS_DIR)
+    name, params = "descriptor", {"descriptor": config.to_params(), "target": "sdinet"}
+    embed = descriptor_embedder(config)
+    compare, trained_on = embedding_comparator(embed), "nothing (handcrafted)"
+    if ridge is not None:
+        train = train_writers(names, fold)
+        mean, precision = (a.astype(np.float32) for a in background(embed, train, ridge))
+        name, bg_file = "descriptor-wd", manifest.dir / "descriptor-wd-background.npz"
+        bg_file.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(bg_file, mean=mean, precision=precision)
+        params.update(background=bg_file.name, background_sha256=sha256_file(bg_file), ridge=ridge)
+        compare = user_model_comparator(embed, mean.astype(np.float64), precision.astype(np.float64))
+        trained_on = f"background only: the rows of fold {fold}'s {len(train)} training writers of {sets}"
+    # every SVC2004 Task 2 writer but the validation ones that chose the threshold (writer-dependent:
+    # the test writers, as the background saw the training writers)
+    parts = ("val", "train") if ridge is not None else ("val",)
+    seen = {int(u) for p in parts for u in split("svc2004-task2", p, fold)}
+    unseen = sorted(set(range(1, 41)) - seen)
+    r = evaluate(compare, *held_out(names, fold, "sdinet"))
+    r = {"command": command_line(), "engine": name, "sets": names, "fold": fold, **r}
+    echo_result(r, f"{name} ")
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(r, indent=1))
-    manifest = Manifest(models_dir or MODELS_DIR)
-    manifest.put(ModelEntry(name="descriptor", version=version, modality="image",
+    manifest.put(ModelEntry(name=name, version=version, modality="image",
                             params={**params, "combine": r["combine"]}, calibration=r["calibration"],
                             made_by=r["command"],
                             metrics={"val_eer": r["val_eer"], "selection_eer": r["val_eer"],
-                                     "selection_eer_definition": POOLED_DEFINITION,
-                                     "trained_on": "nothing (handcrafted)",
-                                     # every SVC2004 Task 2 writer but the validation ones that chose the threshold
-                                     "unseen_users": sorted(set(range(1, 41)) - {int(u) for u in
-                                                                                 split("svc2004-task2", "val", fold)}),
+                                     "selection_eer_definition": POOLED_DEFINITION, "trained_on": trained_on,
+                                     "unseen_users": unseen,
                                      "pool": r}))
-    click.echo(f"installed descriptor {version} in {manifest.dir}")
+    click.echo(f"installed {name} {version} in {manifest.dir}")
 
 
 @pool.command()
@@ -269,7 +289,7 @@ def ensemble_entry(entries: list, fitted: Any, result: dict[str, Any], name: str
         """Whose normalisation a member starts from, and the shape of what it stores."""
         if e.name == "flow":  # the coarse grid of SDINet's image (FlowEngine.from_normalized)
             return "sdinet", list(e.params["flow"]["grid"])
-        if e.name == "descriptor":  # one descriptor row of SDINet's image (DescriptorEngine.from_normalized)
+        if "descriptor" in e.params:  # one descriptor row of SDINet's image (DescriptorEngine.from_normalized)
             from edgesig.offline.descriptor import DescriptorConfig
             return "sdinet", [1, DescriptorConfig.from_params(e.params["descriptor"]).size]
         target = str(e.params.get("target", e.name))

@@ -102,3 +102,28 @@ def test_pool_embedder_measures_what_the_engine_measures():
     mat, d = embedding_comparator(descriptor_embedder(CFG))(refs, queries)
     engine_mat, engine_d = engine_comparator(_engine())(refs, queries)
     assert np.allclose(mat, engine_mat, atol=1e-6) and np.allclose(d, engine_d, atol=1e-6)
+
+
+def test_writer_dependent_route_uses_the_user_model_of_its_background(tmp_path):
+    """descriptor-wd runs sigembed-wd's Fisher user model on the rows: one distance per query,
+    repeated per reference, 0 at the references' mean; its background file is pinned by sha256."""
+    from edgesig.engines.sigembed import user_model_distances
+    from edgesig.errors import ModelError
+    from edgesig.runtime import Manifest, sha256_file
+    assert ENGINE_TYPES["descriptor-wd"] == ENGINE_TYPES["descriptor"]
+    rows = np.stack([describe(_image(k, seed)) for k in range(4) for seed in range(3)]).astype(np.float64)
+    np.savez(tmp_path / "bg.npz", mean=rows.mean(0), precision=np.linalg.inv(np.cov(rows.T) + 0.01 * np.eye(CFG.size)))
+    params = {"descriptor": CFG.to_params(), "background": "bg.npz", "background_sha256": sha256_file(tmp_path / "bg.npz")}
+    entry = ModelEntry(name="descriptor-wd", version="test", modality="image", params=params,
+                       calibration={"threshold": 0.5, "slope": 3.0})
+    Manifest(tmp_path).put(entry)
+    engine = DescriptorEngine(entry, manifest=Manifest(tmp_path))
+    refs = [engine.from_normalized(_image(0, seed)) for seed in range(4)]
+    query = engine.from_normalized(_image(1))
+    d = engine.distances(query, refs)
+    assert np.ptp(d) == 0 and np.isclose(d[0], user_model_distances(np.concatenate(refs), query, *engine.background)[0])
+    mat = engine.pairwise(refs)
+    assert np.allclose(mat, mat.T) and np.allclose(np.diag(mat), 0) and np.all(mat[~np.eye(4, dtype=bool)] > 0)
+    np.savez(tmp_path / "bg.npz", mean=rows.mean(0) + 1, precision=np.eye(CFG.size))
+    with pytest.raises(ModelError, match="sha256"):
+        DescriptorEngine(entry, manifest=Manifest(tmp_path))
