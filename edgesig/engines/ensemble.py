@@ -18,7 +18,7 @@ prepared arrays flattened and concatenated in the manifest's member order, each 
 once: members that keep the same array (the same normalisation target and the same
 ``from_normalized``, as SDINet and SigEmbed both keep SDINet's 155x220 image) share one
 part. SDINet plus the cross-writer network store 84,276 values; a flow member adds its
-64x96 grid of SDINet's image, a descriptor member its (1, D) row (the shipped 2.4.0:
+64x96 grid of SDINet's image, a descriptor member its (1, D) row (the shipped 2.5.0:
 34,100 + 372 values). The offline pipeline (sheet, lighting, lines, location)
 runs once; only the last normalisation differs per target, and each is computed once.
 The manifest pins each member (``ModelEntry.fingerprint``): an ensemble fitted on other
