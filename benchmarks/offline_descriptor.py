@@ -10,7 +10,7 @@ grids/LBP grids', ``--power``); ``fuse`` adds it to the installed members throug
 ensemble's own fit, from distances cached under ``--cache``. The four-fold decision to ship
 it is ``offline_ensemble_folds.py compare`` (``benchmarks/RESULTS_offline_pool.md``).
 
-    PYTHONPATH=. python benchmarks/offline_descriptor.py alone --fold 0 [--variant 12/1x1,2x3,4x6/]
+    PYTHONPATH=. python benchmarks/offline_descriptor.py alone --fold 0 [--variant 12/1x1,2x3,4x6/] [--ridge 0.001]
     PYTHONPATH=.:benchmarks python benchmarks/offline_descriptor.py fuse --fold 0 [--variant ...] --out build/desc/fuse_f0.json
 """
 from __future__ import annotations

@@ -176,10 +176,9 @@ def descriptor(sets: str, fold: int, bins: int, direction_grids: Any, lbp_grids:
     """
     from edgesig.eval.datasets import split
     from edgesig.offline.descriptor import DescriptorConfig
-    from edgesig.runtime import MODELS_DIR, Manifest, ModelEntry, sha256_file
-    from export.offline.pool import held_out, train_writers
-    from export.offline.pool_eval import background, descriptor_embedder, embedding_comparator, evaluate, \
-        user_model_comparator
+    from edgesig.runtime import MODELS_DIR, Manifest, ModelEntry
+    from export.offline.pool import held_out
+    from export.offline.pool_eval import descriptor_embedder, embedding_comparator, evaluate
     names = sets.split(",")
     config = DescriptorConfig(bins, direction_grids, lbp_grids, power)
     manifest = Manifest(models_dir or MODELS_DIR)
@@ -187,14 +186,10 @@ def descriptor(sets: str, fold: int, bins: int, direction_grids: Any, lbp_grids:
     embed = descriptor_embedder(config)
     compare, trained_on = embedding_comparator(embed), "nothing (handcrafted)"
     if ridge is not None:
-        train = train_writers(names, fold)
-        mean, precision = (a.astype(np.float32) for a in background(embed, train, ridge))
-        name, bg_file = "descriptor-wd", manifest.dir / "descriptor-wd-background.npz"
-        bg_file.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(bg_file, mean=mean, precision=precision)
-        params.update(background=bg_file.name, background_sha256=sha256_file(bg_file), ridge=ridge)
-        compare = user_model_comparator(embed, mean.astype(np.float64), precision.astype(np.float64))
-        trained_on = f"background only: the rows of fold {fold}'s {len(train)} training writers of {sets}"
+        name = "descriptor-wd"
+        compare, background, trained_on = write_background(embed, names, fold, ridge,
+                                                           manifest.dir / f"{name}-background.npz")
+        params.update(background, ridge=ridge)
     # every SVC2004 Task 2 writer but the validation ones that chose the threshold (writer-dependent:
     # the test writers, as the background saw the training writers)
     parts = ("val", "train") if ridge is not None else ("val",)
@@ -214,6 +209,22 @@ def descriptor(sets: str, fold: int, bins: int, direction_grids: Any, lbp_grids:
                                      "unseen_users": unseen,
                                      "pool": r}))
     click.echo(f"installed {name} {version} in {manifest.dir}")
+
+
+def write_background(embed: Any, sets: list[str], fold: int, ridge: float, path: Path) -> tuple[Any, dict, str]:
+    """The writer-dependent route's background (mean and precision of the fold's training
+    writers' rows, float32 as shipped) written to ``path``: its comparator, the entry's
+    ``background`` params and what it was built from."""
+    from edgesig.runtime import sha256_file
+    from export.offline.pool import train_writers
+    from export.offline.pool_eval import background, user_model_comparator
+    train = train_writers(sets, fold)
+    mean, precision = (a.astype(np.float32) for a in background(embed, train, ridge))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, mean=mean, precision=precision)
+    compare = user_model_comparator(embed, mean.astype(np.float64), precision.astype(np.float64))
+    return (compare, {"background": path.name, "background_sha256": sha256_file(path)},
+            f"background only: the rows of fold {fold}'s {len(train)} training writers of {','.join(sets)}")
 
 
 @pool.command()
