@@ -6,7 +6,7 @@ verification describes only the query; ``distances`` is 1 - cosine, which
 ``edgesig.decision`` normalises by the references' own spread like any other engine's.
 The writer-dependent route (entry ``descriptor-wd``) fits ``sigembed-wd``'s per-user
 Fisher discriminant on the rows instead, against a background of training writers' rows
-(``edgesig.engines.sigembed.user_model_distances``), as the literature's best handcrafted
+(``edgesig.engines.sigembed.row_distances``), as the literature's best handcrafted
 results use writer-dependent classifiers rather than a fixed distance.
 Alone it is about as good as the CNNs; it is shipped as a member of the ``ensemble``,
 whose CNN members it complements (``benchmarks/RESULTS_offline_pool.md``).
@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from edgesig.engines.base import Engine
-from edgesig.engines.sigembed import held_out_matrix, load_background, user_model_distances
+from edgesig.engines.sigembed import load_background, row_distances, row_pairwise
 from edgesig.errors import ImageError, InvalidInputError
 from edgesig.offline.descriptor import DescriptorConfig, describe
 from edgesig.runtime import Manifest, ModelEntry
@@ -58,18 +58,10 @@ class DescriptorEngine(Engine):
         if len(references) == 0:
             raise InvalidInputError("need at least one reference to compare the query with")
         refs = np.stack([self._check(r, "reference") for r in references])
-        q = self._check(query, "query")
-        if self.background is not None:
-            return np.full(len(refs), user_model_distances(refs, q[None], *self.background)[0])
-        return 1.0 - refs @ q
+        return row_distances(refs, self._check(query, "query"), self.background)
 
     def pairwise(self, references: Sequence[np.ndarray]) -> np.ndarray:
-        refs = np.stack([self._check(r, "reference") for r in references])
-        if self.background is not None:
-            return held_out_matrix(refs, *self.background)
-        out = 1.0 - refs @ refs.T
-        np.fill_diagonal(out, 0.0)
-        return out
+        return row_pairwise(np.stack([self._check(r, "reference") for r in references]), self.background)
 
     def _check(self, arr: np.ndarray, label: str) -> np.ndarray:
         """A finite float descriptor row of this entry's size, as a float64 vector."""

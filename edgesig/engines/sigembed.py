@@ -66,6 +66,25 @@ def load_background(entry: ModelEntry, manifest: Manifest) -> tuple[np.ndarray, 
         return z["mean"].astype(np.float64), z["precision"].astype(np.float64)
 
 
+def row_distances(refs: np.ndarray, query: np.ndarray,
+                  background: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """The query row's distance to each reference row (unit rows (k, D), (D,)): 1 - cosine, or
+    with a ``background`` (mean, precision) its distance to the references' user model,
+    repeated once per reference. What every engine that stores one row per image compares."""
+    if background is None:
+        return 1.0 - refs @ query
+    return np.full(len(refs), user_model_distances(refs, query[None], *background)[0])
+
+
+def row_pairwise(refs: np.ndarray, background: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """The references' (k, k) spread in the same terms as ``row_distances``, zero diagonal."""
+    if background is not None:
+        return held_out_matrix(refs, *background)
+    mat = 1.0 - refs @ refs.T
+    np.fill_diagonal(mat, 0.0)
+    return mat
+
+
 class SigEmbedEngine(PairImageEngine):
     """Shares the pair engines' session, pipeline and stored 155x220 images; compares embeddings."""
 
@@ -94,15 +113,7 @@ class SigEmbedEngine(PairImageEngine):
         if not len(references):
             raise InvalidInputError("need at least one reference to compare the query with")
         both = self._run([self.check_image(r, "reference") for r in references] + [self.check_image(query, "query")])
-        refs, q = both[:-1], both[-1]
-        if self.background is None:
-            return 1.0 - refs @ q
-        return np.full(len(refs), user_model_distances(refs, q[None], *self.background)[0])
+        return row_distances(both[:-1], both[-1], self.background)
 
     def pairwise(self, references: Sequence[np.ndarray]) -> np.ndarray:
-        refs = self.embed(references)
-        if self.background is not None:
-            return held_out_matrix(refs, *self.background)
-        mat = 1.0 - refs @ refs.T
-        np.fill_diagonal(mat, 0.0)
-        return mat
+        return row_pairwise(self.embed(references), self.background)
