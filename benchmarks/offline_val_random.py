@@ -20,10 +20,10 @@ import click
 
 from edgesig.decision import Calibration
 from edgesig.runtime import Manifest
-from export.offline.ensemble_fit import eer_by_set, fuse_users, ss_scores
+from export.offline.data import ImageWriter
+from export.offline.ensemble_fit import eer_by_set, fuse_users, score_members, ss_scores
 from export.offline.evaluate import UserDistances
-from export.offline.pool_eval import (REAL_CONDITIONS, RENDER_CONDITIONS, condition_distances, engine_comparator,
-                                      summarize)
+from export.offline.pool_eval import REAL_CONDITIONS, RENDER_CONDITIONS, Comparator, condition_distances, summarize
 
 SETS = ("cedar", "svc2004-task2", "svc2004-task1", "susig", "mcyt")
 
@@ -35,20 +35,10 @@ def ensemble_at(rev: str) -> dict[str, Any]:
     return next(m for m in (models if isinstance(models, list) else models.values()) if m["name"] == "ensemble")
 
 
-def random_distances(manifest: Manifest, names: Sequence[str], fold: int) -> dict[str, list[UserDistances]]:
-    """Each member's distances on the fold's validation writers with random forgeries."""
-    from edgesig.engines import load_engine
-    from export.offline.pool import held_out
-    writers: dict[str, Any] = {}
-    out = {}
-    for name in names:
-        target = str(manifest.get(name).params.get("target", name))
-        if target not in writers:
-            writers[target] = held_out(SETS, fold, target)[0]
-        compare = engine_comparator(load_engine(name, manifest, 1))
-        out[name] = [d for cond in (*REAL_CONDITIONS, *RENDER_CONDITIONS)
-                     for d in condition_distances(compare, writers[target], cond, "random")]
-    return out
+def random_distances(compare: Comparator, val: list[ImageWriter], test_by_set: Any) -> list[UserDistances]:
+    """A member's distances on the validation writers with random forgeries (``score_members``' measure)."""
+    return [d for cond in (*REAL_CONDITIONS, *RENDER_CONDITIONS)
+            for d in condition_distances(compare, val, cond, "random")]
 
 
 @click.command()
@@ -57,7 +47,7 @@ def main(revs: Sequence[str]) -> None:
     """Pooled and per-set validation EER on random forgeries, FAR / FRR at each entry's threshold."""
     entries = {rev: ensemble_at(rev) for rev in revs}
     names = list(dict.fromkeys(m["name"] for e in entries.values() for m in e["params"]["members"]))
-    dists = random_distances(Manifest(), names, 0)
+    dists = score_members(Manifest(), names, SETS, 0, measure=random_distances)
     for rev, entry in entries.items():
         members = entry["params"]["members"]
         fused = fuse_users([m["weight"] for m in members], [Calibration(**m["calibration"]) for m in members],

@@ -16,7 +16,7 @@ import itertools
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -55,9 +55,10 @@ def member_distances(compare: Comparator, val: Sequence[ImageWriter],
 
 
 def score_members(manifest: Manifest, names: Sequence[str], sets: Sequence[str], fold: int,
-                  threads: int = 1) -> dict[str, MemberDistances]:
+                  threads: int = 1, measure: Callable[..., Any] = member_distances) -> dict[str, Any]:
     """Each installed engine of ``names`` run as the kiosk runs it on the fold's held-out writers
-    (read once per normalisation target)."""
+    (read once per normalisation target): ``measure(comparator, validation writers, test writers
+    by set)``, by default its distances on both."""
     from edgesig.engines import load_engine
     from export.offline.pool import held_out
     from export.offline.pool_eval import engine_comparator
@@ -67,7 +68,7 @@ def score_members(manifest: Manifest, names: Sequence[str], sets: Sequence[str],
         target = str(manifest.get(name).params.get("target", name))
         if target not in writers:
             writers[target] = held_out(sets, fold, target)
-        out[name] = member_distances(engine_comparator(load_engine(name, manifest, threads)), *writers[target])
+        out[name] = measure(engine_comparator(load_engine(name, manifest, threads)), *writers[target])
     return out
 
 
