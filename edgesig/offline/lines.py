@@ -71,7 +71,10 @@ CAPTION_WORD, CAPTION_FILL, CAPTION_STEMS, CAPTION_STROKES, CAPTION_LEVEL = 2.5,
 #: CAPTION_BELOW of the rest of the signature's ink lies above its top, and it is a word
 #: of two blobs or more, or of one blob spanning at most CAPTION_BLOB_SPAN of the box's
 #: width: a flourish or underline under a signature is one stroke too, but it spans most
-#: of the signature, while a caption's 2 mm print blurred into one word is short.
+#: of the signature, while a caption's 2 mm print blurred into one word is short. A row
+#: of CAPTION_PARTS characters or more is print as it is under a line; only fewer, run
+#: together, must look like a printed word (a sharp "Signature of recipient", its
+#: descenders stretching the row, has upright stems in a third of its columns).
 CAPTION_BELOW, CAPTION_BELOW_PARTS, CAPTION_BLOB_SPAN = 0.97, 2, 0.5
 #: A caption printed close under the signature can touch it (a letter's foot or lead-in
 #: stroke lands on the print), and then no row of its own is left to find. It still sticks
@@ -197,10 +200,11 @@ def caption_under(binary: np.ndarray, box: Box, segments: tuple[Segment, ...]) -
     Forms without a signature line print "Signature" just under where one signs, close
     enough to join the signature's box, and so do ruled forms (where ``caption_mask``
     takes text between lines for handwriting) and boxed ones (the caption under the box,
-    past its corner). Such a caption is a row of printed words (see ``CAPTION_WORD``)
-    under nearly all of the signature's ink; not the parts of letters that a removed
-    line cut off, which look alike (see ``_cut_by_line``). Print under a line that touches
-    the signature is found where it sticks out of the box (see ``CAPTION_BAND_SLACK``).
+    past its corner). Such a caption is a row of printed characters or words (see
+    ``CAPTION_BELOW``) under nearly all of the signature's ink; not the parts of letters
+    that a removed line cut off, which look alike (see ``_cut_by_line``). Print under a
+    line that touches the signature is found where it sticks out of the box (see
+    ``CAPTION_BAND_SLACK``).
     """
     crop = binary[box.slices]
     out = np.zeros_like(binary)
@@ -228,7 +232,8 @@ def caption_under(binary: np.ndarray, box: Box, segments: tuple[Segment, ...]) -
         part = np.isin(labels[y0:y1, x0:x1], row + 1)
         rest = ink_rows.copy()
         rest[y0:y1] -= part.sum(axis=1)
-        if rest[:y0].sum() >= CAPTION_BELOW * rest.sum() and _printed_word(part, pen) and \
+        printed = len(row) >= CAPTION_PARTS and _level(part) or _printed_word(part, pen)  # characters, or a word
+        if rest[:y0].sum() >= CAPTION_BELOW * rest.sum() and printed and \
                 not _cut_by_line(binary, lines, boxes[row] + offset):
             out[box.y0 + y0:box.y0 + y1, box.x0 + x0:box.x0 + x1][part] = 255
     return out
@@ -362,16 +367,17 @@ def _printed_word(part: np.ndarray, pen: Callable[[], float]) -> bool:
     (see ``CAPTION_WORD``)."""
     h, w = part.shape
     return w >= CAPTION_WORD * h and part.mean() >= CAPTION_FILL and \
-        np.mean(part.sum(axis=0) >= 0.5 * h) >= CAPTION_STEMS and _tilt(part) <= CAPTION_LEVEL * h and \
+        np.mean(part.sum(axis=0) >= 0.5 * h) >= CAPTION_STEMS and _level(part) and \
         h >= CAPTION_STROKES * min(_stroke_width(part), pen())
 
 
-def _tilt(part: np.ndarray) -> float:
-    """How far (rows) the mean height of ``part``'s ink in its right half lies from its left half's."""
+def _level(part: np.ndarray) -> bool:
+    """Whether ``part`` (boolean) stands level as print does: the mean height of its ink in its
+    right half lies within CAPTION_LEVEL of its height from its left half's."""
     rows = np.arange(part.shape[0], dtype=np.float64)
     half = part.shape[1] // 2
     left, right = part[:, :half].sum(axis=1), part[:, half:].sum(axis=1)
-    return abs(rows @ left / max(left.sum(), 1) - rows @ right / max(right.sum(), 1))
+    return abs(rows @ left / max(left.sum(), 1) - rows @ right / max(right.sum(), 1)) <= CAPTION_LEVEL * part.shape[0]
 
 
 def _pen_width(labels: np.ndarray, boxes: np.ndarray) -> float:

@@ -255,6 +255,34 @@ def test_caption_under_a_signature_without_a_line_is_found(seed: int) -> None:
     assert not np.any((mask > 0) & (signature > 0))    # ...and nothing of the signature
 
 
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("text", ["Signature of recipient", "Customer signature"])
+def test_sharp_caption_of_many_characters_under_a_signature_is_found(seed: int, text: str) -> None:
+    """Printed sharp enough to stay separate characters, the caption is a row of them, like
+    a caption under a line; as one shape its descenders leave upright stems in too few of
+    its columns for a word run together. Before: missed on every seed."""
+    signature, (x0, y0, x1, y1) = signed(seed, height=80.0, at=(120, 120))
+    canvas = np.zeros_like(signature)
+    cv2.putText(canvas, text, (20, y1 + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 255, 1, cv2.LINE_AA)
+    text_ink = np.where(canvas > 127, 255, 0).astype(np.uint8)
+    img = cv2.bitwise_or(signature, text_ink)
+    mask = caption_under(img, ink_box(img), ())
+    assert (mask[text_ink > 0] > 0).mean() > 0.95
+    assert not np.any((mask > 0) & (signature > 0))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_slanting_stroke_in_pieces_under_a_signature_is_not_a_caption(seed: int) -> None:
+    """A stroke under the signature that a photo broke into pieces is a row of parts too,
+    but it descends across the row: characters stand level."""
+    signature, (x0, y0, x1, y1) = signed(seed, height=80.0, at=(90, 120))
+    img = signature.copy()
+    for k in range(4):  # four dashes descending 8 px over 80 px
+        a = x0 + 10 + 20 * k
+        cv2.line(img, (a, y1 + 10 + 2 * k), (a + 12, y1 + 12 + 2 * k), 255, 2)
+    assert caption_under(img, ink_box(img), ()).max() == 0
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_flourish_under_a_signature_is_not_a_caption(seed: int) -> None:
     signature, (x0, y0, x1, y1) = signed(seed, height=80.0, at=(90, 120))
