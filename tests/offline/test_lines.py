@@ -244,15 +244,21 @@ def photographed_caption(text: str, x: int, y: int) -> np.ndarray:
     return np.where(cv2.GaussianBlur(canvas, (0, 0), 1.2) > 50, 255, 0).astype(np.uint8)
 
 
+def assert_caption_under(signature: np.ndarray, text: np.ndarray) -> None:
+    """caption_under finds all of the caption ``text`` printed under ``signature`` (no line)
+    and nothing of the signature."""
+    img = cv2.bitwise_or(signature, text)
+    mask = caption_under(img, ink_box(img), ())
+    assert (mask[text > 0] > 0).mean() > 0.95
+    assert not np.any((mask > 0) & (signature > 0))
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_caption_under_a_signature_without_a_line_is_found(seed: int) -> None:
     """No line anchors it (a form without one): the signature above it does."""
     signature, (x0, y0, x1, y1) = signed(seed, height=80.0, at=(90, 120))
     text = photographed_caption("Signature of recipient", 20, y1 + 16)
-    img = cv2.bitwise_or(signature, text)
-    mask = caption_under(img, ink_box(img), ())
-    assert (mask[text > 0] > 0).mean() > 0.95          # the caption...
-    assert not np.any((mask > 0) & (signature > 0))    # ...and nothing of the signature
+    assert_caption_under(signature, text)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -265,10 +271,7 @@ def test_sharp_caption_of_many_characters_under_a_signature_is_found(seed: int, 
     canvas = np.zeros_like(signature)
     cv2.putText(canvas, text, (20, y1 + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 255, 1, cv2.LINE_AA)
     text_ink = np.where(canvas > 127, 255, 0).astype(np.uint8)
-    img = cv2.bitwise_or(signature, text_ink)
-    mask = caption_under(img, ink_box(img), ())
-    assert (mask[text_ink > 0] > 0).mean() > 0.95
-    assert not np.any((mask > 0) & (signature > 0))
+    assert_caption_under(signature, text_ink)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -334,10 +337,7 @@ def test_caption_blurred_into_one_blob_under_a_signature_is_found(seed: int, blu
     """One word, one blob: short beside the signature, where a flourish spans most of it."""
     signature, (x0, y0, x1, y1) = signed(seed, height=80.0, at=(120, 120))
     text = blurred_caption("Signature", 20, y1 + 16, blur)
-    img = cv2.bitwise_or(signature, text)
-    mask = caption_under(img, ink_box(img), ())
-    assert (mask[text > 0] > 0).mean() > 0.95
-    assert not np.any((mask > 0) & (signature > 0))
+    assert_caption_under(signature, text)
 
 
 @pytest.mark.parametrize("seed", range(4))
