@@ -64,8 +64,13 @@ CAPTION_PARTS, CAPTION_HEIGHT, CAPTION_GAP, CAPTION_SPACING, CAPTION_CLEARANCE =
 #: Print also stands level: the mean height of a word's ink in its left and right halves
 #: differs by at most CAPTION_LEVEL of its height (at most 0.06 on the captions of 200
 #: synthetic kiosk photos), while a piece of a slanting stroke, such as the end of an
-#: underline that a line cut off, descends across its box (0.3).
+#: underline that a line cut off, descends across its box (0.3). And print keeps to one
+#: height: the centres of its columns' ink lie within CAPTION_WANDER of its height (10th
+#: to 90th percentile; at most 0.33 on the captions of 400 synthetic kiosk photos), while
+#: a curved stroke's follow the curve down and up again, level end to end (0.42-0.69 on
+#: eight pieces of underlines and loops those photos took for print).
 CAPTION_WORD, CAPTION_FILL, CAPTION_STEMS, CAPTION_STROKES, CAPTION_LEVEL = 2.5, 0.4, 0.4, 2.0, 0.15
+CAPTION_WANDER = 0.4
 #: A caption printed under the signature with no line between them (a form without a
 #: signature line, or with ruled lines) is anchored by the signature instead: at least
 #: CAPTION_BELOW of the rest of the signature's ink lies above its top, and it is a word
@@ -363,11 +368,11 @@ def _caption_parts(labels: np.ndarray, boxes: np.ndarray, s: Segment, lines: lis
 def _printed_word(part: np.ndarray, pen: Callable[[], float]) -> bool:
     """Whether ``part`` (a row's ink, boolean, cropped to the row) looks like a printed word
     whose letters ran together: wide, dense, with upright stems, several strokes tall (of
-    its own strokes or of the signature's ``pen``, measured only when needed) and level
-    (see ``CAPTION_WORD``)."""
+    its own strokes or of the signature's ``pen``, measured only when needed), level and
+    straight (see ``CAPTION_WORD``)."""
     h, w = part.shape
     return w >= CAPTION_WORD * h and part.mean() >= CAPTION_FILL and \
-        np.mean(part.sum(axis=0) >= 0.5 * h) >= CAPTION_STEMS and _level(part) and \
+        np.mean(part.sum(axis=0) >= 0.5 * h) >= CAPTION_STEMS and _level(part) and _straight(part) and \
         h >= CAPTION_STROKES * min(_stroke_width(part), pen())
 
 
@@ -378,6 +383,17 @@ def _level(part: np.ndarray) -> bool:
     half = part.shape[1] // 2
     left, right = part[:, :half].sum(axis=1), part[:, half:].sum(axis=1)
     return abs(rows @ left / max(left.sum(), 1) - rows @ right / max(right.sum(), 1)) <= CAPTION_LEVEL * part.shape[0]
+
+
+def _straight(part: np.ndarray) -> bool:
+    """Whether the ink of ``part`` (boolean) keeps to one height across its columns as a line
+    of print does: the centres of its columns' ink lie within CAPTION_WANDER of its height
+    (10th to 90th percentile), where a curved stroke's follow the curve."""
+    inked = part.any(axis=0)
+    counts = part.sum(axis=0)[inked]
+    centres = np.arange(part.shape[0], dtype=np.float64) @ part[:, inked] / counts
+    low, high = np.percentile(centres, [10, 90])
+    return high - low <= CAPTION_WANDER * part.shape[0]
 
 
 def _pen_width(labels: np.ndarray, boxes: np.ndarray) -> float:
@@ -596,6 +612,7 @@ def _printed(candidates: list[Segment], long_h: float, long_v: float, shape: tup
     ok = [s.length >= (long_h if s.horizontal else long_v) for s in candidates]
     border = len(candidates)  # the sheet's border, a partner as long as the image
     partners: list[tuple[list[int], list[int]]] = [([], []) for _ in candidates]
+    corners: list[tuple[int, int, int, int, float, float]] = []  # (i, its end, j, its end, distances)
     reach = 4.0
     for i, a in enumerate(candidates):
         if a.start <= reach:
@@ -612,8 +629,23 @@ def _printed(candidates: list[Segment], long_h: float, long_v: float, shape: tup
             a_end = _which_end(x_of_b, a, tol_a)
             b_end = _which_end(y_of_a, b, tol_b)
             if a_end is not None and b_end is not None:
-                partners[i][a_end].append(j)
-                partners[j][b_end].append(i)
+                corners.append((i, a_end, j, b_end, abs(x_of_b - (a.start, a.end)[a_end]),
+                                abs(y_of_a - (b.start, b.end)[b_end])))
+    # A straight down-stroke standing just inside a box, beside its side, reaches the ends
+    # of its top and bottom too, but the side meets them nearer at both: a candidate that
+    # each of its partners meets farther than another, parallel one makes no corner.
+    nearest: dict[tuple[int, int], float] = {}
+    for i, a_end, j, b_end, da, db in corners:
+        nearest[i, a_end] = min(nearest.get((i, a_end), np.inf), da)
+        nearest[j, b_end] = min(nearest.get((j, b_end), np.inf), db)
+    shadowed = np.ones(len(candidates), bool)
+    for i, a_end, j, b_end, da, db in corners:
+        shadowed[i] &= db > nearest[j, b_end]
+        shadowed[j] &= da > nearest[i, a_end]
+    for i, a_end, j, b_end, _, _ in corners:
+        if not (shadowed[i] or shadowed[j]):
+            partners[i][a_end].append(j)
+            partners[j][b_end].append(i)
     cornered = [bool(first) and bool(last) for first, last in partners] + [True]
     ok.append(True)
     # A box side's partners are box sides too (long, or cornered at both ends); a

@@ -85,6 +85,23 @@ def test_printed_box_around_the_signature_is_removed(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_straight_downstroke_beside_a_box_side_is_kept(seed: int) -> None:
+    """A ruler-straight first letter standing just inside a small box reaches the ends of
+    its top and bottom as the box's left side does, but the side meets them nearer: the
+    stroke is no side of its own. Before: erased with the box on every seed."""
+    canvas = np.zeros((H, W), np.uint8)
+    x0, y0, x1, y1 = paste(canvas, signature_mask(seed, 40.0)[:, :150], 200, 180)
+    cv2.line(canvas, (x0 - 4, y0 - 3), (x0 - 4, y1 + 3), 255, 3)  # the downstroke
+    lines = np.zeros_like(canvas)
+    cv2.rectangle(lines, (x0 - 16, y0 - 8), (x1 + 10, y1 + 8), 255, 2)
+    img = cv2.bitwise_or(canvas, lines)
+    result = remove_lines(img)
+    check_result(img, result)
+    kept, _, removed = scores(canvas, lines, result)
+    assert removed > 0.99 and kept > 0.99
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_small_box_with_only_short_sides_is_removed(seed: int) -> None:
     """Every side is shorter than ``long`` and little longer than ``short``: removed as a box.
 
@@ -283,6 +300,21 @@ def test_slanting_stroke_in_pieces_under_a_signature_is_not_a_caption(seed: int)
     for k in range(4):  # four dashes descending 8 px over 80 px
         a = x0 + 10 + 20 * k
         cv2.line(img, (a, y1 + 10 + 2 * k), (a + 12, y1 + 12 + 2 * k), 255, 2)
+    assert caption_under(img, ink_box(img), ()).max() == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_curved_underline_in_two_pieces_is_not_a_caption(seed: int) -> None:
+    """Two pieces of a sweeping underline are a row of two wide, dense parts, level end to
+    end like print, but their ink follows the curve down and up again, where print keeps
+    to one height. Before: taken on every seed."""
+    signature, (x0, y0, x1, y1) = signed(seed, height=80.0, at=(90, 120))
+    img = signature.copy()
+    xs = np.arange(x0 + 10, x1 - 10)
+    ys = y1 + 10 + 6 * np.sin((xs - xs[0]) / (xs[-1] - xs[0]) * np.pi)
+    curve = np.column_stack([xs, ys]).astype(np.int32)
+    half = len(curve) // 2
+    cv2.polylines(img, [curve[:half - 4], curve[half + 4:]], False, 255, 4)
     assert caption_under(img, ink_box(img), ()).max() == 0
 
 
