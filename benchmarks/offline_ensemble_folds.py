@@ -14,12 +14,16 @@ through the same commands the shipped entries came from, into a models folder of
 2. ``python -m export offline pool ship-sdinet`` of the fold's SDINet checkpoint (``pool
    sdinet --work build/sdinet_folds``), then the same dequantize and precision rule;
 3. ``python -m export offline pool ensemble --fold k --models-dir ... --no-install``: the
-   fit on the fold's validation writers and the one scoring of its test writers.
+   fit on the fold's validation writers (by the joint rule on skilled and random forgeries,
+   or ``--objective skilled`` as entries up to 2.4.0 were fitted) and the one scoring of its
+   test writers.
 
 Fold 0 is the installed ensemble's own fit (``fit 0 --installed`` reads the package's entries
 and writes nothing there). ``table`` prints the per-fold table and, from every fold's validation grid,
-the pooled validation EER of each weight averaged over the folds: the test writers are not
-looked at to judge the weights.
+the pooled validation objective of each weight averaged over the folds: the test writers are not
+looked at to judge the weights. ``compare`` judges a member set against another on the
+validation writers, set by set, by the joint rule (``ensemble_fit.joint_eer``: the mean of a
+set's skilled- and random-forgery EER) unless ``--objective skilled``.
 
     PYTHONPATH=. python benchmarks/offline_ensemble_folds.py ship-embed 1 --embed-work build/embed_r3
     PYTHONPATH=. python benchmarks/offline_ensemble_folds.py ship-sdinet 1 --sdinet-work build/sdinet_folds
@@ -29,6 +33,8 @@ looked at to judge the weights.
     PYTHONPATH=. python benchmarks/offline_ensemble_folds.py fit 1 --members sigembed-wd,sdinet,descriptor
     PYTHONPATH=. python benchmarks/offline_ensemble_folds.py compare 0 1 2 3 --members sigembed-wd,sdinet,descriptor
     PYTHONPATH=. python benchmarks/offline_ensemble_folds.py ship-descriptor 1 --ridge 0.01   # descriptor-wd
+    PYTHONPATH=. python benchmarks/offline_ensemble_folds.py fit 1 --members sigembed-wd,sdinet,descriptor --objective skilled
+    PYTHONPATH=. python benchmarks/offline_ensemble_folds.py compare 0 1 2 3 --members sigembed-wd,sdinet,descriptor --base sigembed-wd,sdinet,descriptor --base-fit skilled
 """
 from __future__ import annotations
 
@@ -42,6 +48,8 @@ from typing import Any, Sequence
 
 import click
 import numpy as np
+
+from export.offline.ensemble_fit import OBJECTIVES, judged_by_set
 
 SETS = "cedar,svc2004-task2,svc2004-task1,susig,mcyt"
 MEMBERS = "sigembed-wd,sdinet"
@@ -90,9 +98,10 @@ def fold_models(work: str, fold: int) -> Path:
     return models
 
 
-def result_path(work: str, fold: int, members: str) -> Path:
-    """Where ``fit`` leaves a fold's result (the shipped member set keeps its plain name)."""
-    tag = "" if members == MEMBERS else "-" + members.replace(",", "+")
+def result_path(work: str, fold: int, members: str, objective: str = "joint") -> Path:
+    """Where ``fit`` leaves a fold's result (the shipped member set keeps its plain name; a
+    skilled-only fit is tagged so that it never overwrites the joint fit of the same members)."""
+    tag = ("" if members == MEMBERS else "-" + members.replace(",", "+")) + ("" if objective == "joint" else f"-{objective}")
     return Path(work) / f"ensemble{tag}_fold{fold}.json"
 
 
@@ -150,11 +159,14 @@ def ship_descriptor(fold: int, work: str, lbp_grids: str | None, ridge: float | 
 @click.option("--members", default=MEMBERS, show_default=True)
 @click.option("--installed", is_flag=True, help="fit on the package's installed members (their fold: 0)")
 @click.option("--step", default=0.05, show_default=True, help="pool ensemble's weight grid step")
-def fit(fold: int, work: str, members: str, installed: bool, step: float) -> None:
+@click.option("--objective", type=click.Choice(OBJECTIVES), default="joint", show_default=True,
+              help="pool ensemble's --objective")
+def fit(fold: int, work: str, members: str, installed: bool, step: float, objective: str) -> None:
     """Fit the ensemble on the fold's validation writers and score its test writers once."""
     where = [] if installed else ["--models-dir", str(fold_models(work, fold))]
     export("offline", "pool", "ensemble", "--members", members, "--sets", SETS, "--fold", str(fold), "--threads", "1",
-           "--step", str(step), *where, "--no-install", "--cache", str(Path(work) / "cache"), "--out", str(result_path(work, fold, members)))
+           "--step", str(step), *where, "--no-install", "--cache", str(Path(work) / "cache"),
+           "--objective", objective, "--out", str(result_path(work, fold, members, objective)))
 
 
 def cell(m: dict[str, Any], full: bool) -> str:
@@ -164,29 +176,32 @@ def cell(m: dict[str, Any], full: bool) -> str:
 
 
 def weight_means(results: Sequence[dict[str, Any]]) -> list[tuple[float, list[float]]]:
-    """Each grid weight's pooled validation EER averaged over the folds (terms chosen per fold)."""
+    """Each grid weight's pooled validation objective averaged over the folds (terms chosen per fold)."""
     by_weight: dict[tuple[float, ...], list[float]] = {}
     for r in results:
         for g in r["grid"]:
-            by_weight.setdefault(tuple(round(w, 4) for w in g["weights"]), []).append(g["val_eer"])
+            by_weight.setdefault(tuple(round(w, 4) for w in g["weights"]), []).append(g["objective"])
     return sorted((float(np.mean(v)), list(w)) for w, v in by_weight.items() if len(v) == len(results))
 
 
-def load(work: str, folds: Sequence[int], members: str) -> list[dict[str, Any]]:
-    return [json.loads(result_path(work, k, members).read_text()) for k in folds]
+def load(work: str, folds: Sequence[int], members: str, objective: str = "joint") -> list[dict[str, Any]]:
+    return [json.loads(result_path(work, k, members, objective).read_text()) for k in folds]
 
 
 @main.command()
 @click.argument("folds", nargs=-1, type=int, required=True)
 @click.option("--work", default=str(WORK), show_default=True)
 @click.option("--members", default=MEMBERS, show_default=True)
-def table(folds: Sequence[int], work: str, members: str) -> None:
+@click.option("--objective", type=click.Choice(OBJECTIVES), default="joint", show_default=True,
+              help="the fits' objective (which results to read)")
+def table(folds: Sequence[int], work: str, members: str, objective: str) -> None:
     """The markdown table of the folds' ``fit`` results, and the weights judged by validation."""
-    results = load(work, folds, members)
+    results = load(work, folds, members, objective)
     click.echo("| cell | " + " | ".join(f"fold {k}" for k in folds) + " | mean |")
     click.echo("|---|" + "---|" * (len(folds) + 1))
-    rows = [("pooled validation (fitted)", [f"{100 * r['val_eer']:.2f}" for r in results],
-             np.mean([r["val_eer"] for r in results])),
+    rows = [(f"pooled validation, {label}", [f"{100 * r[key]:.2f}" for r in results], np.mean([r[key] for r in results]))
+            for label, key in (("skilled", "val_eer"), ("random", "val_random_eer"), (f"{objective} objective (fitted)", "val_objective"))]
+    rows += [
             ("weights " + members, [" / ".join(f"{w:.2f}" for w in r["weights"].values()) for r in results], None),
             ("terms", ["+".join(r["combine"]) for r in results], None)]
     for label, key in CELLS:
@@ -197,14 +212,25 @@ def table(folds: Sequence[int], work: str, members: str) -> None:
     click.echo("\nCEDAR test writers: " + ", ".join(str(r["test"]["cedar/scan/skilled"]["writers"]) for r in results))
     ranked = weight_means(results)
     shipped = next((f"; shipped 0.50 / 0.50: {100 * m:.2f} %" for m, w in ranked if w == [0.5, 0.5]), "")
-    click.echo("weights by mean pooled validation EER over the folds (best five): " + "; ".join(
+    click.echo(f"weights by mean pooled validation {objective} objective over the folds (best five): " + "; ".join(
         f"{' / '.join(f'{x:.2f}' for x in w)}: {100 * m:.2f} %" for m, w in ranked[:5]) + shipped)
 
 
-def wins(base: dict[str, Any], other: dict[str, Any]) -> tuple[list[str], bool]:
-    """The sets whose validation EER ``other`` lowers, and whether it lowers their mean."""
-    b, o = base["val_by_set"], other["val_by_set"]
+def wins(b: dict[str, float], o: dict[str, float]) -> tuple[list[str], bool]:
+    """The sets whose judged validation EER ``o`` lowers against ``b``, and whether it lowers their mean."""
     return [s for s in b if o[s] < b[s]], float(np.mean([o[s] for s in b])) < float(np.mean(list(b.values())))
+
+
+def set_cell(result: dict[str, Any], judged: dict[str, float], s: str) -> str:
+    """A set's judged validation EER, with its skilled / random EER where random was measured."""
+    random = result.get("val_random_by_set", {}).get(s)
+    return f"{100 * judged[s]:.2f}" + ("" if random is None else f" ({100 * result['val_by_set'][s]:.2f} / {100 * random:.2f})")
+
+
+def pooled_cell(result: dict[str, Any]) -> str:
+    """The pooled validation EER, skilled / random where random was measured."""
+    random = result.get("val_random_eer")
+    return f"{100 * result['val_eer']:.2f}" + ("" if random is None else f" / {100 * random:.2f}")
 
 
 @main.command()
@@ -213,17 +239,24 @@ def wins(base: dict[str, Any], other: dict[str, Any]) -> tuple[list[str], bool]:
 @click.option("--members", required=True, help="the member set judged against the base")
 @click.option("--base", default=MEMBERS, show_default=True, help="the member set it is judged against")
 @click.option("--base-work", default=None, help="where the base's fits lie (default: --work), e.g. another layout's")
-def compare(folds: Sequence[int], work: str, members: str, base: str, base_work: str | None) -> None:
-    """Validation writers only: ``members`` wins a fold if it lowers the EER of most sets and
-    their mean; it wins if it wins most folds."""
+@click.option("--objective", type=click.Choice(OBJECTIVES), default="joint", show_default=True,
+              help="the rule judging each set (joint: the mean of its skilled and random EER), and the fit of --members")
+@click.option("--base-fit", type=click.Choice(OBJECTIVES), default=None,
+              help="the objective the base was fitted by (default: --objective), e.g. skilled for 2.4.0's recipe")
+def compare(folds: Sequence[int], work: str, members: str, base: str, base_work: str | None, objective: str,
+            base_fit: str | None) -> None:
+    """Validation writers only: ``members`` wins a fold if it lowers the judged EER of most sets
+    and their mean; it wins if it wins most folds."""
     won_folds = 0
-    click.echo(f"| fold | set | {base} | {members} |\n|---|---|---|---|")
-    for k, ref, other in zip(folds, load(base_work or work, folds, base), load(work, folds, members)):
-        won, mean = wins(ref, other)
-        sets = ref["val_by_set"]
+    click.echo(f"{objective} rule per set (skilled / random EER in brackets where measured)\n"
+               f"| fold | set | {base} | {members} |\n|---|---|---|---|")
+    for k, ref, other in zip(folds, load(base_work or work, folds, base, base_fit or objective),
+                             load(work, folds, members, objective)):
+        sets, judged = (judged_by_set(r, objective) for r in (ref, other))
+        won, mean = wins(sets, judged)
         for s in sets:
-            click.echo(f"| {k} | {s} | {100 * sets[s]:.2f} | {100 * other['val_by_set'][s]:.2f} |")
-        click.echo(f"| {k} | pooled | {100 * ref['val_eer']:.2f} | {100 * other['val_eer']:.2f} |")
+            click.echo(f"| {k} | {s} | {set_cell(ref, sets, s)} | {set_cell(other, judged, s)} |")
+        click.echo(f"| {k} | pooled | {pooled_cell(ref)} | {pooled_cell(other)} |")
         fold_won = 2 * len(won) > len(sets) and mean
         won_folds += fold_won
         click.echo(f"fold {k}: lower on {len(won)}/{len(sets)} sets ({', '.join(won)}), "

@@ -1,10 +1,11 @@
 """Ensemble entries compared on the validation writers' RANDOM forgeries (issue 19's second target).
 
-``pool ensemble`` fits and ``offline_ensemble_folds.py compare`` judges on skilled forgeries
-only, so a member that helps there can still make another writer's signature pass more
-often. This scores each member once on fold 0's pooled validation writers of the five sets
-(every condition; random forgeries: the first genuine tests of the other writers of the same
-part, as the test cells) and fuses them with each named manifest revision's ``ensemble``
+Entries fitted before the joint rule (``ensemble_fit.joint_eer``: ``pool ensemble`` and
+``offline_ensemble_folds.py compare`` judged skilled forgeries only) record no random-forgery
+validation EER. This scores each member once on fold 0's pooled validation writers of the
+five sets (``ensemble_fit.random_distances``, the measure the joint fit uses: every
+condition, the first genuine tests of the other writers of the same part, as the test
+cells) and fuses them with each named manifest revision's ``ensemble``
 entry (its members, weights, member calibrations, terms and threshold). Members are run from
 the installed models folder, which must hold every member the entries name.
 
@@ -20,10 +21,8 @@ import click
 
 from edgesig.decision import Calibration
 from edgesig.runtime import Manifest
-from export.offline.data import ImageWriter
-from export.offline.ensemble_fit import eer_by_set, fuse_users, score_members, ss_scores
-from export.offline.evaluate import UserDistances
-from export.offline.pool_eval import REAL_CONDITIONS, RENDER_CONDITIONS, Comparator, condition_distances, summarize
+from export.offline.ensemble_fit import eer_by_set, fuse_users, random_distances, score_members, ss_scores
+from export.offline.pool_eval import summarize
 
 SETS = ("cedar", "svc2004-task2", "svc2004-task1", "susig", "mcyt")
 
@@ -33,12 +32,6 @@ def ensemble_at(rev: str) -> dict[str, Any]:
     manifest = json.loads(subprocess.check_output(["git", "show", f"{rev}:edgesig/models/manifest.json"]))
     models = manifest["models"]
     return next(m for m in (models if isinstance(models, list) else models.values()) if m["name"] == "ensemble")
-
-
-def random_distances(compare: Comparator, val: list[ImageWriter], test_by_set: Any) -> list[UserDistances]:
-    """A member's distances on the validation writers with random forgeries (``score_members``' measure)."""
-    return [d for cond in (*REAL_CONDITIONS, *RENDER_CONDITIONS)
-            for d in condition_distances(compare, val, cond, "random")]
 
 
 @click.command()

@@ -47,9 +47,15 @@ class ReferenceStats:
 
     def normalized(self, query_distances: np.ndarray) -> dict[str, float]:
         """The query's distances divided by the normalisers, one value per term."""
+        rows = self.normalized_rows(np.asarray(query_distances, dtype=np.float64)[None])
+        return {t: float(v[0]) for t, v in rows.items()}
+
+    def normalized_rows(self, query_distances: np.ndarray) -> dict[str, np.ndarray]:
+        """``normalized`` of every row of an (n, k) array of queries' distances at once: a
+        protocol scores tens of thousands of queries per weighting it tries."""
         q = np.asarray(query_distances, dtype=np.float64)
-        return {"min": float(q.min()) / self.d_min, "mean": float(q.mean()) / self.d_mean,
-                "max": float(q.max()) / self.d_max, "tmp": float(q[self.template_index]) / self.d_tmp}
+        return {"min": q.min(axis=1) / self.d_min, "mean": q.mean(axis=1) / self.d_mean,
+                "max": q.max(axis=1) / self.d_max, "tmp": q[:, self.template_index] / self.d_tmp}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +74,13 @@ def dissimilarity(query_distances: np.ndarray, stats: ReferenceStats,
     """Sum of the chosen normalised terms; lower means more like the references."""
     terms = stats.normalized(query_distances)
     return float(sum(terms[t] for t in combine))
+
+
+def dissimilarities(query_distances: np.ndarray, stats: ReferenceStats,
+                    combine: tuple[str, ...] = ("min", "mean")) -> np.ndarray:
+    """``dissimilarity`` of every row of an (n, k) array of queries' distances."""
+    terms = stats.normalized_rows(query_distances)
+    return np.asarray(sum(terms[t] for t in combine), dtype=np.float64).reshape(len(query_distances))
 
 
 def decision_terms(query_distances: np.ndarray, stats: ReferenceStats) -> dict[str, float]:

@@ -3,12 +3,19 @@
 Members are installed image engines run exactly as the kiosk runs them
 (``pool_eval.engine_comparator``), on the same writers of one ``edgesig.eval.datasets`` fold.
 On the validation writers of every set pooled (``pool_eval.validation_distances``: CEDAR
-scans, renders clean and camera, skilled forgeries), per member, a logistic calibration
-maps a pair distance to P(genuine) (genuine query-reference pairs against skilled forgery
-pairs); the weights are then searched on a grid of the simplex for the lowest pooled
-validation EER of the whole protocol (Sharma-Sundaram terms chosen per weight), ties going
-to the most even weights. The test writers are scored only at the end, cell by cell
-(``set/condition/impostor``) at the validation threshold.
+scans, renders clean and camera), per member, a logistic calibration maps a pair distance to
+P(genuine) (genuine query-reference pairs against skilled forgery pairs); the weights are
+then searched on a grid of the simplex for the lowest pooled validation objective
+(Sharma-Sundaram terms chosen per weight by the same objective), ties going to the most even
+weights, and the threshold is the skilled-forgery EER point of the chosen fusion.
+
+The objective is the joint rule (``joint_eer``): the mean of the skilled-forgery EER and the
+random-forgery EER of the same validation writers (random forgeries: the other validation
+writers' genuine signatures of the same part). A kiosk meets both impostors and issue 19 sets
+a target for each; a skilled-only fit let a member in that doubled the random EER (``ensemble``
+2.5.0). ``objective="skilled"`` is the earlier fit, kept to reproduce entries made by it.
+The test writers are scored only at the end, cell by cell (``set/condition/impostor``) at the
+validation threshold.
 """
 from __future__ import annotations
 
@@ -23,10 +30,11 @@ import numpy as np
 from edgesig.decision import Calibration, fit_calibration
 from edgesig.engines.ensemble import fuse
 from edgesig.errors import ModelError
+from edgesig.eval.metrics import eer as global_eer
 from edgesig.eval.protocols import Report, UserScores, parse_users
 from edgesig.runtime import Manifest, ModelEntry
 from export.offline.data import ImageWriter
-from export.offline.evaluate import UserDistances, calibrate, choose_combine, to_report
+from export.offline.evaluate import COMBINES, UserDistances, calibrate, to_report
 from export.offline.pool_eval import Comparator, cell_distances, summarize, validation_distances
 
 
@@ -38,20 +46,77 @@ class MemberDistances:
     test: dict[str, list[UserDistances]]
 
 
+#: What the fit minimises and ``offline_ensemble_folds.py compare`` judges: ``joint`` (skilled
+#: and random forgeries, ``joint_eer``) or ``skilled`` (skilled forgeries only, the earlier rule).
+OBJECTIVES = ("joint", "skilled")
+
+
+def joint_eer(skilled: float, random: float) -> float:
+    """The joint rule on one set of validation writers: the mean of their skilled- and
+    random-forgery EER. A mean rather than "skilled EER, random not worse": a point of EER is a
+    point of error whichever impostor causes it, the rule needs no reference to be measured
+    against (the weight search has none), and a few hundredths of random EER, within noise,
+    cannot veto a skilled gain of whole points while a doubled random EER still outweighs a
+    skilled gain smaller than the random loss."""
+    return (skilled + random) / 2
+
+
+def judged_by_set(result: dict[str, Any], objective: str) -> dict[str, float]:
+    """Per set, what ``objective`` judges in a fit's recorded result (``pool ensemble --out``):
+    its skilled validation EER, or the joint rule on its skilled and random validation EER."""
+    skilled = result["val_by_set"]
+    if objective == "skilled":
+        return dict(skilled)
+    return {s: joint_eer(e, result["val_random_by_set"][s]) for s, e in skilled.items()}
+
+
+@dataclass
+class Judged:
+    """A scoring of the validation writers judged by a rule of ``OBJECTIVES``: its terms, skilled
+    EER and, where random forgeries were scored, random EER."""
+
+    combine: tuple[str, ...]
+    val_eer: float
+    val_random_eer: float | None
+    rule: str
+
+    @property
+    def objective(self) -> float:
+        """What the rule minimises."""
+        if self.rule == "skilled" or self.val_random_eer is None:
+            return self.val_eer
+        return joint_eer(self.val_eer, self.val_random_eer)
+
+
 @dataclass
 class EnsembleFit:
     weights: list[float]
     member_calibrations: list[Calibration]
-    combine: tuple[str, ...]
+    judged: Judged
     calibration: Calibration
-    val_eer: float
     grid: list[dict[str, Any]]
+
+    @property
+    def combine(self) -> tuple[str, ...]:
+        return self.judged.combine
+
+    @property
+    def val_eer(self) -> float:
+        """Pooled skilled-forgery validation EER (``selection_eer``, comparable with any engine's)."""
+        return self.judged.val_eer
 
 
 def member_distances(compare: Comparator, val: Sequence[ImageWriter],
                      test_by_set: dict[str, Sequence[ImageWriter]]) -> MemberDistances:
     """A member's distances on the fold's validation writers and every set's test writers."""
     return MemberDistances(validation_distances(compare, val), cell_distances(compare, test_by_set))
+
+
+def random_distances(compare: Comparator, val: Sequence[ImageWriter], test_by_set: Any) -> list[UserDistances]:
+    """A member's distances on the validation writers with random forgeries (the other validation
+    writers' genuine signatures of the same part, every condition): ``score_members``' measure
+    for the random half of the joint rule."""
+    return validation_distances(compare, val, "random")
 
 
 def score_members(manifest: Manifest, names: Sequence[str], sets: Sequence[str], fold: int,
@@ -73,13 +138,15 @@ def score_members(manifest: Manifest, names: Sequence[str], sets: Sequence[str],
 
 
 def cached_members(manifest: Manifest, names: Sequence[str], sets: Sequence[str], fold: int, cache: Path | None,
-                   threads: int = 1) -> dict[str, MemberDistances]:
-    """``score_members``, each member's distances kept under ``cache`` by its fingerprint, so
-    fits of other member sets on the same fold score each model once (``None``: no cache)."""
+                   threads: int = 1, measure: Callable[..., Any] = member_distances) -> dict[str, Any]:
+    """``score_members``, each member's ``measure`` kept under ``cache`` by its fingerprint (and the
+    measure's name, but for the default), so fits of other member sets on the same fold score each
+    model once (``None``: no cache)."""
     if cache is None:
-        return score_members(manifest, names, sets, fold, threads)
-    paths = {n: cache / f"{n}-{manifest.get(n).fingerprint[:12]}-fold{fold}-{'+'.join(sets)}.pkl" for n in names}
-    measured = score_members(manifest, [n for n in names if not paths[n].is_file()], sets, fold, threads)
+        return score_members(manifest, names, sets, fold, threads, measure)
+    tag = "" if measure is member_distances else "-" + measure.__name__.replace("_", "-")
+    paths = {n: cache / f"{n}-{manifest.get(n).fingerprint[:12]}-fold{fold}-{'+'.join(sets)}{tag}.pkl" for n in names}
+    measured = score_members(manifest, [n for n in names if not paths[n].is_file()], sets, fold, threads, measure)
     cache.mkdir(parents=True, exist_ok=True)
     for n, d in measured.items():
         paths[n].write_bytes(pickle.dumps(d))
@@ -135,19 +202,39 @@ def simplex(n: int, step: float = 0.1) -> list[tuple[float, ...]]:
             if sum(combo) == k]
 
 
-def fit(val: Sequence[Sequence[UserDistances]], step: float = 0.1) -> EnsembleFit:
+def judge(skilled: Sequence[UserDistances], random: Sequence[UserDistances] | None,
+          objective: str = "joint") -> Judged:
+    """The Sharma-Sundaram terms with the lowest objective on the validation writers, the first of
+    ``COMBINES`` on a tie. Without ``random`` the rule is skilled-only; with it under the
+    skilled rule the random EER is measured at the terms skilled forgeries chose."""
+    def eer(dists: Sequence[UserDistances], combine: tuple[str, ...]) -> float:
+        rep = to_report(dists, combine)      # the EER alone (summary() adds the AUC and per-user EERs)
+        return float(global_eer(-rep.genuine, -rep.forgery)[0])
+    scored = [(c, eer(skilled, c)) for c in COMBINES]
+    if random is None or objective == "skilled":
+        combine, skilled_eer = min(scored, key=lambda cs: cs[1])
+        return Judged(combine, skilled_eer, None if random is None else eer(random, combine), "skilled")
+    return min((Judged(c, e, eer(random, c), "joint") for c, e in scored), key=lambda j: j.objective)
+
+
+def fit(val: Sequence[Sequence[UserDistances]], step: float = 0.1,
+        random: Sequence[Sequence[UserDistances]] | None = None, objective: str = "joint") -> EnsembleFit:
     """Member calibrations, weights, terms and threshold from the pooled validation writers only
-    (``val``: per member, the same users in the same order)."""
+    (``val``: per member, the same users in the same order; ``random``: per member, the same
+    writers with random forgeries, or None: skilled forgeries only, whatever ``objective``).
+    The threshold is the skilled EER point: at it random forgeries are all but never accepted."""
     cals = [pair_calibration(p) for p in val]
     grid = []
     for w in simplex(len(val), step):
-        combine, eer = choose_combine(fuse_users(w, cals, val))
-        grid.append({"weights": list(w), "combine": list(combine), "val_eer": eer})
+        j = judge(fuse_users(w, cals, val), None if random is None else fuse_users(w, cals, random), objective)
+        grid.append({"weights": list(w), "combine": list(j.combine), "val_eer": j.val_eer,
+                     "val_random_eer": j.val_random_eer, "objective": j.objective})
     even = 1.0 / len(val)
-    best = min(grid, key=lambda g: (round(g["val_eer"], 9), max(abs(x - even) for x in g["weights"])))
-    combine = tuple(best["combine"])
-    return EnsembleFit(best["weights"], cals, combine, calibrate(fuse_users(best["weights"], cals, val), combine),
-                       best["val_eer"], grid)
+    best = min(grid, key=lambda g: (round(g["objective"], 9), max(abs(x - even) for x in g["weights"])))
+    judged = Judged(tuple(best["combine"]), best["val_eer"], best["val_random_eer"],
+                    "skilled" if random is None else objective)
+    return EnsembleFit(best["weights"], cals, judged,
+                       calibrate(fuse_users(best["weights"], cals, val), judged.combine), grid)
 
 
 def evaluate(fitted: EnsembleFit, test: Sequence[dict[str, list[UserDistances]]]) -> dict[str, dict[str, Any]]:
@@ -156,13 +243,19 @@ def evaluate(fitted: EnsembleFit, test: Sequence[dict[str, list[UserDistances]]]
                             fitted.combine, fitted.calibration.threshold) for cell in test[0]}
 
 
-def single(member: MemberDistances) -> dict[str, Any]:
-    """One member alone through the same protocol (terms and threshold from validation)."""
-    combine, eer = choose_combine(member.val)
-    cal = calibrate(member.val, combine)
-    return {"val_eer": eer, "combine": list(combine),
-            "val_by_set": eer_by_set(ss_scores(member.val, combine), [u.user for u in member.val]),
-            "test": {cell: summarize(d, combine, cal.threshold) for cell, d in member.test.items()}}
+def single(member: MemberDistances, random: Sequence[UserDistances] | None = None,
+           objective: str = "joint") -> dict[str, Any]:
+    """One member alone through the same protocol (terms by ``objective``, threshold from
+    validation; ``random``: its random-forgery validation distances, or None: skilled only)."""
+    j = judge(member.val, random, objective)
+    cal = calibrate(member.val, j.combine)
+    out = {"val_eer": j.val_eer, "objective": j.objective, "combine": list(j.combine),
+           "val_by_set": eer_by_set(ss_scores(member.val, j.combine), [u.user for u in member.val]),
+           "test": {cell: summarize(d, j.combine, cal.threshold) for cell, d in member.test.items()}}
+    if random is not None:
+        out |= {"val_random_eer": j.val_random_eer,
+                "val_random_by_set": eer_by_set(ss_scores(random, j.combine), [u.user for u in random])}
+    return out
 
 
 def ss_scores(dists: Sequence[UserDistances], combine: Sequence[str]) -> list[UserScores]:

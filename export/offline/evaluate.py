@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from edgesig.decision import Calibration, ReferenceStats, dissimilarity, fit_calibration
+from edgesig.decision import Calibration, ReferenceStats, dissimilarities, fit_calibration
 from edgesig.eval.protocols import Report, UserScores
 from export.offline.data import CAMERA, CLEAN, ImageWriter, to_float
 
@@ -88,8 +88,8 @@ def to_report(dists: Sequence[UserDistances], combine: tuple[str, ...]) -> Repor
     users = []
     for k, u in enumerate(dists):
         stats = ReferenceStats.from_matrix(u.refs)
-        users.append(UserScores(k, np.array([dissimilarity(r, stats, combine) for r in u.genuine]),
-                                np.array([dissimilarity(r, stats, combine) for r in u.forgery]), stats.d_mean))
+        users.append(UserScores(k, dissimilarities(u.genuine, stats, combine),
+                                dissimilarities(u.forgery, stats, combine), stats.d_mean))
     return Report(users)
 
 

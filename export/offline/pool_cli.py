@@ -19,6 +19,7 @@ import click
 import numpy as np
 
 from export.offline.embed_cli import POOLED_DEFINITION, SETS, echo_result, fold_results, install_pool_model
+from export.offline.ensemble_fit import OBJECTIVES
 from export.run_options import command_line, is_main, run_options
 
 WORK = "build/offline_sdinet_pool"
@@ -238,19 +239,26 @@ def write_background(embed: Any, sets: list[str], fold: int, ridge: float, path:
 @click.option("--opt-in", default=None, help="install as used only when named, for this reason (too slow, say)")
 @click.option("--version", default="2.0.0", show_default=True)
 @click.option("--install/--no-install", default=True, show_default=True,
-              help="install only if it beats every member's pooled validation EER with every member weighted")
+              help="install only if it beats every member's pooled validation objective with every member weighted")
 @click.option("--out", default=None, help="also write the result as JSON here")
 @click.option("--cache", default=None, help="keep each member's distances here (by fingerprint and fold) for later fits")
+@click.option("--objective", type=click.Choice(OBJECTIVES), default="joint", show_default=True,
+              help="what the weights and terms minimise on the validation writers: the mean of skilled- and "
+                   "random-forgery EER, or skilled only (how 2.4.0 and earlier were fitted)")
 def ensemble(members: str, sets: str, fold: int, step: float, threads: int, models_dir: str | None, name: str,
-             opt_in: str | None, version: str, install: bool, out: str | None, cache: str | None) -> None:
+             opt_in: str | None, version: str, install: bool, out: str | None, cache: str | None,
+             objective: str) -> None:
     """Fuse installed engines: calibrations and weights on the fold's pooled validation writers, then test.
 
     Every member runs as the kiosk runs it on the same writers (``ensemble_fit``); a member
-    trained or tuned on writers the fold holds out is refused before any scoring.
+    trained or tuned on writers the fold holds out is refused before any scoring. The validation
+    writers' random forgeries are scored either way, so a skilled-only fit is reported, and can
+    be compared, under the joint rule too.
     """
     from edgesig.errors import EdgesigError
     from edgesig.runtime import MODELS_DIR, Manifest
-    from export.offline.ensemble_fit import cached_members, check_members, evaluate, fit, fused_val_by_set, single
+    from export.offline.ensemble_fit import (cached_members, check_members, evaluate, fit, fused_val_by_set,
+                                            random_distances, single)
     names, set_names = members.split(","), sets.split(",")
     if len(set(names)) < 2:
         raise click.ClickException(f"an ensemble fuses two or more installed engines, got --members {members!r}")
@@ -260,30 +268,46 @@ def ensemble(members: str, sets: str, fold: int, step: float, threads: int, mode
         check_members(entries, fold)
     except EdgesigError as exc:
         raise click.ClickException(str(exc)) from None
-    dists = cached_members(manifest, names, set_names, fold, Path(cache) if cache else None, threads)
-    fitted = fit([dists[n].val for n in names], step)
-    result = {"command": command_line(), "fold": fold, "sets": set_names, "weights": dict(zip(names, fitted.weights)),
-              "combine": list(fitted.combine), "val_eer": fitted.val_eer, "calibration": fitted.calibration.to_dict(),
+    where = Path(cache) if cache else None
+    dists = cached_members(manifest, names, set_names, fold, where, threads)
+    random = cached_members(manifest, names, set_names, fold, where, threads, random_distances)
+    fitted = fit([dists[n].val for n in names], step, [random[n] for n in names], objective)
+    result = {"command": command_line(), "fold": fold, "sets": set_names, "objective": objective,
+              "weights": dict(zip(names, fitted.weights)), "combine": list(fitted.combine),
+              "val_eer": fitted.val_eer, "val_random_eer": fitted.judged.val_random_eer,
+              "val_objective": fitted.judged.objective, "calibration": fitted.calibration.to_dict(),
               "val_by_set": fused_val_by_set(fitted, [dists[n].val for n in names]),
+              "val_random_by_set": fused_val_by_set(fitted, [random[n] for n in names]),
               "test": evaluate(fitted, [dists[n].test for n in names]),
-              "singles": {n: single(d) for n, d in dists.items()},
+              "singles": {n: single(d, random[n], objective) for n, d in dists.items()},
               # each member alone through the fusion's calibration: what fusing adds beyond the mapping
-              "calibrated_singles": {n: fit([d.val], step).val_eer for n, d in dists.items()}, "grid": fitted.grid}
+              "calibrated_singles": {n: fit([d.val], step, [random[n]], objective).judged.objective
+                                     for n, d in dists.items()}, "grid": fitted.grid}
     for member, r in result["singles"].items():
         echo_result({**r, "fold": fold}, f"{member} ")
-        click.echo(f"  calibrated alone: val EER {100 * result['calibrated_singles'][member]:.2f} %")
+        click.echo(f"  random {100 * r['val_random_eer']:.2f} %, {objective} objective {100 * r['objective']:.2f} %, "
+                   f"calibrated alone {100 * result['calibrated_singles'][member]:.2f} %")
     echo_result(result, f"{name} {result['weights']} ")
+    click.echo(f"  validation random EER {100 * fitted.judged.val_random_eer:.2f} %, {objective} objective "
+               f"{100 * fitted.judged.objective:.2f} %")
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(result, indent=1))
-    best = min([r["val_eer"] for r in result["singles"].values()] + list(result["calibrated_singles"].values()))
-    if fitted.val_eer >= best or min(fitted.weights) == 0.0:
-        click.echo(f"NOT installed: validation EER {100 * fitted.val_eer:.2f} % does not beat the best member, "
-                   f"alone or calibrated ({100 * best:.2f} %), with every member weighted")
+    best = min([r["objective"] for r in result["singles"].values()] + list(result["calibrated_singles"].values()))
+    if fitted.judged.objective >= best or min(fitted.weights) == 0.0:
+        click.echo(f"NOT installed: validation {objective} objective {100 * fitted.judged.objective:.2f} % does not "
+                   f"beat the best member's, alone or calibrated ({100 * best:.2f} %), with every member weighted")
     elif install:
         manifest.put(ensemble_entry(entries, fitted, result, name, version, opt_in))
         click.echo(f"installed {name} {version} in {manifest.dir}; calibrate its enrolment check with "
                    f"`python -m edgesig.eval.enrolment calibrate --engine {name} --install {manifest.dir}`")
+
+
+#: What the weights and terms of an ensemble entry minimised (``metrics.objective``).
+OBJECTIVE_DEFINITION = {
+    "joint": "mean of the pooled validation EER on skilled forgeries and on random forgeries (the other validation "
+             "writers' genuine signatures of the same part), same writers and conditions",
+    "skilled": "pooled validation EER on skilled forgeries"}
 
 
 def ensemble_entry(entries: list, fitted: Any, result: dict[str, Any], name: str, version: str,
@@ -317,9 +341,14 @@ def ensemble_entry(entries: list, fitted: Any, result: dict[str, Any], name: str
                                      "these writers too (a 1-D grid for two members), so it is a little optimistic",
                "protocol": "CEDAR scans and rendered online writers (edgesig.eval.datasets fold split), skilled "
                            "forgeries, 5 references, members fused per reference",
+               "objective": result["objective"], "val_random_eer": fitted.judged.val_random_eer,
+               "val_objective": fitted.judged.objective,
+               "objective_definition": OBJECTIVE_DEFINITION[result["objective"]],
                "unseen_users": users["test_users"],
                "shipped_fold": {"fold": fold, "sets": result["sets"], **users, "test": result["test"]},
-               "members_val_eer": {k: {"alone": v["val_eer"], "calibrated": result["calibrated_singles"][k]}
+               "members_val_eer": {k: {"alone": v["val_eer"], "alone_random": v["val_random_eer"],
+                                       "alone_objective": v["objective"],
+                                       "calibrated_objective": result["calibrated_singles"][k]}
                                    for k, v in result["singles"].items()}}
     return ModelEntry(name=name, version=version, modality="image",
                       params={"members": specs, "combine": list(fitted.combine),

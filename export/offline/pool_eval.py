@@ -122,10 +122,11 @@ def condition_distances(compare: Comparator, writers: Sequence[ImageWriter], con
     return out
 
 
-def validation_distances(compare: Comparator, writers: Sequence[ImageWriter]) -> list[UserDistances]:
-    """The pooled validation set: skilled forgeries under every condition of every writer."""
+def validation_distances(compare: Comparator, writers: Sequence[ImageWriter],
+                         impostor: str = "skilled") -> list[UserDistances]:
+    """The pooled validation set: skilled (or random) forgeries under every condition of every writer."""
     return [d for cond in (*REAL_CONDITIONS, *RENDER_CONDITIONS)
-            for d in condition_distances(compare, writers, cond, "skilled")]
+            for d in condition_distances(compare, writers, cond, impostor)]
 
 
 def summarize(dists: Sequence[UserDistances], combine: tuple[str, ...], threshold: float) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgesig.decision import Calibration, ReferenceStats, dissimilarity, fit_calibration
+from edgesig.decision import Calibration, ReferenceStats, dissimilarities, dissimilarity, fit_calibration
 from edgesig.errors import InvalidInputError
 from edgesig.eval.metrics import auc, eer, far_frr
 
@@ -45,6 +45,18 @@ def test_reference_stats_and_dissimilarity():
     q = np.array([1.0, 2.0, 3.0])
     assert dissimilarity(q, stats, ("min", "mean")) == pytest.approx(1 / stats.d_min + 2 / 2)
     assert ReferenceStats.from_dict(stats.to_dict()) == stats
+
+
+def test_dissimilarities_of_many_queries_are_each_querys_exactly():
+    """The protocol scores rows in bulk; the kiosk one query at a time: the same numbers, bit for bit."""
+    rng = np.random.default_rng(2)
+    refs = rng.uniform(0.1, 0.4, (5, 5))
+    stats = ReferenceStats.from_matrix((refs + refs.T) * (1 - np.eye(5)))
+    queries = rng.uniform(0.0, 1.0, (50, 5))
+    for combine in (("min",), ("min", "mean"), ("mean", "max", "tmp")):
+        assert np.array_equal(dissimilarities(queries, stats, combine),
+                              [dissimilarity(q, stats, combine) for q in queries])
+    assert dissimilarities(np.zeros((0, 5)), stats, ("min",)).shape == (0,)
 
 
 def test_calibration_orders_and_thresholds():

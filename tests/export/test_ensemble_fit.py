@@ -13,7 +13,7 @@ from edgesig.offline.flow import to_grid
 from edgesig.runtime import Manifest, ModelEntry
 from export.offline.data import ImageWriter
 from export.offline.ensemble_fit import (MemberDistances, check_members, eer_by_set, fit, fused_val_by_set,
-                                        ss_scores)
+                                        joint_eer, judged_by_set, random_distances, ss_scores)
 from export.offline.evaluate import UserDistances
 from export.offline.pool_eval import condition_distances, engine_comparator
 from tests.offline.test_flow import CFG, _toy_model, blob_image
@@ -97,15 +97,53 @@ def test_validation_eer_is_reported_per_set() -> None:
 
 
 def test_cached_members_score_each_model_once(tmp_path, monkeypatch) -> None:
+    """Each measure once per model: the random-forgery distances are kept beside the skilled
+    ones, never read in their place."""
     import export.offline.ensemble_fit as ef
-    scored: list[list[str]] = []
+    scored: list[tuple[str, list[str]]] = []
 
-    def score(manifest, names, sets, fold, threads=1):
-        scored.append(list(names))
-        return {n: MemberDistances([_user("cedar:1", 0.5)], {}) for n in names}
+    def score(manifest, names, sets, fold, threads=1, measure=ef.member_distances):
+        scored.append((measure.__name__, list(names)))
+        if measure is ef.member_distances:
+            return {n: MemberDistances([_user("cedar:1", 0.5)], {}) for n in names}
+        return {n: [_user("cedar:1", 0.9)] for n in names}
     monkeypatch.setattr(ef, "score_members", score)
     manifest = Manifest(tmp_path / "models")
     manifest.put(_flow())
     first = ef.cached_members(manifest, ["flow"], ["cedar"], 0, tmp_path / "cache")
     again = ef.cached_members(manifest, ["flow"], ["cedar"], 0, tmp_path / "cache")
-    assert scored == [["flow"], []] and np.allclose(first["flow"].val[0].refs, again["flow"].val[0].refs)
+    rand = ef.cached_members(manifest, ["flow"], ["cedar"], 0, tmp_path / "cache", measure=random_distances)
+    rand_again = ef.cached_members(manifest, ["flow"], ["cedar"], 0, tmp_path / "cache", measure=random_distances)
+    assert scored == [("member_distances", ["flow"]), ("member_distances", []),
+                      ("random_distances", ["flow"]), ("random_distances", [])]
+    assert np.allclose(first["flow"].val[0].refs, again["flow"].val[0].refs)
+    assert np.allclose(rand["flow"][0].forgery, rand_again["flow"][0].forgery)
+    assert not np.allclose(rand["flow"][0].forgery, first["flow"].val[0].forgery)
+
+
+def _members(skilled_shift: float, random_shift: float, seed: int) -> tuple[list[UserDistances], list[UserDistances]]:
+    """A toy member's validation users: skilled and random forgeries ``*_shift`` beyond the
+    genuine queries (same references and genuine queries: the same draws)."""
+    keys = ["cedar:1", "cedar:2", "mcyt:1", "mcyt:2"]
+    return ([_user(k, skilled_shift, seed + i) for i, k in enumerate(keys)],
+            [_user(k, random_shift, seed + i) for i, k in enumerate(keys)])
+
+
+def test_the_joint_rule_keeps_random_forgeries_out() -> None:
+    """Member 0 separates skilled forgeries but not other writers; member 1 puts skilled
+    forgeries nearer than genuine queries and other writers far away. The skilled-only fit
+    finds a weighting and terms with no skilled error and leaves half the random forgeries
+    (what let 2.5.0 double the random EER); the joint fit finds one with neither."""
+    (s0, r0), (s1, r1) = _members(0.3, 0.0, 0), _members(-0.2, 0.8, 10)
+    skilled = fit([s0, s1], 0.25, [r0, r1], "skilled")
+    joint = fit([s0, s1], 0.25, [r0, r1], "joint")
+    assert skilled.val_eer == 0.0 and skilled.judged.val_random_eer == 0.5 and skilled.judged.objective == 0.0
+    assert joint.val_eer == 0.0 and joint.judged.val_random_eer == 0.0 and joint.weights != skilled.weights
+    assert all(g["objective"] == pytest.approx(joint_eer(g["val_eer"], g["val_random_eer"])) for g in joint.grid)
+    assert fit([s0, s1], 0.25).weights == skilled.weights        # without random forgeries: skilled only
+
+
+def test_judged_by_set_is_the_joint_rule_on_each_set() -> None:
+    result = {"val_by_set": {"cedar": 0.10, "mcyt": 0.20}, "val_random_by_set": {"cedar": 0.02, "mcyt": 0.10}}
+    assert judged_by_set(result, "joint") == pytest.approx({"cedar": 0.06, "mcyt": 0.15})
+    assert judged_by_set(result, "skilled") == result["val_by_set"]

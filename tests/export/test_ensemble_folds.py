@@ -14,8 +14,9 @@ def _fold(val_eer: float, cedar: float, grid: list[tuple[float, float]]) -> dict
     cell = {"eer": 0.3, "eer_interval": [0.2, 0.4], "far": 0.1, "frr": 0.2, "auc": 0.8, "writers": 10}
     test = {key: dict(cell) for _, key in CELLS}
     test["cedar/scan/skilled"] = {**cell, "eer": cedar, "writers": 14}
-    return {"val_eer": val_eer, "weights": {"sigembed-wd": 0.5, "sdinet": 0.5}, "combine": ["min"], "test": test,
-            "grid": [{"weights": [w, round(1 - w, 2)], "combine": ["min"], "val_eer": e} for w, e in grid]}
+    return {"val_eer": val_eer, "val_random_eer": 0.02, "val_objective": (val_eer + 0.02) / 2,
+            "weights": {"sigembed-wd": 0.5, "sdinet": 0.5}, "combine": ["min"], "test": test,
+            "grid": [{"weights": [w, round(1 - w, 2)], "combine": ["min"], "objective": e} for w, e in grid]}
 
 
 def test_weights_are_ranked_by_their_mean_validation_eer_over_folds() -> None:
@@ -33,8 +34,10 @@ def test_table_prints_each_fold_and_the_mean(tmp_path: Path) -> None:
     assert "shipped 0.50 / 0.50: 30.00 %" in out.output
 
 
-def _by_set(val: dict[str, float]) -> dict:
-    return {"val_eer": sum(val.values()) / len(val), "val_by_set": val}
+def _by_set(val: dict[str, float], random: dict[str, float] | None = None) -> dict:
+    random = random or {s: 0.0 for s in val}
+    return {"val_eer": sum(val.values()) / len(val), "val_by_set": val,
+            "val_random_eer": sum(random.values()) / len(random), "val_random_by_set": random}
 
 
 def test_compare_needs_most_sets_and_the_mean_on_most_folds(tmp_path: Path) -> None:
@@ -76,3 +79,20 @@ def test_ship_descriptor_passes_the_layout_to_the_install_command(tmp_path: Path
     with_layout, default = calls
     assert with_layout[with_layout.index("--lbp-grids") + 1] == "" and "--lbp-grids" not in default
     assert with_layout[with_layout.index("--models-dir") + 1] == str(tmp_path / "models" / "fold1")
+
+
+def test_compare_by_the_joint_rule_counts_random_forgeries(tmp_path: Path) -> None:
+    """Lower skilled EER on every set but random EER up by more (2.5.0's case): a win by the
+    skilled rule, a loss by the joint rule; the base may be a skilled-only fit."""
+    sets = ["cedar", "task2", "task1"]
+    base = _by_set(dict(zip(sets, [0.2] * 3)), dict(zip(sets, [0.02] * 3)))
+    other = _by_set(dict(zip(sets, [0.19] * 3)), dict(zip(sets, [0.05] * 3)))
+    (tmp_path / "ensemble-skilled_fold0.json").write_text(json.dumps(base))
+    (tmp_path / "ensemble-a+b-skilled_fold0.json").write_text(json.dumps(other))
+    (tmp_path / "ensemble-a+b_fold0.json").write_text(json.dumps(other))
+    skilled = CliRunner().invoke(compare, ["0", "--work", str(tmp_path), "--members", "a,b", "--objective", "skilled"])
+    joint = CliRunner().invoke(compare, ["0", "--work", str(tmp_path), "--members", "a,b", "--base-fit", "skilled"])
+    assert skilled.exit_code == 0 and joint.exit_code == 0, skilled.output + joint.output
+    assert "fold 0: lower on 3/3 sets" in skilled.output and skilled.output.rstrip().endswith("WINS")
+    assert "| 0 | cedar | 11.00 (20.00 / 2.00) | 12.00 (19.00 / 5.00) |" in joint.output
+    assert "fold 0: lower on 0/3 sets" in joint.output and joint.output.rstrip().endswith("does not win")
