@@ -294,9 +294,12 @@ def ensemble(members: str, sets: str, fold: int, step: float, threads: int, mode
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(result, indent=1))
     best = min([r["objective"] for r in result["singles"].values()] + list(result["calibrated_singles"].values()))
-    if fitted.judged.objective >= best or min(fitted.weights) == 0.0:
+    if fitted.judged.objective >= best:
         click.echo(f"NOT installed: validation {objective} objective {100 * fitted.judged.objective:.2f} % does not "
-                   f"beat the best member's, alone or calibrated ({100 * best:.2f} %), with every member weighted")
+                   f"beat the best member's, alone or calibrated ({100 * best:.2f} %)")
+    elif min(fitted.weights) == 0.0:
+        click.echo(f"NOT installed: the fit weighs {', '.join(n for n, w in zip(names, fitted.weights) if w == 0.0)} "
+                   "at 0; leave it out of --members")
     elif install:
         manifest.put(ensemble_entry(entries, fitted, result, name, version, opt_in))
         click.echo(f"installed {name} {version} in {manifest.dir}; calibrate its enrolment check with "
