@@ -33,6 +33,14 @@ def scores(signature: np.ndarray, lines: np.ndarray, result: LineRemoval) -> tup
     return float(out[sig].mean()), float(out[sig & ~near].mean()), 1.0 - float(out[line].mean())
 
 
+def removal_scores(signature: np.ndarray, lines: np.ndarray) -> tuple[float, float, float]:
+    """``scores`` of remove_lines on ``signature`` printed over with ``lines``, its contract checked."""
+    img = cv2.bitwise_or(signature, lines)
+    result = remove_lines(img)
+    check_result(img, result)
+    return scores(signature, lines, result)
+
+
 def check_result(img: np.ndarray, result: LineRemoval) -> None:
     """LineRemoval's contract: same shape/type, nothing added but bridged crossings, lines where ink was."""
     assert result.binary.shape == img.shape and result.binary.dtype == np.uint8
@@ -77,10 +85,7 @@ def test_printed_box_around_the_signature_is_removed(seed: int) -> None:
     signature, (x0, y0, x1, y1) = signed(seed)
     lines = np.zeros_like(signature)
     cv2.rectangle(lines, (x0 - 15, y0 - 12), (x1 + 15, y1 + 12), 255, 2)
-    img = cv2.bitwise_or(signature, lines)
-    result = remove_lines(img)
-    check_result(img, result)
-    kept, _, removed = scores(signature, lines, result)
+    kept, _, removed = removal_scores(signature, lines)
     assert removed > 0.99 and kept > 0.99  # measured 1.0 and 1.0
 
 
@@ -94,10 +99,7 @@ def test_straight_downstroke_beside_a_box_side_is_kept(seed: int) -> None:
     cv2.line(canvas, (x0 - 4, y0 - 3), (x0 - 4, y1 + 3), 255, 3)  # the downstroke
     lines = np.zeros_like(canvas)
     cv2.rectangle(lines, (x0 - 16, y0 - 8), (x1 + 10, y1 + 8), 255, 2)
-    img = cv2.bitwise_or(canvas, lines)
-    result = remove_lines(img)
-    check_result(img, result)
-    kept, _, removed = scores(canvas, lines, result)
+    kept, _, removed = removal_scores(canvas, lines)
     assert removed > 0.99 and kept > 0.99
 
 
@@ -114,10 +116,7 @@ def test_small_box_with_only_short_sides_is_removed(seed: int) -> None:
     cv2.rectangle(lines, (x0 - 10, y0 - 8), (x1 + 10, y1 + 8), 255, 2)
     assert (x1 - x0 + 20) < 0.35 * W and (y1 - y0 + 16) < 0.5 * H          # no side is long
     assert (y1 - y0 + 16) > 0.12 * H                                         # the short sides are candidates
-    img = cv2.bitwise_or(canvas, lines)
-    result = remove_lines(img)
-    check_result(img, result)
-    kept, _, removed = scores(canvas, lines, result)
+    kept, _, removed = removal_scores(canvas, lines)
     assert removed > 0.99 and kept > 0.99
 
 
@@ -126,10 +125,7 @@ def test_vertical_form_lines_are_removed() -> None:
     lines = np.zeros_like(signature)
     cv2.line(lines, (30, 5), (30, H - 5), 255, 2)        # a margin rule
     cv2.line(lines, (x1 + 20, 20), (x1 + 21, H - 20), 255, 3)  # a slightly slanted column rule
-    img = cv2.bitwise_or(signature, lines)
-    result = remove_lines(img)
-    check_result(img, result)
-    kept, _, removed = scores(signature, lines, result)
+    kept, _, removed = removal_scores(signature, lines)
     assert removed > 0.99 and kept > 0.99
 
 
@@ -356,10 +352,7 @@ def test_box_running_into_the_sheets_border_is_removed(seed: int) -> None:
     lines = np.zeros_like(signature)
     cv2.rectangle(lines, (x0 - 15, y0 - 12), (W - 4, y1 + 12), 255, 2)
     lines[:, W - 2:] = 255  # the border
-    img = cv2.bitwise_or(signature, lines)
-    result = remove_lines(img)
-    check_result(img, result)
-    kept, _, removed = scores(signature, lines, result)
+    kept, _, removed = removal_scores(signature, lines)
     assert removed > 0.99 and kept > 0.99
 
 
