@@ -60,7 +60,9 @@ CAPTION_PARTS, CAPTION_HEIGHT, CAPTION_GAP, CAPTION_SPACING, CAPTION_CLEARANCE =
 #: as dense as print; and the letters' feet that a line cut off (see ``_cut_by_line``).
 #: The strokes are its own, or the signature's pen where that is thinner: blurred print
 #: runs into a bar whose own "stroke" is its height (captions 1.4-1.9 of their own
-#: strokes tall, 2-3 of a thin pen's).
+#: strokes tall, 2-3 of a thin pen's). Under a thick pen a caption's words blurred into
+#: bars pass neither; a row of two or more of them is print all the same, as an underline
+#: is one stroke (see ``caption_under``).
 #: Print also stands level: the mean height of a word's ink in its left and right halves
 #: differs by at most CAPTION_LEVEL of its height (at most 0.06 on the captions of 200
 #: synthetic kiosk photos), while a piece of a slanting stroke, such as the end of an
@@ -237,7 +239,8 @@ def caption_under(binary: np.ndarray, box: Box, segments: tuple[Segment, ...]) -
         part = np.isin(labels[y0:y1, x0:x1], row + 1)
         rest = ink_rows.copy()
         rest[y0:y1] -= part.sum(axis=1)
-        printed = len(row) >= CAPTION_PARTS and _level(part) or _printed_word(part, pen)  # characters, or a word
+        # characters, or words (two or more may be bars: an underline is one stroke)
+        printed = len(row) >= CAPTION_PARTS and _level(part) or _printed_word(part, pen, bars=len(row) > 1)
         if rest[:y0].sum() >= CAPTION_BELOW * rest.sum() and printed and \
                 not _cut_by_line(binary, lines, boxes[row] + offset):
             out[box.y0 + y0:box.y0 + y1, box.x0 + x0:box.x0 + x1][part] = 255
@@ -365,15 +368,15 @@ def _caption_parts(labels: np.ndarray, boxes: np.ndarray, s: Segment, lines: lis
     return out
 
 
-def _printed_word(part: np.ndarray, pen: Callable[[], float]) -> bool:
+def _printed_word(part: np.ndarray, pen: Callable[[], float], bars: bool = False) -> bool:
     """Whether ``part`` (a row's ink, boolean, cropped to the row) looks like a printed word
     whose letters ran together: wide, dense, with upright stems, several strokes tall (of
-    its own strokes or of the signature's ``pen``, measured only when needed), level and
-    straight (see ``CAPTION_WORD``)."""
+    its own strokes or of the signature's ``pen``, measured only when needed; any height
+    with ``bars``), level and straight (see ``CAPTION_WORD``)."""
     h, w = part.shape
     return w >= CAPTION_WORD * h and part.mean() >= CAPTION_FILL and \
         np.mean(part.sum(axis=0) >= 0.5 * h) >= CAPTION_STEMS and _level(part) and _straight(part) and \
-        h >= CAPTION_STROKES * min(_stroke_width(part), pen())
+        (bars or h >= CAPTION_STROKES * min(_stroke_width(part), pen()))
 
 
 def _level(part: np.ndarray) -> bool:

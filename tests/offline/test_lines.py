@@ -366,6 +366,16 @@ def test_caption_blurred_into_one_blob_under_a_signature_is_found(seed: int, blu
 
 
 @pytest.mark.parametrize("seed", range(4))
+def test_two_words_blurred_into_bars_under_a_thick_signature_are_found(seed: int) -> None:
+    """Each word of the caption blurred into a bar under two strokes tall of its own or of
+    a thick pen, as a piece of underline is; but an underline is one stroke, and these are
+    two words in a row. Before: missed on every seed."""
+    canvas = np.zeros((H, W), np.uint8)
+    x0, y0, x1, y1 = paste(canvas, signature_mask(seed, 80.0, width=8.0)[:, :480], 120, 120)
+    assert_caption_under(canvas, blurred_caption("Customer signature", 20, y1 + 16, 1.5))
+
+
+@pytest.mark.parametrize("seed", range(4))
 def test_caption_blurred_into_a_bar_under_a_signature_line_is_found(seed: int) -> None:
     signature, (x0, y0, x1, y1) = signed(seed, height=80.0, at=(60, 120))
     line = np.zeros_like(signature)
