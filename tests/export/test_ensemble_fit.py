@@ -147,3 +147,38 @@ def test_judged_by_set_is_the_joint_rule_on_each_set() -> None:
     result = {"val_by_set": {"cedar": 0.10, "mcyt": 0.20}, "val_random_by_set": {"cedar": 0.02, "mcyt": 0.10}}
     assert judged_by_set(result, "joint") == pytest.approx({"cedar": 0.06, "mcyt": 0.15})
     assert judged_by_set(result, "skilled") == result["val_by_set"]
+
+
+def test_pool_ensemble_records_both_impostors_and_fits_by_the_objective(tmp_path, monkeypatch) -> None:
+    """``pool ensemble --out``: the joint fit by default, the skilled-only fit on request, each
+    with its skilled and random validation EER per set (what ``compare`` judges)."""
+    import dataclasses
+    import json
+
+    from click.testing import CliRunner
+
+    import export.offline.ensemble_fit as ef
+    from export.offline.pool_cli import ensemble
+    manifest = Manifest(tmp_path / "models")
+    for name in ("a", "b"):
+        manifest.put(dataclasses.replace(_flow(), name=name))
+    members = {"a": _members(0.3, 0.0, 0), "b": _members(-0.2, 0.8, 10)}
+
+    def cached(manifest, names, sets, fold, cache, threads=1, measure=ef.member_distances):
+        if measure is ef.member_distances:
+            return {n: MemberDistances(members[n][0], {}) for n in names}
+        return {n: members[n][1] for n in names}
+    monkeypatch.setattr(ef, "cached_members", cached)
+    results = {}
+    for objective in ("joint", "skilled"):
+        out = tmp_path / f"{objective}.json"
+        run = CliRunner().invoke(ensemble, ["--members", "a,b", "--sets", "cedar,mcyt", "--step", "0.25",
+                                            "--models-dir", str(manifest.dir), "--no-install", "--out", str(out),
+                                            "--objective", objective])
+        assert run.exit_code == 0, run.output
+        results[objective] = json.loads(out.read_text())
+    joint, skilled = results["joint"], results["skilled"]
+    assert joint["objective"] == "joint" and set(joint["val_random_by_set"]) == {"cedar", "mcyt"}
+    assert joint["val_objective"] == pytest.approx(joint_eer(joint["val_eer"], joint["val_random_eer"]))
+    assert skilled["val_objective"] == skilled["val_eer"] == 0.0 and skilled["val_random_eer"] == 0.5
+    assert joint["val_random_eer"] == 0.0 and joint["weights"] != skilled["weights"]
