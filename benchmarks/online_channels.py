@@ -41,11 +41,10 @@ from benchmarks.online_cohort import chosen_record
 from benchmarks.online_combiner import VARIANTS, all_rows, run
 from edgesig.eval.combiner import TermRows, choose_combiner
 from edgesig.eval.datasets import FOLDS
+from edgesig.eval.tuning import PRESSURE_CHANNELS
 from edgesig.features.kinematics import CHANNELS
 from edgesig.runtime import Manifest, ModelEntry
 
-#: Channels a pen read without pressure cannot carry.
-PRESSURE_CHANNELS = ("p", "dp")
 SHIPPED = "shipped"
 
 

@@ -204,6 +204,27 @@ def test_tune_online_refuses_a_left_out_choice_it_cannot_make_before_tuning(svc_
         assert "choosing on the validation writers" not in result.output                  # no tuning ran
 
 
+def test_tune_online_refuses_unknown_or_pressure_channels_before_tuning(svc_dir):
+    """--extra names channels of edgesig.features.kinematics; the pressure-free variant none of pressure."""
+    from edgesig.errors import InvalidInputError
+    for args, says in ((["--extra", "vx,vy,jerk"], "unknown or no channels ['jerk']"),
+                       (["--extra", "vx,p", "--no-pressure"], "reads no pressure")):
+        result = CliRunner().invoke(cli, ["tune", "online", "--root", str(svc_dir.parent), "--no-install", *args])
+        assert isinstance(result.exception, InvalidInputError) and says in str(result.exception)
+        assert "choosing on the validation writers" not in result.output                  # no tuning ran
+
+
+def test_tune_with_fixed_channels_skips_the_greedy_stage(svc_dir):
+    from edgesig.eval.protocols import load_svc2004
+    from edgesig.eval.tuning import DtwCandidate, tune_dtw
+    from edgesig.features.kinematics import FeatureConfig
+    entry, details = tune_dtw(load_svc2004(svc_dir, [1, 2]), load_svc2004(svc_dir, [3]),
+                              grid=[DtwCandidate(FeatureConfig(extra=("vx", "vy", "p")), 0.1)],
+                              extra=("vx", "vy", "p", "ay", "ax"))
+    assert entry.params["features"]["extra"] == ["vx", "vy", "p", "ay", "ax"]
+    assert [t["extra"] for t in details["channel_trials"]] == [["vx", "vy", "p", "ay", "ax"]]  # no greedy trials
+
+
 def test_eval_online_reports_the_split_writers_of_a_set(svc_dir, tmp_path):
     """Two test writers of fold 1 of SVC2004 Task 1 (no pressure), from a data root holding only them."""
     from edgesig.eval.datasets import split

@@ -26,7 +26,7 @@ from edgesig.errors import InvalidInputError
 from edgesig.eval.combiner import EXTENDED_PREFIXES, choose_combiner, term_rows
 from edgesig.eval.protocols import Report, UserSamples, run_protocol, set_figures
 from edgesig.features.global_features import global_features
-from edgesig.features.kinematics import FeatureConfig
+from edgesig.features.kinematics import CHANNELS, FeatureConfig
 from edgesig.runtime import MANIFEST_NAME, MODELS_DIR, Manifest, ModelEntry, user_models_dir
 
 DTW_VERSION = "1.3"
@@ -43,6 +43,8 @@ STRIDES = (3, 2, 1)
 ADDABLE = ("speed", "cos", "sin", "ax", "ay", "dp", "curv")
 MAX_ADDED = 2
 MIN_GAIN = 0.005
+#: Channels a pen read without pressure cannot carry.
+PRESSURE_CHANNELS = ("p", "dp")
 #: Pens are thinned to about this rate first, so every pad is compared at one rate.
 RATE_HZ = 100.0
 #: Writers by set name: a choice is scored on each set and the sets' EERs averaged, so a
@@ -140,10 +142,12 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
              protocol: str = "SVC2004 Task 2, skilled forgeries, 5 references",
              name: str = "dtw", scorer: SetScorer | None = None,
              train: SetUsers | None = None, select: str = "lodo",
-             up_time: bool = False) -> tuple[ModelEntry, dict[str, Any]]:
+             up_time: bool = False, extra: tuple[str, ...] | None = None) -> tuple[ModelEntry, dict[str, Any]]:
     """Pick the candidate with the lowest validation EER (the mean over sets when given
     several); calibrate on all validation writers together (one global threshold); test once.
     ``up_time``: the global descriptor's pen-up share by time in place of ``down_fraction``.
+    ``extra``: the raw channels appended to LNPS, in place of the greedy channel stage
+    (which judges channels by the plain rule; see ``fixed_extra``).
 
     With ``train`` writers (by set), a learned decision is fitted on them last, its terms
     chosen by ``select`` (``edgesig.eval.combiner.choose_combiner``), and kept where it
@@ -159,7 +163,11 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
     trials.sort(key=lambda t: t[0])
     strided = [(mean_set_eer(_with_stride(trials[0][1], s), val_sets), s) for s in STRIDES]
     best = _with_stride(trials[0][1], min(strided, key=lambda t: t[0])[1])
-    best, added = _add_channels(best, val_sets, mean_set_eer)
+    if extra is None:
+        best, added = _add_channels(best, val_sets, mean_set_eer)
+    else:
+        best = replace(best, features=replace(best.features, extra=extra))
+        added = [{"val_eer": mean_set_eer(best, val_sets), "extra": list(extra), "fixed": True}]
     best = replace(best, up_time=up_time, global_scale=global_scale(pooled_val, refs, best.pressure, up_time=up_time))
     weighted = [(mean_set_eer(replace(best, global_weight=w), val_sets), w) for w in GLOBAL_WEIGHTS]
     best = replace(best, global_weight=min(weighted, key=lambda t: t[0])[1])
@@ -207,7 +215,7 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
 def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bool = True,
                   progress: Callable[[Iterable], Iterable] = lambda it: it,
                   train: SetUsers | None = None, select: str = "lodo",
-                  up_time: bool = False) -> dict[str, dict[str, Any]]:
+                  up_time: bool = False, extra: tuple[str, ...] | None = None) -> dict[str, dict[str, Any]]:
     """For each set, the engine tuned (and its decision fitted, given ``train``) and
     thresholded on the other sets' writers, scored on this set's test writers: how the
     choice carries to a new pad."""
@@ -216,7 +224,7 @@ def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bo
         others = None if train is None else {k: v for k, v in train.items() if k != name}
         _, details = tune_dtw({k: v for k, v in val.items() if k != name}, {name: test[name]}, refs=scorer.refs,
                               progress=progress, pressure=pressure, scorer=scorer, train=others,
-                              select=select, up_time=up_time)
+                              select=select, up_time=up_time, extra=extra)
         out[name] = {**details["per_set"][name],
                      **({"decision_kept": details["decision_trials"]["kept"]} if others is not None else {})}
     return out
@@ -273,6 +281,24 @@ def _add_channels(cand: DtwCandidate, val: SetUsers,
             break
         cand, current = trial, eer
     return cand, trials
+
+
+def fixed_extra(text: str, pressure: bool = True) -> tuple[str, ...]:
+    """The raw channels of ``edgesig tune online --extra`` (comma-separated), checked before
+    any tuning work is spent.
+
+    Why a fixed set: the greedy stage adds a channel only if the plain ``min + mean`` rule
+    gains 0.5 points with it, while the shipped entries decide by a learned decision; a set
+    chosen under that decision (``benchmarks/online_channels.py``) is given here."""
+    names = tuple(c.strip() for c in text.split(",") if c.strip())
+    unknown = [c for c in names if c not in CHANNELS]
+    if unknown or not names:
+        raise InvalidInputError(f"--extra {text!r}: unknown or no channels {unknown}; "
+                                f"give comma-separated names from {', '.join(CHANNELS)}")
+    if not pressure and set(names) & set(PRESSURE_CHANNELS):
+        raise InvalidInputError(f"--extra {text!r}: the pressure-free variant reads no pressure; "
+                                f"leave out {', '.join(PRESSURE_CHANNELS)}")
+    return names
 
 
 def _with_stride(cand: DtwCandidate, stride: int) -> DtwCandidate:
