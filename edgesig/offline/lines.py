@@ -101,7 +101,13 @@ CAPTION_BELOW, CAPTION_BELOW_PARTS, CAPTION_BLOB_SPAN = 0.97, 2, 0.5
 #: (On the 200 + 200 captioned kiosk photos of ``benchmarks/photo_iou.py`` the strip
 #: ended within two columns of the signature's first in every photo where print touched
 #: it, with 0.57-0.96 of the rest above it; a row of loops ending a signature had 0.42.)
-CAPTION_BAND_SLACK, CAPTION_STRIP_UNDER = 1.0, 0.5
+#: The rest of the caption runs on under the signature in the strip's rows, joined to the
+#: foot: its words follow the strip at word spacing and reach down to CAPTION_BASELINE of
+#: the strip's height (its baseline), while the bottoms of the signature's loops dipping
+#: into those rows end higher (at 0.13-0.73 of it on five touching captions of those photos,
+#: the words at 0.79-1.0). The strip and what follows is taken when it is a printed word
+#: hanging under the line; else the strip alone, when it is one.
+CAPTION_BAND_SLACK, CAPTION_STRIP_UNDER, CAPTION_BASELINE = 1.0, 0.5, 0.75
 #: A straight run this long (fraction of the width) with a caption printed under it is a
 #: signature line even when shorter than ``long``: on a whole form scanned flat the line
 #: spans a third or half of the page, too short to tell from a long stroke by length.
@@ -210,18 +216,25 @@ def caption_under(binary: np.ndarray, box: Box, segments: tuple[Segment, ...]) -
     past its corner). Such a caption is a row of printed characters or words (see
     ``CAPTION_BELOW``) under nearly all of the signature's ink; not the parts of letters
     that a removed line cut off, which look alike (see ``_cut_by_line``). Print under a
-    line that touches the signature is found where it sticks out of the box (see
-    ``CAPTION_BAND_SLACK``).
+    line that touches the signature is found where it sticks out of the box, and followed
+    on under it (see ``CAPTION_BAND_SLACK``).
     """
     crop = binary[box.slices]
     out = np.zeros_like(binary)
     labelled = cache(lambda: _components(crop))
     pen = cache(lambda: _pen_width(*labelled()))
     lines = _ruled(segments, binary.shape[0])
-    for x0, y0, x1, y1 in _end_strips(crop) if lines else ():
-        x0, x1, y0, y1 = x0 + box.x0, x1 + box.x0, y0 + box.y0, y1 + box.y0
-        if _hangs_under(lines, x0, y0, x1, y1) and _printed_word(binary[y0:y1, x0:x1] > 0, pen):
-            out[y0:y1, x0:x1] = binary[y0:y1, x0:x1]
+    for strip in _end_strips(crop) if lines else ():
+        alone = np.zeros(crop.shape, bool)
+        alone[strip[1]:strip[3], strip[0]:strip[2]] = crop[strip[1]:strip[3], strip[0]:strip[2]] > 0
+        # The caption running on under the signature, else the end sticking out alone.
+        for print_ in (_band_run(crop, *strip), alone):
+            x0, x1 = (int(v) for v in np.flatnonzero(print_.any(axis=0))[[0, -1]] + [0, 1])
+            y0, y1 = strip[1], strip[3]
+            if _hangs_under(lines, x0 + box.x0, y0 + box.y0, x1 + box.x0, y1 + box.y0) and \
+                    _printed_word(print_[y0:y1, x0:x1], pen):
+                out[box.slices][print_] = 255
+                break
     # Outlines first, labelling the crop costs more: a word-shaped row of outlines with at
     # least CAPTION_BELOW of the ink outside its box above it.
     outlines = component_boxes(crop)
@@ -278,6 +291,32 @@ def _end_strips(crop: np.ndarray) -> list[tuple[int, int, int, int]]:
         if rest[:y0].sum() >= CAPTION_STRIP_UNDER * rest.sum() and y1 - y0 <= CAPTION_HEIGHT * height:
             found.append((x0, y0, x1, y1))
     return found
+
+
+def _band_run(crop: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    """The ink of ``crop`` in rows y0..y1 that runs on from the strip x0..x1 at one end of
+    the box (see ``_end_strips``) under the signature, as a boolean mask of ``crop``'s
+    shape: the parts of those rows that hold the strip's ink, and those that follow on at
+    most CAPTION_SPACING strip heights apart and reach down to its lower quarter as
+    letters standing on the print's baseline do (the bottoms of the signature's loops
+    dipping into those rows end higher). A caption that a letter's foot touches runs on
+    under the signature."""
+    band = np.ascontiguousarray(crop[y0:y1])
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(band, connectivity=8)
+    starts = stats[1:, cv2.CC_STAT_LEFT]
+    ends = starts + stats[1:, cv2.CC_STAT_WIDTH]
+    low = stats[1:, cv2.CC_STAT_TOP] + stats[1:, cv2.CC_STAT_HEIGHT] >= CAPTION_BASELINE * (y1 - y0)
+    taken = (starts < x1) & (ends > x0)
+    gap, from_left = CAPTION_SPACING * (y1 - y0), x0 == 0
+    while True:
+        reach = ends[taken].max() + gap if from_left else starts[taken].min() - gap
+        more = ~taken & low & ((starts <= reach) if from_left else (ends >= reach))
+        if not more.any():
+            break
+        taken |= more
+    run = np.zeros(crop.shape, bool)
+    run[y0:y1] = np.concatenate([[False], taken])[labels]
+    return run
 
 
 @njit(cache=True)
