@@ -294,18 +294,21 @@ def _end_strips(crop: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 
 def _band_run(crop: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-    """The ink of ``crop`` in rows y0..y1 that runs on from the strip x0..x1 at one end of
-    the box (see ``_end_strips``) under the signature, as a boolean mask of ``crop``'s
+    """The ink of ``crop`` that runs on under the signature from the strip x0..x1, rows
+    y0..y1, at one end of the box (see ``_end_strips``), as a boolean mask of ``crop``'s
     shape: the parts of those rows that hold the strip's ink, and those that follow on at
     most CAPTION_SPACING strip heights apart and reach down to its lower quarter as
     letters standing on the print's baseline do (the bottoms of the signature's loops
-    dipping into those rows end higher). A caption that a letter's foot touches runs on
-    under the signature."""
-    band = np.ascontiguousarray(crop[y0:y1])
+    dipping into those rows end higher), with descenders down to half the strip's height
+    under it. A caption that a letter's foot touches runs on under the signature."""
+    bottom = y1 + (y1 - y0) // 2  # a descender's tail
+    band = np.ascontiguousarray(crop[y0:bottom])
     _, labels, stats, _ = cv2.connectedComponentsWithStats(band, connectivity=8)
     starts = stats[1:, cv2.CC_STAT_LEFT]
     ends = starts + stats[1:, cv2.CC_STAT_WIDTH]
-    low = stats[1:, cv2.CC_STAT_TOP] + stats[1:, cv2.CC_STAT_HEIGHT] >= CAPTION_BASELINE * (y1 - y0)
+    reach_down = stats[1:, cv2.CC_STAT_TOP] + stats[1:, cv2.CC_STAT_HEIGHT]
+    # down to the baseline, not on past a descender's tail (a stroke crossing the print's rows)
+    low = (reach_down >= CAPTION_BASELINE * (y1 - y0)) & ((reach_down < band.shape[0]) | (bottom >= crop.shape[0]))
     taken = (starts < x1) & (ends > x0)
     gap, from_left = CAPTION_SPACING * (y1 - y0), x0 == 0
     while True:
@@ -315,7 +318,7 @@ def _band_run(crop: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarra
             break
         taken |= more
     run = np.zeros(crop.shape, bool)
-    run[y0:y1] = np.concatenate([[False], taken])[labels]
+    run[y0:bottom] = np.concatenate([[False], taken])[labels]
     return run
 
 

@@ -397,12 +397,13 @@ def test_end_of_a_slanting_underline_is_not_a_caption(seed: int) -> None:
     assert caption_under(img, ink_box(img), ()).max() == 0
 
 
-def caption_touching(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, Segment]:
+def caption_touching(seed: int, caption: str = "Signature of recipient"
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Segment]:
     """(image, signature, caption, the signature line removed over the caption): a caption
     printed 3 px under the line, starting 60 px left of the signature, and a letter's foot
     crossing the line onto its print."""
     signature, (x0, y0, x1, y1) = signed(seed, height=80.0, at=(140, 120), max_width=400)
-    text = photographed_caption("Signature of recipient", x0 - 60, y1 + 16)
+    text = photographed_caption(caption, x0 - 60, y1 + 16)
     rows = np.flatnonzero(text.any(axis=1))
     foot = x0 + 10 + int(np.flatnonzero(text[rows[0]:rows[-1] + 1, x0 + 10:].any(axis=0))[0])
     near = signature[:, foot - 3:foot + 4].any(axis=1)
@@ -414,14 +415,16 @@ def caption_touching(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, Seg
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_caption_touching_the_signature_is_cut_under_it_too(seed: int) -> None:
+@pytest.mark.parametrize("caption", ["Signature of recipient", "Customer signature"])
+def test_caption_touching_the_signature_is_cut_under_it_too(seed: int, caption: str) -> None:
     """Joined to the signature by a foot, the caption is no row of its own; found where it
     sticks out of the signature's end under the line, it is followed on under the
-    signature: all of it goes, none of the signature. Before: 49-90 % of it (the part
-    sticking out)."""
-    img, signature, text, line = caption_touching(seed)
+    signature, descenders included: all of it goes, none of the signature. Before: 49-90 %
+    of it (the part sticking out); then 98.6 % of "Customer signature" (the g's tail under
+    the rows of "Customer")."""
+    img, signature, text, line = caption_touching(seed, caption)
     mask = caption_under(img, ink_box(img), (line,))
-    assert (mask[text > 0] > 0).mean() > 0.95
+    assert (mask[text > 0] > 0).mean() > 0.995
     assert not np.any((mask > 0) & (signature > 0))
 
 
