@@ -27,6 +27,8 @@ from edgesig.store import MemoryStore, Template, TemplateStore
 from edgesig.store.base import check_user_id
 
 MIN_REFERENCES = 3
+#: Template meta key holding the engine's ``ModelEntry.fingerprint`` at enrolment.
+MODEL_FINGERPRINT = "model_fingerprint"
 MAX_REFERENCES = 20
 
 
@@ -177,7 +179,8 @@ class Verifier:
         typical = policy.typical_spread or stats.d_mean
         consistency = float(np.clip(typical / stats.d_mean, 0.0, 1.0))
         template = Template(user_id=user_id, engine=engine.name, model_version=engine.version,
-                            references=tuple(prepared[i] for i in kept), stats=stats.to_dict())
+                            references=tuple(prepared[i] for i in kept), stats=stats.to_dict(),
+                            meta={MODEL_FINGERPRINT: engine.fingerprint})
         report = EnrollmentReport(user_id, engine.name, len(prepared), tuple(kept), tuple(outliers),
                                   consistency, tuple(reasons))
         return template, report
@@ -281,11 +284,11 @@ class Verifier:
 
     def _decide(self, user_id: str, engine: Engine, template: Template, query: np.ndarray,
                 start: float) -> VerifyResult:
-        if template.model_version != engine.version:
+        if _enrolled_elsewhere(template, engine):
             raise EnrollmentError(
-                f"{user_id!r} was enrolled with {engine.name} {template.model_version}, but "
-                f"{engine.name} {engine.version} is installed and compares differently; enrol "
-                "the user again (the old template stays stored until then)")
+                f"{user_id!r} was enrolled with {engine.name} {template.model_version}, but the installed "
+                f"{engine.name} {engine.version} prepares signatures differently; enrol the user again "
+                "(the old template stays stored until then)")
         stats = ReferenceStats.from_dict(template.stats)
         dists = engine.distances(query, template.references)
         d = engine.decide(dists, stats, query, template.references)
@@ -353,6 +356,14 @@ def _check_samples(samples: Any, kind: type, label: str) -> list[Any]:
         raise EnrollmentError(f"enrolment needs {MIN_REFERENCES} to {MAX_REFERENCES} references, "
                               f"got {len(samples)}; ask the signer for {MIN_REFERENCES}–5 signatures")
     return list(samples)
+
+
+def _enrolled_elsewhere(template: Template, engine: Engine) -> bool:
+    """Whether ``template`` was prepared by another model than ``engine``'s: another version,
+    or the same version with other features (an entry ``edgesig tune`` installs keeps the
+    version it replaces). Templates from before fingerprints were kept are judged by version."""
+    enrolled = template.meta.get(MODEL_FINGERPRINT, engine.fingerprint)
+    return template.model_version != engine.version or enrolled != engine.fingerprint
 
 
 def _prepare_reference(engine: Engine, sample: Any, index: int) -> np.ndarray:

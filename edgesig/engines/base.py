@@ -25,6 +25,9 @@ class Engine(ABC):
         self.entry = entry
         self.name = entry.name
         self.version = entry.version
+        #: What a template must have been prepared with (``ModelEntry.fingerprint``): a tuned
+        #: entry can keep the version of the one it replaces while its features differ.
+        self.fingerprint = entry.fingerprint
         self.calibration = Calibration.from_dict(entry.calibration)
         self.combine: tuple[str, ...] = tuple(entry.params.get("combine", ("min", "mean")))
         #: False for the pressure-free variant of a pen engine (``params.pressure``).

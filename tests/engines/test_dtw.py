@@ -9,7 +9,8 @@ from edgesig.decision import ReferenceStats
 from edgesig.engines.dtw import N_GLOBAL, DtwEngine
 from edgesig.features.global_features import EXTENDED_FEATURES, GLOBAL_FEATURES, global_features
 from edgesig.features.kinematics import FeatureConfig, extract
-from edgesig.runtime import ModelEntry
+from edgesig.runtime import Manifest, ModelEntry
+from edgesig.verifier import MODEL_FINGERPRINT
 from tests.conftest import wavy_pen
 
 
@@ -62,6 +63,44 @@ def test_template_from_another_engine_version_asks_for_re_enrolment(pens):
     with pytest.raises(EnrollmentError, match="enrol the user again"):
         v.verify_stroke("alice", pens[5])
     assert v.store.get("alice", "dtw").model_version == "0.9"  # kept, not deleted
+
+
+def _accepting() -> ModelEntry:
+    """A DTW entry whose threshold accepts the wavy pens' genuine queries."""
+    return replace(_engine(0.3).entry, calibration={"threshold": 5.0, "slope": 1.0})
+
+
+def _installed(folder, entry: ModelEntry, store) -> Verifier:
+    Manifest(folder).put(entry)
+    return Verifier("dtw", store, models_dir=str(folder))
+
+
+def test_same_version_with_other_features_asks_for_re_enrolment(tmp_path, pens):
+    """A tuned entry keeps the version it replaces; its templates hold other channels."""
+    entry = _accepting()
+    v = _installed(tmp_path / "a", entry, None)
+    v.enroll("alice", pens[:5])
+    assert v.verify_stroke("alice", pens[5]).accepted
+    retuned = replace(entry, params={**entry.params, "features": {"window": 5, "extra": ["vx", "vy"]}})
+    with pytest.raises(EnrollmentError, match="prepares signatures differently"):
+        _installed(tmp_path / "b", retuned, v.store).verify_stroke("alice", pens[5])
+
+
+def test_a_new_threshold_or_decision_keeps_the_templates(tmp_path, pens):
+    entry = _accepting()
+    v = _installed(tmp_path / "a", entry, None)
+    v.enroll("alice", pens[:5])
+    recalibrated = replace(entry, calibration={"threshold": 6.0, "slope": 1.0}, params={**entry.params, "combine": ["min"]})
+    assert _installed(tmp_path / "b", recalibrated, v.store).verify_stroke("alice", pens[5]).accepted
+
+
+def test_templates_from_before_fingerprints_are_judged_by_version(tmp_path, pens):
+    entry = _accepting()
+    v = _installed(tmp_path, entry, None)
+    v.enroll("alice", pens[:5])
+    old = v.store.get("alice", "dtw")
+    v.store.put(replace(old, meta={k: x for k, x in old.meta.items() if k != MODEL_FINGERPRINT}))
+    assert v.verify_stroke("alice", pens[5]).accepted
 
 
 #: A shipped-like entry (the shipped dtw's features) with the plain rule or a decision over
