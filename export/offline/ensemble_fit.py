@@ -30,11 +30,10 @@ import numpy as np
 from edgesig.decision import Calibration, fit_calibration
 from edgesig.engines.ensemble import fuse
 from edgesig.errors import ModelError
-from edgesig.eval.metrics import eer as global_eer
 from edgesig.eval.protocols import Report, UserScores, parse_users
 from edgesig.runtime import Manifest, ModelEntry
 from export.offline.data import ImageWriter
-from export.offline.evaluate import COMBINES, UserDistances, calibrate, to_report
+from export.offline.evaluate import COMBINES, UserDistances, calibrate, choose_combine, pooled_eer, to_report
 from export.offline.pool_eval import Comparator, cell_distances, summarize, validation_distances
 
 
@@ -207,14 +206,11 @@ def judge(skilled: Sequence[UserDistances], random: Sequence[UserDistances] | No
     """The Sharma-Sundaram terms with the lowest objective on the validation writers, the first of
     ``COMBINES`` on a tie. Without ``random`` the rule is skilled-only; with it under the
     skilled rule the random EER is measured at the terms skilled forgeries chose."""
-    def eer(dists: Sequence[UserDistances], combine: tuple[str, ...]) -> float:
-        rep = to_report(dists, combine)      # the EER alone (summary() adds the AUC and per-user EERs)
-        return float(global_eer(-rep.genuine, -rep.forgery)[0])
-    scored = [(c, eer(skilled, c)) for c in COMBINES]
     if random is None or objective == "skilled":
-        combine, skilled_eer = min(scored, key=lambda cs: cs[1])
-        return Judged(combine, skilled_eer, None if random is None else eer(random, combine), "skilled")
-    return min((Judged(c, e, eer(random, c), "joint") for c, e in scored), key=lambda j: j.objective)
+        combine, skilled_eer = choose_combine(skilled)
+        return Judged(combine, skilled_eer, None if random is None else pooled_eer(random, combine), "skilled")
+    return min((Judged(c, pooled_eer(skilled, c), pooled_eer(random, c), "joint") for c in COMBINES),
+               key=lambda j: j.objective)
 
 
 def fit(val: Sequence[Sequence[UserDistances]], step: float = 0.1,

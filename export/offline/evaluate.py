@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from edgesig.decision import Calibration, ReferenceStats, dissimilarities, fit_calibration
+from edgesig.eval.metrics import eer
 from edgesig.eval.protocols import Report, UserScores
 from export.offline.data import CAMERA, CLEAN, ImageWriter, to_float
 
@@ -93,10 +94,17 @@ def to_report(dists: Sequence[UserDistances], combine: tuple[str, ...]) -> Repor
     return Report(users)
 
 
+def pooled_eer(dists: Sequence[UserDistances], combine: tuple[str, ...]) -> float:
+    """The global EER of ``dists`` under ``combine`` alone (``Report.summary`` adds the AUC and
+    per-user EERs, which a search over terms and weights does not need)."""
+    rep = to_report(dists, combine)
+    return eer(-rep.genuine, -rep.forgery)[0]
+
+
 def choose_combine(val: Sequence[UserDistances]) -> tuple[tuple[str, ...], float]:
-    """The combination of normalised terms with the lowest validation EER."""
-    best = min(COMBINES, key=lambda c: to_report(val, c).summary()["eer"])
-    return best, to_report(val, best).summary()["eer"]
+    """The combination of normalised terms with the lowest validation EER, the first of
+    ``COMBINES`` on a tie."""
+    return min(((c, pooled_eer(val, c)) for c in COMBINES), key=lambda ce: ce[1])
 
 
 def calibrate(val: Sequence[UserDistances], combine: tuple[str, ...]) -> Calibration:
