@@ -268,7 +268,7 @@ def _add_channels(cand: DtwCandidate, val: SetUsers,
     current = mean_set_eer(cand, val)
     trials: list[dict[str, Any]] = [{"val_eer": current, "extra": list(cand.features.extra)}]
     for _ in range(MAX_ADDED):
-        options = [c for c in ADDABLE if c not in cand.features.extra and (cand.pressure or c != "dp")]
+        options = [c for c in ADDABLE if c not in cand.features.extra and (cand.pressure or c not in PRESSURE_CHANNELS)]
         scored = []
         for name in options:
             trial = replace(cand, features=replace(cand.features, extra=cand.features.extra + (name,)))
