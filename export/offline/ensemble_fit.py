@@ -220,17 +220,14 @@ def fit(val: Sequence[Sequence[UserDistances]], step: float = 0.1,
     writers with random forgeries, or None: skilled forgeries only, whatever ``objective``).
     The threshold is the skilled EER point: at it random forgeries are all but never accepted."""
     cals = [pair_calibration(p) for p in val]
-    grid = []
-    for w in simplex(len(val), step):
-        j = judge(fuse_users(w, cals, val), None if random is None else fuse_users(w, cals, random), objective)
-        grid.append({"weights": list(w), "combine": list(j.combine), "val_eer": j.val_eer,
-                     "val_random_eer": j.val_random_eer, "objective": j.objective})
+    judged = {w: judge(fuse_users(w, cals, val), None if random is None else fuse_users(w, cals, random), objective)
+              for w in simplex(len(val), step)}
     even = 1.0 / len(val)
-    best = min(grid, key=lambda g: (round(g["objective"], 9), max(abs(x - even) for x in g["weights"])))
-    judged = Judged(tuple(best["combine"]), best["val_eer"], best["val_random_eer"],
-                    "skilled" if random is None else objective)
-    return EnsembleFit(best["weights"], cals, judged,
-                       calibrate(fuse_users(best["weights"], cals, val), judged.combine), grid)
+    weights = min(judged, key=lambda w: (round(judged[w].objective, 9), max(abs(x - even) for x in w)))
+    grid = [{"weights": list(w), "combine": list(j.combine), "val_eer": j.val_eer,
+             "val_random_eer": j.val_random_eer, "objective": j.objective} for w, j in judged.items()]
+    best = judged[weights]
+    return EnsembleFit(list(weights), cals, best, calibrate(fuse_users(weights, cals, val), best.combine), grid)
 
 
 def evaluate(fitted: EnsembleFit, test: Sequence[dict[str, list[UserDistances]]]) -> dict[str, dict[str, Any]]:
