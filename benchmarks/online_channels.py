@@ -37,9 +37,9 @@ from typing import Any, Sequence
 import click
 import numpy as np
 
-from benchmarks.online_cohort import chosen_record
+from benchmarks.online_cohort import recorded
 from benchmarks.online_combiner import VARIANTS, all_rows, run
-from edgesig.eval.combiner import TermRows, choose_combiner
+from edgesig.eval.combiner import TermRows
 from edgesig.eval.datasets import FOLDS
 from edgesig.eval.tuning import PRESSURE_CHANNELS
 from edgesig.features.kinematics import CHANNELS
@@ -63,12 +63,7 @@ def evaluate(rows: dict[str, TermRows], sets: tuple[str, ...]) -> dict[str, Any]
     """Per fold: the shipped rule's decision and threshold (``run``), with the chosen grid
     point's left-out validation figures (its criterion)."""
     records: list[dict[str, Any]] = []
-
-    def decide(train: dict[str, TermRows], val: dict[str, TermRows]) -> Any:
-        chosen = choose_combiner(train, val, select="lodo")
-        records.append(chosen_record(chosen, next(iter(train.values())).names))
-        return chosen.combiner
-    folds = [run(rows, k, decide, sets, sets) for k in range(FOLDS)]
+    folds = [run(rows, k, recorded(records), sets, sets) for k in range(FOLDS)]
     return {"folds": folds, "chosen": records}
 
 

@@ -51,7 +51,7 @@ from typing import Any, Sequence
 import click
 import numpy as np
 
-from benchmarks.online_combiner import VARIANTS, run, table
+from benchmarks.online_combiner import VARIANTS, Decide, run, table
 from edgesig.capture import load_pen
 from edgesig.decision import ReferenceStats
 from edgesig.engines.dtw import DtwEngine
@@ -183,11 +183,7 @@ def evaluate(scored: Scored, sets: tuple[str, ...], size: int) -> dict[str, Any]
     result: dict[str, Any] = {}
     for rule, cohort_on in (("shipped grid", False), ("with cohort", True)):
         records: list[dict[str, Any]] = []
-
-        def decide(train: dict[str, TermRows], val: dict[str, TermRows], cohort_on: bool = cohort_on) -> Any:
-            chosen = choose_combiner(train, val, grid(cohort_on), select="lodo")
-            records.append(chosen_record(chosen, next(iter(train.values())).names))
-            return chosen.combiner
+        decide = recorded(records, grid(cohort_on))
         res = {"folds": [run(folds[k], k, decide, sets, sets) for k in range(FOLDS)], "chosen": records[:FOLDS],
                "leave_one_out": {}}
         for s in sets:
@@ -196,6 +192,16 @@ def evaluate(scored: Scored, sets: tuple[str, ...], size: int) -> dict[str, Any]
             res["leave_one_out"][s] = run(rows, 0, decide, others, (s,))
         result[rule] = res
     return result
+
+
+def recorded(records: list[dict[str, Any]], choices: list[CombinerChoice] | None = None) -> Decide:
+    """The decision as shipped (``choose_combiner(select="lodo")`` on ``choices``, default: the
+    shipped grid) for ``run``, each chosen grid point's record appended to ``records``."""
+    def decide(train: dict[str, TermRows], val: dict[str, TermRows]) -> Any:
+        chosen = choose_combiner(train, val, choices, select="lodo")
+        records.append(chosen_record(chosen, next(iter(train.values())).names))
+        return chosen.combiner
+    return decide
 
 
 def chosen_record(selection: Selection, names: Sequence[str]) -> dict[str, Any]:
