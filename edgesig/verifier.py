@@ -27,9 +27,9 @@ from edgesig.store import MemoryStore, Template, TemplateStore
 from edgesig.store.base import check_user_id
 
 MIN_REFERENCES = 3
+MAX_REFERENCES = 20
 #: Template meta key holding the engine's ``ModelEntry.fingerprint`` at enrolment.
 MODEL_FINGERPRINT = "model_fingerprint"
-MAX_REFERENCES = 20
 
 
 @dataclass(frozen=True)
