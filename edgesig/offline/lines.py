@@ -217,7 +217,8 @@ def caption_under(binary: np.ndarray, box: Box, segments: tuple[Segment, ...]) -
     ``CAPTION_BELOW``) under nearly all of the signature's ink; not the parts of letters
     that a removed line cut off, which look alike (see ``_cut_by_line``). Print under a
     line that touches the signature is found where it sticks out of the box, and followed
-    on under it (see ``CAPTION_BAND_SLACK``).
+    on under it (see ``CAPTION_BAND_SLACK``); print that a ruled line ran through, in its
+    pieces along the line (see ``_print_across``).
     """
     crop = binary[box.slices]
     out = np.zeros_like(binary)
@@ -238,10 +239,14 @@ def caption_under(binary: np.ndarray, box: Box, segments: tuple[Segment, ...]) -
     # Outlines first, labelling the crop costs more: a word-shaped row of outlines with at
     # least CAPTION_BELOW of the ink outside its box above it.
     outlines = component_boxes(crop)
+    ink_rows = cv2.reduce(crop, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() / 255
+    for x0, y0, x1, y1 in _print_across(crop, outlines, lines, box, ink_rows):
+        labels, boxes = labelled()
+        inside = np.flatnonzero((boxes[:, 0] >= x0) & (boxes[:, 1] >= y0) & (boxes[:, 2] <= x1) & (boxes[:, 3] <= y1))
+        out[box.y0 + y0:box.y0 + y1, box.x0 + x0:box.x0 + x1][np.isin(labels[y0:y1, x0:x1], inside + 1)] = 255
     rows = _word_rows(outlines, box.width)
     if not rows:
         return out
-    ink_rows = cv2.reduce(crop, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() / 255
     if not any(ink_rows[:y0].sum() >= CAPTION_BELOW * (ink_rows.sum() - cv2.countNonZero(crop[y0:y1, x0:x1]))
                for x0, y0, x1, y1 in (_span(outlines[r]) for r in rows)):
         return out
@@ -291,6 +296,83 @@ def _end_strips(crop: np.ndarray) -> list[tuple[int, int, int, int]]:
         if rest[:y0].sum() >= CAPTION_STRIP_UNDER * rest.sum() and y1 - y0 <= CAPTION_HEIGHT * height:
             found.append((x0, y0, x1, y1))
     return found
+
+
+def _print_across(crop: np.ndarray, outlines: np.ndarray, lines: list[Segment], box: Box,
+                  ink_rows: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The (x0, y0, x1, y1) boxes in ``crop`` (the signature's ``box``, ``outlines`` its
+    components' boxes, ``ink_rows`` its ink per row) of the words of a caption that one of
+    ``lines`` ran through.
+
+    Printed on a ruled line rather than under it, a caption is cut to pieces when the line
+    is removed, or mostly erased with it: the print's ink above the line, below it, and
+    letters bridged across it, rows too short or of too few parts for a caption. Along
+    the line they are one all the same: small pieces (see ``CAPTION_HEIGHT``) touching the
+    line in runs at character spacing, each a level word (see ``_word_on``), some ink under
+    the line, and at least CAPTION_BELOW of the signature's other ink above them. The feet
+    that a line cuts off a signature's letters lie under it too, but with the letters
+    standing on the line over them.
+    """
+    if not lines or not len(outlines):
+        return []
+    heights = outlines[:, 3] - outlines[:, 1]
+    small = heights <= CAPTION_HEIGHT * heights.max()
+    centre = (outlines[:, 0] + outlines[:, 2]) / 2 + box.x0
+    found = []
+    for s in lines:
+        top = s.across_at(centre) - s.width / 2 - box.y0
+        bottom = top + s.width
+        on = small & (outlines[:, 0] + box.x0 < s.end) & (outlines[:, 2] + box.x0 > s.start) & \
+            (outlines[:, 1] <= bottom + CAPTION_CLEARANCE) & (outlines[:, 3] >= top - CAPTION_CLEARANCE)
+        groups = [g for g in _runs_along(outlines, np.flatnonzero(on))
+                  if _word_on(outlines, g, top, box.width) and _level_print(crop, outlines[g])]
+        if not any((outlines[g, 3] > bottom[g] + 1).any() for g in groups):
+            continue  # resting on the line, not printed across it
+        words = [_span(outlines[g]) for g in groups]
+        rest = ink_rows.copy()
+        for x0, y0, x1, y1 in words:
+            rest[y0:y1] -= np.count_nonzero(crop[y0:y1, x0:x1], axis=1)
+        found += [w for w in words if rest[:w[1]].sum() >= CAPTION_BELOW * rest.sum()]
+    return found
+
+
+def _level_print(crop: np.ndarray, boxes: np.ndarray) -> bool:
+    """Whether the ink of ``crop`` inside ``boxes`` stands level and keeps to one height as
+    print does (see ``CAPTION_LEVEL``): a stroke that a line cut in two descends across it."""
+    x0, y0, x1, y1 = _span(boxes)
+    inside = np.zeros((y1 - y0, x1 - x0), bool)
+    for a, b, c, d in boxes - [x0, y0, x0, y0]:
+        inside[b:d, a:c] = True
+    part = inside & (crop[y0:y1, x0:x1] > 0)
+    return _level(part) and _straight(part)
+
+
+def _word_on(outlines: np.ndarray, group: np.ndarray, top: np.ndarray, width: int) -> bool:
+    """Whether the boxes ``group`` (indices into ``outlines``) touching a line whose top is
+    ``top`` (at each box's centre) are shaped like a printed word as in ``CAPTION_BELOW``
+    (wide, of two parts or more or spanning at most CAPTION_BLOB_SPAN of ``width``), with
+    no other box standing on the line over them (a letter over its cut-off feet)."""
+    x0, y0, x1, y1 = _span(outlines[group])
+    others = np.ones(len(outlines), bool)
+    others[group] = False
+    stands = others & (outlines[:, 0] < x1) & (outlines[:, 2] > x0) & (outlines[:, 1] < top) & \
+        (outlines[:, 3] >= top - CAPTION_CLEARANCE)
+    return (len(group) >= CAPTION_BELOW_PARTS or x1 - x0 <= CAPTION_BLOB_SPAN * width) and \
+        x1 - x0 >= CAPTION_WORD * (y1 - y0) and not stands.any()
+
+
+def _runs_along(boxes: np.ndarray, indices: np.ndarray) -> list[np.ndarray]:
+    """``indices`` (into ``boxes``) in runs left to right, each box at most CAPTION_SPACING
+    of the run's height after the run's right end."""
+    runs: list[list[int]] = []
+    for i in indices[np.argsort(boxes[indices, 0], kind="stable")]:
+        if runs:
+            x0, y0, x1, y1 = _span(boxes[runs[-1] + [int(i)]])
+            if boxes[i, 0] - boxes[runs[-1], 2].max() <= CAPTION_SPACING * (y1 - y0):
+                runs[-1].append(int(i))
+                continue
+        runs.append([int(i)])
+    return [np.array(r) for r in runs]
 
 
 def _band_run(crop: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
