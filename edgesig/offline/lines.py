@@ -32,6 +32,8 @@ MAX_LINE_WIDTH = 12
 #: At least this fraction of a printed line's clear columns lie within a pixel of a
 #: straight fit; the feet of cursive letters, which line up too, wander more.
 MIN_STRAIGHT = 0.7
+#: At most this many lines are looked for in one band of ink (see ``_fit_all``).
+MAX_LINES_PER_BAND = 3
 #: At least this fraction of a line's length must be clear of other ink, to measure it
 #: (a long signature can cover most of a signature line).
 MIN_CLEAR = 0.1
@@ -618,9 +620,28 @@ def _candidates(source: np.ndarray, length: int, long: float, horizontal: bool) 
     found = []
     for c in contours:
         x, y, bw, bh = cv2.boundingRect(c)
-        segment = _fit(cv2.bitwise_and(work[y:y + bh, x:x + bw], band[y:y + bh, x:x + bw]), x, y, horizontal, long)
-        if segment is not None:
-            found.append(segment)
+        found += _fit_all(cv2.bitwise_and(work[y:y + bh, x:x + bw], band[y:y + bh, x:x + bw]), x, y, horizontal, long)
+    return found
+
+
+def _fit_all(part: np.ndarray, x: int, y: int, horizontal: bool, long: float) -> list[Segment]:
+    """Every line in one band: the densest first (see ``_fit``), then, with its ink taken
+    out, any other that runs LINE_COVERAGE of the first's length and lies more than
+    MAX_LINE_WIDTH from each line found. A signature written on a faint ruled line can join
+    it and the next line into one band, and only one would be found; a straight stretch of
+    a stroke beside a line is shorter, and a second fit of a thick line lies beside it."""
+    found: list[Segment] = []
+    part = part.copy()
+    rows = np.arange(part.shape[0], dtype=np.float64)[:, None]
+    middle = x + part.shape[1] / 2
+    for _ in range(MAX_LINES_PER_BAND):
+        segment = _fit(part, x, y, horizontal, long)
+        if segment is None or (found and (segment.length < LINE_COVERAGE * found[0].length or any(
+                abs(segment.across_at(middle) - s.across_at(middle)) <= MAX_LINE_WIDTH for s in found))):
+            break
+        found.append(segment)
+        course = segment.across_at(np.arange(x, x + part.shape[1], dtype=np.float64)) - y
+        part[np.abs(rows - course[None, :]) <= segment.width / 2 + 1] = 0
     return found
 
 
