@@ -32,7 +32,7 @@ MAX_LINE_WIDTH = 12
 #: At least this fraction of a printed line's clear columns lie within a pixel of a
 #: straight fit; the feet of cursive letters, which line up too, wander more.
 MIN_STRAIGHT = 0.7
-#: At most this many lines are looked for in one band of ink (see ``_fit_all``).
+#: At most this many lines are looked for in one horizontal band of ink on a sheet (see ``_fit_all``).
 MAX_LINES_PER_BAND = 3
 #: At least this fraction of a line's length must be clear of other ink, to measure it
 #: (a long signature can cover most of a signature line).
@@ -150,7 +150,8 @@ class Segment:
 
 
 def remove_lines(binary: np.ndarray, *, evidence: np.ndarray | None = None,
-                 long: tuple[float, float] = LONG, short: tuple[float, float] = (0.12, 0.12)) -> LineRemoval:
+                 long: tuple[float, float] = LONG, short: tuple[float, float] = (0.12, 0.12),
+                 sheet: bool = False) -> LineRemoval:
     """Remove printed straight lines from ``binary`` (ink = 255).
 
     A candidate is a thin, solid, straight run at least ``short`` long (fractions of the
@@ -164,10 +165,15 @@ def remove_lines(binary: np.ndarray, *, evidence: np.ndarray | None = None,
     ``evidence`` is a more permissive ink mask of the same image (see
     ``edgesig.offline.clean.line_evidence``) to find faint lines in: light ruled lines
     binarise as short dashes with the signature's threshold but as lines with a lower one.
+
+    ``sheet``: the image is a whole form, whose ruled lines a signature written across
+    them can join into one band of ink; every line in such a band is looked for (see
+    ``_fit_all``). Not on a crop or flat scan: there the extra fits took a scanner's faint
+    streaks and long strokes through CEDAR signatures for lines.
     """
     h, w = binary.shape
     source = binary if evidence is None else cv2.bitwise_or(binary, evidence)
-    candidates = _candidates(source, int(max(15, short[0] * w)), long[0] * w, horizontal=True) + \
+    candidates = _candidates(source, int(max(15, short[0] * w)), long[0] * w, horizontal=True, stacked=sheet) + \
         _candidates(source, int(max(15, short[1] * h)), long[1] * h, horizontal=False)
     printed = _printed(candidates, long[0] * w, long[1] * h, binary.shape)
     printed += _captioned(binary, candidates, printed, CAPTIONED_LONG * w)
@@ -606,9 +612,11 @@ def _rows(boxes: np.ndarray, candidates: np.ndarray) -> list[np.ndarray]:
     return [np.array(r) for r in rows]
 
 
-def _candidates(source: np.ndarray, length: int, long: float, horizontal: bool) -> list[Segment]:
+def _candidates(source: np.ndarray, length: int, long: float, horizontal: bool,
+                stacked: bool = False) -> list[Segment]:
     """Straight, thin, solid runs at least ``length`` long, fitted as segments; those at
-    least ``long`` need to be straight only where nothing crosses them (see ``_fit``)."""
+    least ``long`` need to be straight only where nothing crosses them (see ``_fit``).
+    ``stacked``: look for more than one line in a band (see ``_fit_all``)."""
     work = source if horizontal else cv2.transpose(source)
     gap, drift = 2 * MAX_GAP + 1, 2 * MAX_DRIFT + 1
     thick = cv2.dilate(work, cv2.getStructuringElement(cv2.MORPH_RECT, (gap, drift)))
@@ -620,21 +628,25 @@ def _candidates(source: np.ndarray, length: int, long: float, horizontal: bool) 
     found = []
     for c in contours:
         x, y, bw, bh = cv2.boundingRect(c)
-        found += _fit_all(cv2.bitwise_and(work[y:y + bh, x:x + bw], band[y:y + bh, x:x + bw]), x, y, horizontal, long)
+        part = cv2.bitwise_and(work[y:y + bh, x:x + bw], band[y:y + bh, x:x + bw])
+        found += _fit_all(part, x, y, horizontal, long, MAX_LINES_PER_BAND if stacked else 1)
     return found
 
 
-def _fit_all(part: np.ndarray, x: int, y: int, horizontal: bool, long: float) -> list[Segment]:
-    """Every line in one band: the densest first (see ``_fit``), then, with its ink taken
-    out, any other that runs LINE_COVERAGE of the first's length and lies more than
-    MAX_LINE_WIDTH from each line found. A signature written on a faint ruled line can join
-    it and the next line into one band, and only one would be found; a straight stretch of
-    a stroke beside a line is shorter, and a second fit of a thick line lies beside it."""
+def _fit_all(part: np.ndarray, x: int, y: int, horizontal: bool, long: float, most: int) -> list[Segment]:
+    """Up to ``most`` lines in one band: the densest first (see ``_fit``), then, with its
+    ink taken out, any other that runs LINE_COVERAGE of the first's length and lies more
+    than MAX_LINE_WIDTH from each line found. A signature written on a faint ruled line can
+    join it and the next line, a letter's height away, into one band, and only one would be
+    found; a straight stretch of a stroke beside a line is shorter, and a second fit of a
+    thick line lies beside it. Only horizontal bands of a sheet hold more than one (see
+    ``remove_lines``): vertical lines (box sides) lie too far apart for a signature to join
+    two."""
     found: list[Segment] = []
     part = part.copy()
     rows = np.arange(part.shape[0], dtype=np.float64)[:, None]
     middle = x + part.shape[1] / 2
-    for _ in range(MAX_LINES_PER_BAND):
+    for _ in range(most):
         segment = _fit(part, x, y, horizontal, long)
         if segment is None or (found and (segment.length < LINE_COVERAGE * found[0].length or any(
                 abs(segment.across_at(middle) - s.across_at(middle)) <= MAX_LINE_WIDTH for s in found))):

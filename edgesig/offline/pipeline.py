@@ -108,7 +108,8 @@ def _run(src: ImageSource, target: str, color: Literal["bgr", "rgb"], aspect: fl
     steps["even_light"] = even
     binary = ink_mask(even)
     steps["binary"] = binary
-    removal = remove_lines(binary, evidence=line_evidence(even), long=LONG if corners is not None else CROP_LINE_LONG)
+    removal = remove_lines(binary, evidence=line_evidence(even), long=LONG if corners is not None else CROP_LINE_LONG,
+                           sheet=corners is not None)
     printed = cv2.bitwise_or(removal.lines, caption_mask(removal.binary, removal.segments))
     steps["lines"] = printed
     signature = cv2.bitwise_and(removal.binary, cv2.bitwise_not(printed))
