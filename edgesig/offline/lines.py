@@ -360,13 +360,12 @@ def _word_on(outlines: np.ndarray, group: np.ndarray, top: np.ndarray, width: in
     ``top`` (at each box's centre) are shaped like a printed word as in ``CAPTION_BELOW``
     (wide, of two parts or more or spanning at most CAPTION_BLOB_SPAN of ``width``), with
     no other box standing on the line over them (a letter over its cut-off feet)."""
-    x0, y0, x1, y1 = _span(outlines[group])
+    x0, _, x1, _ = _span(outlines[group])
     others = np.ones(len(outlines), bool)
     others[group] = False
     stands = others & (outlines[:, 0] < x1) & (outlines[:, 2] > x0) & (outlines[:, 1] < top) & \
         (outlines[:, 3] >= top - CAPTION_CLEARANCE)
-    return (len(group) >= CAPTION_BELOW_PARTS or x1 - x0 <= CAPTION_BLOB_SPAN * width) and \
-        x1 - x0 >= CAPTION_WORD * (y1 - y0) and not stands.any()
+    return _word_shaped(outlines[group], width) and not stands.any()
 
 
 def _runs_along(boxes: np.ndarray, indices: np.ndarray) -> list[np.ndarray]:
@@ -440,13 +439,16 @@ def _word_rows(boxes: np.ndarray, width: int) -> list[np.ndarray]:
         return []
     heights = boxes[:, 3] - boxes[:, 1]
     small = np.flatnonzero((heights <= CAPTION_HEIGHT * heights.max()) & (heights >= 3))
-    rows = []
-    for r in _rows(boxes, small):
-        span = boxes[r, 2].max() - boxes[r, 0].min()
-        if span >= CAPTION_WORD * (boxes[r, 3].max() - boxes[r, 1].min()) and \
-                (len(r) >= CAPTION_BELOW_PARTS or span <= CAPTION_BLOB_SPAN * width):
-            rows.append(r)
-    return rows
+    return [r for r in _rows(boxes, small) if _word_shaped(boxes[r], width)]
+
+
+def _word_shaped(boxes: np.ndarray, width: int) -> bool:
+    """Whether one row's ``boxes`` span a printed word or more (see ``CAPTION_BELOW``): at least
+    CAPTION_WORD times as wide as tall, and of CAPTION_BELOW_PARTS boxes or more, or spanning at
+    most CAPTION_BLOB_SPAN of ``width`` (the signature box's)."""
+    x0, y0, x1, y1 = _span(boxes)
+    return x1 - x0 >= CAPTION_WORD * (y1 - y0) and (len(boxes) >= CAPTION_BELOW_PARTS
+                                                    or x1 - x0 <= CAPTION_BLOB_SPAN * width)
 
 
 def _captioned(binary: np.ndarray, candidates: list[Segment], printed: list[Segment],
