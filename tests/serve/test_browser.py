@@ -20,8 +20,6 @@ pytest.importorskip("starlette", reason="the serve extra is not installed (pip i
 uvicorn = pytest.importorskip("uvicorn", reason="the serve extra is not installed (pip install 'edgesig[serve]')")
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install selenium)")
 from selenium.webdriver.common.actions import interaction  # noqa: E402
-from selenium.webdriver.common.actions.action_builder import ActionBuilder  # noqa: E402
-from selenium.webdriver.common.actions.pointer_input import PointerInput  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -36,8 +34,6 @@ from edgesig.verifier import Verifier  # noqa: E402
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-#: Every n-th pen sample becomes a pointer move (ChromeDriver dispatches each one on its own).
-STRIDE = 2
 #: Chromium flags for a closed network, as root, without a screen.
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -107,35 +103,38 @@ def screenshot(driver, shots: list[Path], name: str) -> None:
 
 
 def sign(driver, pen: PenStream, kind: str = interaction.POINTER_PEN) -> None:
-    """Draw ``pen`` on the pad with a pen (or a mouse): its shape fitted to the pad, its
-    timing kept, and for a pen its pressure and tilt."""
+    """Draw ``pen`` on the pad with a pen (or a mouse): its shape fitted to the pad, every
+    sample with its own timestamp, and for a pen its pressure and tilt.
+
+    The samples go through Chromium's input pipeline (DevTools ``Input.dispatchMouseEvent``)
+    stamped with the pen's times, so the page sees the signature's timing whatever the load.
+    ChromeDriver's pointer actions stamped each event when it was dispatched: a loaded
+    machine stretched the timing unevenly (the move after a pen-down came a few ms after it,
+    a whole sample away), and CI rejected a genuine mouse signature now and then."""
     pad = driver.find_element(By.ID, "pad")
     box = driver.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.width, r.height];", pad)
-    x, y = pen.x[::STRIDE], pen.y[::STRIDE]
-    scale = min((box[2] - 80) / np.ptp(x), (box[3] - 60) / np.ptp(y))
-    px = box[0] + 40 + (x - x.min()) * scale
-    py = box[1] + 30 + (y - y.min()) * scale
+    scale = min((box[2] - 80) / np.ptp(pen.x), (box[3] - 60) / np.ptp(pen.y))
+    px = box[0] + 40 + (pen.x - pen.x.min()) * scale
+    py = box[1] + 30 + (pen.y - pen.y.min()) * scale
     tilt_x, tilt_y = (tilt_from_orientation(pen.azimuth, pen.altitude) if pen.azimuth is not None
                       else (np.zeros(len(pen)), np.zeros(len(pen))))
-    t, down, pressure = pen.t[::STRIDE], pen.pen_down[::STRIDE], pen.pressure[::STRIDE]
-    tilt_x, tilt_y = tilt_x[::STRIDE], tilt_y[::STRIDE]
-    actions = ActionBuilder(driver, mouse=PointerInput(kind, kind))
-    pointer = actions.pointer_action
-    is_pen = kind == interaction.POINTER_PEN
+    start = time.time() - pen.t[0] / 1000
     was_down = False
-    for i in range(len(t)):
-        dt = 0 if i == 0 else int(round(t[i] - t[i - 1]))
-        pen_data = {"tilt_x": int(round(tilt_x[i])), "tilt_y": int(round(tilt_y[i])),
-                    "pressure": float(pressure[i]) if down[i] else 0.0} if is_pen else {}
-        pointer.source.create_pointer_move(duration=dt, x=int(px[i]), y=int(py[i]), origin="viewport", **pen_data)
-        if down[i] and not was_down:
-            pointer.pointer_down(**({**pen_data, "pressure": max(float(pressure[i]), 0.05)} if is_pen else {}))
-        elif was_down and not down[i]:
-            pointer.pointer_up()
-        was_down = bool(down[i])
+    for i in range(len(pen)):
+        down = bool(pen.pen_down[i])
+        event = {"type": "mouseMoved", "x": float(px[i]), "y": float(py[i]), "pointerType": kind,
+                 "buttons": int(down), "timestamp": start + pen.t[i] / 1000}
+        if down != was_down:
+            event.update(type="mousePressed" if down else "mouseReleased", button="left", clickCount=1)
+        if kind == interaction.POINTER_PEN:
+            event.update(force=max(float(pen.pressure[i]), 0.05) if down else 0.0,
+                         tiltX=int(round(tilt_x[i])), tiltY=int(round(tilt_y[i])))
+        driver.execute_cdp_cmd("Input.dispatchMouseEvent", event)
+        was_down = down
     if was_down:
-        pointer.pointer_up()
-    actions.perform()
+        driver.execute_cdp_cmd("Input.dispatchMouseEvent", {**event, "type": "mouseReleased", "buttons": 0,
+                                                            "button": "left", "clickCount": 1, "force": 0.0})
+    time.sleep(max(0.0, event["timestamp"] - time.time()))  # the next drawing's times come after these
 
 
 def click(driver, element_id: str) -> None:
