@@ -59,11 +59,12 @@ def candidates(entry: ModelEntry) -> dict[str, ModelEntry]:
             for name, channels in sets.items()}
 
 
-def evaluate(rows: dict[str, TermRows], sets: tuple[str, ...]) -> dict[str, Any]:
-    """Per fold: the shipped rule's decision and threshold (``run``), with the chosen grid
-    point's left-out validation figures (its criterion)."""
+def evaluate(rows: Sequence[dict[str, TermRows]], sets: tuple[str, ...]) -> dict[str, Any]:
+    """Per fold k, on ``rows[k]`` (one scoring for every fold, or a fold's own when the engine
+    was fitted per fold): the shipped rule's decision and threshold (``run``), with the
+    chosen grid point's left-out validation figures (its criterion)."""
     records: list[dict[str, Any]] = []
-    folds = [run(rows, k, recorded(records), sets, sets) for k in range(FOLDS)]
+    folds = [run(rows[k], k, recorded(records), sets, sets) for k in range(FOLDS)]
     return {"folds": folds, "chosen": records}
 
 
@@ -122,7 +123,7 @@ def main(variant: str, only: tuple[str, ...], cache: str, score_only: bool, out:
     for name, cand in todo.items():
         rows = all_rows(cand, sets, Path(cache) / f"{variant}-{entry.version}-{name}.pkl")
         if not score_only:
-            result[name] = evaluate(rows, sets)
+            result[name] = evaluate([rows] * FOLDS, sets)
             click.echo(f"{variant} {name}: evaluated", err=True)
     if score_only:
         return
