@@ -221,6 +221,12 @@ def wins(b: dict[str, float], o: dict[str, float]) -> tuple[list[str], bool]:
     return [s for s in b if o[s] < b[s]], float(np.mean([o[s] for s in b])) < float(np.mean(list(b.values())))
 
 
+def fold_won(base: dict[str, float], other: dict[str, float]) -> bool:
+    """The rule per fold: ``other`` lowers the judged EER of most sets and their mean."""
+    won, mean = wins(base, other)
+    return 2 * len(won) > len(base) and mean
+
+
 def set_cell(result: dict[str, Any], judged: dict[str, float], s: str) -> str:
     """A set's judged validation EER, with its skilled / random EER where random was measured."""
     random = result.get("val_random_by_set", {}).get(s)
@@ -257,10 +263,9 @@ def compare(folds: Sequence[int], work: str, members: str, base: str, base_work:
         for s in sets:
             click.echo(f"| {k} | {s} | {set_cell(ref, sets, s)} | {set_cell(other, judged, s)} |")
         click.echo(f"| {k} | pooled | {pooled_cell(ref)} | {pooled_cell(other)} |")
-        fold_won = 2 * len(won) > len(sets) and mean
-        won_folds += fold_won
+        won_folds += fold_won(sets, judged)
         click.echo(f"fold {k}: lower on {len(won)}/{len(sets)} sets ({', '.join(won)}), "
-                   f"mean {'lower' if mean else 'not lower'}: {'won' if fold_won else 'lost'}")
+                   f"mean {'lower' if mean else 'not lower'}: {'won' if fold_won(sets, judged) else 'lost'}")
     click.echo(f"{members} wins {won_folds}/{len(folds)} folds: "
                + ("WINS" if 2 * won_folds > len(folds) else "does not win"))
 

@@ -267,3 +267,24 @@ def fused_val_by_set(fitted: EnsembleFit, val: Sequence[Sequence[UserDistances]]
     """The fitted fusion's validation EER per set (``val``: per member, as given to ``fit``)."""
     fused = fuse_users(fitted.weights, fitted.member_calibrations, val)
     return eer_by_set(ss_scores(fused, fitted.combine), [u.user for u in val[0]])
+
+
+def fit_result(dists: dict[str, MemberDistances], random: dict[str, Sequence[UserDistances]], step: float,
+               objective: str) -> tuple[EnsembleFit, dict[str, Any]]:
+    """``fit`` on the members' cached distances (by name, in member order) and what ``pool ensemble
+    --out`` records of it: weights, terms, validation EER pooled and per set (skilled and random),
+    every test cell, each member alone and the weight grid. A member need not be installed to be
+    fitted here (``benchmarks/offline_descriptor_families.py`` fits handcrafted candidates so)."""
+    names = list(dists)
+    fitted = fit([dists[n].val for n in names], step, [random[n] for n in names], objective)
+    return fitted, {
+        "objective": objective, "weights": dict(zip(names, fitted.weights)), "combine": list(fitted.combine),
+        "val_eer": fitted.val_eer, "val_random_eer": fitted.judged.val_random_eer,
+        "val_objective": fitted.judged.objective, "calibration": fitted.calibration.to_dict(),
+        "val_by_set": fused_val_by_set(fitted, [dists[n].val for n in names]),
+        "val_random_by_set": fused_val_by_set(fitted, [random[n] for n in names]),
+        "test": evaluate(fitted, [dists[n].test for n in names]),
+        "singles": {n: single(d, random[n], objective) for n, d in dists.items()},
+        # each member alone through the fusion's calibration: what fusing adds beyond the mapping
+        "calibrated_singles": {n: fit([d.val], step, [random[n]], objective).judged.objective
+                               for n, d in dists.items()}, "grid": fitted.grid}

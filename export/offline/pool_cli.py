@@ -257,8 +257,7 @@ def ensemble(members: str, sets: str, fold: int, step: float, threads: int, mode
     """
     from edgesig.errors import EdgesigError
     from edgesig.runtime import MODELS_DIR, Manifest
-    from export.offline.ensemble_fit import (cached_members, check_members, evaluate, fit, fused_val_by_set,
-                                            random_distances, single)
+    from export.offline.ensemble_fit import cached_members, check_members, fit_result, random_distances
     names, set_names = members.split(","), sets.split(",")
     if len(set(names)) < 2:
         raise click.ClickException(f"an ensemble fuses two or more installed engines, got --members {members!r}")
@@ -271,18 +270,8 @@ def ensemble(members: str, sets: str, fold: int, step: float, threads: int, mode
     where = Path(cache) if cache else None
     dists = cached_members(manifest, names, set_names, fold, where, threads)
     random = cached_members(manifest, names, set_names, fold, where, threads, random_distances)
-    fitted = fit([dists[n].val for n in names], step, [random[n] for n in names], objective)
-    result = {"command": command_line(), "fold": fold, "sets": set_names, "objective": objective,
-              "weights": dict(zip(names, fitted.weights)), "combine": list(fitted.combine),
-              "val_eer": fitted.val_eer, "val_random_eer": fitted.judged.val_random_eer,
-              "val_objective": fitted.judged.objective, "calibration": fitted.calibration.to_dict(),
-              "val_by_set": fused_val_by_set(fitted, [dists[n].val for n in names]),
-              "val_random_by_set": fused_val_by_set(fitted, [random[n] for n in names]),
-              "test": evaluate(fitted, [dists[n].test for n in names]),
-              "singles": {n: single(d, random[n], objective) for n, d in dists.items()},
-              # each member alone through the fusion's calibration: what fusing adds beyond the mapping
-              "calibrated_singles": {n: fit([d.val], step, [random[n]], objective).judged.objective
-                                     for n, d in dists.items()}, "grid": fitted.grid}
+    fitted, result = fit_result(dists, random, step, objective)
+    result = {"command": command_line(), "fold": fold, "sets": set_names, **result}
     for member, r in result["singles"].items():
         echo_result({**r, "fold": fold}, f"{member} ")
         click.echo(f"  random {100 * r['val_random_eer']:.2f} %, {objective} objective {100 * r['objective']:.2f} %, "
