@@ -53,7 +53,7 @@ import cv2
 import numpy as np
 
 from edgesig.offline.descriptor import INK, Grid, _cells, ink_crop
-from offline_ensemble_folds import MEMBERS, SETS, WORK, fold_models, fold_won, load, result_path
+from benchmarks.offline_ensemble_folds import MEMBERS, SETS, WORK, fold_models, fold_won, load, result_path
 
 #: the shipped ``auto``'s members, which every candidate joins (or whose descriptor it replaces)
 SHIPPED = MEMBERS + ",descriptor"

@@ -1,0 +1,79 @@
+"""benchmarks/offline_descriptor_families.py: the two descriptor families describe what they
+claim to (a hinge's straight runs, a concavity's enclosed hole), and ``decide`` applies the
+rule fixed before the folds were run (both bases, most folds, the four-fold mean)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from benchmarks.offline_descriptor_families import (CONCAVITY_CODES, HINGE_BINS, MEMBERS, SHIPPED, concavity,
+                                                    decide, describe, hinge)
+
+SETS = ["cedar", "task2", "task1", "susig", "mcyt"]
+
+
+def _bar() -> np.ndarray:
+    """A long horizontal stroke, 3 px thick, on SDINet's canvas."""
+    img = np.zeros((155, 220), np.float32)
+    img[70:73, 20:200] = 1.0
+    return img
+
+
+def test_hinge_of_a_straight_stroke_is_mostly_straight_through() -> None:
+    """Along a straight outline the two legs leave in opposite directions (0 and 180 degrees)."""
+    whole = hinge(_bar()[70:73, 20:200])[0]
+    lo, hi = 0, HINGE_BINS // 2
+    straight = lo * HINGE_BINS - lo * (lo - 1) // 2 + (hi - lo)
+    assert whole.size == HINGE_BINS * (HINGE_BINS + 1) // 2 and whole.argmax() == straight
+    assert whole[straight] > 0.8 * whole.sum()
+
+
+def test_concavity_finds_a_ring_s_hole_and_its_ink() -> None:
+    ring = np.zeros((40, 40), np.float32)
+    ring[5:35, 5:35] = 1.0
+    ring[10:30, 10:30] = 0.0
+    whole = concavity(ring)[0].reshape(-1, CONCAVITY_CODES).sum(axis=0)
+    assert whole[15] == 20 * 20 and whole[CONCAVITY_CODES - 1] == 30 * 30 - 20 * 20
+
+
+def test_families_are_unit_rows_that_ignore_where_the_ink_sits() -> None:
+    img = _bar()
+    img[40:100, 100:103] = 1.0
+    moved = np.roll(np.roll(img, 30, axis=0), -15, axis=1)
+    for family in ("hinge", "concavity"):
+        row = describe(img, family)
+        assert np.isclose(np.linalg.norm(row), 1.0) and np.allclose(row, describe(moved, family))
+
+
+def _fit(joint: list[float], weights: dict[str, float] | None = None) -> dict:
+    """A fit's result with these joint EER per set (random EER 0: judged = skilled / 2)."""
+    skilled = {s: 2 * e for s, e in zip(SETS, joint)}
+    return {"val_by_set": skilled, "val_random_by_set": {s: 0.0 for s in SETS},
+            "val_objective": float(np.mean(joint)), "weights": weights or {}}
+
+
+def _write(work: Path, members: str, folds: list[list[float]], tag: str = "", weights=None) -> None:
+    for k, joint in enumerate(folds):
+        (work / f"ensemble-{members.replace(',', '+')}{tag}_fold{k}.json").write_text(json.dumps(_fit(joint, weights)))
+
+
+def test_decide_needs_both_bases_and_fold_0_weighing_the_member(tmp_path: Path) -> None:
+    """``hinge`` beats both bases on 3 of 4 folds; ``concavity`` beats the skilled-fit base
+    only (its joint refit is as good): only ``hinge`` wins, and it ships with a weight."""
+    _write(tmp_path, SHIPPED, [[0.2] * 5] * 4, "-skilled")
+    _write(tmp_path, SHIPPED, [[0.15] * 5] * 4)
+    better = [[0.1] * 5] * 3 + [[0.2] * 5]
+    _write(tmp_path, f"{SHIPPED},hinge", better, weights={"hinge": 0.3})
+    _write(tmp_path, f"{SHIPPED},concavity", [[0.15] * 5] * 4, weights={"concavity": 0.2})
+    out = CliRunner().invoke(decide, ["0", "1", "2", "3", "--work", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert f"{SHIPPED},hinge against 3 members, joint fit: 3/4 folds won" in out.output
+    assert f"{SHIPPED},concavity against 3 members, joint fit: 0/4 folds won" in out.output
+    assert out.output.rstrip().endswith(f"ships: {SHIPPED},hinge (pooled 12.50 %)")
+    _write(tmp_path, f"{SHIPPED},hinge", better, weights={"hinge": 0.0})
+    out = CliRunner().invoke(decide, ["0", "1", "2", "3", "--work", str(tmp_path)])
+    assert "fold 0 weighs hinge at 0: nothing to ship" in out.output
+    assert MEMBERS in SHIPPED
