@@ -52,7 +52,7 @@ import click
 import cv2
 import numpy as np
 
-from edgesig.offline.descriptor import INK, Grid, _cells, ink_crop
+from edgesig.offline.descriptor import INK, Grid, _cells, concavity_histograms, ink_crop
 from benchmarks.offline_ensemble_folds import MEMBERS, SETS, WORK, fold_models, fold_won, load, result_path
 
 #: the shipped ``auto``'s members, which every candidate joins (or whose descriptor it replaces)
@@ -62,8 +62,6 @@ HINGE_BINS = 16
 HINGE_STEP = 3
 HINGE_GRIDS: tuple[Grid, ...] = ((1, 1), (2, 3))
 CONCAVITY_GRIDS: tuple[Grid, ...] = ((2, 3), (4, 6))
-#: ink above, below, left, right of a pixel as 4 bits; ink pixels themselves get their own code
-CONCAVITY_CODES = 17
 
 
 def hinge(crop: np.ndarray) -> list[np.ndarray]:
@@ -87,14 +85,9 @@ def hinge(crop: np.ndarray) -> list[np.ndarray]:
 
 
 def concavity(crop: np.ndarray) -> list[np.ndarray]:
-    """Per grid: the share of each concavity code (and of ink) among the cells' pixels."""
-    ink = crop > INK
-    seen = [np.maximum.accumulate(ink, 0), np.maximum.accumulate(ink[::-1], 0)[::-1],
-            np.maximum.accumulate(ink, 1), np.maximum.accumulate(ink[:, ::-1], 1)[:, ::-1]]
-    code = np.where(ink, CONCAVITY_CODES - 1, sum(s.astype(np.int64) << i for i, s in enumerate(seen))).ravel()
-    ys, xs = (a.ravel() for a in np.indices(crop.shape))
-    return [np.bincount(_cells(ys, xs, crop.shape, g) * CONCAVITY_CODES + code,
-                        minlength=g[0] * g[1] * CONCAVITY_CODES).astype(np.float64) for g in CONCAVITY_GRIDS]
+    """Per grid: the concavity codes of the cells' pixels (``edgesig.offline.descriptor``'s,
+    where it moved once it won: the ``concavity`` entry)."""
+    return concavity_histograms(crop, CONCAVITY_GRIDS)
 
 
 FAMILIES: dict[str, Callable[[np.ndarray], list[np.ndarray]]] = {"hinge": hinge, "concavity": concavity}

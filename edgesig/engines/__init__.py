@@ -21,6 +21,7 @@ ENGINE_TYPES: dict[str, str] = {
     "sigembed-wd": "edgesig.engines.sigembed:SigEmbedEngine",
     "descriptor": "edgesig.engines.descriptor:DescriptorEngine",
     "descriptor-wd": "edgesig.engines.descriptor:DescriptorEngine",
+    "concavity": "edgesig.engines.descriptor:DescriptorEngine",
     "ensemble": "edgesig.engines.ensemble:EnsembleEngine",
     "ensemble-flow": "edgesig.engines.ensemble:EnsembleEngine",
 }

@@ -13,7 +13,11 @@ keeps the aspect ratio does not move the grid:
   bins (linear vote between the two nearest), magnitude-weighted, per cell of each grid
   of a spatial pyramid;
 * uniform LBP (8 neighbours, 59 codes) of the pixels on or next to ink, per cell of each
-  grid.
+  grid;
+* concavity codes (GSC's, from the CEDAR group): for every pixel of the box, on which of its
+  four sides ink lies, per cell of each grid. It describes the paper the strokes enclose,
+  so it fails differently again; it is the ``concavity`` entry's only family (the
+  ``descriptor`` entry has none), a fourth member of ``ensemble`` 2.6.0.
 
 Each grid level's histograms are L1-normalised, square-rooted (Hellinger: the rare
 directions count, not just the dominant one), L2-normalised, and the levels concatenated
@@ -53,6 +57,8 @@ def _uniform_codes() -> np.ndarray:
 
 UNIFORM = _uniform_codes()
 LBP_CODES = 59
+#: ink above, below, left and right of a paper pixel as 4 bits; ink pixels get a 17th code
+CONCAVITY_CODES = 17
 
 
 @dataclass(frozen=True)
@@ -65,20 +71,34 @@ class DescriptorConfig:
     hog_grids: tuple[Grid, ...] = ((1, 1), (2, 3), (4, 6))
     lbp_grids: tuple[Grid, ...] = ()
     power: float = 0.5
+    #: concavity grids (the ``concavity`` entry's; none in ``descriptor``'s)
+    concavity_grids: tuple[Grid, ...] = ()
 
     @property
     def size(self) -> int:
         return (sum(h * w for h, w in self.hog_grids) * self.bins
-                + sum(h * w for h, w in self.lbp_grids) * LBP_CODES)
+                + sum(h * w for h, w in self.lbp_grids) * LBP_CODES
+                + sum(h * w for h, w in self.concavity_grids) * CONCAVITY_CODES)
 
     def to_params(self) -> dict[str, Any]:
-        return {"bins": self.bins, "hog_grids": [list(g) for g in self.hog_grids],
-                "lbp_grids": [list(g) for g in self.lbp_grids], "power": self.power}
+        """The entry's parameters; ``concavity_grids`` only where there are some, so that an entry
+        made before concavity existed keeps its parameters and the fingerprint that pins it."""
+        params: dict[str, Any] = {"bins": self.bins, "hog_grids": _listed(self.hog_grids),
+                                  "lbp_grids": _listed(self.lbp_grids), "power": self.power}
+        return params | ({"concavity_grids": _listed(self.concavity_grids)} if self.concavity_grids else {})
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "DescriptorConfig":
-        return cls(int(params["bins"]), tuple((int(h), int(w)) for h, w in params["hog_grids"]),
-                   tuple((int(h), int(w)) for h, w in params["lbp_grids"]), float(params["power"]))
+        return cls(int(params["bins"]), _grids(params["hog_grids"]), _grids(params["lbp_grids"]),
+                   float(params["power"]), _grids(params.get("concavity_grids", ())))
+
+
+def _listed(grids: tuple[Grid, ...]) -> list[list[int]]:
+    return [list(g) for g in grids]
+
+
+def _grids(spec: Any) -> tuple[Grid, ...]:
+    return tuple((int(h), int(w)) for h, w in spec)
 
 
 def ink_crop(image: np.ndarray) -> np.ndarray:
@@ -129,11 +149,29 @@ def lbp_histograms(crop: np.ndarray, grids: tuple[Grid, ...]) -> list[np.ndarray
             .astype(np.float64) for g in grids]
 
 
+def concavity_histograms(crop: np.ndarray, grids: tuple[Grid, ...]) -> list[np.ndarray]:
+    """Per grid: how many of its cells' pixels have each concavity code (GSC's concavity
+    features, from the CEDAR group): for a paper pixel, whether ink lies above, below, left and
+    right of it (enclosed loops, open bowls and the gaps between letters); ink pixels count
+    as a 17th code, the cell's ink density. It describes the paper the strokes enclose,
+    not the strokes."""
+    if not grids:
+        return []
+    ink = crop > INK
+    seen = [np.maximum.accumulate(ink, 0), np.maximum.accumulate(ink[::-1], 0)[::-1],
+            np.maximum.accumulate(ink, 1), np.maximum.accumulate(ink[:, ::-1], 1)[:, ::-1]]
+    code = np.where(ink, CONCAVITY_CODES - 1, sum(s.astype(np.int64) << i for i, s in enumerate(seen))).ravel()
+    ys, xs = (a.ravel() for a in np.indices(crop.shape))
+    return [np.bincount(_cells(ys, xs, crop.shape, g) * CONCAVITY_CODES + code,
+                        minlength=g[0] * g[1] * CONCAVITY_CODES).astype(np.float64) for g in grids]
+
+
 def describe(image: np.ndarray, config: DescriptorConfig = DescriptorConfig()) -> np.ndarray:
     """The unit-length descriptor (float32, ``config.size``) of one normalised image (ink = 1)."""
     crop = ink_crop(np.asarray(image, np.float32))
     parts = []
-    for v in (direction_histograms(crop, config.bins, config.hog_grids) + lbp_histograms(crop, config.lbp_grids)):
+    for v in (direction_histograms(crop, config.bins, config.hog_grids) + lbp_histograms(crop, config.lbp_grids)
+              + concavity_histograms(crop, config.concavity_grids)):
         v = (v / max(float(v.sum()), 1e-12)) ** config.power
         parts.append(v / max(float(np.linalg.norm(v)), 1e-12))
     out = np.concatenate(parts)

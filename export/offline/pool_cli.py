@@ -160,6 +160,10 @@ def parse_grids(spec: str) -> tuple[tuple[int, int], ...]:
 @click.option("--lbp-grids", default="", show_default=True, callback=lambda c, p, v: parse_grids(v),
               help="uniform-LBP grids; none in the shipped 1.1.0 (1.0.0: 1x1,2x3, which validated worse on 3 of 4 folds)")
 @click.option("--power", default=0.5, show_default=True, help="histogram power normalisation (0.5: Hellinger)")
+@click.option("--concavity-grids", default="", show_default=True, callback=lambda c, p, v: parse_grids(v),
+              help="concavity-code grids (the `concavity` entry's 2x3,4x6 with --direction-grids '')")
+@click.option("--name", type=click.Choice(["descriptor", "concavity"]), default="descriptor", show_default=True,
+              help="the entry to install")
 @click.option("--ridge", type=float, default=None,
               help="install the writer-dependent route `descriptor-wd` instead: sigembed-wd's user model on the "
                    "rows, against the fold's training writers' background with this covariance ridge")
@@ -167,7 +171,8 @@ def parse_grids(spec: str) -> tuple[tuple[int, int], ...]:
 @click.option("--version", default="1.1.0", show_default=True)
 @click.option("--out", default=None, help="also write the result as JSON here")
 def descriptor(sets: str, fold: int, bins: int, direction_grids: Any, lbp_grids: Any, power: float,
-               ridge: float | None, models_dir: str | None, version: str, out: str | None) -> None:
+               concavity_grids: Any, name: str, ridge: float | None, models_dir: str | None, version: str,
+               out: str | None) -> None:
     """Install the handcrafted descriptor engine (``edgesig.offline.descriptor``).
 
     Nothing is trained: it runs as the kiosk runs it on the fold's validation writers of every
@@ -181,9 +186,13 @@ def descriptor(sets: str, fold: int, bins: int, direction_grids: Any, lbp_grids:
     from export.offline.pool import held_out
     from export.offline.pool_eval import descriptor_embedder, embedding_comparator, evaluate
     names = sets.split(",")
-    config = DescriptorConfig(bins, direction_grids, lbp_grids, power)
+    config = DescriptorConfig(bins, direction_grids, lbp_grids, power, concavity_grids)
+    if not config.size:
+        raise click.BadParameter("no grid of any family: give --direction-grids, --lbp-grids or --concavity-grids")
+    if ridge is not None and name != "descriptor":
+        raise click.BadParameter(f"--ridge installs the writer-dependent descriptor-wd, not {name}-wd: leave out --name")
     manifest = Manifest(models_dir or MODELS_DIR)
-    name, params = "descriptor", {"descriptor": config.to_params(), "target": "sdinet"}
+    params = {"descriptor": config.to_params(), "target": "sdinet"}
     embed = descriptor_embedder(config)
     compare, trained_on = embedding_comparator(embed), "nothing (handcrafted)"
     if ridge is not None:

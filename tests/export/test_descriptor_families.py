@@ -1,6 +1,7 @@
-"""benchmarks/offline_descriptor_families.py: the two descriptor families describe what they
-claim to (a hinge's straight runs, a concavity's enclosed hole), and ``decide`` applies the
-rule fixed before the folds were run (both bases, most folds, the four-fold mean)."""
+"""benchmarks/offline_descriptor_families.py: the contour-hinge describes what it claims to (a
+straight run), both families are unit rows that follow the ink's box (concavity's own test is
+in tests/offline/test_descriptor.py), and ``decide`` applies the rule fixed before the folds
+were run (both bases, most folds, the four-fold mean)."""
 from __future__ import annotations
 
 import json
@@ -9,8 +10,7 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
-from benchmarks.offline_descriptor_families import (CONCAVITY_CODES, HINGE_BINS, MEMBERS, SHIPPED, concavity,
-                                                    decide, describe, hinge)
+from benchmarks.offline_descriptor_families import HINGE_BINS, MEMBERS, SHIPPED, decide, describe, hinge
 
 SETS = ["cedar", "task2", "task1", "susig", "mcyt"]
 
@@ -29,14 +29,6 @@ def test_hinge_of_a_straight_stroke_is_mostly_straight_through() -> None:
     straight = lo * HINGE_BINS - lo * (lo - 1) // 2 + (hi - lo)
     assert whole.size == HINGE_BINS * (HINGE_BINS + 1) // 2 and whole.argmax() == straight
     assert whole[straight] > 0.8 * whole.sum()
-
-
-def test_concavity_finds_a_ring_s_hole_and_its_ink() -> None:
-    ring = np.zeros((40, 40), np.float32)
-    ring[5:35, 5:35] = 1.0
-    ring[10:30, 10:30] = 0.0
-    whole = concavity(ring)[0].reshape(-1, CONCAVITY_CODES).sum(axis=0)
-    assert whole[15] == 20 * 20 and whole[CONCAVITY_CODES - 1] == 30 * 30 - 20 * 20
 
 
 def test_families_are_unit_rows_that_ignore_where_the_ink_sits() -> None:
@@ -77,3 +69,14 @@ def test_decide_needs_both_bases_and_fold_0_weighing_the_member(tmp_path: Path) 
     out = CliRunner().invoke(decide, ["0", "1", "2", "3", "--work", str(tmp_path)])
     assert "fold 0 weighs hinge at 0: nothing to ship" in out.output
     assert MEMBERS in SHIPPED
+
+
+def test_pool_descriptor_refuses_layouts_it_cannot_install() -> None:
+    """No grid of any family, or a writer-dependent route for concavity (only ``descriptor-wd``
+    exists): refused before any writer is read."""
+    from export.offline.pool_cli import descriptor
+    empty = CliRunner().invoke(descriptor, ["--direction-grids", ""])
+    wd = CliRunner().invoke(descriptor, ["--name", "concavity", "--direction-grids", "", "--concavity-grids", "2x3",
+                                         "--ridge", "0.001"])
+    assert empty.exit_code == 2 and "no grid of any family" in empty.output
+    assert wd.exit_code == 2 and "not concavity-wd" in wd.output

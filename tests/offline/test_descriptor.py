@@ -127,3 +127,26 @@ def test_writer_dependent_route_uses_the_user_model_of_its_background(tmp_path):
     np.savez(tmp_path / "bg.npz", mean=rows.mean(0) + 1, precision=np.eye(CFG.size))
     with pytest.raises(ModelError, match="sha256"):
         DescriptorEngine(entry, manifest=Manifest(tmp_path))
+
+
+CONCAVITY = DescriptorConfig(hog_grids=(), concavity_grids=((2, 3), (4, 6)))
+
+
+def test_concavity_finds_a_ring_s_hole_and_its_ink():
+    from edgesig.offline.descriptor import CONCAVITY_CODES, concavity_histograms
+    ring = np.zeros((40, 40), np.float32)
+    ring[5:35, 5:35] = 1.0
+    ring[10:30, 10:30] = 0.0
+    whole = concavity_histograms(ring, ((1, 1),))[0]
+    assert whole.size == CONCAVITY_CODES
+    assert whole[0b1111] == 20 * 20 and whole[CONCAVITY_CODES - 1] == 30 * 30 - 20 * 20
+
+
+def test_concavity_layout_is_a_unit_row_and_leaves_older_entries_alone():
+    """``concavity_grids`` is written only where there are some: ``descriptor`` 1.1.0's
+    parameters (and so the fingerprint pinning it in the ensemble) stay those it was installed with."""
+    d = describe(_image(0), CONCAVITY)
+    assert d.shape == (CONCAVITY.size,) == (30 * 17,) and np.isclose(np.linalg.norm(d), 1.0)
+    assert DescriptorConfig.from_params(CONCAVITY.to_params()) == CONCAVITY
+    assert "concavity_grids" not in CFG.to_params() and DescriptorConfig.from_params(CFG.to_params()) == CFG
+    assert ENGINE_TYPES["concavity"] == ENGINE_TYPES["descriptor"]
