@@ -1,6 +1,7 @@
 """The shipped ``auto`` image engine's recipe measured on every fold (issue 19's "mean over folds").
 
-``auto`` is ``ensemble`` (2.4.0): ``sigembed-wd`` (SigEmbed run R3), ``sdinet`` and ``descriptor`` fused per reference,
+``auto`` is ``ensemble`` (2.6.0): ``sigembed-wd`` (SigEmbed run R3), ``sdinet``, ``descriptor`` and ``concavity``
+(chosen by ``offline_descriptor_families.py decide``) fused per reference,
 member calibrations, weights, terms and threshold fitted on fold 0's validation writers of
 all five sets. Its fold-0 test figures say little on their own (13-14 CEDAR test writers a
 fold), so this script rebuilds the recipe on another fold from that fold's trained models,
