@@ -52,7 +52,7 @@ import click
 import cv2
 import numpy as np
 
-from edgesig.offline.descriptor import INK, Grid, _cells, concavity_histograms, ink_crop
+from edgesig.offline.descriptor import INK, Grid, _cells, concavity_histograms, ink_crop, unit_row
 from benchmarks.offline_ensemble_folds import MEMBERS, SETS, WORK, fold_models, fold_won, load, result_path
 
 #: the shipped ``auto``'s members, which every candidate joins (or whose descriptor it replaces)
@@ -95,13 +95,8 @@ FAMILIES: dict[str, Callable[[np.ndarray], list[np.ndarray]]] = {"hinge": hinge,
 
 def describe(image: np.ndarray, family: str) -> np.ndarray:
     """The unit-length row of one normalised image (ink = 1), as ``edgesig.offline.descriptor``
-    builds its own: each grid square-rooted and L2-normalised, then the whole."""
-    parts = []
-    for v in FAMILIES[family](ink_crop(np.asarray(image, np.float32))):
-        v = np.sqrt(v / max(float(v.sum()), 1e-12))
-        parts.append(v / max(float(np.linalg.norm(v)), 1e-12))
-    out = np.concatenate(parts)
-    return out / np.linalg.norm(out)
+    builds its own (``unit_row``): each grid square-rooted and L2-normalised, then the whole."""
+    return unit_row(FAMILIES[family](ink_crop(np.asarray(image, np.float32))), 0.5)
 
 
 def memo_embedder(family: str) -> Callable[[np.ndarray], np.ndarray]:

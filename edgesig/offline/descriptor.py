@@ -166,13 +166,19 @@ def concavity_histograms(crop: np.ndarray, grids: tuple[Grid, ...]) -> list[np.n
                         minlength=g[0] * g[1] * CONCAVITY_CODES).astype(np.float64) for g in grids]
 
 
+def unit_row(histograms: list[np.ndarray], power: float) -> np.ndarray:
+    """The histograms as one unit-length row: each L1-normalised, raised to ``power`` and
+    L2-normalised (so every grid level counts alike), then the whole L2-normalised."""
+    parts = []
+    for v in histograms:
+        v = (v / max(float(v.sum()), 1e-12)) ** power
+        parts.append(v / max(float(np.linalg.norm(v)), 1e-12))
+    out = np.concatenate(parts)
+    return out / np.linalg.norm(out)
+
+
 def describe(image: np.ndarray, config: DescriptorConfig = DescriptorConfig()) -> np.ndarray:
     """The unit-length descriptor (float32, ``config.size``) of one normalised image (ink = 1)."""
     crop = ink_crop(np.asarray(image, np.float32))
-    parts = []
-    for v in (direction_histograms(crop, config.bins, config.hog_grids) + lbp_histograms(crop, config.lbp_grids)
-              + concavity_histograms(crop, config.concavity_grids)):
-        v = (v / max(float(v.sum()), 1e-12)) ** config.power
-        parts.append(v / max(float(np.linalg.norm(v)), 1e-12))
-    out = np.concatenate(parts)
-    return (out / np.linalg.norm(out)).astype(np.float32)
+    return unit_row(direction_histograms(crop, config.bins, config.hog_grids) + lbp_histograms(crop, config.lbp_grids)
+                    + concavity_histograms(crop, config.concavity_grids), config.power).astype(np.float32)
