@@ -54,6 +54,7 @@ import numpy as np
 
 from edgesig.offline.descriptor import INK, Grid, _cells, concavity_histograms, ink_crop, unit_row
 from benchmarks.offline_ensemble_folds import MEMBERS, SETS, WORK, fold_models, fold_won, load, result_path
+from export.offline.data import to_float
 
 #: the shipped ``auto``'s members, which every candidate joins (or whose descriptor it replaces)
 SHIPPED = MEMBERS + ",descriptor"
@@ -109,7 +110,7 @@ def memo_embedder(family: str) -> Callable[[np.ndarray], np.ndarray]:
         for a in images:
             key = hashlib.blake2b(a.tobytes(), digest_size=16).digest()
             if key not in rows:
-                rows[key] = describe(a.astype(np.float32) * np.float32(1 / 255), family)
+                rows[key] = describe(to_float(a), family)
             out.append(rows[key])
         return np.stack(out)
     return embed
