@@ -264,9 +264,10 @@ def compare(folds: Sequence[int], work: str, members: str, base: str, base_work:
         for s in sets:
             click.echo(f"| {k} | {s} | {set_cell(ref, sets, s)} | {set_cell(other, judged, s)} |")
         click.echo(f"| {k} | pooled | {pooled_cell(ref)} | {pooled_cell(other)} |")
-        won_folds += fold_won(sets, judged)
+        this_fold = fold_won(sets, judged)
+        won_folds += this_fold
         click.echo(f"fold {k}: lower on {len(won)}/{len(sets)} sets ({', '.join(won)}), "
-                   f"mean {'lower' if mean else 'not lower'}: {'won' if fold_won(sets, judged) else 'lost'}")
+                   f"mean {'lower' if mean else 'not lower'}: {'won' if this_fold else 'lost'}")
     click.echo(f"{members} wins {won_folds}/{len(folds)} folds: "
                + ("WINS" if 2 * won_folds > len(folds) else "does not win"))
 
