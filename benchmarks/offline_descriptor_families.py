@@ -197,6 +197,7 @@ def decide(folds: Sequence[int], work: str) -> None:
     """The rule above on every recipe whose fits lie under ``--work``: validation writers only."""
     bases = {"2.4.0's recipe (skilled fit)": load(work, folds, SHIPPED, "skilled"),
              "3 members, joint fit": load(work, folds, SHIPPED)}
+    base_means = {label: float(np.mean([set_mean(r) for r in base])) for label, base in bases.items()}
     recipes = [f"{SHIPPED},{f}" for f in FAMILIES] + [f"{MEMBERS},{f}" for f in FAMILIES]
     winners = []
     for members in recipes:
@@ -207,10 +208,10 @@ def decide(folds: Sequence[int], work: str) -> None:
         verdicts = []
         for label, base in bases.items():
             won = folds_won(base, fits)
-            lower = mean < float(np.mean([set_mean(r) for r in base]))
+            lower = mean < base_means[label]
             verdicts.append(2 * won > len(folds) and lower)
             click.echo(f"{members} against {label}: {won}/{len(folds)} folds won; four-fold mean of the sets' "
-                       f"joint EER {100 * mean:.2f} against {100 * np.mean([set_mean(r) for r in base]):.2f} %")
+                       f"joint EER {100 * mean:.2f} against {100 * base_means[label]:.2f} %")
         pooled = float(np.mean([r["val_objective"] for r in fits]))
         click.echo(f"  pooled validation joint objective per fold "
                    + " / ".join(f"{100 * r['val_objective']:.2f}" for r in fits) + f", mean {100 * pooled:.2f} %; "
