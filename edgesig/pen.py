@@ -146,12 +146,18 @@ class PenStream:
         return replace(self, **changes)
 
     def select(self, mask: np.ndarray | slice) -> "PenStream":
-        """The samples where ``mask`` is True (or a slice of them, whose arrays are
-        read-only views rather than copies), as a new stream sharing the metadata."""
+        """The samples where ``mask`` is True (or a slice of them), as a new stream sharing
+        the metadata. Arrays stay read-only and contiguous, as the constructor makes them:
+        a plain slice gives views, a stepped slice (thinning) copies, because the numba
+        kernels take contiguous arrays only (a stepped view failed inside ``verify_stroke``)."""
         def pick(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else a[mask]
-        return replace(self, t=self.t[mask], x=self.x[mask], y=self.y[mask],
-                       pressure=self.pressure[mask], pen_down=self.pen_down[mask],
+            if a is None:
+                return None
+            out = np.ascontiguousarray(a[mask])
+            out.setflags(write=False)
+            return out
+        return replace(self, t=pick(self.t), x=pick(self.x), y=pick(self.y),
+                       pressure=pick(self.pressure), pen_down=pick(self.pen_down),
                        azimuth=pick(self.azimuth), altitude=pick(self.altitude),
                        tilt_x=pick(self.tilt_x), tilt_y=pick(self.tilt_y))
 

@@ -3,6 +3,8 @@ import pytest
 
 from edgesig import PenStream, PenStreamError
 from edgesig.pen import MIN_PEN_DOWN_POINTS
+from edgesig.verifier import Verifier
+from tests.conftest import wavy_pen
 
 
 def arrays(n=50):
@@ -95,3 +97,22 @@ def test_a_stream_without_pressure_says_so():
     assert not bare.has_pressure and not bare.select(bare.pen_down).has_pressure
     assert np.array_equal(bare.pressure, down.astype(float))  # the pen state, not a measurement
     assert PenStream.from_arrays(x, y, t, p).has_pressure
+
+
+@pytest.mark.parametrize("mask", [slice(None, None, 2), slice(3, None, 3), "down"])
+def test_select_keeps_arrays_read_only_and_contiguous_and_the_engines_read_them(mask):
+    """A stream thinned by a stepped slice used to hold strided views, which the numba
+    kernels of ``verify_stroke`` refused with a TypingError."""
+    def part(pen: PenStream) -> PenStream:
+        return pen.select(pen.pen_down if mask == "down" else mask)
+    query = part(wavy_pen(0, n=300))
+    for arr in (query.t, query.x, query.y, query.pressure, query.pen_down):
+        assert arr.flags.c_contiguous and not arr.flags.writeable
+    verifier = Verifier("dtw")
+    verifier.enroll("thin", [part(wavy_pen(s, n=300)) for s in range(1, 6)])
+    assert 0.0 <= verifier.verify_stroke("thin", query).score <= 1.0
+
+
+def test_a_plain_slice_is_still_a_view():
+    pen = PenStream.from_arrays(*arrays())
+    assert np.shares_memory(pen.select(slice(5, 20)).x, pen.x)
