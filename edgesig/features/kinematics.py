@@ -113,9 +113,7 @@ def channels(pen: PenStream, names: tuple[str, ...], pen_up: bool = False) -> np
     if unknown:
         raise InvalidInputError(f"unknown channels {unknown}; known: {', '.join(CHANNELS)}")
     src = pen if pen_up else pen.select(pen.pen_down)
-    # contiguous, as the compiled kernel was first built for (a thinned pen's arrays are
-    # strided views): a new layout would compile at a customer's first fast-pad signature
-    t, x, y, pressure = (np.ascontiguousarray(a) for a in (src.t, src.x, src.y, src.pressure))
+    t, x, y, pressure = src.t, src.x, src.y, src.pressure
     base = motion_table(t, x, y, pressure)
     table = dict(zip(_MOTION, base.T))
     wanted = set(names) - table.keys()
