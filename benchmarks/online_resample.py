@@ -99,8 +99,8 @@ def thin(pen: PenStream, k: int) -> PenStream:
 
 
 def thinned_rates(engine: DtwEngine, fold0: dict[str, Any], users: dict[str, list[UserSamples]]) -> dict[str, Any]:
-    """Per set and thinning factor, FAR / FRR of fold-0 test writers at ``fold0``'s decision
-    and threshold (the threshold as it would be carried to a slower pad)."""
+    """Per set and thinning factor, fold-0 test writers' EER, and FAR / FRR at ``fold0``'s
+    decision and threshold (the threshold as it would be carried to a slower pad)."""
     combiner, threshold = Combiner.from_dict(fold0["decision"]), fold0["threshold"]
     out: dict[str, Any] = {}
     for name, rows in users.items():
@@ -110,22 +110,26 @@ def thinned_rates(engine: DtwEngine, fold0: dict[str, Any], users: dict[str, lis
             report = scored(engine, {name: slow})[name].report(combiner)
             report.threshold = threshold
             figs = report.summary()
-            out[f"{name} every {k}"] = {"far": figs["far"], "frr": figs["frr"]}
+            out[f"{name} every {k}"] = {"eer": figs["eer"], "far": figs["far"], "frr": figs["frr"]}
     return out
 
 
 def record_lines(result: dict[str, Any], sets: Sequence[str], thinned: dict[str, Any]) -> list[str]:
-    """Fold-0 test EER and FAR / FRR per set, and the thinned pads' FAR / FRR (record only)."""
-    out = ["\nfold-0 test (record only): candidate | EER per set (mean) | FAR / FRR per set"]
+    """Fold-0 test EER, FAR / FRR and AUC per set, and the thinned pads' figures (record only)."""
+    out = ["\nfold-0 test (record only): candidate | EER (95 % writer interval) per set (mean) | "
+           "FAR / FRR at the fold-0 threshold, AUC per set"]
     for name, res in result.items():
         test = figures(res, sets)["test"][0]
         per_set = res["folds"][0]["per_set"]
-        out.append(f"| {name} | " + " / ".join(f"{100 * v:.2f}" for v in test) + f" ({100 * test.mean():.2f}) | "
-                   + " ; ".join(f"{100 * per_set[s]['test_far']:.2f} / {100 * per_set[s]['test_frr']:.2f}"
-                                for s in sets) + " |")
+        out.append(f"| {name} | " + " / ".join(f"{100 * v:.2f} ({100 * per_set[s]['test_eer_ci95'][0]:.1f}–"
+                                               f"{100 * per_set[s]['test_eer_ci95'][1]:.1f})" for s, v in zip(sets, test))
+                   + f" ({100 * test.mean():.2f}) | "
+                   + " ; ".join(f"{100 * per_set[s]['test_far']:.2f} / {100 * per_set[s]['test_frr']:.2f}, "
+                                f"{per_set[s]['test_auc']:.3f}" for s in sets) + " |")
     if thinned:
-        out.append("\nthinned fold-0 test pads at the fold-0 threshold (record only): candidate | FAR / FRR")
-        out += [f"| {name} | " + " ; ".join(f"{pad} {100 * f['far']:.2f} / {100 * f['frr']:.2f}" for pad, f in t.items())
+        out.append("\nthinned fold-0 test pads (record only): candidate | EER, FAR / FRR at the fold-0 threshold")
+        out += [f"| {name} | " + " ; ".join(f"{pad} {100 * f['eer']:.2f}, {100 * f['far']:.2f} / {100 * f['frr']:.2f}"
+                                            for pad, f in t.items())
                 + " |" for name, t in thinned.items()]
     return out
 
