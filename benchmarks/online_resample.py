@@ -91,11 +91,9 @@ def engines(entry: ModelEntry) -> dict[str, DtwEngine]:
 
 
 def thin(pen: PenStream, k: int) -> PenStream:
-    """Every ``k``-th sample, as a pad at 1/k of the rate would capture it (copied: a sliced
-    pen's strided arrays are not a layout ``global_features``' compiled kernel accepts)."""
+    """Every ``k``-th sample, as a pad at 1/k of the rate would capture it."""
     rate = pen.device.sample_rate_hz
-    return replace(pen.select(np.arange(0, len(pen), k)),
-                   device=replace(pen.device, sample_rate_hz=rate / k if rate else None))
+    return pen.select(slice(None, None, k)).with_meta(device=replace(pen.device, sample_rate_hz=rate / k if rate else None))
 
 
 def thinned_rates(engine: DtwEngine, fold0: dict[str, Any], users: dict[str, list[UserSamples]]) -> dict[str, Any]:
