@@ -18,6 +18,7 @@ from edgesig.audit import AuditLog
 from edgesig.decision import ReferenceStats
 from edgesig.engines import Engine, best_engine, load_engine, pressure_free
 from edgesig.errors import EnrollmentError, ImageError, InvalidInputError, PenStreamError, UnknownUserError
+from edgesig.features.kinematics import at_rate, capture_rate
 from edgesig.identify import Embedder, Identifier, entry_name, load_identification
 from edgesig.pen import PenStream
 from edgesig.results import EnrollmentReport, Identification, VerifyResult
@@ -30,6 +31,8 @@ MIN_REFERENCES = 3
 MAX_REFERENCES = 20
 #: Template meta key holding the engine's ``ModelEntry.fingerprint`` at enrolment.
 MODEL_FINGERPRINT = "model_fingerprint"
+#: Pen template meta key: the references' sampling rate (Hz), which queries are brought to.
+CAPTURE_RATE = "capture_hz"
 
 
 @dataclass(frozen=True)
@@ -137,8 +140,11 @@ class Verifier:
         variant = pressure_free(self._engine_name, self.manifest)
         # pressure pads enrol both (a later query may come from a pad without); others the variant
         names = [self._engine_name] if variant is None or all(p.has_pressure for p in samples) else []
+        rate = float(np.median([capture_rate(p, 0.0) for p in samples]))
         return self._enroll(user_id, [self.engine(name) for name in names + ([variant] if variant else [])],
-                            samples, {"fingerprints": [fp.tolist() for fp in fingerprints]}, "pen")
+                            [at_rate(p, rate) for p in samples] if rate > 0 else samples,
+                            {"fingerprints": [fp.tolist() for fp in fingerprints]}, "pen",
+                            {CAPTURE_RATE: rate} if rate > 0 else {})
 
     def enroll_images(self, user_id: str, images: Sequence[Any]) -> EnrollmentReport:
         """Enrol ``user_id`` from 3–20 images of paper signatures (paths, bytes or arrays).
@@ -151,9 +157,10 @@ class Verifier:
         return self._enroll(user_id, [self.engine(self.image_engine_name)], samples, {}, "image")
 
     def _enroll(self, user_id: str, engines: Sequence[Engine], samples: list[Any],
-                per_reference: dict[str, list[Any]], modality: str) -> EnrollmentReport:
+                per_reference: dict[str, list[Any]], modality: str,
+                shared: dict[str, Any] | None = None) -> EnrollmentReport:
         """Prepare, check and store for each engine; returns the first engine's report.
-        ``per_reference`` meta is kept for the references each engine kept.
+        ``per_reference`` meta is kept for the references each engine kept, ``shared`` as it is.
 
         The engine templates and the identification embeddings go into the store in one
         transaction, so a crash cannot leave a user enrolled for one and not the other.
@@ -163,7 +170,7 @@ class Verifier:
             prepared = [_prepare_reference(engine, s, i) for i, s in enumerate(samples)]
             template, report = self._build_template(user_id, engine, prepared)
             meta = {key: [values[i] for i in report.kept] for key, values in per_reference.items()}
-            records.append(replace(template, meta={**template.meta, **meta}))
+            records.append(replace(template, meta={**template.meta, **meta, **(shared or {})}))
             reports.append(report)
         self.store.put_many(records + self._embeddings(user_id, modality, samples))
         self._identifiers.pop(modality, None)
@@ -205,8 +212,10 @@ class Verifier:
             user_id, pen, template.meta.get("fingerprints", ()), query_fp=query_fp, advance=False)
         if not security:  # the pad's counter moves only for a capture that passed every check
             security = self.replay_guard.advance(pen)
-        if prepared is None or engine.name != self._engine_name:  # a session prepares for the main engine
-            prepared = engine.prepare(pen)
+        # the features count samples, so a query from a pad of another rate is brought to the enrolment's
+        at_enrolled = at_rate(pen, template.meta.get(CAPTURE_RATE))
+        if prepared is None or engine.name != self._engine_name or at_enrolled is not pen:  # a session prepares
+            prepared = engine.prepare(at_enrolled)  # for the main engine, at the pad's own rate
         query = _finite(prepared, engine, "the query")
         result = self._decide(user_id, engine, template, query, start)
         if security:

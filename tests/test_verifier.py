@@ -141,3 +141,24 @@ def test_enroll_images_names_the_bad_image(tmp_path):
         Verifier("dtw").enroll_images("bob", [str(blank), str(blank), str(blank)])
     with pytest.raises(edgesig.ImageError, match=r"^reference 0: no signature found"):
         Verifier("dtw").enroll_images("bob", [np.full((300, 600), 255, np.uint8)] * 3)
+
+
+def test_a_query_from_a_slower_pad_is_brought_to_the_rate_the_user_enrolled_at():
+    """The features count samples (an LNPS window is 9), so the same hand enrolled on a
+    100 Hz pad and verified on a 50 Hz one scored under 0.1 and was refused every time."""
+    from dataclasses import replace
+
+    from edgesig.synth import make_writer
+    from edgesig.verifier import CAPTURE_RATE
+    writer = make_writer(11)
+    slow_pad = replace(writer, sample_rate_hz=50.0)
+    rng = np.random.default_rng(0)
+    v = Verifier("dtw")
+    v.enroll("w", [writer.genuine(rng) for _ in range(5)])
+    template = v.store.get("w", "dtw")
+    assert template.meta[CAPTURE_RATE] == pytest.approx(100.0)
+    assert all(v.verify_stroke("w", slow_pad.genuine(rng)).accepted for _ in range(3))
+    assert not any(v.verify_stroke("w", slow_pad.forgery(rng)).accepted for _ in range(3))
+    # a template enrolled before the rate was kept compares the query as captured, as it did
+    v.store.put(replace(template, meta={k: x for k, x in template.meta.items() if k != CAPTURE_RATE}))
+    assert not v.verify_stroke("w", slow_pad.genuine(rng)).accepted

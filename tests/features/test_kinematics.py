@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from edgesig.errors import InvalidInputError
-from edgesig.features.kinematics import FeatureConfig, channels, extract, gradient, motion_table, pen_down_segments
+from edgesig.features.kinematics import (FeatureConfig, at_rate, capture_rate, channels, extract, filled_in, gradient,
+                                         motion_table, pen_down_segments)
 from edgesig.pen import PenStream
 from tests.conftest import wavy_pen
 
@@ -73,3 +74,36 @@ def test_motion_table_normalises_by_vertical_spread(pens):
     np.testing.assert_allclose(table[:, 1], (pen.y - pen.y.mean()) / scale, atol=1e-12)
     np.testing.assert_allclose(table[:, 3], np.gradient(table[:, 0], pen.t - pen.t[0]), atol=1e-12)
     np.testing.assert_allclose(table[:, 5], np.hypot(table[:, 3], table[:, 4]), atol=1e-12)
+
+
+def _two_strokes() -> PenStream:
+    """Two strokes sampled every 20 ms, with a 300 ms lift between them that the pad did not sample."""
+    t = np.concatenate([np.arange(10) * 20.0, 480 + np.arange(10) * 20.0])
+    x = np.concatenate([np.arange(10.0), 20 + np.arange(10.0)])
+    return PenStream.from_arrays(x, np.zeros(20), t, np.linspace(0.2, 0.8, 20), sample_rate_hz=50.0)
+
+
+def test_filled_in_interpolates_inside_strokes_not_across_a_lift():
+    pen = _two_strokes()
+    full = filled_in(pen, 2)
+    assert len(full) == 20 + 18 and full.device.sample_rate_hz == 100.0  # 9 steps per stroke, none across the lift
+    assert np.allclose(full.t[:3], [0, 10, 20]) and np.allclose(full.x[:3], [0, 0.5, 1])
+    assert np.array_equal(full.x[::2][:10], pen.x[:10]) and full.pen_down.all()
+    assert np.isclose(full.pressure[1], (pen.pressure[0] + pen.pressure[1]) / 2)
+
+
+def test_filled_in_keeps_a_hover_step_up():
+    pen = _two_strokes()
+    down = np.ones(20, bool)
+    down[9] = False  # the pen leaves the pad at the end of the first stroke
+    hover = PenStream.from_arrays(pen.x, pen.y, pen.t, np.where(down, pen.pressure, 0.0), down, sample_rate_hz=50.0)
+    full = filled_in(hover, 2)
+    assert not full.pen_down[17] and full.pressure[17] == 0.0  # between samples 8 (down) and 9 (up)
+
+
+def test_at_rate_thins_fills_or_keeps_the_pen():
+    pen = _two_strokes()
+    assert at_rate(pen, 55.0) is pen and at_rate(pen, None) is pen
+    assert capture_rate(at_rate(pen, 100.0), 0.0) == 100.0
+    slow = at_rate(pen, 25.0)
+    assert len(slow) == 10 and capture_rate(slow, 0.0) == 25.0  # so extract does not thin it again
