@@ -22,7 +22,7 @@ import argparse
 from dataclasses import replace
 
 from edgesig.engines import Engine, load_engine
-from edgesig.features.kinematics import at_rate, capture_rate
+from edgesig.features.kinematics import at_rate, capture_rate, thinned
 from edgesig.eval.protocols import UserSamples, load_set, run_protocol
 from edgesig.pen import PenStream
 from edgesig.runtime import Manifest
@@ -31,19 +31,13 @@ REFS = 5
 SETS = {"svc2004-task2": "dtw", "susig": "dtw", "mcyt": "dtw", "svc2004-task1": "dtw-nopressure"}
 
 
-def slowed(pen: PenStream, k: int) -> PenStream:
-    """``pen`` as a pad at 1/k of its rate would capture it."""
-    rate = pen.device.sample_rate_hz
-    return pen.select(slice(None, None, k)).with_meta(device=replace(pen.device, sample_rate_hz=rate / k if rate else None))
-
-
 def scenario(users: list[UserSamples], k: int, kind: str) -> list[UserSamples]:
     """``users`` with the queries (and for ``same`` the references) from a pad at 1/k of the rate."""
     def ref(p: PenStream) -> PenStream:
-        return slowed(p, k) if kind == "same" else p
+        return thinned(p, k) if kind == "same" else p
 
     def query(p: PenStream, rate: float) -> PenStream:
-        return at_rate(slowed(p, k), rate) if kind == "cross, at rate" else slowed(p, k)
+        return at_rate(thinned(p, k), rate) if kind == "cross, at rate" else thinned(p, k)
     out = []
     for u in users:
         refs = [ref(p) for p in u.genuine[:REFS]]

@@ -50,7 +50,7 @@ from edgesig.decision import Combiner
 from edgesig.engines.dtw import DtwEngine
 from edgesig.eval.datasets import FOLDS
 from edgesig.eval.protocols import UserSamples, load_set
-from edgesig.features.kinematics import extract, resample_uniform
+from edgesig.features.kinematics import extract, resample_uniform, thinned
 from edgesig.pen import PenStream
 from edgesig.runtime import Manifest, ModelEntry
 
@@ -90,12 +90,6 @@ def engines(entry: ModelEntry) -> dict[str, DtwEngine]:
     return {SHIPPED: DtwEngine(entry), **{n: ResampledDtw(entry, g) for n, g in CANDIDATES.items()}}
 
 
-def thin(pen: PenStream, k: int) -> PenStream:
-    """Every ``k``-th sample, as a pad at 1/k of the rate would capture it."""
-    rate = pen.device.sample_rate_hz
-    return pen.select(slice(None, None, k)).with_meta(device=replace(pen.device, sample_rate_hz=rate / k if rate else None))
-
-
 def thinned_rates(engine: DtwEngine, fold0: dict[str, Any], users: dict[str, list[UserSamples]]) -> dict[str, Any]:
     """Per set and thinning factor, fold-0 test writers' EER, and FAR / FRR at ``fold0``'s
     decision and threshold (the threshold as it would be carried to a slower pad)."""
@@ -103,7 +97,7 @@ def thinned_rates(engine: DtwEngine, fold0: dict[str, Any], users: dict[str, lis
     out: dict[str, Any] = {}
     for name, rows in users.items():
         for k in THINNED:
-            slow = [replace(u, genuine=[thin(p, k) for p in u.genuine], forgery=[thin(p, k) for p in u.forgery])
+            slow = [replace(u, genuine=[thinned(p, k) for p in u.genuine], forgery=[thinned(p, k) for p in u.forgery])
                     for u in rows]
             report = scored(engine, {name: slow})[name].report(combiner)
             report.threshold = threshold

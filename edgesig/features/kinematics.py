@@ -217,6 +217,13 @@ def filled_in(pen: PenStream, m: int) -> PenStream:
                                  device=device, sequence=pen.sequence, nonce=pen.nonce)
 
 
+def thinned(pen: PenStream, k: int) -> PenStream:
+    """Every k-th sample, as a pad at 1/k of the rate gives it; the device rate follows, so
+    that ``extract`` does not thin the result again."""
+    rate = capture_rate(pen, 0.0) / k
+    return pen.select(slice(None, None, k)).with_meta(device=replace(pen.device, sample_rate_hz=rate or None))
+
+
 def at_rate(pen: PenStream, rate_hz: float | None) -> PenStream:
     """``pen`` as a pad at about ``rate_hz`` would give it: thinned or filled in by whole
     steps; ``pen`` itself when its rate is within a factor 1.5 of that.
@@ -228,9 +235,8 @@ def at_rate(pen: PenStream, rate_hz: float | None) -> PenStream:
     ``extract`` itself keeps a slow pad's samples: filling them in there, for every pen,
     made same-pad EER worse on 2 of the 4 sets."""
     k = decimation(pen, rate_hz)
-    if k > 1:  # the device rate follows, so that ``extract`` does not thin it again
-        rate = capture_rate(pen, 0.0) / k
-        return pen.select(slice(None, None, k)).with_meta(device=replace(pen.device, sample_rate_hz=rate or None))
+    if k > 1:
+        return thinned(pen, k)
     m = upsampling(pen, rate_hz)
     return filled_in(pen, m) if m > 1 else pen
 

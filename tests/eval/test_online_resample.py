@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.online_resample import ResampledDtw, resample_pen, thin
+from benchmarks.online_resample import ResampledDtw, resample_pen
 from edgesig.engines.dtw import DtwEngine
+from edgesig.features.kinematics import thinned
 from edgesig.pen import DeviceInfo, PenStream
 from edgesig.runtime import Manifest
 from tests.conftest import wavy_pen
@@ -29,7 +30,7 @@ def test_grid_is_uniform_linear_and_a_pen_up_gap_stays_up():
 
 
 def test_thinning_keeps_every_kth_sample_and_divides_the_rate():
-    pen = thin(_gapped_pen(), 2)
+    pen = thinned(_gapped_pen(), 2)
     assert np.array_equal(pen.t, [0.0, 50.0, 90.0, 200.0, 325.0, 370.0]) and pen.device.sample_rate_hz == 20.0
 
 
