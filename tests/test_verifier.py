@@ -162,3 +162,15 @@ def test_a_query_from_a_slower_pad_is_brought_to_the_rate_the_user_enrolled_at()
     # a template enrolled before the rate was kept compares the query as captured, as it did
     v.store.put(replace(template, meta={k: x for k, x in template.meta.items() if k != CAPTURE_RATE}))
     assert not v.verify_stroke("w", slow_pad.genuine(rng)).accepted
+
+
+@pytest.mark.parametrize("clock", [1e3, 1e290])
+def test_a_query_stamped_in_another_time_unit_is_a_typed_error_naming_the_unit(verifier, pens, clock):
+    """A pad clock in microseconds makes the query look 1,000 times slower than the
+    enrolment, and bringing it to that rate filled in 1,000 samples per step: a
+    PenStreamError saying the stream had 200,000 points ("split the capture"), a raw
+    ValueError from numpy for larger stamps, and gigabytes allocated for nanoseconds."""
+    p = pens[5]
+    slow = PenStream.from_arrays(p.x, p.y, p.t * clock, p.pressure)
+    with pytest.raises(edgesig.PenStreamError, match="timestamps must be in milliseconds"):
+        verifier.verify_stroke("alice", slow)

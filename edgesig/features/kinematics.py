@@ -12,9 +12,9 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-from edgesig.errors import InvalidInputError
+from edgesig.errors import InvalidInputError, PenStreamError
 from edgesig.features.lnps import lnps, zscore_columns
-from edgesig.pen import PenStream
+from edgesig.pen import MAX_POINTS, PenStream
 
 #: Derived channels by name; see :func:`channels`.
 CHANNELS = ("x", "y", "p", "vx", "vy", "speed", "cos", "sin", "ax", "ay", "dp", "curv")
@@ -189,10 +189,20 @@ def decimation(pen: PenStream, rate_hz: float | None) -> int:
 
 def upsampling(pen: PenStream, rate_hz: float | None) -> int:
     """How many samples each step of a slow pad becomes to come up to about ``rate_hz``:
-    m = round(rate_hz / capture rate), 1 for a pad near or above it (``decimation``'s mirror)."""
+    m = round(rate_hz / capture rate), 1 for a pad near or above it (``decimation``'s mirror).
+
+    A factor that would take the stream past ``MAX_POINTS`` is no slow pad but a clock in
+    another unit (µs, ns): a PenStreamError saying so, before anything is allocated."""
     if rate_hz is None:
         return 1
-    return max(1, int(round(rate_hz / capture_rate(pen, rate_hz))))
+    rate = capture_rate(pen, rate_hz)
+    m = max(1, int(round(min(rate_hz / rate, MAX_POINTS + 1))))  # min: a huge step would overflow int
+    if m > 1 and len(pen) * m > MAX_POINTS:
+        raise PenStreamError(
+            f"the pen's samples are {1000.0 / rate:.3g} ms apart ({rate:.3g} Hz), {rate_hz / rate:.3g} times "
+            f"slower than the enrolment's {rate_hz:.3g} Hz: timestamps must be in milliseconds "
+            "(divide a µs clock by 1,000, a ns clock by 1,000,000)")
+    return m
 
 
 def filled_in(pen: PenStream, m: int) -> PenStream:
