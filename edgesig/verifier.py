@@ -97,6 +97,13 @@ class Verifier:
             self._image_engine_name = best_engine(self.manifest, "image")
         return self._image_engine_name
 
+    def pen_engines(self) -> list[str]:
+        """The pen engines a user can hold a template for: the chosen one and its
+        pressure-free variant, if installed (all that a user enrolled only from pads
+        without pressure has)."""
+        variant = pressure_free(self._engine_name, self.manifest)
+        return [self._engine_name] + ([variant] if variant else [])
+
     def engine(self, name: str) -> Engine:
         if name not in self._engines:
             self._engines[name] = load_engine(name, self.manifest, self.threads)

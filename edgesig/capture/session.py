@@ -9,7 +9,9 @@ waits only for the last small step.
 
 Each sample is checked as it arrives (a number, finite, pressure within
 ``[0, pressure_max]``, time not going back by more than a clock resync): a bad one
-raises PenStreamError and is left out, and the session goes on with the next one.
+raises PenStreamError and is left out, and the session goes on with the next one. A
+capture that ends too short to be a signature (a stray touch before the signer starts)
+raises PenStreamError once, and the session starts over with the next sample.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from edgesig.capture.framing import PenPacket, SessionEnd, SessionStart
-from edgesig.errors import InvalidInputError, PenStreamError
+from edgesig.errors import InvalidInputError, PenStreamError, UnknownUserError
 from edgesig.features.streaming import StreamingFeatures
 from edgesig.pen import MAX_CLOCK_STEP_BACK_MS, MAX_POINTS, DeviceInfo, PenStream
 from edgesig.results import VerifyResult
@@ -79,15 +81,22 @@ class Session:
         self.pressure_max = float(pressure_max)
         self.on_result = on_result
         self.engine = verifier.engine(verifier.engine_name)
-        verifier.store.get(check_user_id(user_id), self.engine.name)  # UnknownUserError now, not at the end
+        # UnknownUserError now, not at the end; a user enrolled only from pads without
+        # pressure has only the pressure-free variant's template, which verify_stroke uses
+        if not set(verifier.pen_engines()) & set(verifier.store.engines(check_user_id(user_id))):
+            raise UnknownUserError.not_enrolled(user_id, self.engine.name)
+        self._nonce: bytes | None = None
+        self._sequence: int | None = None
+        self.result: VerifyResult | None = None
+        self._start_over()
+
+    def _start_over(self) -> None:
+        """Forget the samples so far (not the pad's nonce and counter): idle again."""
         config = getattr(self.engine, "features", None)
         self._features = StreamingFeatures(config) if config is not None else None
         self._samples = _Samples()
         self._last_down_t: float | None = None
         self._last_t: float | None = None
-        self._nonce: bytes | None = None
-        self._sequence: int | None = None
-        self.result: VerifyResult | None = None
 
     @property
     def state(self) -> str:
@@ -187,7 +196,11 @@ class Session:
                                      sequence=self._sequence, nonce=self._nonce)
 
     def _finish(self, by_itself: bool) -> VerifyResult:
-        pen = self.pen()
+        try:
+            pen = self.pen()
+        except PenStreamError as exc:  # a stray touch: kept, it would fail again at every later sample
+            self._start_over()
+            raise PenStreamError(f"{exc}; the session started over: sign again") from None
         prepared = None
         if self._features is not None and hasattr(self.engine, "from_features"):
             prepared = self.engine.from_features(self._features.finish(pen), pen)

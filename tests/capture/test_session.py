@@ -163,3 +163,49 @@ def test_on_result_is_not_called_when_the_caller_ends_the_session(writer_pens):
     for point in stream_points(writer_pens[0][5]):
         session.add_point(*point)
     assert session.done() is not None and results == []
+
+
+def test_a_user_enrolled_from_a_pad_without_pressure_can_sign_in_a_session(writer_pens):
+    """verify_stroke takes such a user to the pressure-free variant; Session refused them
+    at creation with UnknownUserError ('not enrolled for engine dtw')."""
+    genuine, _ = writer_pens
+    v = Verifier("dtw")
+    v.enroll("finger", [p.without_pressure() for p in genuine[:5]])
+    session = Session(v, "finger")
+    for t, x, y, p, down in stream_points(genuine[5].without_pressure()):
+        session.add_point(t, x, y, p, down)
+    result = session.done()
+    assert result.accepted and result.engine == "dtw-nopressure"
+
+
+def _tap(session, t0=0.0):
+    """A stray touch: three samples down, one up."""
+    for i in range(3):
+        session.add_point(t0 + 10.0 * i, 100.0 + i, 100.0, 0.5)
+    session.add_point(t0 + 30.0, 103.0, 100.0, 0.0)
+
+
+def test_a_stray_touch_before_the_signature_does_not_lock_the_session(writer_pens):
+    """A tap, a pause past the pen-up timeout, then the signature: the tap cannot be
+    verified, and every later sample raised the same PenStreamError, so the signature
+    was lost and the session never recovered."""
+    v = _verifier(writer_pens)
+    query = writer_pens[0][5]
+    session = Session(v, "w5", pen_up_timeout_ms=500)
+    _tap(session)
+    points = list(stream_points(query.with_meta()))
+    start = 2000.0 - points[0][0]
+    with pytest.raises(PenStreamError, match="only 3 pen-down points.*sign again"):
+        session.add_point(points[0][0] + start, *points[0][1:])
+    assert session.state == "idle"
+    for t, x, y, p, down in points[1:]:
+        assert session.add_point(t + start, x, y, p, down) is None
+    assert session.done().accepted
+
+
+def test_a_timer_polling_after_a_stray_touch_raises_once(writer_pens):
+    session = Session(_verifier(writer_pens), "w5", pen_up_timeout_ms=500)
+    _tap(session)
+    with pytest.raises(PenStreamError, match="sign again"):
+        session.poll(5000.0)
+    assert session.poll(6000.0) is None and session.state == "idle"
