@@ -97,6 +97,7 @@ class Session:
         self._samples = _Samples()
         self._last_down_t: float | None = None
         self._last_t: float | None = None
+        self._has_pressure = False
 
     @property
     def state(self) -> str:
@@ -106,9 +107,13 @@ class Session:
             return "idle"
         return "writing" if self._samples.last_down else "pen_up"
 
-    def add_point(self, t_ms: float, x: float, y: float, pressure: float = 1.0,
+    def add_point(self, t_ms: float, x: float, y: float, pressure: float | None = None,
                   pen_down: bool | None = None, tilt_x: float = 0.0, tilt_y: float = 0.0) -> VerifyResult | None:
         """Add one sample; returns the result if this sample shows the signature had ended.
+
+        ``pressure`` None is a pad without pressure (a finger, a mouse): full scale while down, and
+        the stream has no pressure (``has_pressure`` False), so it is verified by the
+        pressure-free engine rather than on a constant pressure channel.
 
         A bad sample raises PenStreamError and is not added; the session stays usable.
         A small step back in time (a clock resync, up to MAX_CLOCK_STEP_BACK_MS) is held
@@ -116,7 +121,8 @@ class Session:
         """
         if self.result is not None:
             raise InvalidInputError("this session has ended; start a new Session for the next signature")
-        row = self._checked(t_ms, x, y, pressure, tilt_x, tilt_y)
+        given = pressure is not None
+        row = self._checked(t_ms, x, y, pressure if given else self.pressure_max, tilt_x, tilt_y)
         t_ms, x, y, pressure = row[:4]
         down = pressure > 0 if pen_down is None else bool(pen_down)
         if self._timed_out(t_ms):
@@ -124,6 +130,7 @@ class Session:
         if self._samples.n >= MAX_POINTS:
             raise PenStreamError(f"more than {MAX_POINTS} samples in one signature; call done() or cancel")
         self._samples.append((t_ms, x, y, pressure, down, *row[4:]))
+        self._has_pressure |= given
         self._last_t = t_ms
         if down:
             self._last_down_t = t_ms
@@ -191,9 +198,10 @@ class Session:
     def pen(self) -> PenStream:
         """The samples so far as a validated PenStream."""
         t, x, y, p, down, tilt_x, tilt_y = self._samples.columns()
-        return PenStream.from_arrays(x, y, t, p, down, tilt_x=tilt_x, tilt_y=tilt_y,
-                                     pressure_max=self.pressure_max, device=self.device,
-                                     sequence=self._sequence, nonce=self._nonce)
+        pen = PenStream.from_arrays(x, y, t, p, down, tilt_x=tilt_x, tilt_y=tilt_y,
+                                    pressure_max=self.pressure_max, device=self.device,
+                                    sequence=self._sequence, nonce=self._nonce)
+        return pen if self._has_pressure else pen.without_pressure()
 
     def _finish(self, by_itself: bool) -> VerifyResult:
         try:

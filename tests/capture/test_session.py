@@ -209,3 +209,18 @@ def test_a_timer_polling_after_a_stray_touch_raises_once(writer_pens):
     with pytest.raises(PenStreamError, match="sign again"):
         session.poll(5000.0)
     assert session.poll(6000.0) is None and session.state == "idle"
+
+
+def test_a_pad_without_pressure_streams_to_the_pressure_free_engine(writer_pens):
+    """add_point without pressure gave every sample pressure 1 (hover too) and has_pressure
+    True, so a finger or mouse capture went to the pressure engine: 6 synthetic writers
+    enrolled from a pen, 18 genuine signatures streamed without pressure, 0 accepted in a
+    Session against 18 by verify_stroke of the same kind of capture (now 18)."""
+    genuine, _ = writer_pens
+    v = _verifier(writer_pens)
+    session = Session(v, "w5")
+    for t, x, y, _, down in stream_points(genuine[5]):
+        session.add_point(t, x, y, pen_down=down)
+    assert not session.pen().has_pressure
+    result = session.done()
+    assert result.accepted and result.engine == "dtw-nopressure"
