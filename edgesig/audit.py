@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from edgesig.errors import InvalidInputError, StoreError
+from edgesig.store.base import check_file_path
 from edgesig.store.keys import derive_subkey
 
 try:  # POSIX: serialise appends from several processes; elsewhere one process per log
@@ -63,6 +64,8 @@ class AuditLog:
         if not isinstance(key, (bytes, bytearray)) or len(key) < 16:
             raise InvalidInputError("the audit log key must be at least 16 bytes (e.g. EncryptedStore.audit_key)")
         self.path = None if path is None else Path(path)
+        if self.path is not None:
+            check_file_path(self.path, "audit log")
         self._user_key = derive_subkey(bytes(key), b"edgesig-audit", "audit-user")
         self._mac_key = derive_subkey(bytes(key), b"edgesig-audit", "audit-mac")
         self._fsync = fsync

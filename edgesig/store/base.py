@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from pathlib import Path
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Protocol, runtime_checkable
 
@@ -132,3 +133,13 @@ def iter_records(store: TemplateStore) -> Iterable[Template]:
     for user in store.users():
         for engine in store.engines(user):
             yield store.get(user, engine)
+
+
+def check_file_path(path: Path, what: str) -> None:
+    """InvalidInputError when ``path`` is a folder, StoreError when its folder is missing:
+    mistakes to report when the file is named, not at its first write (after the template
+    was stored, or the capture consumed)."""
+    if path.is_dir():
+        raise InvalidInputError(f"{what} path {path} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise StoreError(f"folder {path.parent} does not exist; create it first")

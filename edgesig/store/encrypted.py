@@ -66,7 +66,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from edgesig.errors import (InvalidInputError, StoreError, TemplateIntegrityError, UnknownUserError,
                             WrongKeyError)
 from edgesig.store.backup import read_backup, write_atomically, write_backup
-from edgesig.store.base import Template, check_user_id
+from edgesig.store.base import Template, check_file_path, check_user_id
 from edgesig.store.keys import KDF_META, derive_subkey, resolve_key
 
 STORE_FORMAT = "edgesig-encrypted-store"
@@ -543,10 +543,7 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection, _Keys], None]] = {1: _migrat
 def _check_file(path: Path, counter_file: Path, create: bool) -> bool:
     """Whether a new store must be made at ``path``; StoreError where opening it would
     hide a mistake (a mistyped path) or a loss (a deleted or emptied store)."""
-    if path.is_dir():
-        raise InvalidInputError(f"store path {path} is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise StoreError(f"folder {path.parent} does not exist; create it first")
+    check_file_path(path, "store")
     if path.exists():
         if path.stat().st_size == 0:
             raise StoreError(f"store {path} is empty (0 bytes): its enrolments are gone. Restore it from a "

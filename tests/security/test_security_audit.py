@@ -109,3 +109,14 @@ def test_several_processes_append_one_chain(tmp_path):
     assert all(c.wait(timeout=60) == 0 for c in children)
     assert len(AuditLog(path, key=KEY).entries()) == 180
     assert verify_log(path, key=KEY) == []
+
+
+def test_an_audit_log_in_a_missing_folder_fails_when_it_is_made(tmp_path):
+    """Found only at the first record: enrol stored the template and then raised, and a
+    verification consumed the capture (its retry is a replay) before raising."""
+    from edgesig import StoreError
+    with pytest.raises(StoreError, match="folder .*missing does not exist; create it first"):
+        AuditLog(tmp_path / "missing" / "audit.jsonl", key=KEY)
+    with pytest.raises(InvalidInputError, match="is a directory; give a file name"):
+        AuditLog(tmp_path, key=KEY)
+    AuditLog(tmp_path / "audit.jsonl", key=KEY).record("enrol", "alice")
