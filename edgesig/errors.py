@@ -20,6 +20,15 @@ class EdgesigError(Exception):
         self.cli_message = cli_message or message
 
 
+def prefixed(error: EdgesigError, label: str) -> EdgesigError:
+    """``error`` again (same type), both its messages led by ``label``: which file or which
+    reference, when one of several failed ("no signature found" alone does not say which
+    of five photos to retake)."""
+    again = type(error)(f"{label}: {error}")
+    again.cli_message = f"{label}: {error.cli_message}"
+    return again
+
+
 class InvalidInputError(EdgesigError, ValueError):
     """An argument has the wrong type, shape, range or value."""
 

@@ -17,7 +17,8 @@ from edgesig.adaptation import AdaptPolicy, adapted, n_enrolled, reverted
 from edgesig.audit import AuditLog
 from edgesig.decision import ReferenceStats
 from edgesig.engines import Engine, best_engine, load_engine, pressure_free
-from edgesig.errors import EnrollmentError, ImageError, InvalidInputError, PenStreamError, UnknownUserError
+from edgesig.errors import (EnrollmentError, ImageError, InvalidInputError, PenStreamError, UnknownUserError,
+                            prefixed)
 from edgesig.features.kinematics import at_rate, capture_rate
 from edgesig.identify import Embedder, Identifier, entry_name, load_identification
 from edgesig.pen import PenStream
@@ -389,9 +390,7 @@ def _prepare_reference(engine: Engine, sample: Any, index: int) -> np.ndarray:
     try:
         return _finite(engine.prepare(sample), engine, label)
     except InvalidInputError as exc:
-        error = type(exc)(f"{label}: {exc}")
-        error.cli_message = f"{label}: {exc.cli_message}"
-        raise error from None
+        raise prefixed(exc, label) from None
 
 
 def _finite(prepared: np.ndarray, engine: Engine, label: str) -> np.ndarray:

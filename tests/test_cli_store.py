@@ -150,3 +150,31 @@ def test_demo_prints_the_threshold():
     result = CliRunner().invoke(cli, ["demo", "--writers", "1", "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert "threshold: 0." in result.output.splitlines()[0]
+
+
+def test_a_bad_pen_file_is_named_in_the_error(tmp_path, monkeypatch, capsys):
+    """'SVC2004 line 104 has 2 numbers' did not say which of the five files to fix."""
+    refs = [_files("svc2004", f"genuine_{k}") for k in range(1, 4)]
+    torn = tmp_path / "torn.txt"
+    torn.write_bytes(Path(refs[2]).read_bytes()[:3000])
+    code, _, err = _main(monkeypatch, capsys, "enroll", "--store", str(tmp_path / "t.db"), "--create",
+                         "--user", "a", refs[0], refs[1], str(torn))
+    assert code == 2 and err.startswith(f"error: {torn}: SVC2004 line"), err
+
+
+def test_identify_skips_hidden_files_and_names_a_bad_one(tmp_path, monkeypatch, capsys):
+    """A .DS_Store (macOS) in a user's folder stopped the search: 'could not recognise the
+    pen format of .DS_Store', naming neither the folder nor the file's path."""
+    from edgesig.capture import save_pen
+    from tests.conftest import wavy_pen
+    for k, name in enumerate(("ann", "ben")):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            save_pen(wavy_pen(10 * k + i), tmp_path / name / f"{i}.txt", "svc2004")
+    (tmp_path / "ann" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    args = ("identify", _files("svc2004", "genuine_6"), "--gallery", str(tmp_path), "--closed-set")
+    code, out, err = _main(monkeypatch, capsys, *args)
+    assert code == 0 and out.startswith("1. "), err
+    (tmp_path / "ben" / "notes.md").write_text("signed at the front desk")
+    code, _, err = _main(monkeypatch, capsys, *args)
+    assert code == 2 and err.startswith(f"error: {tmp_path / 'ben' / 'notes.md'}: could not recognise"), err
