@@ -60,3 +60,20 @@ def test_tuning_flow_prints_what_the_readme_shows(tmp_path, monkeypatch):
     for line in shown[1:]:
         assert line in result.output.splitlines()
     assert sha256_file(MODELS_DIR / "manifest.json") == digest
+
+
+def test_using_it_example_runs(tmp_path, monkeypatch):
+    """The first example of the README, its file names given real captures (its last line
+    used a `pen` it never defined)."""
+    import shutil
+    samples = ROOT / "firmware_samples" / "svc2004"
+    for i in range(5):
+        shutil.copy(samples / f"genuine_{i + 1}.txt", tmp_path / f"alice{i}.txt")
+    shutil.copy(samples / "genuine_6.txt", tmp_path / "query.txt")
+    shutil.copy(samples / "forgery_1.txt", tmp_path / "query2.txt")
+    text = (ROOT / "README.md").read_text()
+    code = re.search(r"## Using it\s*```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        exec(compile(code, "README.md", "exec"), {})
+    assert out.getvalue().startswith("(0, 1, 2, 3, 4) () ")
