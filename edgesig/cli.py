@@ -140,7 +140,10 @@ def verify(store_path: str, key_file: str | None, create: bool, user: str, pen_f
     """Verify a pen file against the --user's templates; exit status 0 accepted, 1 rejected."""
     from edgesig.verifier import Verifier
     with _open_store(store_path, key_file, create=create) as store:
-        verifier, pen = Verifier(engine, store), _load_pens((pen_file,), fmt, sample_rate)[0]
+        # one process per verification: accepted captures are remembered in the store, or
+        # the next run would accept the same capture again
+        verifier = Verifier(engine, store, persist_replays=True)
+        pen = _load_pens((pen_file,), fmt, sample_rate)[0]
         verifier.warm_up(pen)
         startup_ms = (time.perf_counter() - _STARTED) * 1e3
         result = verifier.verify_stroke(user, pen)

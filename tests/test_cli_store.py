@@ -178,3 +178,16 @@ def test_identify_skips_hidden_files_and_names_a_bad_one(tmp_path, monkeypatch, 
     (tmp_path / "ben" / "notes.md").write_text("signed at the front desk")
     code, _, err = _main(monkeypatch, capsys, *args)
     assert code == 2 and err.startswith(f"error: {tmp_path / 'ben' / 'notes.md'}: could not recognise"), err
+
+
+def test_a_capture_accepted_by_one_verify_is_a_replay_to_the_next(tmp_path):
+    """Each `edgesig verify` is a new process: without the replay memory in the store, the
+    same accepted capture was accepted again on every run."""
+    store = str(tmp_path / "t.db")
+    refs = [_files("svc2004", f"genuine_{k}") for k in range(1, 6)]
+    runner = CliRunner()
+    assert runner.invoke(cli, ["enroll", "--store", store, "--create", "--user", "w", *refs]).exit_code == 0
+    args = ["verify", "--store", store, "--user", "w", "--pen", _files("inkml", "genuine_6")]
+    first, again = runner.invoke(cli, args), runner.invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert again.exit_code == 1 and "near-duplicate of a recently accepted signature" in again.output
