@@ -124,6 +124,8 @@ class Identifier:
 
     def identify(self, embedding: np.ndarray, top_k: int = 5) -> Identification:
         """The ``top_k`` best users, scores in [0, 1], unknown when the best is below the threshold."""
+        if not isinstance(top_k, (int, np.integer)) or isinstance(top_k, bool):
+            raise InvalidInputError(f"top_k must be a whole number of users, got {top_k!r:.40}")
         if top_k < 1:
             raise InvalidInputError(f"top_k must be at least 1, got {top_k}")
         ids, per_user = self.scores(embedding)

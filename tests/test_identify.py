@@ -76,6 +76,9 @@ def test_bad_inputs_raise_typed_errors() -> None:
         ident.identify(np.ones(3))
     with pytest.raises(InvalidInputError):
         ident.identify(np.ones(4), top_k=0)
+    for wrong in ("3", 2.5, None, True):  # a str from a query string was a raw TypeError
+        with pytest.raises(InvalidInputError, match="top_k must be a whole number"):
+            ident.identify(np.ones(4), top_k=wrong)
     with pytest.raises(InvalidInputError):
         open_set_threshold(np.array([]), 0.05)
 
