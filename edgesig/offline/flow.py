@@ -494,8 +494,8 @@ def explain_image(references: Sequence[Any], query: Any, out_png: str | os.PathL
     out = Path(out_png)
     try:
         ok = cv2.imwrite(str(out), heatmap)
-    except cv2.error as exc:
-        raise InvalidInputError(f"cannot write {out}: {exc}") from None
+    except cv2.error:  # OpenCV has no writer for that extension
+        raise InvalidInputError(f"cannot write {out}: name the heatmap .png") from None
     if not ok:
         raise InvalidInputError(f"cannot write {out}; check the folder exists and the name ends in .png")
     return replace(exp, path=out)

@@ -155,6 +155,8 @@ def test_explain_image_writes_a_heatmap(tmp_path) -> None:
     assert exp.deviation.shape == (CFG.n_cells,) and exp.vote in (True, False)
     with pytest.raises(InvalidInputError):
         explain_image(refs[:1], query, out, model=_toy_model())
+    with pytest.raises(InvalidInputError, match=r"^cannot write .*explain\.txt: name the heatmap \.png$"):
+        explain_image(refs, query, tmp_path / "explain.txt", model=_toy_model())  # was OpenCV's own text
 
 
 def test_installed_flow_entry_loads_and_scores() -> None:
