@@ -239,9 +239,10 @@ class Verifier:
         variant = pressure_free(self._engine_name, self.manifest)
         if variant is None:
             return self._engine_name
-        if not pen.has_pressure or self._engine_name not in self.store.engines(user_id):
+        if not pen.has_pressure:
             return variant
-        return self._engine_name
+        engines = self.store.engines(user_id)  # nobody's: the chosen engine, which the error names
+        return variant if variant in engines and self._engine_name not in engines else self._engine_name
 
     def verify_image(self, user_id: str, image: Any, *, prepared: np.ndarray | None = None,
                      template: Template | None = None) -> VerifyResult:

@@ -38,7 +38,9 @@ def test_one_shot_function_uses_the_store(pens):
 
 
 def test_unknown_user(verifier, pens):
-    with pytest.raises(UnknownUserError, match="not enrolled"):
+    """Named the pressure-free variant ('not enrolled for engine dtw-nopressure') for a
+    pen with pressure: the engine enroll() uses is the one to name."""
+    with pytest.raises(UnknownUserError, match="'mallory' is not enrolled for engine 'dtw';"):
         verifier.verify_stroke("mallory", pens[0])
 
 
