@@ -17,7 +17,7 @@ import numpy as np
 
 from benchmarks.online_rates import REFS, at_shipped_threshold
 from edgesig.engines import load_engine
-from edgesig.eval.protocols import load_set
+from edgesig.eval.protocols import UserSamples, load_set
 from edgesig.pen import PenStream
 from edgesig.runtime import Manifest
 
@@ -27,6 +27,12 @@ SETS = ("svc2004-task2", "susig", "mcyt")
 def curved(pen: PenStream, gamma: float) -> PenStream:
     return PenStream.from_arrays(pen.x, pen.y, pen.t, np.clip(pen.pressure, 0.0, 1.0) ** gamma, pen.pen_down,
                                  device=pen.device)
+
+
+def curved_queries(users: list[UserSamples], gamma: float) -> list[UserSamples]:
+    """``users`` with the references as captured and every query from a pad whose pressure is ``curved``."""
+    return [replace(u, genuine=list(u.genuine[:REFS]) + [curved(p, gamma) for p in u.genuine[REFS:]],
+                    forgery=[curved(p, gamma) for p in u.forgery]) for u in users]
 
 
 def main() -> None:
@@ -39,9 +45,8 @@ def main() -> None:
     for name in SETS:
         users = load_set(name, args.part, args.fold)
         for gamma in [1.0] + (args.gamma or [0.6, 1.6]):
-            data = [replace(u, genuine=list(u.genuine[:REFS]) + [curved(p, gamma) for p in u.genuine[REFS:]],
-                            forgery=[curved(p, gamma) for p in u.forgery]) for u in users]
-            print(f"{name:14s} query pressure ** {gamma:g}: {at_shipped_threshold(engine, data)}", flush=True)
+            print(f"{name:14s} query pressure ** {gamma:g}: {at_shipped_threshold(engine, curved_queries(users, gamma))}",
+                  flush=True)
 
 
 if __name__ == "__main__":
