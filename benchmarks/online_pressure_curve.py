@@ -29,9 +29,12 @@ def curved(pen: PenStream, gamma: float) -> PenStream:
                                  device=pen.device)
 
 
-def curved_queries(users: list[UserSamples], gamma: float) -> list[UserSamples]:
-    """``users`` with the references as captured and every query from a pad whose pressure is ``curved``."""
-    return [replace(u, genuine=list(u.genuine[:REFS]) + [curved(p, gamma) for p in u.genuine[REFS:]],
+def curved_queries(users: list[UserSamples], gamma: float, references: bool = False) -> list[UserSamples]:
+    """``users`` with every query from a pad whose pressure is ``curved``; the references as
+    captured, or with ``references`` from that pad too (a new pad used for both)."""
+    def ref(p: PenStream) -> PenStream:
+        return curved(p, gamma) if references else p
+    return [replace(u, genuine=[ref(p) for p in u.genuine[:REFS]] + [curved(p, gamma) for p in u.genuine[REFS:]],
                     forgery=[curved(p, gamma) for p in u.forgery]) for u in users]
 
 
@@ -45,8 +48,8 @@ def main() -> None:
     for name in SETS:
         users = load_set(name, args.part, args.fold)
         for gamma in [1.0] + (args.gamma or [0.6, 1.6]):
-            print(f"{name:14s} query pressure ** {gamma:g}: {at_shipped_threshold(engine, curved_queries(users, gamma))}",
-                  flush=True)
+            figures = at_shipped_threshold(engine, curved_queries(users, gamma))
+            print(f"{name:14s} query pressure ** {gamma:g}: {figures}", flush=True)
 
 
 if __name__ == "__main__":
