@@ -36,6 +36,15 @@ MODEL_FINGERPRINT = "model_fingerprint"
 CAPTURE_RATE = "capture_hz"
 
 
+#: What each component argument of Verifier must be, and how to make one.
+_COMPONENTS: dict[str, tuple[type, str]] = {
+    "store": (TemplateStore, "a TemplateStore (edgesig.EncryptedStore(path, key) or MemoryStore())"),
+    "audit": (AuditLog, "an AuditLog (edgesig.AuditLog(path, key=store.audit_key))"),
+    "adapt": (AdaptPolicy, "an AdaptPolicy (edgesig.AdaptPolicy(min_score=0.9, max_added=3))"),
+    "replay_guard": (ReplayGuard, "a ReplayGuard"),
+}
+
+
 @dataclass(frozen=True)
 class EnrollPolicy:
     """How strict enrolment is about its references.
@@ -75,6 +84,7 @@ class Verifier:
                  image_engine: str = "auto", models_dir: str | None = None, threads: int = 1,
                  replay_guard: ReplayGuard | None = None, audit: AuditLog | None = None,
                  adapt: AdaptPolicy | None = None, persist_replays: bool = False):
+        _check_components(store=store, audit=audit, adapt=adapt, replay_guard=replay_guard)
         self.store: TemplateStore = store if store is not None else MemoryStore()
         self.replay_guard = replay_guard if replay_guard is not None else shared_guard(self.store, persist_replays)
         self.audit = audit
@@ -362,6 +372,15 @@ class Verifier:
         if self.audit is not None:
             self.audit.record("delete", user_id, removed=removed)
         return removed
+
+
+def _check_components(**values: Any) -> None:
+    """InvalidInputError for a component of the wrong kind: a path given as ``store`` failed
+    only at first use, with a raw AttributeError after the work was done."""
+    for name, value in values.items():
+        kind, how = _COMPONENTS[name]
+        if value is not None and not isinstance(value, kind):
+            raise InvalidInputError(f"{name} must be {how}, got {type(value).__name__}")
 
 
 def _check_samples(samples: Any, kind: type, label: str) -> list[Any]:

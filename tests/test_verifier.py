@@ -176,3 +176,17 @@ def test_a_query_stamped_in_another_time_unit_is_a_typed_error_naming_the_unit(v
     slow = PenStream.from_arrays(p.x, p.y, p.t * clock, p.pressure)
     with pytest.raises(edgesig.PenStreamError, match="timestamps must be in milliseconds"):
         verifier.verify_stroke("alice", slow)
+
+
+@pytest.mark.parametrize("option, value, expected", [
+    ("store", "templates.db", "store must be a TemplateStore"),
+    ("audit", "audit.jsonl", "audit must be an AuditLog"),
+    ("adapt", 0.9, "adapt must be an AdaptPolicy"),
+    ("replay_guard", True, "replay_guard must be a ReplayGuard"),
+])
+def test_a_wrong_component_is_refused_when_the_verifier_is_made(pens, option, value, expected):
+    """Verifier(store='templates.db') was accepted, and the first enrol (or, for adapt=0.9,
+    the first accepted verification, its capture already consumed) raised a raw
+    AttributeError: 'str' object has no attribute 'put_many'."""
+    with pytest.raises(InvalidInputError, match=expected):
+        Verifier("dtw", **{option: value})
