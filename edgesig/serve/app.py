@@ -267,10 +267,25 @@ def build(config: ServeConfig, store: TemplateStore | None = None,
 
 
 def run(config: ServeConfig, store: TemplateStore | None = None, echo: Callable[[str], None] = print) -> None:
-    """Serve until interrupted."""
+    """Serve until interrupted (Ctrl+C, or SIGTERM from a service manager).
+
+    uvicorn re-raises the signal that stopped it once it has shut down; SIGTERM's default
+    action then killed the process before the caller closed the store, leaving its last
+    commits in the -wal file. As an exception instead, it unwinds through the caller.
+    """
+    import signal
+    import threading
+
     import uvicorn
+    if threading.current_thread() is threading.main_thread():  # only there can a handler be set
+        signal.signal(signal.SIGTERM, _exit_quietly)
     app = build(config, store, echo)
     base = f"{'https' if config.tls else 'http'}://{config.host}:{config.port}"
     echo(f"edgesig serve: {base}/pen  {base}/kiosk  {base}/admin")
     uvicorn.run(app, host=config.host, port=config.port, server_header=False,
                 ssl_certfile=config.tls_cert, ssl_keyfile=config.tls_key, log_level="info")
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    """Leave through the normal exit path (``finally`` and ``with`` blocks run), status 0."""
+    raise SystemExit(0)
