@@ -17,6 +17,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from edgesig.offline.capture import Capture, CaptureSignal, capture_signal
 from edgesig.offline.clean import PAPER_LEVEL, check_exposure, even_out_light, ink_mask, line_evidence
 from edgesig.offline.debug import draw_box, draw_quad, write_steps
 from edgesig.offline.lines import LONG, caption_mask, caption_under, remove_lines
@@ -53,6 +54,8 @@ class PreparedImage:
     unwarped sheet's (width, height); ``sheet_corners`` the sheet's TL, TR, BR, BL
     corners in the input image (None when the whole image was used). ``reasons``:
     non-fatal notes. ``steps``: the intermediate images, in pipeline order.
+    ``signal``: how the image was captured, as measured (``edgesig.offline.capture``;
+    None for an array built without the pipeline).
     """
 
     array: np.ndarray
@@ -62,6 +65,12 @@ class PreparedImage:
     sheet_corners: np.ndarray | None
     reasons: tuple[str, ...] = ()
     steps: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    signal: CaptureSignal | None = None
+
+    @property
+    def capture(self) -> Capture | None:
+        """"scan" or "camera", as the pipeline judged the image (None: not measured)."""
+        return None if self.signal is None else self.signal.capture
 
     @property
     def box_normalized(self) -> tuple[float, float, float, float]:
@@ -96,6 +105,7 @@ def _run(src: ImageSource, target: str, color: Literal["bgr", "rgb"], aspect: fl
     check_exposure(gray)
     reasons = []
     corners = detect_sheet(img)
+    signal = capture_signal(gray, corners is not None)
     if corners is None:
         reasons.append(NOTE_NO_SHEET)
         sheet = _cap_size(gray)
@@ -132,7 +142,7 @@ def _run(src: ImageSource, target: str, color: Literal["bgr", "rgb"], aspect: fl
     array = normalize_sdinet(crop) if target == "sdinet" else normalize_crosswriter(crop)
     steps["normalized"] = array
     return PreparedImage(array=array, target=target, box=box, sheet_size=(w, h), sheet_corners=corners,
-                         reasons=tuple(reasons), steps=steps)
+                         reasons=tuple(reasons), steps=steps, signal=signal)
 
 
 def _cap_size(gray: np.ndarray) -> np.ndarray:
