@@ -18,7 +18,9 @@ Choices:
 * Coalesced events replace their parent; events are sorted by ``timeStamp`` (coalesced
   lists and parents interleave) and exact repeats are dropped.
 * Pen state: down from ``pointerdown`` to ``pointerup``/``pointercancel``; moves while up
-  are hover samples. The ``pointerup`` itself is a pen-up sample at the lift point.
+  are hover samples. The ``pointerup`` itself is a pen-up sample at the lift point. A pen
+  or mouse move with ``buttons`` bit 0 clear and pressure 0 is a hover too, and ends the
+  stroke: the pointerup of a lift outside a canvas without pointer capture never comes.
 * Units: coordinates stay in CSS pixels; ``units_per_mm`` is 96 / 25.4 = 3.78 px per mm
   (the CSS reference pixel, 96 per inch). A CSS pixel is only nominally that size on a
   real screen: pass ``px_per_mm=`` measured for the kiosk's display to get true mm.
@@ -156,9 +158,8 @@ def _row(event: dict, kind: str, index: int) -> list[float]:
     pressure = _number(event.get("pressure", NO_FORCE_PRESSURE if kind != "pen" else 0.0), "pressure", index)
     if not 0.0 <= pressure <= 1.0:
         raise FormatError(f"event {index}: pressure {pressure} is outside 0..1", offset=index)
-    state = 1.0 if event.get("type") in DOWN_TYPES else -1.0 if event.get("type") in UP_TYPES else 0.0
     angles = [_optional(event.get(k), k, index) for k in ("tiltX", "tiltY", "azimuthAngle", "altitudeAngle")]
-    return values + [pressure, state] + angles
+    return values + [pressure, _state(event, kind)] + angles
 
 
 def _columns(samples: list[dict], kind: str) -> np.ndarray | None:
@@ -178,8 +179,23 @@ def _columns(samples: list[dict], kind: str) -> np.ndarray | None:
     if not np.isfinite(values).all() or not (0.0 <= values[3]).all() or not (values[3] <= 1.0).all() or \
             int(np.isnan(angles).sum()) != sum(col.count(None) for col in optional) or np.isinf(angles).any():
         return None
-    state = [1.0 if t in DOWN_TYPES else -1.0 if t in UP_TYPES else 0.0 for t in (s.get("type") for s in samples)]
+    state = [_state(s, kind) for s in samples]
     return np.vstack([values, np.array(state)[None], angles]).T.copy()
+
+
+def _state(event: dict, kind: str) -> float:
+    """1 at a pointerdown, -1 at a pointerup or cancel, 0 at a move, which keeps the state;
+    but a pen or mouse move saying nothing is pressed (``buttons`` bit 0 clear, pressure 0)
+    is -1: the pen was lifted where the page got no pointerup (outside a canvas without
+    pointer capture), and its hover moves are not ink. A touch has no hover."""
+    kind_of_event = event.get("type")
+    if kind_of_event in DOWN_TYPES:
+        return 1.0
+    if kind_of_event in UP_TYPES:
+        return -1.0
+    buttons = event.get("buttons")
+    lifted = kind != "touch" and type(buttons) is int and not buttons & 1 and event.get("pressure", 0) == 0
+    return -1.0 if lifted else 0.0
 
 
 _NUMBERS = frozenset({int, float})

@@ -108,3 +108,25 @@ def test_the_column_path_leaves_bad_values_to_the_per_sample_path(bad):
     assert pointer_events._columns(samples, "pen") is None
     with pytest.raises(FormatError, match="event 3"):
         pointer_events.read(json.dumps(samples).encode())
+
+
+@pytest.mark.parametrize("kind", ["pen", "mouse"])
+def test_a_hover_move_ends_a_stroke_whose_pointerup_was_lost(kind):
+    """A page without pointer capture gets no pointerup when the pen lifts outside the
+    canvas; the hover moves after it (buttons 0, pressure 0) were read as ink, a line
+    from the lift to the next stroke."""
+    first, second = ([{**e, "buttons": 0 if e["type"] == "pointerup" else 1} for e in _stroke(t0=t0)]
+                     for t0 in (100.0, 300.0))
+    hover = [_pen_event("pointermove", 160.0 + 10.0 * i, 30.0 + 5 * i, 30.0, 0.0, buttons=0) for i in range(5)]
+    events = [{**e, "pointerType": kind} for e in first[:-1] + hover + second]
+    pen = pointer_events.read(json.dumps(events).encode())
+    assert pen.pen_down.tolist() == [True] * 12 + [False] * 5 + [True] * 12 + [False]
+
+
+def test_a_move_that_reports_no_buttons_does_not_lift_a_touch_or_a_pressed_pen():
+    """Only a move saying nothing is pressed and no pressure ends a stroke: a touch has no
+    hover, and a pen in contact reports pressure."""
+    touch = [{**e, "pointerType": "touch", "buttons": 0} for e in _stroke()]
+    assert pointer_events.read(json.dumps(touch).encode()).n_down == 12
+    pressed = [{**e, "buttons": 0} for e in _stroke()]       # pressure 0.5 while moving
+    assert pointer_events.read(json.dumps(pressed).encode()).n_down == 12
