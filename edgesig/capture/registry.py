@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
+from edgesig.capture.text import byte_order_mark_advice
 from edgesig.errors import EdgesigError, FormatError, InvalidInputError, PenStreamError
 from edgesig.pen import MAX_POINTS, PenStream
 
@@ -90,7 +91,7 @@ def load_pen(source: str | os.PathLike | bytes | BinaryIO, format: str | None = 
         for fmt in _FORMATS.values():
             if _sniffs(fmt, src.head if fmt.sniffs_head else src.whole(), src.name):
                 return _read_with(fmt, src.for_reader(fmt), options)
-    what = f"could not recognise the pen format of {src.name or 'the given bytes'}"
+    what = f"could not recognise the pen format of {src.name or 'the given bytes'}{byte_order_mark_advice(src.head)}"
     raise FormatError(f"{what}; pass format= one of {', '.join(_FORMATS)}",
                       cli_message=f"{what}; pass --format, one of {', '.join(_FORMATS)}")
 

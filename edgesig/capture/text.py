@@ -21,6 +21,20 @@ MAX_VALUE = 2**31
 MAX_LINE_BYTES = 4096
 
 
+#: Byte-order marks Windows tools put before text (PowerShell 5's ``>`` writes UTF-16).
+_BYTE_ORDER_MARKS = {b"\xef\xbb\xbf": "UTF-8", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+
+
+def byte_order_mark_advice(head: bytes) -> str:
+    """What to do about a file that starts with a byte-order mark ("" when it does not):
+    the line formats are plain ASCII, and the mark alone makes them unreadable."""
+    for mark, encoding in _BYTE_ORDER_MARKS.items():
+        if head.startswith(mark):
+            return (f"; it starts with a {encoding} byte-order mark: save it as plain ASCII "
+                    "(or UTF-8 without a signature)")
+    return ""
+
+
 def lines(source: bytes | BinaryIO, fmt: str) -> Iterator[tuple[int, str]]:
     """``(line number, text)`` of each non-blank line, decoded as ASCII, read lazily."""
     stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
@@ -34,7 +48,8 @@ def lines(source: bytes | BinaryIO, fmt: str) -> Iterator[tuple[int, str]]:
         try:
             text = raw.decode("ascii")
         except UnicodeDecodeError as exc:
-            raise FormatError(f"{fmt} files are ASCII text", offset=offset + exc.start) from None
+            advice = byte_order_mark_advice(raw) if number == 1 else ""
+            raise FormatError(f"{fmt} files are ASCII text{advice}", offset=offset + exc.start) from None
         offset += len(raw)
         if text.strip():
             yield number, text

@@ -37,3 +37,14 @@ def test_svc2004_files_survive_every_format(name, svc_dir):
                         **({"absinfo": evdev.default_absinfo(pen)} if name == "evdev" else {}))
         assert np.array_equal(back.pen_down, pen.pen_down) or name == "hwr"
         assert np.allclose(back.x, pen.x, atol=0.01)  # resolution unknown: device units pass through
+
+
+@pytest.mark.parametrize("encoding, named", [("utf-16", "UTF-16"), ("utf-8-sig", "UTF-8")])
+def test_a_text_file_saved_with_a_byte_order_mark_says_how_to_save_it(synth_pen, encoding, named):
+    """PowerShell 5's `>` writes UTF-16 and many Windows editors a UTF-8 signature: the file
+    was 'not a recognised pen format' (or 'SVC2004 files are ASCII text') with no hint why."""
+    from edgesig.errors import FormatError
+    data = get_format("svc2004").write(synth_pen).decode("ascii").encode(encoding)
+    for fmt in (None, "svc2004"):
+        with pytest.raises(FormatError, match=f"{named} byte-order mark.*save it as plain ASCII"):
+            load_pen(data, format=fmt)
