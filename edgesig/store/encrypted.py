@@ -199,6 +199,7 @@ class EncryptedStore:
         if _check_file(self.path, self._counter_file, create):
             _create(self.path, self._counter_file, key, timeout)
         self._conn = _connect(self.path, timeout)
+        self._pid = os.getpid()  # the connection's process: it must not be used across a fork
         try:
             with self._txn("IMMEDIATE") as conn:
                 meta = _read_meta(conn)
@@ -388,6 +389,10 @@ class EncryptedStore:
         with self._lock, _sqlite_errors(self.path):
             if self._conn is None:
                 raise StoreError(f"store {self.path} is closed")
+            if os.getpid() != self._pid:
+                raise StoreError(f"store {self.path} was opened before this process was forked, and an SQLite "
+                                 "connection must not cross a fork: open the store again in this process "
+                                 "(in each worker once it has started)")
             conn = self._conn
             conn.execute(f"BEGIN {mode}")
             try:

@@ -71,6 +71,30 @@ def test_closed_store_refuses_calls(store_path, key):
         store.users()
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_is_told_to_open_the_store_itself(store_path, key):
+    """SQLite connections must not cross a fork (a preloading web server, a fork Pool):
+    the child used the parent's connection as its own, silently, at the risk of the
+    database. Now it gets a StoreError saying what to do; the parent carries on."""
+    store = EncryptedStore(store_path, key, create=True)
+    store.put(make_template("alice"))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what using the inherited store did, then leave at once
+        try:
+            store.users()
+            outcome = b"used"
+        except StoreError as exc:
+            outcome = b"refused" if b"open the store again in this process" in str(exc).encode() else b"other"
+        os.write(write, outcome)
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 100) == b"refused"
+    assert store.users() == ["alice"]
+    store.close()
+
+
 def test_files_are_private(store_path, key):
     with EncryptedStore(store_path, key, create=True) as store:
         store.put(make_template())
