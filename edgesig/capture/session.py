@@ -159,9 +159,12 @@ class Session:
         return row
 
     def add_frames(self, frames: Iterable[SessionStart | PenPacket | SessionEnd]) -> VerifyResult | None:
-        """Consume decoded frames from :class:`edgesig.capture.framing.FrameDecoder`."""
+        """Consume decoded frames from :class:`edgesig.capture.framing.FrameDecoder`; each
+        START begins a new signing (the samples of one left without its END are dropped)."""
         for frame in frames:
             if isinstance(frame, SessionStart):
+                # a new signing: what an unfinished one left (a pad restarted mid-signing) is no part of it
+                self._start_over()
                 # the counter is per pad: kept under the pad id, or the device this Session was given
                 name, self._sequence = frame.freshness(self._named_device)
                 self._nonce = frame.nonce

@@ -224,3 +224,23 @@ def test_a_pad_without_pressure_streams_to_the_pressure_free_engine(writer_pens)
     assert not session.pen().has_pressure
     result = session.done()
     assert result.accepted and result.engine == "dtw-nopressure"
+
+
+def test_a_new_start_frame_begins_a_new_signing(writer_pens):
+    """A pad that restarts mid-signing sends a new START: its samples were refused one by
+    one ('time goes back ... to 0 ms') and its END verified the unfinished signing under
+    the new session's nonce and counter."""
+    import os
+
+    from edgesig.capture import framing
+    genuine, _ = writer_pens
+    v = _verifier(writer_pens)
+    nonce = os.urandom(8)
+    unfinished = framing.encode_session(genuine[5], nonce=os.urandom(8), session_counter=1)[:-16]  # no END
+    again = framing.encode_session(genuine[5], nonce=nonce, session_counter=2)
+    session = Session(v, "w5")
+    for blob in (unfinished, again):
+        decoder = framing.FrameDecoder()
+        decoder.feed(blob)
+        result = session.add_frames(decoder.frames())
+    assert result.accepted and len(session.pen()) == len(genuine[5]) and session.pen().nonce == nonce
