@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from typing import Any
 
 from edgesig.adaptation import AdaptPolicy
 from edgesig.audit import AuditLog, verify_log
@@ -24,16 +26,28 @@ from edgesig.verifier import Verifier
 
 __version__ = "0.1.0"
 
-_VERIFIERS: dict[tuple[int, str, str], Verifier] = {}
+#: Verifiers the one-shot functions keep, the least recently used dropped first: one per
+#: store object for good grew by about 350 kB a request where a handler opens its store per
+#: request.
+MAX_CACHED_VERIFIERS = 8
+_VERIFIERS: "OrderedDict[tuple[Any, str, str], Verifier]" = OrderedDict()
 _VERIFIERS_LOCK = threading.Lock()
 
 
 def _cached_verifier(store: TemplateStore, engine: str, image_engine: str) -> Verifier:
-    key = (id(store), engine, image_engine)
+    """The Verifier of ``store``'s templates. An EncryptedStore is known by its file, so
+    the same file opened again (per request) keeps the last Verifier's replay memory: a
+    capture accepted through one store object is a replay to the next."""
+    key = (("file", store.path.resolve()) if isinstance(store, EncryptedStore) else id(store), engine, image_engine)
     with _VERIFIERS_LOCK:
-        verifier = _VERIFIERS.get(key)
+        verifier = _VERIFIERS.pop(key, None)
         if verifier is None or verifier.store is not store:
-            verifier = _VERIFIERS[key] = Verifier(engine, store, image_engine=image_engine)
+            # a guard that persists writes through its own (maybe closed) store: not carried over
+            guard = verifier.replay_guard if verifier is not None and verifier.replay_guard.store is None else None
+            verifier = Verifier(engine, store, image_engine=image_engine, replay_guard=guard)
+        _VERIFIERS[key] = verifier
+        while len(_VERIFIERS) > MAX_CACHED_VERIFIERS:
+            _VERIFIERS.popitem(last=False)
     return verifier
 
 
