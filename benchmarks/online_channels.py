@@ -39,7 +39,7 @@ import numpy as np
 
 from benchmarks.online_cohort import recorded
 from benchmarks.online_combiner import VARIANTS, all_rows, run
-from edgesig.eval.combiner import TermRows
+from edgesig.eval.combiner import CombinerChoice, TermRows
 from edgesig.eval.datasets import FOLDS
 from edgesig.eval.tuning import PRESSURE_CHANNELS
 from edgesig.features.kinematics import CHANNELS
@@ -59,12 +59,14 @@ def candidates(entry: ModelEntry) -> dict[str, ModelEntry]:
             for name, channels in sets.items()}
 
 
-def evaluate(rows: Sequence[dict[str, TermRows]], sets: tuple[str, ...]) -> dict[str, Any]:
+def evaluate(rows: Sequence[dict[str, TermRows]], sets: tuple[str, ...],
+             choices: list[CombinerChoice] | None = None) -> dict[str, Any]:
     """Per fold k, on ``rows[k]`` (one scoring for every fold, or a fold's own when the engine
-    was fitted per fold): the shipped rule's decision and threshold (``run``), with the
-    chosen grid point's left-out validation figures (its criterion)."""
+    was fitted per fold): the shipped rule's decision and threshold (``run``) on ``choices``
+    (default: the shipped grid), with the chosen grid point's left-out validation figures
+    (its criterion)."""
     records: list[dict[str, Any]] = []
-    folds = [run(rows[k], k, recorded(records), sets, sets) for k in range(FOLDS)]
+    folds = [run(rows[k], k, recorded(records, choices), sets, sets) for k in range(FOLDS)]
     return {"folds": folds, "chosen": records}
 
 

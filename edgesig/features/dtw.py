@@ -170,6 +170,67 @@ def _dtw(a: np.ndarray, b: np.ndarray, band: float) -> float:
     return prev_cost[m] / prev_len[m]
 
 
+#: What :func:`dtw_path_to_many` gives per pair, in order: the distance (as :func:`dtw`), the
+#: share of the warping path's steps that are not diagonal, and the standard deviation and
+#: the maximum of the local costs along the path. The path's length over n + m is not
+#: among them: with steps from (1, 1) to (n, m) it is 1 / (2 - the non-diagonal share).
+PATH_STATS = ("distance", "nondiag", "cost_sd", "cost_max")
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def _dtw_path(a: np.ndarray, b: np.ndarray, band: float) -> np.ndarray:
+    """The end cell's cost, path length, non-diagonal steps, sum of squared local costs and
+    largest local cost (:func:`_path_stats` turns them into :data:`PATH_STATS`).
+
+    :func:`_dtw`'s recurrence one row at a time, each cell carrying beside its cost and
+    path length the counters of the path that reaches it (non-diagonal steps, sum of squared
+    local costs, largest local cost), taken from the predecessor the recurrence chose: the
+    path's statistics without a traceback matrix. Same band, same local distances, same
+    ties (diagonal, up, left), so the same path."""
+    n, m = a.shape[0], b.shape[0]
+    bt = np.ascontiguousarray(b.T) if b.shape[1] == NARROW else np.empty((0, m))
+    local = np.empty(m + 1)
+    width = int(math.ceil(band * max(n, m))) if band > 0 else max(n, m)
+    width = max(width, 1)
+    inf = np.inf
+    # Per cell of the previous (p_) and current (c_) row: cost, length, non-diagonal
+    # steps, sum of squared local costs, largest local cost.
+    p_cost, c_cost = np.full(m + 1, inf), np.full(m + 1, inf)
+    p_len, c_len = np.zeros(m + 1), np.zeros(m + 1)
+    p_turn, c_turn = np.zeros(m + 1), np.zeros(m + 1)
+    p_sq, c_sq = np.zeros(m + 1), np.zeros(m + 1)
+    p_max, c_max = np.zeros(m + 1), np.zeros(m + 1)
+    p_cost[0] = 0.0
+    ratio = m / n
+    for i in range(1, n + 1):
+        lo, hi = _bounds(i, ratio, width, m)
+        _, hi_next = _bounds(i + 1, ratio, width, m)
+        c_cost[lo - 1] = inf  # as in _dtw: cells the next row reads outside this row's band
+        for j in range(hi + 1, hi_next + 1):
+            c_cost[j] = inf
+        _costs(a[i - 1], b, bt, lo, hi, local)
+        for j in range(lo, hi + 1):
+            best, length, turn, sq, top = p_cost[j - 1], p_len[j - 1], p_turn[j - 1], p_sq[j - 1], p_max[j - 1]
+            if p_cost[j] < best:
+                best, length, turn, sq, top = p_cost[j], p_len[j], p_turn[j] + 1.0, p_sq[j], p_max[j]
+            if c_cost[j - 1] < best:
+                best, length, turn, sq, top = (c_cost[j - 1], c_len[j - 1], c_turn[j - 1] + 1.0, c_sq[j - 1],
+                                               c_max[j - 1])
+            c = local[j]
+            c_cost[j], c_len[j], c_turn[j], c_sq[j], c_max[j] = best + c, length + 1.0, turn, sq + c * c, max(top, c)
+        p_cost, c_cost, p_len, c_len, p_turn, c_turn = c_cost, p_cost, c_len, p_len, c_turn, p_turn
+        p_sq, c_sq, p_max, c_max = c_sq, p_sq, c_max, p_max
+    return np.array([p_cost[m], p_len[m], p_turn[m], p_sq[m], p_max[m]])
+
+
+@nb.njit(cache=True, nogil=True)
+def _dtw_path_many(query: np.ndarray, packed: np.ndarray, starts: np.ndarray, band: float) -> np.ndarray:
+    out = np.empty((len(starts) - 1, 5))
+    for k in range(len(starts) - 1):
+        out[k] = _dtw_path(query, packed[starts[k]:starts[k + 1]], band)
+    return out
+
+
 @nb.njit(cache=True, nogil=True)
 def _dtw_many(query: np.ndarray, packed: np.ndarray, starts: np.ndarray, band: float) -> np.ndarray:
     out = np.empty(len(starts) - 1)
@@ -194,17 +255,48 @@ def dtw(a: np.ndarray, b: np.ndarray, band: float = 0.0) -> float:
 
 
 def dtw_to_many(query: np.ndarray, refs: list[np.ndarray], band: float = 0.0) -> np.ndarray:
-    """DTW from one query to several references, in one compiled loop (no per-call overhead).
-
-    The references are packed into one array with row offsets: cheaper to hand to
-    numba than a typed list, which costs more than the DTW itself for short signatures.
-    """
+    """DTW from one query to several references, in one compiled loop (no per-call
+    overhead; the references packed by :func:`_packed`)."""
     if not refs:
         return np.empty(0)
+    return _dtw_many(_padded(query), *_packed(refs), float(band))
+
+
+def dtw_path_to_many(query: np.ndarray, refs: list[np.ndarray], band: float = 0.0) -> np.ndarray:
+    """Per reference, the :data:`PATH_STATS` of the query's warping path to it, shape
+    (len(refs), 4); column 0 is :func:`dtw_to_many`'s distance, bit for bit.
+
+    Why: the summed cost says how far the query is from a reference, not how it had to be
+    warped to get there; a forger who draws slowly or hesitates aligns with more
+    horizontal and vertical steps and less even local costs (Sharma & Sundaram, IEEE
+    Trans. Cybernetics 2018).
+    """
+    if not refs:
+        return np.empty((0, len(PATH_STATS)))
+    return _path_stats(_dtw_path_many(_padded(query), *_packed(refs), float(band)))
+
+
+def _path_stats(ends: np.ndarray) -> np.ndarray:
+    """:data:`PATH_STATS` from the end cells' sums (rows of :func:`_dtw_path`'s five values).
+
+    Divided here, in numpy, not in the kernel: compiled with fast-math the kernel may
+    multiply by a shared reciprocal, one unit in the last place off :func:`dtw`'s quotient.
+    """
+    cost, steps, turns, squares, top = ends.T
+    with np.errstate(invalid="ignore", divide="ignore"):  # an unreachable end: 0 steps, inf cost
+        mean = cost / steps
+        out = np.column_stack([mean, turns / steps, np.sqrt(np.maximum(squares / steps - mean * mean, 0.0)), top])
+    out[~np.isfinite(cost)] = np.inf
+    return out
+
+
+def _packed(refs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The references as one padded array with row offsets: cheaper to hand to numba than a
+    typed list, which costs more than the DTW itself for short signatures."""
     packed = _padded(np.concatenate(refs, axis=0))
     starts = np.zeros(len(refs) + 1, dtype=np.int64)
     np.cumsum([len(r) for r in refs], out=starts[1:])
-    return _dtw_many(_padded(query), packed, starts, float(band))
+    return packed, starts
 
 
 def _padded(seq: np.ndarray) -> np.ndarray:

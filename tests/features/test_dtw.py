@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from edgesig.errors import InvalidInputError
-from edgesig.features.dtw import dtw, dtw_to_many
+from edgesig.features.dtw import PATH_STATS, dtw, dtw_path_to_many, dtw_to_many
 
 
 def dtw_reference(a, b, band=0.0):
@@ -11,21 +11,36 @@ def dtw_reference(a, b, band=0.0):
     With ``band``, cells farther than ceil(band * max(n, m)) from the scaled diagonal
     (one more on the right, as in the kernel) are unreachable.
     """
+    return path_reference(a, b, band)[0]
+
+
+def path_reference(a, b, band=0.0):
+    """``dtw_reference`` and the warping path's non-diagonal share, local-cost standard
+    deviation and largest local cost, from a traceback of the full cost matrix."""
     n, m = len(a), len(b)
     width = max(int(np.ceil(band * max(n, m))), 1) if band > 0 else max(n, m)
     cost = np.full((n + 1, m + 1), np.inf)
     steps = np.zeros((n + 1, m + 1))
+    came = np.zeros((n + 1, m + 1), dtype=int)  # 0 diagonal, 1 up, 2 left
+    local = np.zeros((n + 1, m + 1))
     cost[0, 0] = 0
     for i in range(1, n + 1):
         centre = int(i * m / n)
         for j in range(max(1, centre - width), min(m, centre + width + 1) + 1):
-            c = np.linalg.norm(a[i - 1] - b[j - 1])
+            local[i, j] = np.linalg.norm(a[i - 1] - b[j - 1])
             options = [(cost[i - 1, j - 1], steps[i - 1, j - 1]), (cost[i - 1, j], steps[i - 1, j]),
                        (cost[i, j - 1], steps[i, j - 1])]
-            best = min(options, key=lambda o: o[0])
-            cost[i, j] = best[0] + c
-            steps[i, j] = best[1] + 1
-    return cost[n, m] / steps[n, m]
+            came[i, j] = min(range(3), key=lambda k: options[k][0])
+            cost[i, j] = options[came[i, j]][0] + local[i, j]
+            steps[i, j] = options[came[i, j]][1] + 1
+    if not np.isfinite(cost[n, m]):
+        return (np.inf,) * 4
+    i, j, path, turns = n, m, [], 0
+    while (i, j) != (0, 0):
+        path.append(local[i, j])
+        turns += came[i, j] != 0
+        i, j = (i - 1, j - 1) if came[i, j] == 0 else (i - 1, j) if came[i, j] == 1 else (i, j - 1)
+    return cost[n, m] / steps[n, m], turns / len(path), float(np.std(path)), max(path)
 
 
 def test_matches_reference_without_band():
@@ -128,3 +143,32 @@ def test_vectorised_local_distances_equal_the_row_loop_bit_for_bit(dtype):
                 np.testing.assert_array_equal(narrow, wide)
             else:
                 np.testing.assert_allclose(narrow, wide, rtol=1e-14)
+
+
+@pytest.mark.parametrize("n, m, band", [(1, 5, 0.2), (2, 2, 0.0), (30, 30, 0.0), (40, 25, 0.1), (25, 40, 0.1),
+                                        (33, 34, 0.2), (60, 17, 0.2)])
+def test_path_stats_match_a_traceback(n, m, band):
+    rng = np.random.default_rng(n + 100 * m)
+    a, b = rng.normal(size=(n, 3)).cumsum(axis=0), rng.normal(size=(m, 3)).cumsum(axis=0)
+    got = dtw_path_to_many(a, [b], band)[0]
+    assert got.shape == (len(PATH_STATS),)
+    np.testing.assert_allclose(got, path_reference(a, b, band), rtol=1e-9, atol=1e-12)
+
+
+def test_path_distance_is_the_shipped_distance_bit_for_bit():
+    """Column 0 is dtw_to_many's distance exactly (templates, thresholds and EERs rest on it),
+    12 channels (the engines' padded kernel) and wider ones, float32 and float64."""
+    rng = np.random.default_rng(7)
+    for d, dtype, band in [(10, np.float32, 0.2), (12, np.float64, 0.0), (3, np.float32, 0.1), (20, np.float64, 0.2)]:
+        q = rng.normal(size=(int(rng.integers(5, 150)), d)).astype(dtype)
+        refs = [rng.normal(size=(int(rng.integers(5, 150)), d)).astype(dtype) for _ in range(4)]
+        assert np.array_equal(dtw_path_to_many(q, refs, band)[:, 0], dtw_to_many(q, refs, band))
+
+
+def test_path_stats_of_a_slowed_copy():
+    """The same stroke written twice as slowly aligns at zero cost by non-diagonal steps."""
+    a = np.random.default_rng(4).normal(size=(50, 3)).cumsum(axis=0)
+    same, slowed = dtw_path_to_many(a, [a, np.repeat(a, 2, axis=0)])
+    assert same.tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert slowed[0] == 0.0 and slowed[1] == pytest.approx(50 / 100) and slowed[3] == 0.0
+    assert dtw_path_to_many(a, []).shape == (0, len(PATH_STATS))

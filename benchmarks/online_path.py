@@ -1,0 +1,133 @@
+"""Does the DTW warping path tell more than its summed cost?
+
+The DTW engines score a query by its path-length-normalised cost to each reference; how the
+path got there is thrown away. Sharma & Sundaram (IEEE Trans. Cybernetics 2018) read more of
+the alignment: a forger who draws slowly or hesitates aligns with more horizontal and
+vertical steps and less even local costs than the writer's own signatures do. Here each
+query–reference pair also gives, from the same recurrence (``edgesig.features.dtw
+.dtw_path_to_many``: counters carried with the chosen predecessor, no traceback):
+
+- ``nondiag``: the share of the path's steps that are not diagonal (the path's length over
+  n + m is 1 / (2 - this share), so it is not a term of its own);
+- ``cost_sd``: the standard deviation of the local costs along the path;
+- ``cost_max``: the largest local cost along the path.
+
+Like the distances, each is read against the references' own: ``path.<stat>`` is the mean
+over the five references of the query's value divided by the mean over reference pairs of
+theirs (``ReferenceStats``'s ``mean`` term on that statistic's matrix, each reference
+against the others in both directions), so a writer whose own signatures warp a lot is not
+held to a straight path. Everything else is the installed entry's (features, band, global
+terms); the distance terms are bit for bit the shipped engine's.
+
+Candidates, fixed before any figure of theirs was seen: ``nondiag`` (``path.nondiag``),
+``cost`` (``path.cost_sd``, ``path.cost_max``) and ``path`` (all three). Each is judged with
+the decision chosen as shipped (``choose_combiner(select="lodo")`` and ``earned``, per fold,
+threshold from the fold's validation writers; ``benchmarks.online_channels.evaluate``) on
+the shipped grid plus the same family sets with the ``path`` family added
+(``edgesig.eval.combiner.FAMILIES``); the shipped entry on the shipped grid.
+
+The rule, written before any candidate figure (validation writers only), is
+``benchmarks/online_channels.py``'s, unchanged (its ``verdict``): a candidate wins only if
+its left-out criterion (mean over sets of the left-out validation EER of the chosen grid
+point) and its mean in-domain validation EER are both lower than the shipped entry's, on
+fold 0 and as four-fold means, and its in-domain validation EER is better on more sets than
+worse, on fold 0 and on the four-fold means. Of several winners, the one with the lowest
+four-fold criterion. Judged separately for ``dtw`` (Task 2, SUSig, MCYT) and for
+``dtw-nopressure`` (the four sets). Test writers are printed after the choice, for the
+report only: four-fold test means, fold-0 test EER with 95 % writer interval, FAR / FRR at
+the fold-0 threshold, AUC.
+
+    PYTHONPATH=. python benchmarks/online_path.py --variant dtw --out build/online/path_dtw.json
+    PYTHONPATH=. python benchmarks/online_path.py --variant dtw-nopressure --out build/online/path_dtw-nopressure.json
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+import numpy as np
+
+from benchmarks.online_channels import SHIPPED, evaluate, figures, summary, verdict
+from benchmarks.online_combiner import VARIANTS
+from benchmarks.online_metric import cached, scored
+from benchmarks.online_resample import record_lines
+from edgesig.decision import ReferenceStats
+from edgesig.engines.dtw import DtwEngine
+from edgesig.eval.combiner import FEATURE_SETS, L2, CombinerChoice, TermRows, default_grid
+from edgesig.eval.datasets import FOLDS
+from edgesig.eval.protocols import load_set
+from edgesig.features.dtw import PATH_STATS, dtw_path_to_many
+from edgesig.runtime import Manifest
+
+#: Each candidate's path statistics (``PATH_STATS`` after the distance).
+CANDIDATES = {"nondiag": ("nondiag",), "cost": ("cost_sd", "cost_max"), "path": PATH_STATS[1:]}
+
+
+class PathDtw(DtwEngine):
+    """The entry's engine with the ``path.<stat>`` terms of the module docstring."""
+
+    def terms(self, query: np.ndarray, references: Sequence[np.ndarray]) -> dict[str, float]:
+        refs = [r[self.header:] for r in references]
+        mine = dtw_path_to_many(query[self.header:], refs, self.band)
+        theirs = np.stack([dtw_path_to_many(r, refs, self.band) for r in refs])
+        return {**super().terms(query, references),
+                **{f"path.{s}": ReferenceStats.from_matrix(theirs[:, :, c]).normalized(mine[:, c])["mean"]
+                   for c, s in enumerate(PATH_STATS) if c}}
+
+
+def keep(rows: dict[str, TermRows], terms: Sequence[str]) -> dict[str, TermRows]:
+    """``rows`` without the path terms other than ``terms``."""
+    out = {}
+    for name, r in rows.items():
+        cols = [i for i, n in enumerate(r.names) if not n.startswith("path.") or n in terms]
+        out[name] = TermRows(tuple(r.names[i] for i in cols),
+                             [replace(u, genuine=u.genuine[:, cols], forgery=u.forgery[:, cols]) for u in r.users])
+    return out
+
+
+def path_grid() -> list[CombinerChoice]:
+    """The shipped grid, then each of its family sets with the ``path`` family added."""
+    return [*default_grid(), *(CombinerChoice((*f, "path"), log, l2) for f in FEATURE_SETS
+                               for log in (False, True) for l2 in L2)]
+
+
+def winner(figs: dict[str, dict[str, np.ndarray]]) -> tuple[dict[str, str], str | None]:
+    """Each candidate's sets better / worse, and the winner by ``verdict`` (None: none wins)."""
+    verdicts = {n: verdict(figs[n], figs[SHIPPED]) for n in CANDIDATES}
+    wins = [n for n, (_, won) in verdicts.items() if won]
+    return ({n: v[0] for n, v in verdicts.items()},
+            min(wins, key=lambda n: figs[n]["left_out"].mean(), default=None))
+
+
+@click.command()
+@click.option("--variant", type=click.Choice(list(VARIANTS)), default="dtw", show_default=True)
+@click.option("--cache", default="build/online/path", show_default=True,
+              help="folder for the scored term rows (the DTW work)")
+@click.option("--out", default="build/online/path.json", show_default=True)
+def main(variant: str, cache: str, out: str) -> None:
+    sets = VARIANTS[variant]
+    entry = Manifest().get(variant)
+    users = {name: [u for part in ("train", "val", "test") for u in load_set(name, part)] for name in sets}
+    rows = cached(Path(cache) / f"{variant}-{entry.version}.pkl", lambda: scored(PathDtw(entry), users))
+    result = {SHIPPED: evaluate([keep(rows, ())] * FOLDS, sets)}
+    click.echo(f"{variant} {SHIPPED}: evaluated", err=True)
+    for name, stats in CANDIDATES.items():
+        result[name] = evaluate([keep(rows, [f"path.{s}" for s in stats])] * FOLDS, sets, path_grid())
+        click.echo(f"{variant} {name}: evaluated", err=True)
+    figs = {n: figures(res, sets) for n, res in result.items()}
+    better, chosen = winner(figs)
+    lines = summary(variant, result, sets) + [f"winner: {chosen or 'none (' + variant + ' ' + entry.version + ' stays)'}"]
+    lines += record_lines(result, sets, {})
+    for line in lines:
+        click.echo(line)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps({"variant": variant, "version": entry.version, "sets": sets,
+                                     "candidates": CANDIDATES, "better_worse": better, "winner": chosen,
+                                     "result": result}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
