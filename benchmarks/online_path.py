@@ -43,6 +43,7 @@ the fold-0 threshold, AUC.
 from __future__ import annotations
 
 import json
+import timeit
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -102,12 +103,38 @@ def winner(figs: dict[str, dict[str, np.ndarray]]) -> tuple[dict[str, str], str 
             min(wins, key=lambda n: figs[n]["left_out"].mean(), default=None))
 
 
+def path_cost(variant: str, rounds: int = 15, number: int = 10) -> dict[str, float]:
+    """Milliseconds (median over ``rounds`` alternating rounds of ``number`` calls) of the
+    installed entry's ``distances`` and of ``dtw_path_to_many`` for the same query and five
+    references: the bench's 1000-point pen (``edgesig.bench.inputs.pen_set``); and of the
+    references' own path statistics (each against the others, both directions), which a
+    shipped entry would compute at enrolment."""
+    from edgesig.bench.inputs import pen_set
+    engine = PathDtw(Manifest().get(variant))
+    pens = pen_set(1000, 0)
+    prepared, query = [engine.prepare(p) for p in pens.references], engine.prepare(pens.queries[0])
+    refs = [r[engine.header:] for r in prepared]
+    calls = {"distances": lambda: engine.distances(query, prepared),
+             "path": lambda: dtw_path_to_many(query[engine.header:], refs, engine.band),
+             "references": lambda: [dtw_path_to_many(r, refs, engine.band) for r in refs]}
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            times[name].append(timeit.timeit(call, number=number) / number * 1e3)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
 @click.command()
 @click.option("--variant", type=click.Choice(list(VARIANTS)), default="dtw", show_default=True)
 @click.option("--cache", default="build/online/path", show_default=True,
               help="folder for the scored term rows (the DTW work)")
 @click.option("--out", default="build/online/path.json", show_default=True)
-def main(variant: str, cache: str, out: str) -> None:
+@click.option("--time", "time_only", is_flag=True, help="only time the path statistics against the distances")
+def main(variant: str, cache: str, out: str, time_only: bool) -> None:
+    if time_only:
+        click.echo(f"{variant}, 1000-point pen, 5 references, ms (median): " + ", ".join(
+            f"{k} {v:.2f}" for k, v in path_cost(variant).items()))
+        return
     sets = VARIANTS[variant]
     entry = Manifest().get(variant)
     users = {name: [u for part in ("train", "val", "test") for u in load_set(name, part)] for name in sets}
