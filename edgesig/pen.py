@@ -118,16 +118,12 @@ class PenStream:
         optional = {name: None if arr is None else _vector(name, arr, n)
                     for name, arr in (("azimuth", azimuth), ("altitude", altitude),
                                       ("tilt_x", tilt_x), ("tilt_y", tilt_y))}
-        if sequence is not None and (not isinstance(sequence, (int, np.integer)) or sequence < 0):
-            raise PenStreamError(f"sequence must be a non-negative integer, got {sequence!r}")
-        if nonce is not None and not isinstance(nonce, (bytes, bytearray)):
-            raise PenStreamError(f"nonce must be bytes, got {type(nonce).__name__}")
+        meta = _checked_meta({"device": device, "sequence": sequence, "nonce": nonce})
         arrays = {"t": ts, "x": xs, "y": ys, "pressure": ps, "pen_down": down, **optional}
         for arr in arrays.values():
             if arr is not None:
                 arr.setflags(write=False)
-        return cls(**arrays, device=device, sequence=None if sequence is None else int(sequence),
-                   nonce=None if nonce is None else bytes(nonce), has_pressure=pressure is not None)
+        return cls(**arrays, **meta, has_pressure=pressure is not None)
 
     def __len__(self) -> int:
         return int(self.t.size)
@@ -142,8 +138,14 @@ class PenStream:
         return float(self.t[-1] - self.t[0])
 
     def with_meta(self, **changes: Any) -> "PenStream":
-        """A copy with metadata (device, sequence, nonce) replaced; arrays are shared."""
-        return replace(self, **changes)
+        """A copy with metadata (device, sequence, nonce, has_pressure) replaced; arrays are
+        shared. The values are checked as :meth:`from_arrays` checks them: a str device
+        failed only inside ``verify_stroke``, and a negative sequence became a pad's counter."""
+        unknown = sorted(set(changes) - set(META_FIELDS))
+        if unknown:
+            raise PenStreamError(f"with_meta changes {', '.join(META_FIELDS[:-1])} and {META_FIELDS[-1]} only, "
+                                 f"not {', '.join(unknown)}; build a new stream with PenStream.from_arrays")
+        return replace(self, **_checked_meta(changes))
 
     def select(self, mask: np.ndarray | slice) -> "PenStream":
         """The samples where ``mask`` is True (or a slice of them), as a new stream sharing
@@ -172,6 +174,34 @@ class PenStream:
         pressure = self.pen_down.astype(np.float64)
         pressure.setflags(write=False)
         return replace(self, pressure=pressure, has_pressure=False)
+
+
+#: What ``with_meta`` may change: the capture's metadata, never its samples.
+META_FIELDS = ("device", "sequence", "nonce", "has_pressure")
+
+
+def _checked_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` (any of META_FIELDS) with sequence as int and nonce as bytes, or a
+    PenStreamError for a value the replay checks and the engines cannot use."""
+    out = dict(meta)
+    if "device" in meta and not isinstance(meta["device"], DeviceInfo):
+        raise PenStreamError(f"device must be a DeviceInfo, got {type(meta['device']).__name__}; "
+                             "e.g. DeviceInfo(name='pad-7')")
+    sequence = meta.get("sequence")
+    if sequence is not None:
+        if not isinstance(sequence, (int, np.integer)) or isinstance(sequence, bool) or sequence < 0:
+            raise PenStreamError(f"sequence must be a non-negative integer, got {sequence!r:.40}")
+        out["sequence"] = int(sequence)
+    nonce = meta.get("nonce")
+    if nonce is not None:
+        if not isinstance(nonce, (bytes, bytearray)):
+            raise PenStreamError(f"nonce must be bytes, got {type(nonce).__name__}")
+        out["nonce"] = bytes(nonce)
+    if "has_pressure" in meta and not isinstance(meta["has_pressure"], (bool, np.bool_)):
+        raise PenStreamError(f"has_pressure must be True or False, got {meta['has_pressure']!r:.40}")
+    if "has_pressure" in meta:
+        out["has_pressure"] = bool(meta["has_pressure"])
+    return out
 
 
 def _vector(name: str, value: Any, n: int | None = None) -> np.ndarray:

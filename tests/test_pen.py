@@ -116,3 +116,19 @@ def test_select_keeps_arrays_read_only_and_contiguous_and_the_engines_read_them(
 def test_a_plain_slice_is_still_a_view():
     pen = PenStream.from_arrays(*arrays())
     assert np.shares_memory(pen.select(slice(5, 20)).x, pen.x)
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"device": "pad-7"}, "device must be a DeviceInfo"),
+    ({"sequence": -5}, "sequence must be a non-negative integer"),
+    ({"nonce": "abc"}, "nonce must be bytes"),
+    ({"has_pressure": "yes"}, "has_pressure must be True or False"),
+    ({"x": np.zeros(200)}, "with_meta changes device, sequence, nonce and has_pressure only"),
+])
+def test_with_meta_checks_what_it_changes(changes, match):
+    """with_meta took anything: device='pad-7' failed later inside verify_stroke with a raw
+    AttributeError, sequence=-5 became the pad's counter, x= replaced samples unchecked."""
+    with pytest.raises(PenStreamError, match=match):
+        wavy_pen(1).with_meta(**changes)
+    fresh = wavy_pen(1).with_meta(nonce=bytearray(b"n-1"), sequence=np.int64(3))
+    assert fresh.nonce == b"n-1" and type(fresh.sequence) is int
