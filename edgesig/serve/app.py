@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
+import numpy as np
 import orjson
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -38,6 +39,7 @@ from edgesig.serve.demo import Demo
 from edgesig.serve.imaging import data_url
 from edgesig.serve.service import Service
 from edgesig.store import EncryptedStore, TemplateStore
+from edgesig.synth import make_writer
 from edgesig.verifier import Verifier
 
 log = logging.getLogger("edgesig.serve")
@@ -254,6 +256,8 @@ def build(config: ServeConfig, store: TemplateStore | None = None,
     """The app over one Verifier on ``store`` (memory when None), with the audit log
     beside an encrypted store (in memory otherwise) and the demo users when asked."""
     verifier = Verifier(store=store)
+    # the compiled kernels load on first use: the first signer after a start waited 340-400 ms
+    verifier.warm_up(make_writer(0).genuine(np.random.default_rng(0)))
     audit = None
     if isinstance(store, EncryptedStore) and config.audit_path is not None:
         audit = AuditLog(config.audit_path, key=store.audit_key)
