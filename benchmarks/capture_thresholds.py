@@ -45,6 +45,7 @@ import numpy as np
 
 from edgesig.decision import Calibration
 from edgesig.eval.metrics import far_frr
+from edgesig.offline.capture import CAPTURES, GRAY_PAPER, PAPER_SPREAD
 from export.offline.evaluate import UserDistances, calibrate, to_report
 
 SETS = "cedar,svc2004-task2,svc2004-task1,susig,mcyt"
@@ -52,7 +53,6 @@ MEMBERS = ("sigembed-wd", "sdinet", "descriptor", "concavity")
 WORK = "build/fourfold"
 #: The capture of each pool condition (``export.offline.pool_eval``): its look, not its set.
 CONDITION_CAPTURE = {"scan": "scan", "clean": "scan", "camera": "camera"}
-CAPTURES = ("scan", "camera")
 #: The render styles ``signal`` draws (``edgesig.synth.render.RenderStyle.random``).
 STYLES = ("clean", "scan", "camera")
 #: ``signal``'s rows and the capture each truly is.
@@ -297,7 +297,6 @@ def signal(fold: int, part: str, per_writer: int, seed: int, choose: bool) -> No
     """How often the pipeline's capture signal names each condition (the table), and with
     ``--choose`` the (gray paper, paper spread) thresholds that misread the fewest images,
     ties to the lowest."""
-    from edgesig.offline.capture import GRAY_PAPER, PAPER_SPREAD
     signals = measured(fold, part, per_writer, seed)
     click.echo(f"fold {fold} {part} writers: capture the pipeline decides (gray paper < {GRAY_PAPER} or "
                f"spread >= {PAPER_SPREAD}: camera)\n| images | true capture | n | scan | camera | refused |"
