@@ -197,9 +197,9 @@ def _checked_meta(meta: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(nonce, (bytes, bytearray)):
             raise PenStreamError(f"nonce must be bytes, got {type(nonce).__name__}")
         out["nonce"] = bytes(nonce)
-    if "has_pressure" in meta and not isinstance(meta["has_pressure"], (bool, np.bool_)):
-        raise PenStreamError(f"has_pressure must be True or False, got {meta['has_pressure']!r:.40}")
     if "has_pressure" in meta:
+        if not isinstance(meta["has_pressure"], (bool, np.bool_)):
+            raise PenStreamError(f"has_pressure must be True or False, got {meta['has_pressure']!r:.40}")
         out["has_pressure"] = bool(meta["has_pressure"])
     return out
 
