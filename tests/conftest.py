@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,13 @@ def svc_dir() -> Path:
     if not (SVC_DIR / "U1S1.TXT").exists():
         pytest.skip(f"SVC2004 data not found at {SVC_DIR} (../shared/data beside the repo)")
     return SVC_DIR
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wavy_pen(seed: int = 0, n: int = 200, noise: float = 0.02, speed: float = 1.0) -> PenStream:

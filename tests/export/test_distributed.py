@@ -10,7 +10,6 @@ between checkpoints and resumed ends bit-identical to an uninterrupted run.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +31,7 @@ from export.offline.sdinet import IMG_H, IMG_W  # noqa: E402
 from export.offline.sigembed import EmbedConfig, FlatImages, fit as fit_sigembed  # noqa: E402
 from export.online.data import Augment, synth_writers  # noqa: E402
 from export.online.train import TrainConfig, train  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 
 FEATURES = FeatureConfig(path=("x", "y"), window=5, level=2, extra=("vx", "vy", "p"), stride=2)
 GRU = TrainConfig(steps=3, batch=4, hidden=8, out_dim=4, features=FEATURES, augment=Augment())
@@ -68,12 +68,6 @@ def flat(modules) -> torch.Tensor:
     return torch.cat([t.detach().reshape(-1).double().cpu() for m in modules for t in m.state_dict().values()])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _rank(rank: int, world: int, port: int, out: str) -> None:
     """One rank, started with the environment torchrun gives it."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
@@ -88,7 +82,7 @@ def _rank(rank: int, world: int, port: int, out: str) -> None:
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory) -> list[dict]:
     out = tmp_path_factory.mktemp("ranks")
-    mp.spawn(_rank, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    mp.spawn(_rank, args=(2, free_port(), str(out)), nprocs=2, join=True)
     return [torch.load(out / f"rank{r}.pt") for r in range(2)]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from edgesig.serve.config import ServeConfig  # noqa: E402
 from edgesig.serve.demo import Demo  # noqa: E402
 from edgesig.serve.service import Service  # noqa: E402
 from edgesig.verifier import Verifier  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -39,12 +39,6 @@ FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-dev-shm-usage", "--window-size=1200,1000",
          "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")  # a test-pattern camera
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +51,7 @@ def base_url(demo: Demo) -> Iterator[str]:
     """A real uvicorn server on loopback with one demo user enrolled (pen and photos)."""
     verifier = Verifier()
     demo.enrol(verifier)
-    config = ServeConfig(port=_free_port())
+    config = ServeConfig(port=free_port())
     server = uvicorn.Server(uvicorn.Config(create_app(Service.create(verifier), config, demo), host=config.host,
                                            port=config.port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

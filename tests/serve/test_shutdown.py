@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,16 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import free_port
+
 pytest.importorskip("uvicorn", reason="the serve extra is not installed (pip install 'edgesig[serve]')")
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGTERM is a POSIX signal")
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen, timeout_s: float = 120.0) -> None:
@@ -42,7 +37,7 @@ def test_sigterm_closes_the_store(tmp_path):
     before `edgesig serve` closed the store: the -wal file stayed beside it holding the
     last commits, so a copy of the store and its counter file (as the README says to
     keep them) opened as a store with committed writes missing."""
-    store, port = tmp_path / "t.db", _free_port()
+    store, port = tmp_path / "t.db", free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "edgesig.cli", "serve", "--store", str(store), "--create",
                              "--port", str(port)], env=env, cwd=tmp_path,
