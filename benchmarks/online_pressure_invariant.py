@@ -162,15 +162,20 @@ def joined(user: UserRows, more: Sequence[UserRows]) -> UserRows:
                    forgery=np.concatenate([user.forgery] + [m.forgery for m in more]))
 
 
-def curve_rates(engine: DtwEngine, fold0: dict[str, Any], users: dict[str, list[UserSamples]],
-                references: bool = False) -> dict[str, Any]:
-    """Per set and exponent (1 as captured), EER and FAR / FRR at ``fold0``'s decision and threshold
-    of ``users`` queried from a pad with that pressure curve (with ``references``, enrolled on it too)."""
+def curve_rows(engine: DtwEngine, users: dict[str, list[UserSamples]],
+               references: bool = False) -> dict[float, dict[str, TermRows]]:
+    """Per exponent (1 as captured), ``users`` scored by ``engine`` with queries from a pad with
+    that pressure curve (with ``references``, enrolled on it too): the DTW work of ``curve_rates``."""
+    return {gamma: scored(engine, {name: curved_queries(u, gamma, references) for name, u in users.items()})
+            for gamma in (1.0, *GAMMAS)}
+
+
+def curve_rates(rows: dict[float, dict[str, TermRows]], fold0: dict[str, Any]) -> dict[str, Any]:
+    """Per set and exponent, EER and FAR / FRR of ``curve_rows`` at ``fold0``'s decision and threshold."""
     combiner, threshold = Combiner.from_dict(fold0["decision"]), fold0["threshold"]
     out: dict[str, Any] = {}
-    for gamma in (1.0, *GAMMAS):
-        rows = scored(engine, {name: curved_queries(u, gamma, references) for name, u in users.items()})
-        for name, r in rows.items():
+    for gamma, by_set in rows.items():
+        for name, r in by_set.items():
             report = r.report(combiner)
             report.threshold = threshold
             s = report.summary()
@@ -229,9 +234,14 @@ def main(cache: str, out: str) -> None:
     extra = [cached(folder / f"{SHIPPED}-curved-{g:g}.pkl", lambda g=g: scored(
         todo[SHIPPED], {name: curved_queries(u, g) for name, u in users.items()})) for g in AUGMENT]
     result["augment"] = evaluate([augmented(rows[SHIPPED], extra, k) for k in range(FOLDS)], sets)
-    todo["augment"] = todo[SHIPPED]
+
+    def curves_of(users: dict[str, list[UserSamples]], references: bool = False) -> dict[str, Any]:
+        """Every candidate's ``curve_rates``; ``augment`` reads the shipped engine's rows (its engine)."""
+        scored_by = {n: curve_rows(e, users, references) for n, e in todo.items()}
+        return {n: curve_rates(scored_by.get(n, scored_by[SHIPPED]), res["folds"][0]) for n, res in result.items()}
+
     val = {name: load_set(name, "val", 0) for name in sets}
-    curves = {n: curve_rates(e, result[n]["folds"][0], val) for n, e in todo.items()}
+    curves = curves_of(val)
     figs = {n: figures(res, sets) for n, res in result.items()}
     verdicts, winner = choose(figs, curves, sets)
     lines = summary(VARIANT, result, sets) + curve_lines("pressure curve, fold-0 validation", curves, sets)
@@ -239,8 +249,8 @@ def main(cache: str, out: str) -> None:
               for n, (a, b) in verdicts.items()]
     lines.append(f"winner: {winner or 'none (dtw ' + entry.version + ' stays)'}")
     test = {name: load_set(name, "test", 0) for name in sets}
-    test_curves = {n: curve_rates(e, result[n]["folds"][0], test) for n, e in todo.items()}
-    same = {n: curve_rates(e, result[n]["folds"][0], val, references=True) for n, e in todo.items()}
+    test_curves = curves_of(test)
+    same = curves_of(val, references=True)
     lines += record_lines(result, sets, {})
     lines += curve_lines("pressure curve, fold-0 test (record only)", test_curves, sets)
     lines += curve_lines("a new pad for references and queries alike, fold-0 validation (record only)", same, sets)
