@@ -390,7 +390,7 @@ def along_line(base: dict[str, float], members: str, step: float) -> list[tuple[
     if list(base) != names[:-1]:
         raise click.UsageError(f"--line-from fits {','.join(base)}, not the members before {names[-1]}")
     return [tuple([*(round(w * (1 - s), 6) for w in base.values()), s])
-            for s in np.round(np.arange(0, LINE_MAX + step / 2, step), 6)]
+            for s in np.round(np.arange(0, LINE_MAX + step / 2, step), 6).tolist()]
 
 
 def set_mean(result: dict[str, Any]) -> float:

@@ -78,6 +78,15 @@ def test_weight_search_takes_a_third_member() -> None:
     assert fitted.weights[2] > 0 and fitted.val_eer == 0.0
 
 
+def test_weight_search_keeps_to_the_candidates_given() -> None:
+    """A caller's line of weights replaces the simplex: only those are judged, the best kept."""
+    rng = np.random.default_rng(0)
+    line = [(1.0, 0.0), (0.5, 0.5), (0.0, 1.0)]
+    fitted = fit([_member(rng, False), _member(rng, True)], step=0.05, candidates=line)
+    assert [g["weights"] for g in fitted.grid] == [list(w) for w in line]
+    assert fitted.weights[1] > 0 and fitted.val_eer == 0.0
+
+
 def _user(key: str, shift: float, seed: int = 0) -> UserDistances:
     """Distances of a toy user whose forgeries lie ``shift`` further than its genuine queries."""
     rng = np.random.default_rng(seed)
