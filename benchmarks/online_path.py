@@ -5,7 +5,8 @@ path got there is thrown away. Sharma & Sundaram (IEEE Trans. Cybernetics 2018) 
 the alignment: a forger who draws slowly or hesitates aligns with more horizontal and
 vertical steps and less even local costs than the writer's own signatures do. Here each
 query–reference pair also gives, from the same recurrence (``edgesig.features.dtw
-.dtw_path_to_many``: counters carried with the chosen predecessor, no traceback):
+.dtw_path_to_many``: counters carried with the chosen predecessor, no traceback; the
+engine's ``path`` option, ``edgesig.engines.dtw``):
 
 - ``nondiag``: the share of the path's steps that are not diagonal (the path's length over
   n + m is 1 / (2 - this share), so it is not a term of its own);
@@ -55,28 +56,21 @@ from benchmarks.online_channels import SHIPPED, evaluate, figures, summary, verd
 from benchmarks.online_combiner import VARIANTS
 from benchmarks.online_metric import cached, scored
 from benchmarks.online_resample import record_lines
-from edgesig.decision import ReferenceStats
 from edgesig.engines.dtw import DtwEngine
-from edgesig.eval.combiner import FEATURE_SETS, L2, CombinerChoice, TermRows, default_grid
+from edgesig.eval.combiner import TermRows, default_grid
 from edgesig.eval.datasets import FOLDS
 from edgesig.eval.protocols import load_set
 from edgesig.features.dtw import PATH_STATS, dtw_path_to_many
-from edgesig.runtime import Manifest
+from edgesig.runtime import Manifest, ModelEntry
 
 #: Each candidate's path statistics (``PATH_STATS`` after the distance).
 CANDIDATES = {"nondiag": ("nondiag",), "cost": ("cost_sd", "cost_max"), "path": PATH_STATS[1:]}
 
 
-class PathDtw(DtwEngine):
-    """The entry's engine with the ``path.<stat>`` terms of the module docstring."""
-
-    def terms(self, query: np.ndarray, references: Sequence[np.ndarray]) -> dict[str, float]:
-        refs = [r[self.header:] for r in references]
-        mine = dtw_path_to_many(query[self.header:], refs, self.band)
-        theirs = np.stack([dtw_path_to_many(r, refs, self.band) for r in refs])
-        return {**super().terms(query, references),
-                **{f"path.{s}": ReferenceStats.from_matrix(theirs[:, :, c]).normalized(mine[:, c])["mean"]
-                   for c, s in enumerate(PATH_STATS) if c}}
+def path_entry(entry: ModelEntry) -> ModelEntry:
+    """``entry`` reading every path statistic (``DtwEngine``'s ``path`` option); its other
+    terms are the entry's, bit for bit."""
+    return replace(entry, params={**entry.params, "path": list(PATH_STATS[1:])})
 
 
 def keep(rows: dict[str, TermRows], terms: Sequence[str]) -> dict[str, TermRows]:
@@ -87,12 +81,6 @@ def keep(rows: dict[str, TermRows], terms: Sequence[str]) -> dict[str, TermRows]
         out[name] = TermRows(tuple(r.names[i] for i in cols),
                              [replace(u, genuine=u.genuine[:, cols], forgery=u.forgery[:, cols]) for u in r.users])
     return out
-
-
-def path_grid() -> list[CombinerChoice]:
-    """The shipped grid, then each of its family sets with the ``path`` family added."""
-    return [*default_grid(), *(CombinerChoice((*f, "path"), log, l2) for f in FEATURE_SETS
-                               for log in (False, True) for l2 in L2)]
 
 
 def winner(figs: dict[str, dict[str, np.ndarray]]) -> tuple[dict[str, str], str | None]:
@@ -110,7 +98,7 @@ def path_cost(variant: str, rounds: int = 15, number: int = 10) -> dict[str, flo
     references' own path statistics (each against the others, both directions), which a
     shipped entry would compute at enrolment."""
     from edgesig.bench.inputs import pen_set
-    engine = PathDtw(Manifest().get(variant))
+    engine = DtwEngine(path_entry(Manifest().get(variant)))
     pens = pen_set(1000, 0)
     prepared, query = [engine.prepare(p) for p in pens.references], engine.prepare(pens.queries[0])
     refs = [r[engine.header:] for r in prepared]
@@ -138,11 +126,11 @@ def main(variant: str, cache: str, out: str, time_only: bool) -> None:
     sets = VARIANTS[variant]
     entry = Manifest().get(variant)
     users = {name: [u for part in ("train", "val", "test") for u in load_set(name, part)] for name in sets}
-    rows = cached(Path(cache) / f"{variant}-{entry.version}.pkl", lambda: scored(PathDtw(entry), users))
+    rows = cached(Path(cache) / f"{variant}-{entry.version}.pkl", lambda: scored(DtwEngine(path_entry(entry)), users))
     result = {SHIPPED: evaluate([keep(rows, ())] * FOLDS, sets)}
     click.echo(f"{variant} {SHIPPED}: evaluated", err=True)
     for name, stats in CANDIDATES.items():
-        result[name] = evaluate([keep(rows, [f"path.{s}" for s in stats])] * FOLDS, sets, path_grid())
+        result[name] = evaluate([keep(rows, [f"path.{s}" for s in stats])] * FOLDS, sets, default_grid(path=True))
         click.echo(f"{variant} {name}: evaluated", err=True)
     figs = {n: figures(res, sets) for n, res in result.items()}
     better, chosen = winner(figs)

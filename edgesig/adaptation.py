@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from edgesig.decision import ReferenceStats
 from edgesig.engines.base import Engine
 from edgesig.errors import InvalidInputError
 from edgesig.store.base import Template
@@ -60,7 +59,7 @@ def adapted(template: Template, engine: Engine, query: np.ndarray, policy: Adapt
                             ENROLLED_STATS: template.meta.get(ENROLLED_STATS, template.stats)}
     if fingerprints is not None and fingerprint is not None:
         meta["fingerprints"] = list(fingerprints[:enrolled]) + fps + [np.asarray(fingerprint).tolist()]
-    stats = ReferenceStats.from_matrix(engine.pairwise(references)).to_dict()
+    stats = engine.reference_stats(references).to_dict()
     return template.bumped(references=references, stats=stats, meta=meta)
 
 

@@ -320,17 +320,22 @@ def tune_svc2004(directory: str, val_users: str, test_users: str, refs: int, ins
               help="comma-separated raw channels appended to LNPS in place of the greedy channel stage, which "
                    "judges channels by the plain rule (e.g. vx,vy,p,ay,ax, chosen under the learned decision by "
                    "benchmarks/online_channels.py)")
+@click.option("--path", "path_stats", default=None,
+              help="comma-separated warping-path statistics the learned decision may weigh (with --combiner): "
+                   "nondiag, cost_sd, cost_max (benchmarks/online_path.py chose cost_sd,cost_max for --no-pressure)")
 @_tune_outputs
 def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_one_out: bool, combiner: bool,
-                select: str, up_time: bool, extra: str | None, refs: int, install_dir: str | None,
-                no_install: bool, out: str | None) -> None:
+                select: str, up_time: bool, extra: str | None, path_stats: str | None, refs: int,
+                install_dir: str | None, no_install: bool, out: str | None) -> None:
     """Grid-search the DTW engine on the validation writers of several pen sets (the mean
     of their EERs), one threshold from all of them; report on each set's test writers."""
     from edgesig.eval.combiner import require_sets
     from edgesig.eval.datasets import split
     from edgesig.eval.protocols import load_set
-    from edgesig.eval.tuning import SetScorer, fixed_extra, install as install_entry, leave_one_out as lodo, tune_dtw
+    from edgesig.eval.tuning import (SetScorer, fixed_extra, install as install_entry, leave_one_out as lodo,
+                                     path_names, tune_dtw)
     channels = fixed_extra(extra, pressure) if extra is not None else None
+    path = path_names(path_stats, combiner)
     names = list(ONLINE_SETS) if sets == "all" else [x.strip() for x in sets.split(",") if x.strip()]
     val = {n: load_set(n, "val", fold, root) for n in names}
     if pressure:  # the pressure variant never sees a pen without pressure: Verifier picks the other
@@ -345,7 +350,7 @@ def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_on
     entry, details = tune_dtw(val, test, refs=refs, progress=_progress("grid"), pressure=pressure, name=name,
                               scorer=scorer, protocol=f"{', '.join(val)} (fold {fold} of edgesig/eval/splits.json), "
                                                       f"skilled forgeries, {refs} references", train=train,
-                              select=select, up_time=up_time, extra=channels)
+                              select=select, up_time=up_time, extra=channels, path=path)
     if "svc2004-task2" in val:  # the DTW engine looked at the validation writers, a learned decision at the training ones
         unseen = ("test",) if "decision" in entry.params else ("train", "test")
         entry.metrics["unseen_users"] = sorted(int(w) for part in unseen for w in split("svc2004-task2", part, fold))
@@ -360,7 +365,7 @@ def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_on
         click.echo(_summary_line(f"{set_name} test writers", _test_figures(fig)))
     if leave_one_out:
         details["leave_one_out"] = lodo(val, test, scorer, pressure, progress=_progress("leave one out"), train=train,
-                                        select=select, up_time=up_time, extra=channels)
+                                        select=select, up_time=up_time, extra=channels, path=path)
         for set_name, fig in details["leave_one_out"].items():
             kept = {True: ", learned decision kept", False: ", plain rule kept"}.get(fig.get("decision_kept"), "")
             click.echo(_summary_line(f"{set_name} test writers, tuned without {set_name}{kept}", _test_figures(fig)))
@@ -372,7 +377,8 @@ def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_on
                                             + ("" if pressure else " --no-pressure")
                                             + (f" --combiner --select {select}" if combiner else "")
                                             + (" --up-time" if up_time else "")
-                                            + (f" --extra {','.join(channels)}" if channels else ""),
+                                            + (f" --extra {','.join(channels)}" if channels else "")
+                                            + (f" --path {','.join(path)}" if path else ""),
                              target=install_dir)
         for line in done.lines():
             click.echo(line)

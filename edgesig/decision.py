@@ -11,7 +11,7 @@ calibration maps it to a score in [0, 1].
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -31,6 +31,9 @@ class ReferenceStats:
     d_mean: float   # mean pairwise distance
     d_max: float    # mean over references of the distance to their farthest other reference
     d_tmp: float    # mean distance from the template to the others
+    #: The engine's own statistics of the references (``Engine.reference_terms``), kept with
+    #: the template so a verification does not recompute them; empty for most engines.
+    extra: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_matrix(cls, dist: np.ndarray) -> "ReferenceStats":
@@ -62,7 +65,8 @@ class ReferenceStats:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ReferenceStats":
-        return cls(**{k: data[k] for k in ("template_index", "d_min", "d_mean", "d_max", "d_tmp")})
+        return cls(**{k: data[k] for k in ("template_index", "d_min", "d_mean", "d_max", "d_tmp")},
+                   extra={str(k): float(v) for k, v in data.get("extra", {}).items()})
 
 
 def _pos(value: float) -> float:

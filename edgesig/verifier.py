@@ -129,7 +129,7 @@ class Verifier:
         engine = self.engine(self._engine_name if pen else self.image_engine_name)
         query = engine.prepare(sample)
         refs = [query, query]
-        engine.decide(engine.distances(query, refs), ReferenceStats.from_matrix(engine.pairwise(refs)), query, refs)
+        engine.decide(engine.distances(query, refs), engine.reference_stats(refs), query, refs)
         if pen:
             sample_fp = fingerprint(sample)
             near_duplicate(sample_fp, [sample_fp])
@@ -201,6 +201,7 @@ class Verifier:
                         prepared: list[np.ndarray]) -> tuple[Template, EnrollmentReport]:
         policy = EnrollPolicy.from_params(engine.entry.params)
         kept, outliers, reasons, stats = check_references(engine.pairwise(prepared), policy)
+        stats = replace(stats, extra=engine.reference_terms([prepared[i] for i in kept]))
         typical = policy.typical_spread or stats.d_mean
         consistency = float(np.clip(typical / stats.d_mean, 0.0, 1.0))
         template = Template(user_id=user_id, engine=engine.name, model_version=engine.version,

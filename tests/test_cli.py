@@ -69,6 +69,18 @@ def test_tune_with_the_time_share_ships_a_new_layout_version(svc_dir):
     assert DtwEngine(entry).up_time
 
 
+def test_tune_online_refuses_path_statistics_it_cannot_use_before_tuning(svc_dir):
+    """--path names warping-path statistics for a learned decision: an unknown name, or no
+    --combiner to weigh them, is refused before any tuning work."""
+    from edgesig.errors import InvalidInputError
+    root = str(svc_dir.parent)
+    for args, message in ((["--combiner", "--path", "cost_sd,speed"], "unknown or no statistics ['speed']"),
+                          (["--path", "cost_sd"], "add --combiner")):
+        result = CliRunner().invoke(cli, ["tune", "online", "--no-pressure", "--root", root, "--no-install", *args])
+        assert isinstance(result.exception, InvalidInputError) and message in str(result.exception)
+        assert "choosing on the validation writers" not in result.output
+
+
 def test_eval_offline_renders_pen_files_and_writes_report(svc_dir, tmp_path):
     result = CliRunner().invoke(cli, ["eval", "offline", str(svc_dir), "--users", "1", "--engine", "sdinet",
                                       "--degradation", "camera", "--out", str(tmp_path)])

@@ -8,6 +8,7 @@ one prepared query with prepared references. Everything about deciding lives in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -63,10 +64,22 @@ class Engine(ABC):
         """
         return 0.0
 
-    def terms(self, query: np.ndarray, references: Sequence[np.ndarray]) -> dict[str, float]:
+    def terms(self, query: np.ndarray, references: Sequence[np.ndarray],
+              stats: ReferenceStats | None = None) -> dict[str, float]:
         """Named terms beyond the normalised distances that a learned decision may weigh
-        (none unless an engine has some)."""
+        (none unless an engine has some); ``stats`` the references' (with their
+        ``reference_terms`` where the template stored them)."""
         return {}
+
+    def reference_terms(self, references: Sequence[np.ndarray]) -> dict[str, float]:
+        """Statistics of the references themselves that ``terms`` reads besides the distances
+        (``ReferenceStats.extra``; none unless an engine has some): computed at enrolment and
+        stored with the template, where the verification finds them."""
+        return {}
+
+    def reference_stats(self, references: Sequence[np.ndarray]) -> ReferenceStats:
+        """The references' statistics: from their distance matrix, and ``reference_terms``."""
+        return replace(ReferenceStats.from_matrix(self.pairwise(references)), extra=self.reference_terms(references))
 
     def decide(self, distances: np.ndarray, stats: ReferenceStats, query: np.ndarray,
                references: Sequence[np.ndarray]) -> float:
@@ -79,7 +92,7 @@ class Engine(ABC):
     def term_values(self, distances: np.ndarray, stats: ReferenceStats, query: np.ndarray,
                     references: Sequence[np.ndarray]) -> dict[str, float]:
         """Every named term a learned decision may weigh, for one query."""
-        return {**decision_terms(distances, stats), **self.terms(query, references)}
+        return {**decision_terms(distances, stats), **self.terms(query, references, stats)}
 
     def pairwise(self, references: Sequence[np.ndarray]) -> np.ndarray:
         """Symmetric reference-to-reference distance matrix (zero diagonal)."""

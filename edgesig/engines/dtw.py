@@ -12,6 +12,12 @@ with ``global.extended`` stores the extended one over as many rows as it needs, 
 feature rows keep their width (the DTW kernel's speed depends on it). An entry with
 ``global.up_time`` holds the pen-up share by time in place of ``down_fraction``
 (``UP_TIME_FEATURES``), same size.
+
+An entry with ``path`` (names from ``PATH_STATS``) also reads the warping path to each
+reference (``dtw_path_to_many``): ``path.<stat>``, the query's mean over the references over
+the references' own mean among themselves, for a learned decision to weigh
+(``benchmarks/online_path.py``). The references' means are computed at enrolment and kept
+with the template (``ReferenceStats.extra``).
 """
 from __future__ import annotations
 
@@ -20,9 +26,10 @@ from typing import Sequence
 
 import numpy as np
 
+from edgesig.decision import ReferenceStats
 from edgesig.engines.base import Engine
 from edgesig.errors import ModelError
-from edgesig.features.dtw import dtw_to_many
+from edgesig.features.dtw import PATH_STATS, dtw_path_to_many, dtw_to_many
 from edgesig.features.global_features import (EXTENDED_FEATURES, GLOBAL_FEATURES, UP_TIME_FEATURES, deviation,
                                               global_features)
 from edgesig.features.kinematics import FeatureConfig, extract
@@ -55,6 +62,11 @@ class DtwEngine(Engine):
         if self.global_scale.shape != (self.n_global,) or not np.all(self.global_scale > 0):
             raise ModelError(f"dtw manifest entry: global.scale needs {self.n_global} positive values "
                              f"(global.extended is {self.extended}), got {term['scale']!r}; re-run `edgesig tune`")
+        #: The warping path's statistics read as ``path.<stat>`` terms (none: the distances only).
+        self.path = tuple(entry.params.get("path", ()))
+        if not set(self.path) <= set(PATH_STATS[1:]):
+            raise ModelError(f"dtw manifest entry: path names {list(self.path)}; each must be one of "
+                             f"{list(PATH_STATS[1:])}; re-run `edgesig tune online --path ...`")
         self.width = max(self.features.dim, N_GLOBAL)
         self.header = math.ceil(self.n_global / self.width)
 
@@ -80,18 +92,37 @@ class DtwEngine(Engine):
         q, refs = self._global_rows(query, references)
         return self.global_weight * deviation(q[:N_GLOBAL], refs[:, :N_GLOBAL], self.global_scale[:N_GLOBAL])
 
-    def terms(self, query: np.ndarray, references: Sequence[np.ndarray]) -> dict[str, float]:
+    def terms(self, query: np.ndarray, references: Sequence[np.ndarray],
+              stats: ReferenceStats | None = None) -> dict[str, float]:
         """Each global feature's scaled deviation from the references' mean, absolute as
         ``global.<name>`` and signed as ``signed.<name>`` (a forger is slower, not just
         different), the extended entries' as ``ext.<name>`` and ``ext_signed.<name>``: a
-        learned decision weighs them one by one where ``penalty`` averages."""
+        learned decision weighs them one by one where ``penalty`` averages. With ``path``,
+        the ``path.<stat>`` terms."""
         q, refs = self._global_rows(query, references)
         signed = (q - refs.mean(axis=0)) / self.global_scale
         base, more = signed[:N_GLOBAL], signed[N_GLOBAL:]
         values = dict(zip(self.term_names, np.abs(base).tolist() + base.tolist()))
         if self.extended:
             values.update(zip(_EXTENDED_TERM_NAMES, np.abs(more).tolist() + more.tolist()))
+        if self.path:
+            own = stats.extra if stats is not None and stats.extra else self.reference_terms(references)
+            mine = self._path_stats(query, references).mean(axis=0)
+            values.update({f"path.{s}": float(mine[PATH_STATS.index(s)]) / own[f"path.{s}"] for s in self.path})
         return values
+
+    def reference_terms(self, references: Sequence[np.ndarray]) -> dict[str, float]:
+        """With ``path``: per statistic, its mean over the references' paths to each other
+        (both directions), at least ``1e-9`` (``ReferenceStats.d_mean`` of that matrix).
+        Stored at enrolment; an evaluation protocol's statistics come without it and
+        ``terms`` computes it from the references."""
+        if not self.path:
+            return {}
+        matrix = np.stack([self._path_stats(r, references) for r in references])
+        return {f"path.{s}": ReferenceStats.from_matrix(matrix[:, :, PATH_STATS.index(s)]).d_mean for s in self.path}
+
+    def _path_stats(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
+        return dtw_path_to_many(query[self.header:], [r[self.header:] for r in references], self.band)
 
     def _global_rows(self, query: np.ndarray, references: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """The query's global descriptor and the references' (one row each), in float64."""

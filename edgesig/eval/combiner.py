@@ -99,8 +99,11 @@ class CombinerChoice:
         return {"families": list(self.families), "log": self.log, "l2": self.l2}
 
 
-def default_grid() -> list[CombinerChoice]:
-    return [CombinerChoice(f, log, l2) for f in FEATURE_SETS for log in (False, True) for l2 in L2]
+def default_grid(path: bool = False) -> list[CombinerChoice]:
+    """Every family set as logs or not at every L2; with ``path`` (an engine reading the
+    warping path, ``DtwEngine.path``) then each family set with the ``path`` family added."""
+    sets = FEATURE_SETS + (tuple((*f, "path") for f in FEATURE_SETS) if path else ())
+    return [CombinerChoice(f, log, l2) for f in sets for log in (False, True) for l2 in L2]
 
 
 def fit_combiner(train: Sequence[TermRows], choice: CombinerChoice) -> Combiner:

@@ -24,7 +24,9 @@ from edgesig.engines import best_engine
 from edgesig.engines.dtw import N_GLOBAL, DtwEngine
 from edgesig.errors import InvalidInputError
 from edgesig.eval.combiner import EXTENDED_PREFIXES, choose_combiner, term_rows
+from edgesig.eval.combiner import default_grid as decision_grid
 from edgesig.eval.protocols import Report, UserSamples, run_protocol, set_figures
+from edgesig.features.dtw import PATH_STATS
 from edgesig.features.global_features import global_features
 from edgesig.features.kinematics import CHANNELS, FeatureConfig
 from edgesig.runtime import MANIFEST_NAME, MODELS_DIR, Manifest, ModelEntry, user_models_dir
@@ -33,7 +35,9 @@ DTW_VERSION = "1.3"
 #: Entries whose descriptor holds the extended global features (1.4), or the pen-up share by
 #: time in place of ``down_fraction`` (1.5; both: 1.6), store references in another layout
 #: (``edgesig.engines.dtw``): a template enrolled with 1.3 must be re-enrolled. By
-#: (``global_extended``, ``up_time``).
+#: (``global_extended``, ``up_time``). Versions are per entry name, and an adopted entry may
+#: take another (``export online adopt --version``: the shipped ``dtw-nopressure`` 1.6 is the
+#: 1.5 layout with ``path`` terms); where versions coincide the template fingerprint tells them apart.
 DTW_VERSIONS = {(False, False): DTW_VERSION, (True, False): "1.4", (False, True): "1.5", (True, True): "1.6"}
 GLOBAL_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5)
 #: Tried from the fastest: on a validation tie the faster one wins.
@@ -63,6 +67,7 @@ class DtwCandidate:
     decision: Combiner | None = None   # a learned decision in place of combine + global weight
     global_extended: bool = False   # the descriptor holds the extended global features too
     up_time: bool = False   # the descriptor's pen-up share by time in place of down_fraction
+    path: tuple[str, ...] = ()   # warping-path statistics a learned decision may weigh (DtwEngine.path)
 
     @property
     def version(self) -> str:
@@ -75,6 +80,8 @@ class DtwCandidate:
                "global": {**term, "extended": True} if self.global_extended else term}
         if self.decision is not None:
             out["decision"] = self.decision.to_dict()
+        if self.path:
+            out["path"] = list(self.path)
         return out if self.pressure else {**out, "pressure": False}
 
     def engine(self) -> DtwEngine:
@@ -142,12 +149,14 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
              protocol: str = "SVC2004 Task 2, skilled forgeries, 5 references",
              name: str = "dtw", scorer: SetScorer | None = None,
              train: SetUsers | None = None, select: str = "lodo",
-             up_time: bool = False, extra: tuple[str, ...] | None = None) -> tuple[ModelEntry, dict[str, Any]]:
+             up_time: bool = False, extra: tuple[str, ...] | None = None,
+             path: tuple[str, ...] = ()) -> tuple[ModelEntry, dict[str, Any]]:
     """Pick the candidate with the lowest validation EER (the mean over sets when given
     several); calibrate on all validation writers together (one global threshold); test once.
     ``up_time``: the global descriptor's pen-up share by time in place of ``down_fraction``.
     ``extra``: the raw channels appended to LNPS, in place of the greedy channel stage
-    (which judges channels by the plain rule; see ``fixed_extra``).
+    (which judges channels by the plain rule; see ``fixed_extra``). ``path``: warping-path
+    statistics the learned decision may weigh (``DtwEngine.path``; none without ``train``).
 
     With ``train`` writers (by set), a learned decision is fitted on them last, its terms
     chosen by ``select`` (``edgesig.eval.combiner.choose_combiner``), and kept where it
@@ -168,7 +177,8 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
     else:
         best = replace(best, features=replace(best.features, extra=extra))
         added = [{"val_eer": mean_set_eer(best, val_sets), "extra": list(extra), "fixed": True}]
-    best = replace(best, up_time=up_time, global_scale=global_scale(pooled_val, refs, best.pressure, up_time=up_time))
+    best = replace(best, up_time=up_time, path=path if train is not None else (),
+                   global_scale=global_scale(pooled_val, refs, best.pressure, up_time=up_time))
     weighted = [(mean_set_eer(replace(best, global_weight=w), val_sets), w) for w in GLOBAL_WEIGHTS]
     best = replace(best, global_weight=min(weighted, key=lambda t: t[0])[1])
     decision_trials: dict[str, Any] = {}
@@ -215,7 +225,8 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
 def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bool = True,
                   progress: Callable[[Iterable], Iterable] = lambda it: it,
                   train: SetUsers | None = None, select: str = "lodo",
-                  up_time: bool = False, extra: tuple[str, ...] | None = None) -> dict[str, dict[str, Any]]:
+                  up_time: bool = False, extra: tuple[str, ...] | None = None,
+                  path: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
     """For each set, the engine tuned (and its decision fitted, given ``train``) and
     thresholded on the other sets' writers, scored on this set's test writers: how the
     choice carries to a new pad."""
@@ -224,7 +235,7 @@ def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bo
         others = None if train is None else {k: v for k, v in train.items() if k != name}
         _, details = tune_dtw({k: v for k, v in val.items() if k != name}, {name: test[name]}, refs=scorer.refs,
                               progress=progress, pressure=pressure, scorer=scorer, train=others,
-                              select=select, up_time=up_time, extra=extra)
+                              select=select, up_time=up_time, extra=extra, path=path)
         out[name] = {**details["per_set"][name],
                      **({"decision_kept": details["decision_trials"]["kept"]} if others is not None else {})}
     return out
@@ -244,7 +255,7 @@ def _with_decision(cand: DtwCandidate, extended: DtwCandidate, train: SetUsers, 
     engine = extended.engine()
     rows = {part: {k: term_rows(engine, users, refs) for k, users in sets.items()}
             for part, sets in (("train", train), ("val", val))}
-    chosen = choose_combiner(rows["train"], rows["val"], select=select)
+    chosen = choose_combiner(rows["train"], rows["val"], decision_grid(path=bool(cand.path)), select=select)
     plain = mean_set_eer(cand, val)
     keep = chosen.criterion < plain and chosen.val_eer < plain
     if keep and any(t.startswith(EXTENDED_PREFIXES) for t in chosen.combiner.terms):
@@ -298,6 +309,21 @@ def fixed_extra(text: str, pressure: bool = True) -> tuple[str, ...]:
     if not pressure and set(names) & set(PRESSURE_CHANNELS):
         raise InvalidInputError(f"--extra {text!r}: the pressure-free variant reads no pressure; "
                                 f"leave out {', '.join(PRESSURE_CHANNELS)}")
+    return names
+
+
+def path_names(text: str | None, combiner: bool) -> tuple[str, ...]:
+    """The warping-path statistics of ``edgesig tune online --path`` (comma-separated),
+    checked before any tuning work is spent: only a learned decision weighs them."""
+    if text is None:
+        return ()
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in names if s not in PATH_STATS[1:]]
+    if unknown or not names:
+        raise InvalidInputError(f"--path {text!r}: unknown or no statistics {unknown}; "
+                                f"give comma-separated names from {', '.join(PATH_STATS[1:])}")
+    if not combiner:
+        raise InvalidInputError("--path adds terms for a learned decision; add --combiner")
     return names
 
 

@@ -176,3 +176,43 @@ def test_extended_entry_needs_a_scale_per_extended_feature():
     with pytest.raises(ModelError, match=f"{N_GLOBAL + len(EXTENDED_FEATURES)} positive values"):
         DtwEngine(ModelEntry(name="dtw", version="t", modality="pen", calibration={"threshold": 1.0, "slope": 1.0},
                              params={"global": {"weight": 0.0, "scale": _SCALE, "extended": True}}))
+
+
+def _path_entry(stats: tuple[str, ...] = ("cost_sd", "cost_max")) -> ModelEntry:
+    entry = Manifest().get("dtw")
+    return replace(entry, params={**entry.params, "path": list(stats)})
+
+
+def test_path_terms_read_the_references_own_paths_stored_at_enrolment(tmp_path, monkeypatch):
+    """An entry with ``path`` keeps the references' path statistics in the template at
+    enrolment (ReferenceStats.extra, JSON round trip); a verification reads them there and
+    gives what recomputing them from the references gives."""
+    engine = DtwEngine(_path_entry())
+    refs = [engine.prepare(wavy_pen(s)) for s in range(5)]
+    query = engine.prepare(wavy_pen(9, speed=0.5))
+    stats = engine.reference_stats(refs)
+    assert sorted(stats.extra) == ["path.cost_max", "path.cost_sd"] and all(v > 0 for v in stats.extra.values())
+    assert ReferenceStats.from_dict(stats.to_dict()) == stats
+    assert ReferenceStats.from_dict({k: v for k, v in stats.to_dict().items() if k != "extra"}).extra == {}
+    stored = engine.terms(query, refs, stats)
+    assert stored == engine.terms(query, refs) and stored["path.cost_sd"] > 0 and "path.nondiag" not in stored
+    manifest = Manifest(tmp_path)
+    manifest.put(_path_entry())
+    v = Verifier(models_dir=str(tmp_path))
+    v.enroll("alice", [wavy_pen(s) for s in range(5)])
+    assert sorted(v.store.get("alice", "dtw").stats["extra"]) == ["path.cost_max", "path.cost_sd"]
+    before = v.verify_stroke("alice", wavy_pen(7)).distance
+
+    def recomputed(*_):
+        raise AssertionError("verification recomputed the references' path statistics")
+    monkeypatch.setattr(DtwEngine, "reference_terms", recomputed)
+    assert v.verify_stroke("alice", wavy_pen(7)).distance == before
+
+
+def test_entry_without_path_computes_no_path_terms_and_unknown_names_fail():
+    engine = DtwEngine(Manifest().get("dtw"))
+    refs = [engine.prepare(wavy_pen(s)) for s in range(5)]
+    assert engine.reference_stats(refs).extra == {} and engine.reference_terms(refs) == {}
+    assert not any(t.startswith("path.") for t in engine.terms(engine.prepare(wavy_pen(8)), refs))
+    with pytest.raises(ModelError, match="cost_sd"):
+        DtwEngine(_path_entry(("curvature",)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.online_path import CANDIDATES, PathDtw, keep, path_grid
+from benchmarks.online_path import CANDIDATES, keep, path_entry
 from edgesig.decision import ReferenceStats
 from edgesig.engines.dtw import DtwEngine
 from edgesig.eval.combiner import default_grid, term_rows
@@ -16,7 +16,7 @@ from tests.conftest import wavy_pen
 def test_path_terms_are_added_to_the_shipped_terms_unchanged():
     for variant in ("dtw", "dtw-nopressure"):
         entry = Manifest().get(variant)
-        shipped, path = DtwEngine(entry), PathDtw(entry)
+        shipped, path = DtwEngine(entry), DtwEngine(path_entry(entry))
         refs = [shipped.prepare(wavy_pen(s)) for s in range(5)]
         query = shipped.prepare(wavy_pen(9, speed=0.5))
         distances = shipped.distances(query, refs)
@@ -30,11 +30,11 @@ def test_path_terms_are_added_to_the_shipped_terms_unchanged():
 def test_each_candidate_keeps_its_own_path_terms():
     entry = Manifest().get("dtw")
     users = [UserSamples(0, [wavy_pen(s) for s in range(7)], [wavy_pen(20 + s, speed=0.6) for s in range(2)])]
-    rows = {"x": term_rows(PathDtw(entry), users)}
+    rows = {"x": term_rows(DtwEngine(path_entry(entry)), users)}
     assert not any(n.startswith("path.") for n in keep(rows, ())["x"].names)
     cost = keep(rows, ["path.cost_sd", "path.cost_max"])["x"]
     assert [n for n in cost.names if n.startswith("path.")] == ["path.cost_sd", "path.cost_max"]
     assert cost.users[0].genuine.shape == (2, len(cost.names)) and cost.users[0].forgery.shape == (2, len(cost.names))
-    grid = path_grid()
-    assert grid[:len(default_grid())] == default_grid() and all("path" in c.families for c in grid[len(default_grid()):])
+    grid, shipped = default_grid(path=True), default_grid()
+    assert grid[:len(shipped)] == shipped and all("path" in c.families for c in grid[len(shipped):])
     assert set(CANDIDATES) == {"nondiag", "cost", "path"}
