@@ -25,7 +25,8 @@ Candidates, fixed before any figure of theirs was seen: ``nondiag`` (``path.nond
 the decision chosen as shipped (``choose_combiner(select="lodo")`` and ``earned``, per fold,
 threshold from the fold's validation writers; ``benchmarks.online_channels.evaluate``) on
 the shipped grid plus the same family sets with the ``path`` family added
-(``edgesig.eval.combiner.FAMILIES``); the shipped entry on the shipped grid.
+(``edgesig.eval.combiner.FAMILIES``); the shipped entry on the shipped grid (and with its
+own path terms, if it has some: ``dtw-nopressure`` since 1.6, this benchmark's winner).
 
 The rule, written before any candidate figure (validation writers only), is
 ``benchmarks/online_channels.py``'s, unchanged (its ``verdict``): a candidate wins only if
@@ -127,7 +128,8 @@ def main(variant: str, cache: str, out: str, time_only: bool) -> None:
     entry = Manifest().get(variant)
     users = {name: [u for part in ("train", "val", "test") for u in load_set(name, part)] for name in sets}
     rows = cached(Path(cache) / f"{variant}-{entry.version}.pkl", lambda: scored(DtwEngine(path_entry(entry)), users))
-    result = {SHIPPED: evaluate([keep(rows, ())] * FOLDS, sets)}
+    own = [f"path.{s}" for s in entry.params.get("path", ())]
+    result = {SHIPPED: evaluate([keep(rows, own)] * FOLDS, sets, default_grid(path=bool(own)))}
     click.echo(f"{variant} {SHIPPED}: evaluated", err=True)
     for name, stats in CANDIDATES.items():
         result[name] = evaluate([keep(rows, [f"path.{s}" for s in stats])] * FOLDS, sets, default_grid(path=True))
