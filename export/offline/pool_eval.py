@@ -102,12 +102,17 @@ def engine_comparator(engine: Any) -> Comparator:
     return compare
 
 
+def condition_users(writers: Sequence[ImageWriter], condition: str, impostor: str) -> list[ImageWriter]:
+    """The writers measured under ``condition`` against ``impostor`` forgeries, in the order of
+    ``condition_distances``' users (what per-user enrolment data computed elsewhere lines up with)."""
+    users = [w for w in writers if condition in conditions(w) and len(w.genuine) > REFS]
+    return [w for w in users if len(w.forgery)] if impostor == "skilled" else users
+
+
 def condition_distances(compare: Comparator, writers: Sequence[ImageWriter], condition: str,
                         impostor: str) -> list[UserDistances]:
     """Per writer that has ``condition``: skilled (``impostor="skilled"``) or random forgeries."""
-    users = [w for w in writers if condition in conditions(w) and len(w.genuine) > REFS]
-    if impostor == "skilled":
-        users = [w for w in users if len(w.forgery)]
+    users = condition_users(writers, condition, impostor)
     out = []
     for w in users:
         v = conditions(w)[condition]
