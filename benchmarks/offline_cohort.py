@@ -208,16 +208,14 @@ def base_distances(fold: int, work: str) -> tuple[dict[str, Any], dict[str, Any]
     return dists, random
 
 
-@main.command()
-@click.argument("fold", type=int)
-@click.option("--candidate", type=click.Choice(list(CANDIDATES)), required=True)
-@click.option("--work", default=str(WORK), show_default=True)
-@click.option("--step", default=0.05, show_default=True, help="the weight grid step (pool ensemble's)")
-def fit(fold: int, candidate: str, work: str, step: float) -> None:
-    """2.6.0's members with the cheap ones cohort-normalised, fitted by the joint rule."""
-    from export.offline.ensemble_fit import MemberDistances, fit_result
-    cand = CANDIDATES[candidate]
+def candidate_distances(fold: int, work: str, candidate: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The members' cached distances, the cheap members' normalised by ``candidate``'s cohort
+    statistics (None: as cached, the 2.6.0 recipe's)."""
+    from export.offline.ensemble_fit import MemberDistances
     dists, random = base_distances(fold, work)
+    if candidate is None:
+        return dists, random
+    cand = CANDIDATES[candidate]
     cohort = pickle.loads(cohort_path(work, fold).read_bytes())
     for m in NORMALISED:
         check_order(dists[m].val, cohort["lists"]["skilled"], f"{m} validation")
@@ -229,15 +227,91 @@ def fit(fold: int, candidate: str, work: str, step: float) -> None:
             test[cell] = normalised(d, mats[cell], cand)
         dists[m] = MemberDistances(normalised(dists[m].val, mats["skilled"], cand), test)
         random[m] = normalised(random[m], mats["random"], cand)
+    return dists, random
+
+
+def candidate_work(work: str, candidate: str | None) -> str:
+    """Where a candidate's fits lie (the base's: ``work`` itself)."""
+    return work if candidate is None else str(Path(work) / f"cohort-{candidate}")
+
+
+@main.command()
+@click.argument("fold", type=int)
+@click.option("--candidate", type=click.Choice(list(CANDIDATES)), required=True)
+@click.option("--work", default=str(WORK), show_default=True)
+@click.option("--step", default=0.05, show_default=True, help="the weight grid step (pool ensemble's)")
+def fit(fold: int, candidate: str, work: str, step: float) -> None:
+    """2.6.0's members with the cheap ones cohort-normalised, fitted by the joint rule."""
+    from export.offline.ensemble_fit import fit_result
+    dists, random = candidate_distances(fold, work, candidate)
     _, result = fit_result(dists, random, step, "joint")
+    names = pickle.loads(cohort_path(work, fold).read_bytes())["cohort"]
     result = {"command": f"offline_cohort.py fit {fold} --candidate {candidate}", "fold": fold,
-              "sets": SETS.split(","), "cohort": cohort["cohort"][:cand.size], **result}
-    out = result_path(str(Path(work) / f"cohort-{candidate}"), fold, SHIPPED)
+              "sets": SETS.split(","), "cohort": names[:CANDIDATES[candidate].size], **result}
+    out = result_path(candidate_work(work, candidate), fold, SHIPPED)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     click.echo(f"fold {fold} {candidate}: weights {result['weights']}, terms {result['combine']}, pooled validation "
                f"skilled {100 * result['val_eer']:.2f} / random {100 * result['val_random_eer']:.2f} -> joint "
                f"{100 * result['val_objective']:.2f} %")
+
+
+@main.command()
+@click.argument("folds", nargs=-1, type=int, required=True)
+@click.option("--work", default=str(WORK), show_default=True)
+def gap(folds: Sequence[int], work: str) -> None:
+    """Validation writers, each fold's fitted fusion: the EER at one threshold against the mean
+    of the per-user EERs (skilled forgeries, then random), base and candidates. A normalisation
+    that makes users' scores comparable narrows the first towards the second."""
+    from export.offline.ensemble_fit import fuse_users, pair_calibration, ss_scores
+    from edgesig.eval.protocols import Report
+    click.echo("| fold | fit | skilled, all sets: global / mean per-user EER | skilled, CEDAR | random, all sets | "
+               "random, CEDAR |\n|---|---|---|---|---|---|")
+    for k in folds:
+        for candidate in (None, *CANDIDATES):
+            path = result_path(candidate_work(work, candidate), k, SHIPPED)
+            if not path.is_file():
+                continue
+            r = json.loads(path.read_text())
+            dists, random = candidate_distances(k, work, candidate)
+            names = list(dists)
+            cals = [pair_calibration(dists[n].val) for n in names]
+            w = [r["weights"][n] for n in names]
+            cells = []
+            for per_member in ([dists[n].val for n in names], [random[n] for n in names]):
+                fused = fuse_users(w, cals, per_member)
+                scores = ss_scores(fused, r["combine"])
+                cedar = [u for u, d in zip(scores, fused) if d.user.startswith("cedar:")]
+                for part in (scores, cedar):
+                    s = Report(part).summary()
+                    cells.append(f"{100 * s['eer']:.2f} / {100 * s['mean_user_eer']:.2f}")
+            click.echo(f"| {k} | {candidate or '2.6.0 recipe'} | " + " | ".join(cells) + " |")
+
+
+@main.command("by-condition")
+@click.argument("fold", type=int)
+@click.option("--work", default=str(WORK), show_default=True)
+def by_condition(fold: int, work: str) -> None:
+    """What a user's cohort statistics follow (no labels used beyond the users' own pairs):
+    per member and capture condition, the validation users' median cohort mean (200, all
+    references), and their median genuine and skilled-forgery distance."""
+    from export.offline.pool import held_out
+    from export.offline.pool_eval import RENDER_CONDITIONS
+    val, test = held_out(SETS.split(","), fold, "sdinet")
+    names = {v: c for c, v in RENDER_CONDITIONS.items()}
+    users = user_lists(val, test)["skilled"]
+    conds = ["scan" if w.key.startswith("cedar:") else names[v] for w, v in users]
+    dists, _ = base_distances(fold, work)
+    cohort = pickle.loads(cohort_path(work, fold).read_bytes())
+    click.echo("| member | condition | users | cohort mean | genuine | skilled forgery |\n|---|---|---|---|---|---|")
+    for m in NORMALISED:
+        check_order(dists[m].val, cohort["lists"]["skilled"], m)
+        for c in dict.fromkeys(conds):
+            pick = [i for i, x in enumerate(conds) if x == c]
+            med = [float(np.median([f(i) for i in pick])) for f in (
+                lambda i: cohort[m]["skilled"][i].mean(), lambda i: dists[m].val[i].genuine.mean(),
+                lambda i: dists[m].val[i].forgery.mean())]
+            click.echo(f"| {m} | {c} | {len(pick)} | " + " | ".join(f"{x:.3f}" for x in med) + " |")
 
 
 @main.command()
