@@ -129,7 +129,7 @@ class Verifier:
         engine = self.engine(self._engine_name if pen else self.image_engine_name)
         query = engine.prepare(sample)
         refs = [query, query]
-        engine.decide(engine.distances(query, refs), engine.reference_stats(refs), query, refs)
+        engine.compare(query, refs, engine.reference_stats(refs))
         if pen:
             sample_fp = fingerprint(sample)
             near_duplicate(sample_fp, [sample_fp])
@@ -319,8 +319,7 @@ class Verifier:
                 f"{engine.name} {engine.version} prepares signatures differently; enrol the user again "
                 "(the old template stays stored until then)")
         stats = ReferenceStats.from_dict(template.stats)
-        dists = engine.distances(query, template.references)
-        d = engine.decide(dists, stats, query, template.references)
+        dists, d = engine.compare(query, template.references, stats)
         score = float(engine.calibration.probability(d))
         threshold = engine.calibration.score_threshold
         accepted = bool(d <= engine.calibration.threshold)

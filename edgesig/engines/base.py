@@ -89,6 +89,14 @@ class Engine(ABC):
             return dissimilarity(distances, stats, self.combine) + self.penalty(query, references)
         return self.decision.apply(self.term_values(distances, stats, query, references))
 
+    def compare(self, query: np.ndarray, references: Sequence[np.ndarray],
+                stats: ReferenceStats) -> tuple[np.ndarray, float]:
+        """The query's distances to the references and its dissimilarity (``decide``) in one
+        call, so that an engine whose terms come from the same alignment as its distances
+        aligns once."""
+        distances = self.distances(query, references)
+        return distances, self.decide(distances, stats, query, references)
+
     def term_values(self, distances: np.ndarray, stats: ReferenceStats, query: np.ndarray,
                     references: Sequence[np.ndarray]) -> dict[str, float]:
         """Every named term a learned decision may weigh, for one query."""

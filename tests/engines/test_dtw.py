@@ -6,6 +6,7 @@ import pytest
 
 from edgesig import EnrollmentError, ModelError, Verifier
 from edgesig.decision import ReferenceStats
+from edgesig.engines import dtw as dtw_engine
 from edgesig.engines.dtw import N_GLOBAL, DtwEngine
 from edgesig.features.global_features import EXTENDED_FEATURES, GLOBAL_FEATURES, global_features
 from edgesig.features.kinematics import FeatureConfig, extract
@@ -216,3 +217,22 @@ def test_entry_without_path_computes_no_path_terms_and_unknown_names_fail():
     assert not any(t.startswith("path.") for t in engine.terms(engine.prepare(wavy_pen(8)), refs))
     with pytest.raises(ModelError, match="cost_sd"):
         DtwEngine(_path_entry(("curvature",)))
+
+
+def test_compare_with_path_aligns_once_and_decides_as_distances_then_decide(monkeypatch):
+    """With ``path`` and a learned decision, ``compare`` reads the distances off the one path
+    pass: the same distances and dissimilarity as ``distances`` then ``decide``, without
+    the distance-only kernel."""
+    engine = DtwEngine(Manifest().get("dtw-nopressure"))
+    assert engine.path and engine.decision is not None
+    refs = [engine.prepare(wavy_pen(s)) for s in range(5)]
+    query = engine.prepare(wavy_pen(9, speed=0.5))
+    stats = engine.reference_stats(refs)
+    expected = engine.distances(query, refs)
+    d = engine.decide(expected, stats, query, refs)
+
+    def distance_pass(*_):
+        raise AssertionError("compare ran the distance-only kernel beside the path pass")
+    monkeypatch.setattr(dtw_engine, "dtw_to_many", distance_pass)
+    distances, got = engine.compare(query, refs, stats)
+    assert np.array_equal(distances, expected) and got == d
