@@ -1,8 +1,12 @@
+import math
+
+import numba as nb
 import numpy as np
 import pytest
 
 from edgesig.errors import InvalidInputError
-from edgesig.features.dtw import PATH_STATS, dtw, dtw_path_to_many, dtw_to_many
+from edgesig.features.dtw import (NARROW, PATH_STATS, _bounds, _costs, _padded, _path_stats, dtw, dtw_path_to_many,
+                                  dtw_to_many)
 
 
 def dtw_reference(a, b, band=0.0):
@@ -172,3 +176,49 @@ def test_path_stats_of_a_slowed_copy():
     assert same.tolist() == [0.0, 0.0, 0.0, 0.0]
     assert slowed[0] == 0.0 and slowed[1] == pytest.approx(50 / 100) and slowed[3] == 0.0
     assert dtw_path_to_many(a, []).shape == (0, len(PATH_STATS))
+
+
+@nb.njit(fastmath=True)
+def one_row_path_kernel(a, b, band):
+    """The path recurrence as it was before the row-pair kernel (one row at a time, five
+    arrays per row, the non-diagonal steps counted): the reference the kernel must equal bit
+    for bit. Compiled like the kernel (fast-math), or contracted multiply-adds would differ
+    in the last place."""
+    n, m = a.shape[0], b.shape[0]
+    bt = np.ascontiguousarray(b.T) if b.shape[1] == NARROW else np.empty((0, m))
+    local = np.empty(m + 1)
+    width = max(int(math.ceil(band * max(n, m))) if band > 0 else max(n, m), 1)
+    p, c = np.zeros((5, m + 1)), np.zeros((5, m + 1))  # cost, length, turns, squares, max
+    p[0, :], c[0, :] = np.inf, np.inf
+    p[0, 0] = 0.0
+    for i in range(1, n + 1):
+        lo, hi = _bounds(i, m / n, width, m)
+        _, hi_next = _bounds(i + 1, m / n, width, m)
+        c[0, lo - 1] = np.inf
+        c[0, hi + 1:hi_next + 1] = np.inf
+        _costs(a[i - 1], b, bt, lo, hi, local)
+        for j in range(lo, hi + 1):
+            best, length, turn, sq, top = p[0, j - 1], p[1, j - 1], p[2, j - 1], p[3, j - 1], p[4, j - 1]
+            if p[0, j] < best:
+                best, length, turn, sq, top = p[0, j], p[1, j], p[2, j] + 1.0, p[3, j], p[4, j]
+            if c[0, j - 1] < best:
+                best, length, turn, sq, top = c[0, j - 1], c[1, j - 1], c[2, j - 1] + 1.0, c[3, j - 1], c[4, j - 1]
+            x = local[j]
+            c[0, j], c[1, j], c[2, j], c[3, j], c[4, j] = best + x, length + 1.0, turn, sq + x * x, max(top, x)
+        p, c = c, p
+    return p[:, m].copy()
+
+
+def test_path_kernel_equals_the_one_row_recurrence_bit_for_bit():
+    """The row-pair path kernel (non-diagonal steps from the path length) gives every
+    statistic exactly as the one-row recurrence did: odd and even lengths, narrow and wide
+    rows, bands, and rounded inputs full of ties."""
+    rng = np.random.default_rng(11)
+    for trial in range(120):
+        d, band = int(rng.choice([3, 12, 20])), float(rng.choice([0.0, 0.05, 0.1, 0.2]))
+        q = rng.normal(size=(int(rng.integers(1, 70)), d))
+        refs = [rng.normal(size=(int(k), d)) for k in rng.integers(1, 70, 3)]
+        if trial % 3 == 0:
+            q, refs = np.round(q), [np.round(r) for r in refs]
+        want = _path_stats(np.stack([one_row_path_kernel(_padded(q), _padded(r), band) for r in refs]))
+        assert np.array_equal(dtw_path_to_many(q, refs, band), want)
