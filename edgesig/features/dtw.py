@@ -110,6 +110,17 @@ def _fence(cost: np.ndarray, lo: int, hi: int, hi_next: int) -> None:
 
 
 @nb.njit(inline="always")
+def _buffers(b: np.ndarray, band: float, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """What both kernels set up for a query of ``n`` rows against ``b``: ``b`` transposed
+    for :func:`_costs_narrow` (empty for other widths), the two rows of local distances, and the
+    band's half-width in cells (at least 1; the whole matrix without a band)."""
+    m = b.shape[0]
+    bt = np.ascontiguousarray(b.T) if b.shape[1] == NARROW else np.empty((0, m))
+    width = int(math.ceil(band * max(n, m))) if band > 0 else max(n, m)
+    return bt, np.empty(m + 1), np.empty(m + 1), max(width, 1)
+
+
+@nb.njit(inline="always")
 def _pair(a: np.ndarray, b: np.ndarray, bt: np.ndarray, i: int, ratio: float, width: int, cost: np.ndarray,
           row_a: np.ndarray, row_b: np.ndarray) -> tuple[int, int, int, int]:
     """Rows ``i`` and ``i + 1``'s bands, their local distances (into ``row_a``, ``row_b``)
@@ -129,10 +140,7 @@ def _dtw(a: np.ndarray, b: np.ndarray, band: float) -> float:
     """Banded DTW; each row's local distances are computed first (vectorised, into
     ``row_a``/``row_b``), then its recurrence."""
     n, m = a.shape[0], b.shape[0]
-    bt = np.ascontiguousarray(b.T) if b.shape[1] == NARROW else np.empty((0, m))
-    row_a, row_b = np.empty(m + 1), np.empty(m + 1)
-    width = int(math.ceil(band * max(n, m))) if band > 0 else max(n, m)
-    width = max(width, 1)
+    bt, row_a, row_b, width = _buffers(b, band, n)
     inf = np.inf
     prev_cost = np.full(m + 1, inf)
     prev_len = np.zeros(m + 1)
@@ -244,10 +252,7 @@ def _dtw_path(a: np.ndarray, b: np.ndarray, band: float) -> np.ndarray:
     diagonal (exact in floats; an unreachable end gives nonsense there, which
     :func:`_path_stats` replaces by infinity)."""
     n, m = a.shape[0], b.shape[0]
-    bt = np.ascontiguousarray(b.T) if b.shape[1] == NARROW else np.empty((0, m))
-    row_a, row_b = np.empty(m + 1), np.empty(m + 1)
-    width = int(math.ceil(band * max(n, m))) if band > 0 else max(n, m)
-    width = max(width, 1)
+    bt, row_a, row_b, width = _buffers(b, band, n)
     inf = np.inf
     unreachable = (inf, 0.0, 0.0, 0.0)
     prev, cur = np.zeros((m + 1, 4)), np.zeros((m + 1, 4))  # per cell: cost, length, squares, max
