@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from typing import Any, Sequence
@@ -54,7 +55,7 @@ from typing import Any, Sequence
 import numba as nb
 import numpy as np
 
-from edgesig.errors import InvalidInputError, UnknownUserError
+from edgesig.errors import EdgesigError, InvalidInputError, UnknownUserError, prefixed
 from edgesig.features.kinematics import path_length, stroke_ids
 from edgesig.pen import DeviceInfo, PenStream
 from edgesig.store.base import Template, TemplateStore
@@ -158,13 +159,21 @@ class ReplayGuard:
     cannot lock the pad out. Thread-safe. With ``store`` the accepted fingerprints are
     also kept there (one ``REPLAY_RECORD`` per user, encrypted like the templates in an
     EncryptedStore), so a restart does not forget them; nonces and counters stay in memory.
+
+    A store write is a durable commit (about 8 ms on an EncryptedStore, two fsyncs), which
+    ``write_behind`` takes off the verification: a background thread writes the queued
+    records every ``WRITE_BEHIND_S`` (50 ms), several users' in one transaction. A process
+    killed before that loses those records; a service calls :meth:`flush`
+    before it closes the store (``edgesig serve`` does at shutdown). A failed background
+    write is kept to write again and raised by the next :meth:`remember_accepted`.
     """
 
     def __init__(self, *, max_nonces: int = 10_000, max_users: int = 10_000, recent_per_user: int = 8,
                  max_devices: int = 1024, tol: float = 1.0, max_sequence_jump: int = 1000,
-                 store: TemplateStore | None = None):
+                 store: TemplateStore | None = None, write_behind: bool = False):
         self.tol = tol
         self.store = store
+        self.write_behind = write_behind
         self._max_nonces, self._max_users, self._max_devices = max_nonces, max_users, max_devices
         self._recent_per_user = recent_per_user
         self._max_jump = max_sequence_jump
@@ -173,6 +182,11 @@ class ReplayGuard:
         #: per user, a (k, FP_SIZE) float32 table, replaced (never changed in place) on each update
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        #: write_behind: per user, the table not yet written to the store, and the writer
+        self._pending: dict[str, np.ndarray] = {}
+        self._writer: threading.Thread | None = None
+        self._write_error: Exception | None = None
+        self._write_lock = threading.Lock()  # one store write at a time; forget() waits for it
 
     def check(self, user_id: str, pen: PenStream, reference_fingerprints: Sequence[Any] = (), *,
               query_fp: np.ndarray | None = None, advance: bool = True) -> list[str]:
@@ -230,13 +244,61 @@ class ReplayGuard:
             self._recent[user_id] = recent
             while len(self._recent) > self._max_users:
                 self._recent.popitem(last=False)
-            if self.store is not None:
-                self.store.put(Template(user_id=user_id, engine=REPLAY_RECORD, model_version=_REPLAY_VERSION,
-                                        references=(recent,), stats={}))
+            if self.store is None:
+                return
+            if not self.write_behind:
+                self.store.put(_replay_record(user_id, recent))
+                return
+            self._pending[user_id] = recent
+            error, self._write_error = self._write_error, None
+            if self._writer is None:  # one for the guard's life: starting a thread waits for it to run
+                self._writer = threading.Thread(target=_write_behind, args=(weakref.ref(self),),
+                                                name="edgesig-replay-writer", daemon=True)
+                self._writer.start()
+        if error is not None:
+            raise prefixed(error, "an earlier accepted signature's replay memory could not be written to the "
+                                  "store, and is kept to write again") if isinstance(error, EdgesigError) else error
+
+    def flush(self) -> None:
+        """Write the replay memory that ``write_behind`` still holds to the store now: at
+        shutdown, before the store is closed. The store's error, if it fails (the records
+        are kept to write again)."""
+        with self._write_lock:
+            with self._lock:
+                batch, self._pending = self._pending, {}
+            if not batch or self.store is None:
+                return
+            try:
+                self.store.put_many([_replay_record(user, recent) for user, recent in batch.items()])
+            except BaseException:
+                with self._lock:  # newer tables queued meanwhile win
+                    self._pending = {**batch, **self._pending}
+                raise
+            with self._lock:  # what an earlier failure kept is written now
+                self._write_error = None
+
+    def forget(self, user_id: str) -> None:
+        """Drop the user's accepted fingerprints from memory and from the writes still to
+        come (Verifier.delete): a write in flight ends first, so none lands after the
+        user's records are deleted and brings a deleted user back."""
+        with self._write_lock, self._lock:
+            self._pending.pop(user_id, None)
+            self._recent.pop(user_id, None)
+
+    def _write_queued(self) -> None:
+        """The background writer's turn: flush; a failure is kept for the next
+        remember_accepted to raise (the records stay queued, so its write retries them)."""
+        try:
+            self.flush()
+        except Exception as exc:  # noqa: BLE001 - no caller here: handed to the next remember_accepted
+            with self._lock:
+                self._write_error = exc
 
     def _recent_of(self, user_id: str) -> np.ndarray:
         """The user's recent fingerprints, read from the store the first time when persisting."""
         recent = self._recent.get(user_id)
+        if recent is None:
+            recent = self._pending.get(user_id)  # forgotten from memory, not yet written
         if recent is None and self.store is not None:
             try:
                 record = self.store.get(user_id, REPLAY_RECORD)
@@ -278,14 +340,15 @@ _SHARED_GUARDS: "weakref.WeakKeyDictionary[Any, ReplayGuard]" = weakref.WeakKeyD
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_guard(store: TemplateStore, persist: bool = False) -> ReplayGuard:
+def shared_guard(store: TemplateStore, persist: bool = False, write_behind: bool = False) -> ReplayGuard:
     """The one ReplayGuard of ``store`` (made on first use, forgotten with the store).
 
     Every Verifier on a store, and the one-shot ``edgesig.verify_stroke``, share it: a
     replay memory per Verifier would let a capture accepted by one be accepted again by
     another on the same templates. ``persist`` makes it keep accepted fingerprints in
-    the store (from then on, for every user of the guard). A store that cannot be weakly
-    referenced or hashed gets a guard of its own.
+    the store (from then on, for every user of the guard), ``write_behind`` in the
+    background (see :class:`ReplayGuard`). A store that cannot be weakly referenced or
+    hashed gets a guard of its own.
     """
     with _SHARED_LOCK:
         try:
@@ -296,7 +359,35 @@ def shared_guard(store: TemplateStore, persist: bool = False) -> ReplayGuard:
             guard = ReplayGuard()
         if persist:
             guard.store = store
+        if write_behind:
+            guard.write_behind = True
     return guard
+
+
+#: How often the background writer of a write-behind guard looks for records to write.
+#: It is not woken per record: waking it preempted the verification that queued the record
+#: (Event.set took 1.5 ms median inside verify_stroke on a loaded two-core machine).
+WRITE_BEHIND_S = 0.05
+
+
+def _write_behind(guard_ref: "weakref.ref[ReplayGuard]") -> None:
+    """A write-behind guard's writer thread: every WRITE_BEHIND_S, writes what is queued.
+    It holds the guard only while looking, so a guard no longer used is collected (with
+    its store) and the thread ends."""
+    while True:
+        time.sleep(WRITE_BEHIND_S)
+        guard = guard_ref()
+        if guard is None:
+            return
+        if guard._pending:
+            guard._write_queued()
+        del guard
+
+
+def _replay_record(user_id: str, recent: np.ndarray) -> Template:
+    """The store record of a user's recently accepted fingerprints."""
+    return Template(user_id=user_id, engine=REPLAY_RECORD, model_version=_REPLAY_VERSION, references=(recent,),
+                    stats={})
 
 
 def _distances(query: np.ndarray, table: np.ndarray) -> np.ndarray:

@@ -367,7 +367,9 @@ class Verifier:
 
     def delete(self, user_id: str) -> int:
         """Forget a user everywhere; returns the number of templates removed."""
-        removed = self.store.delete(check_user_id(user_id))
+        check_user_id(user_id)
+        self.replay_guard.forget(user_id)  # before the store: a replay record still to be written goes too
+        removed = self.store.delete(user_id)
         self._identifiers.clear()
         if self.audit is not None:
             self.audit.record("delete", user_id, removed=removed)

@@ -16,7 +16,8 @@ import logging
 import secrets
 import traceback
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -37,6 +38,7 @@ from edgesig.errors import (EdgesigError, EngineUnavailableError, EnrollmentErro
 from edgesig.serve.config import Limits, ServeConfig
 from edgesig.serve.demo import Demo
 from edgesig.serve.imaging import data_url
+from edgesig.security import shared_guard
 from edgesig.serve.service import Service
 from edgesig.store import EncryptedStore, TemplateStore
 from edgesig.synth import make_writer
@@ -225,8 +227,17 @@ def create_app(service: Service, config: ServeConfig = ServeConfig(), demo: Demo
               *(Route(f"/{name}", page(name, sessions, config.tls)) for name in PAGES),
               *_api_routes(service, limits, demo),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: not_found})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: not_found}, lifespan=_lifespan(service))
     return Guard(app, config.allowed_hosts(), sessions)
+
+
+def _lifespan(service: Service) -> Callable[[Starlette], AsyncIterator[None]]:
+    """The app's shutdown closes the service (the replay memory it still holds is written)."""
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(service.close)
+    return lifespan
 
 
 def _api_routes(service: Service, limits: Limits, demo: Demo | None) -> list[Route]:
@@ -254,8 +265,13 @@ def _api_routes(service: Service, limits: Limits, demo: Demo | None) -> list[Rou
 def build(config: ServeConfig, store: TemplateStore | None = None,
           echo: Callable[[str], None] = print) -> ASGIApp:
     """The app over one Verifier on ``store`` (memory when None), with the audit log
-    beside an encrypted store (in memory otherwise) and the demo users when asked."""
-    verifier = Verifier(store=store)
+    beside an encrypted store (in memory otherwise) and the demo users when asked.
+
+    A store keeps the accepted signatures' replay memory, written behind each decision
+    (a synchronous commit cost a verification about 8 ms), so a restart does not forget
+    them: a signature accepted before it is a replay after it."""
+    guard = None if store is None else shared_guard(store, persist=True, write_behind=True)
+    verifier = Verifier(store=store, replay_guard=guard)
     # the compiled kernels load on first use: the first signer after a start waited 340-400 ms
     verifier.warm_up(make_writer(0).genuine(np.random.default_rng(0)))
     audit = None

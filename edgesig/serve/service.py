@@ -49,6 +49,10 @@ class Service:
         verifier.audit = audit
         return cls(verifier, audit, Lockout(limits.max_failures, limits.lockout_s))
 
+    def close(self) -> None:
+        """At shutdown, before the store closes: write the replay memory still queued."""
+        self._serial(self.verifier.replay_guard.flush)
+
     def _serial(self, fn: Callable[[], T]) -> T:
         with self._lock:
             return fn()

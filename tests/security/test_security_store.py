@@ -12,6 +12,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ import edgesig
 from edgesig.cli import cli
 from edgesig.engines import pressure_free
 from edgesig.errors import StoreError, TemplateIntegrityError
+from edgesig.security import REPLAY_RECORD, ReplayGuard
 from edgesig.store import EncryptedStore, KeyFile, MemoryStore
 from tests.store.store_helpers import make_template
 
@@ -179,6 +182,68 @@ def test_replay_memory_survives_a_restart_when_persisted(tmp_path, pens):
         assert store.users() == ["alice"]
     with EncryptedStore(path, key) as store:  # without persistence only memory is consulted
         assert edgesig.Verifier("dtw", store).verify_stroke("alice", pens[5]).accepted
+
+
+class _GatedStore(MemoryStore):
+    """Holds each replay-memory write until ``gate`` opens; ``fail`` makes the next one fail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered, self.gate, self.fail = threading.Event(), threading.Event(), False
+
+    def put_many(self, templates) -> None:
+        templates = list(templates)
+        if any(t.engine == REPLAY_RECORD for t in templates):
+            self.entered.set()
+            assert self.gate.wait(10), "the replay write was not let through"
+            if self.fail:
+                self.fail = False
+                raise StoreError("disk full; free space")
+        super().put_many(templates)
+
+
+def test_write_behind_takes_the_replay_write_off_the_verification(pens):
+    """A synchronous replay write is a durable commit (about 8 ms on an EncryptedStore):
+    with write_behind the verification returns while the write is still held."""
+    store = _GatedStore()
+    guard = ReplayGuard(store=store, write_behind=True)
+    v = edgesig.Verifier("dtw", store, replay_guard=guard)
+    v.enroll("alice", pens[:5])
+    assert v.verify_stroke("alice", pens[5]).accepted  # returns: the write waits on the gate
+    assert store.entered.wait(10) and REPLAY_RECORD not in store.engines("alice")
+    store.gate.set()
+    guard.flush()
+    assert REPLAY_RECORD in store.engines("alice")
+
+
+def test_a_deleted_user_is_not_brought_back_by_a_replay_write_in_flight(pens):
+    store = _GatedStore()
+    guard = ReplayGuard(store=store, write_behind=True)
+    v = edgesig.Verifier("dtw", store, replay_guard=guard)
+    v.enroll("alice", pens[:5])
+    assert v.verify_stroke("alice", pens[5]).accepted
+    assert store.entered.wait(10)
+    deleting = threading.Thread(target=v.delete, args=("alice",))
+    deleting.start()  # waits for the write in flight, then deletes it with the templates
+    store.gate.set()
+    deleting.join(10)
+    guard.flush()
+    assert store.users() == []
+
+
+def test_a_failed_replay_write_is_kept_and_raised_by_the_next_acceptance(pens):
+    store = _GatedStore()
+    store.fail = True
+    store.gate.set()
+    guard = ReplayGuard(store=store, write_behind=True)
+    guard.remember_accepted("alice", pens[0])
+    deadline = time.monotonic() + 10
+    while guard._write_error is None and time.monotonic() < deadline:  # the background write fails
+        time.sleep(0.01)
+    with pytest.raises(StoreError, match="could not be written to the store.*disk full"):
+        guard.remember_accepted("bob", pens[1])
+    guard.flush()
+    assert store.users() == ["alice", "bob"]
 
 
 def test_a_store_from_before_counter_files_opens_and_starts_one(store_path):

@@ -268,3 +268,21 @@ def test_the_server_warms_the_pen_path_before_its_first_signer(monkeypatch) -> N
     monkeypatch.setattr(Verifier, "warm_up", lambda self, sample: warmed.append(sample))
     build(ServeConfig())
     assert len(warmed) == 1 and isinstance(warmed[0], PenStream)
+
+
+def test_a_restart_does_not_forget_accepted_signatures(tmp_path, demo: Demo) -> None:
+    """`edgesig serve --store` kept the replay memory in memory only, so a signature
+    accepted before a restart was accepted again after it (`edgesig verify` keeps it)."""
+    path, key = tmp_path / "templates.db", KeyFile(tmp_path / "key")
+    config = ServeConfig(store=path)
+    signature = demo.pen_sample("demo-anna", True)
+    results = []
+    for create in (True, False):  # two runs of the server on one store
+        with EncryptedStore(path, key, create=create) as store, \
+                TestClient(build(config, store), base_url=BASE) as client:
+            client.headers["x-csrf-token"] = token_of(client.get("/pen").text)
+            if create:
+                enrol(client, demo, "gina")
+            results.append(client.post("/api/pen/verify", json={"user": "gina", "signature": signature}).json())
+    assert results[0]["accepted"] and not results[1]["accepted"]
+    assert any("recently accepted" in reason for reason in results[1]["reasons"]), results[1]["reasons"]

@@ -4,7 +4,9 @@ Run: ``PYTHONPATH=. python -m tests.store.bench_store [--ops 300]``. Prints medi
 latencies of put/get (one Template with 5 references of (200, 30) float64) for
 MemoryStore and EncryptedStore, of ``Verifier("dtw").verify_stroke`` through each store
 (median and 10th percentile: on a shared machine, preemption inflates medians of
-millisecond calls), and of the security checks the Verifier would add per verification.
+millisecond calls), of the security checks the Verifier would add per verification,
+and of ``verify_stroke`` of accepted signatures with the replay memory kept in an
+EncryptedStore: not at all, by a synchronous write, and written behind (edgesig serve).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from edgesig.audit import AuditLog
-from edgesig.security import ReplayGuard, fingerprint, timing_anomalies
+from edgesig.security import ReplayGuard, fingerprint, shared_guard, timing_anomalies
 from edgesig.store import MemoryStore
 from edgesig.store.base import Template
 from edgesig.store.encrypted import EncryptedStore
@@ -83,6 +85,43 @@ def main() -> None:
         print(f"ReplayGuard.check      {median_ms(lambda: guard.check('alice', query, refs), ops):8.3f} ms")
         print(f"AuditLog.record (file) {median_ms(lambda: log.record('verify', 'alice', accepted=True, engine='dtw', score=0.9, latency_ms=1.0), ops):8.3f} ms")
         enc.close()
+        for gap_s in (0.0, 0.03):
+            (Path(tmp) / f"gap{gap_s}").mkdir()
+            replay_persistence(Path(tmp) / f"gap{gap_s}", pens, ops, gap_s=gap_s)
+
+
+def replay_persistence(tmp: Path, pens: list, ops: int, rounds: int = 4, gap_s: float = 0.0) -> None:
+    """verify_stroke of distinct signatures with the replay memory kept three ways, back to
+    back or ``gap_s`` apart (a service's pace; the gap is not timed). Each
+    mode verifies a block of new signatures in turn (blocks, not one call each in turn, so
+    one mode's background commits do not share the disk with another's), ``rounds`` times
+    so drift hits them alike; the latencies are those of the accepted signatures, the
+    calls that write the replay memory."""
+    modes = {"not kept": {}, "synchronous": {"persist": True}, "write-behind": {"persist": True, "write_behind": True}}
+    verifiers = {}
+    for i, (name, how) in enumerate(modes.items()):
+        store = EncryptedStore(tmp / f"replay{i}.db", os.urandom(32), create=True)
+        verifiers[name] = Verifier("dtw", store, replay_guard=shared_guard(store, **how))
+        verifiers[name].enroll("alice", pens)
+        verifiers[name].verify_stroke("alice", wavy_pen(99))  # warm
+    samples: dict[str, list[float]] = {k: [] for k in verifiers}
+    block = max(1, ops // rounds)
+    for r in range(rounds):
+        queries = [wavy_pen(seed) for seed in range(1000 + r * block, 1000 + (r + 1) * block)]
+        for name, v in verifiers.items():
+            for query in queries:
+                start = time.perf_counter()
+                accepted = v.verify_stroke("alice", query).accepted
+                if accepted:
+                    samples[name].append(time.perf_counter() - start)
+                time.sleep(gap_s)
+            v.replay_guard.flush()  # the block's writes end before the next mode's block
+    for name, v in verifiers.items():
+        print(f"verify_stroke {gap_s * 1e3:3.0f} ms apart, replay memory {name:12s} median {statistics.median(samples[name]) * 1e3:8.3f} ms   "
+              f"p10 {float(np.percentile(samples[name], 10)) * 1e3:8.3f} ms   "
+              f"p90 {float(np.percentile(samples[name], 90)) * 1e3:8.3f} ms   "
+              f"({len(samples[name])} accepted of {block * rounds})")
+        v.store.close()
 
 
 if __name__ == "__main__":
