@@ -25,6 +25,7 @@ import os
 import re
 import threading
 import time
+import unicodedata
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,9 @@ class AuditLog:
         self._lock = threading.Lock()
 
     def user_hash(self, user_id: str) -> str:
-        """The pseudonym this log uses for ``user_id`` (to search the log for one person)."""
+        """The pseudonym this log uses for ``user_id`` (to search the log for one person),
+        of its NFC form, as the SDK keeps user ids (check_user_id)."""
+        user_id = unicodedata.normalize("NFC", user_id)
         return hmac.digest(self._user_key, user_id.encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
 
     def record(self, event: str, user_id: str | None, **fields: Any) -> dict[str, Any]:

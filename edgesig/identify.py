@@ -74,7 +74,7 @@ class Identifier:
 
     def add(self, user_id: str, embeddings: np.ndarray) -> None:
         """Enrol (or replace) ``user_id`` with one embedding (D,) or several (k, D)."""
-        check_user_id(user_id)
+        user_id = check_user_id(user_id)
         emb = np.asarray(embeddings, dtype=np.float32)
         if emb.ndim == 1:
             emb = emb[None, :]
@@ -92,7 +92,7 @@ class Identifier:
 
     def remove(self, user_id: str) -> bool:
         """Forget a user; True if they were enrolled."""
-        found = self._rows.pop(user_id, None) is not None
+        found = self._rows.pop(check_user_id(user_id), None) is not None
         self._matrix = None if found else self._matrix
         return found
 

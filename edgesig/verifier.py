@@ -143,7 +143,7 @@ class Verifier:
         references remain, or the set as a whole is far more spread out than any genuine
         writer's, EnrollmentError says which references to capture again.
         """
-        check_user_id(user_id)
+        user_id = check_user_id(user_id)
         samples = _check_samples(pens, PenStream, "PenStream")
         fingerprints = [fingerprint(p) for p in samples]
         for i, pen in enumerate(samples):
@@ -170,7 +170,7 @@ class Verifier:
         Each image goes through the offline pipeline (sheet, clean-up, crop,
         normalisation); an image without a signature raises ImageError naming it.
         """
-        check_user_id(user_id)
+        user_id = check_user_id(user_id)
         samples = _check_samples(images, object, "image")
         return self._enroll(user_id, [self.engine(self.image_engine_name)], samples, {}, "image")
 
@@ -220,7 +220,7 @@ class Verifier:
         has already computed it (see :class:`edgesig.capture.session.Session`).
         """
         start = time.perf_counter()
-        check_user_id(user_id)
+        user_id = check_user_id(user_id)
         if not isinstance(pen, PenStream):
             raise InvalidInputError(f"verify_stroke needs a PenStream, got {type(pen).__name__}; "
                                     "build one with PenStream.from_arrays or edgesig.load_pen")
@@ -266,7 +266,7 @@ class Verifier:
         adaptation or a re-enrolment may replace in the store afterwards).
         """
         start = time.perf_counter()
-        check_user_id(user_id)
+        user_id = check_user_id(user_id)
         engine = self.engine(self.image_engine_name)
         if template is None:
             template = self.store.get(user_id, engine.name)
@@ -291,7 +291,7 @@ class Verifier:
 
     def revert_adaptation(self, user_id: str) -> int:
         """Restore ``user_id``'s templates as enrolled; returns how many adapted references went."""
-        check_user_id(user_id)
+        user_id = check_user_id(user_id)
         removed = 0
         for name in self.store.engines(user_id):
             template = self.store.get(user_id, name)
@@ -367,7 +367,7 @@ class Verifier:
 
     def delete(self, user_id: str) -> int:
         """Forget a user everywhere; returns the number of templates removed."""
-        check_user_id(user_id)
+        user_id = check_user_id(user_id)
         self.replay_guard.forget(user_id)  # before the store: a replay record still to be written goes too
         removed = self.store.delete(user_id)
         self._identifiers.clear()

@@ -73,7 +73,7 @@ class Session:
             if not value > 0:
                 raise InvalidInputError(f"{name} must be positive, got {value}")
         self.verifier = verifier
-        self.user_id = user_id
+        self.user_id = check_user_id(user_id)
         self.pen_up_timeout_ms = float(pen_up_timeout_ms)
         self.inactivity_timeout_ms = float(inactivity_timeout_ms)
         self.device = device or DeviceInfo(name="stream")
@@ -83,8 +83,8 @@ class Session:
         self.engine = verifier.engine(verifier.engine_name)
         # UnknownUserError now, not at the end; a user enrolled only from pads without
         # pressure has only the pressure-free variant's template, which verify_stroke uses
-        if not set(verifier.pen_engines()) & set(verifier.store.engines(check_user_id(user_id))):
-            raise UnknownUserError.not_enrolled(user_id, self.engine.name)
+        if not set(verifier.pen_engines()) & set(verifier.store.engines(self.user_id)):
+            raise UnknownUserError.not_enrolled(self.user_id, self.engine.name)
         self._nonce: bytes | None = None
         self._sequence: int | None = None
         self.result: VerifyResult | None = None

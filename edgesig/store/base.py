@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import time
+import unicodedata
 from pathlib import Path
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Protocol, runtime_checkable
@@ -19,6 +20,8 @@ from edgesig.errors import InvalidInputError, StoreError
 
 #: Bumped when the serialised layout of a Template changes.
 TEMPLATE_FORMAT = 1
+#: Longest user id (characters, in NFC).
+MAX_USER_ID = 256
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,11 +124,46 @@ class TemplateStore(Protocol):
 
 
 def check_user_id(user_id: Any) -> str:
-    """User ids are non-empty strings of printable characters, at most 256 long."""
-    if not isinstance(user_id, str) or not user_id or len(user_id) > 256 or not user_id.isprintable():
-        raise InvalidInputError(f"user id must be a non-empty printable string of at most 256 "
-                                f"characters, got {user_id!r:.80}")
+    """The user id in Unicode NFC, which every entry point uses from then on; InvalidInputError
+    unless it is a non-empty string of printable characters, at most 256 long in NFC.
+
+    "José" typed with a combining accent (NFD: macOS file names, some keyboards and web
+    forms) and precomposed (NFC) look the same and are one user, not two enrolments of
+    which each form finds only its own.
+    """
+    if not isinstance(user_id, str) or not user_id:
+        raise InvalidInputError(f"user id must be a non-empty string, got {user_id!r:.80}")
+    bad = next((c for c in user_id if not c.isprintable()), None)
+    if bad is not None:
+        raise InvalidInputError(f"user id {user_id!r:.80} contains the control or unprintable character "
+                                f"{bad!r} (U+{ord(bad):04X}); remove it (a pasted tab or line end?)")
+    user_id = unicodedata.normalize("NFC", user_id)
+    if len(user_id) > MAX_USER_ID:
+        raise InvalidInputError(f"user id must be at most {MAX_USER_ID} characters, got {len(user_id)}")
     return user_id
+
+
+def check_name(what: str, value: Any) -> str:
+    """An engine name: a non-empty printable string of at most 128 characters."""
+    if not isinstance(value, str) or not value or len(value) > 128 or not value.isprintable():
+        raise InvalidInputError(f"{what} must be a non-empty printable string of at most 128 characters, "
+                                f"got {value!r:.80}")
+    return value
+
+
+def checked_template(template: Any) -> Template:
+    """``template`` as a store keeps it (its user id in NFC), or InvalidInputError for a
+    record no store can keep."""
+    if not isinstance(template, Template):
+        raise InvalidInputError(f"put() takes a Template, got {type(template).__name__}")
+    user_id = check_user_id(template.user_id)
+    check_name("engine", template.engine)
+    if not isinstance(template.model_version, str) or len(template.model_version) > 128:
+        raise InvalidInputError(f"model_version must be a string of at most 128 characters, "
+                                f"got {template.model_version!r:.80}")
+    if not isinstance(template.version, int) or isinstance(template.version, bool) or not 0 <= template.version < 2 ** 62:
+        raise InvalidInputError(f"template version must be a non-negative integer, got {template.version!r:.40}")
+    return template if user_id == template.user_id else replace(template, user_id=user_id)
 
 
 def iter_records(store: TemplateStore) -> Iterable[Template]:

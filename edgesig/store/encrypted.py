@@ -54,6 +54,7 @@ import secrets
 import sqlite3
 import threading
 import time
+import unicodedata
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -66,7 +67,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from edgesig.errors import (InvalidInputError, StoreError, TemplateIntegrityError, UnknownUserError,
                             WrongKeyError)
 from edgesig.store.backup import read_backup, write_atomically, write_backup
-from edgesig.store.base import Template, check_file_path, check_user_id
+from edgesig.store.base import Template, check_file_path, check_name, check_user_id, checked_template
 from edgesig.store.keys import KDF_META, derive_subkey, resolve_key
 
 STORE_FORMAT = "edgesig-encrypted-store"
@@ -74,6 +75,8 @@ STORE_FORMAT = "edgesig-encrypted-store"
 COUNTER_SUFFIX = ".counter"
 #: meta entry present once the store keeps a counter file.
 COUNTER_META = "counter_file"
+#: meta entry present once every stored user id is in NFC (see check_user_id).
+NFC_META = "user_ids_nfc"
 SCHEMA_VERSION = 2
 DEFAULT_TIMEOUT_S = 10.0
 _CHECK_TEXT = b"edgesig store key check"
@@ -212,6 +215,11 @@ class EncryptedStore:
                     _set_meta(conn, {COUNTER_META: "1"})
                 # under the write lock: no commit lands between reading the two counters
                 self._check_counter_file(accept_lost_writes or legacy)
+                renames = {} if meta.get(NFC_META) else self._unnormalised_users(conn)
+                if not renames:
+                    _set_meta(conn, {NFC_META: "1"})
+            if renames:
+                self._write(self._normalise_user_ids)
         except BaseException:
             self.close()
             raise
@@ -228,14 +236,12 @@ class EncryptedStore:
 
     def put_many(self, templates: Iterable[Template]) -> None:
         """Insert or replace several records in one transaction: all of them or none."""
-        templates = list(templates)
-        for template in templates:
-            _check_template(template)
+        templates = [checked_template(t) for t in templates]
         self._write(lambda conn, state: self._write_records(conn, templates, self._keys, state))
 
     def get(self, user_id: str, engine: str) -> Template:
-        check_user_id(user_id)
-        _check_name("engine", engine)
+        user_id = check_user_id(user_id)
+        check_name("engine", engine)
         with self._txn() as conn:
             self._sync(conn)
             template = self._read_record(conn, self._keys.uid_hash(user_id), engine)
@@ -247,7 +253,7 @@ class EncryptedStore:
 
     def delete(self, user_id: str) -> int:
         """Remove every record of the user (freed pages are zeroed); returns how many."""
-        check_user_id(user_id)
+        user_id = check_user_id(user_id)
         removed = self._write(lambda conn, state: self._delete_rows(conn, self._keys.uid_hash(user_id), state))
         self._checkpoint()
         return removed
@@ -266,7 +272,7 @@ class EncryptedStore:
         return sorted(names)
 
     def engines(self, user_id: str) -> list[str]:
-        check_user_id(user_id)
+        user_id = check_user_id(user_id)
         with self._txn() as conn:
             self._sync(conn)
             uid_hash = self._keys.uid_hash(user_id)
@@ -450,6 +456,33 @@ class EncryptedStore:
                                          "Restore the store from a backup (import_backup)")
         self._state = _State(tags, counter, digest, mac)
 
+    # -- user ids from before NFC ------------------------------------------------------
+    def _unnormalised_users(self, conn: sqlite3.Connection) -> dict[bytes, str]:
+        """The uid hashes of stored ids that are not in NFC (written before check_user_id
+        normalised), each with its NFC form."""
+        ids = {h: self._keys.open_uid(box, h) for h, box in conn.execute("SELECT uid_hash, uid_box FROM records")}
+        return {h: nfc for h, uid in ids.items() if (nfc := unicodedata.normalize("NFC", uid)) != uid}
+
+    def _normalise_user_ids(self, conn: sqlite3.Connection, state: _State) -> tuple[_State, None]:
+        """Re-key every record of a non-NFC user id under its NFC form, so the users of a
+        store written before ids were normalised are found again. Where both forms were
+        enrolled (one person, two enrolments), each engine keeps the later-updated record."""
+        chosen: dict[tuple[str, str], Template] = {}
+        for old_hash, user_id in self._unnormalised_users(conn).items():
+            new_hash = self._keys.uid_hash(user_id)
+            for h, engine in sorted(state.tags):
+                if h != old_hash:
+                    continue
+                candidates = [self._read_record(conn, h, engine), chosen.get((user_id, engine))]
+                if (new_hash, engine) in state.tags:
+                    candidates.append(self._read_record(conn, new_hash, engine))
+                chosen[(user_id, engine)] = max((c for c in candidates if c is not None), key=lambda t: t.updated_at)
+            state, _ = self._delete_rows(conn, old_hash, state)
+        state, _ = self._write_records(conn, [replace(t, user_id=u) for (u, _), t in chosen.items()], self._keys,
+                                       state)
+        _set_meta(conn, {NFC_META: "1"})
+        return state, None
+
     # -- records ---------------------------------------------------------------------
     def _read_record(self, conn: sqlite3.Connection, uid_hash: bytes, engine: str) -> Template | None:
         found = conn.execute(f"SELECT {_ROW_COLUMNS}, blob FROM records WHERE uid_hash = ? AND engine = ?",
@@ -601,7 +634,7 @@ def _initialise(conn: sqlite3.Connection, key: Any) -> _Keys:
     _set_meta(conn, {**meta, "format": STORE_FORMAT, "schema_version": str(SCHEMA_VERSION),
                      "store_id": keys.store_id.hex(), "created_at": repr(time.time()),
                      "key_check": keys.check_value(), "counter": "0", "state_mac": keys.state_mac(0, 0),
-                     COUNTER_META: "1"})
+                     COUNTER_META: "1", NFC_META: "1"})
     return keys
 
 
@@ -678,22 +711,3 @@ def _read_meta(conn: sqlite3.Connection) -> dict[str, str] | None:
 def _set_meta(conn: sqlite3.Connection, values: dict[str, str]) -> None:
     conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
                      "value = excluded.value", list(values.items()))
-
-
-def _check_name(what: str, value: Any) -> str:
-    if not isinstance(value, str) or not value or len(value) > 128 or not value.isprintable():
-        raise InvalidInputError(f"{what} must be a non-empty printable string of at most 128 characters, "
-                                f"got {value!r:.80}")
-    return value
-
-
-def _check_template(template: Any) -> None:
-    if not isinstance(template, Template):
-        raise InvalidInputError(f"put() takes a Template, got {type(template).__name__}")
-    check_user_id(template.user_id)
-    _check_name("engine", template.engine)
-    if not isinstance(template.model_version, str) or len(template.model_version) > 128:
-        raise InvalidInputError(f"model_version must be a string of at most 128 characters, "
-                                f"got {template.model_version!r:.80}")
-    if not isinstance(template.version, int) or isinstance(template.version, bool) or not 0 <= template.version < 2 ** 62:
-        raise InvalidInputError(f"template version must be a non-negative integer, got {template.version!r:.40}")

@@ -5,7 +5,7 @@ import threading
 from typing import Iterable
 
 from edgesig.errors import UnknownUserError
-from edgesig.store.base import Template, check_user_id
+from edgesig.store.base import Template, check_user_id, checked_template
 
 
 class MemoryStore:
@@ -20,14 +20,12 @@ class MemoryStore:
 
     def put_many(self, templates: Iterable[Template]) -> None:
         """Store several records at once: all of them or, on a bad one, none."""
-        templates = list(templates)
-        for template in templates:
-            check_user_id(template.user_id)
+        templates = [checked_template(t) for t in templates]
         with self._lock:
             self._records.update({(t.user_id, t.engine): t for t in templates})
 
     def get(self, user_id: str, engine: str) -> Template:
-        check_user_id(user_id)
+        user_id = check_user_id(user_id)
         with self._lock:
             record = self._records.get((user_id, engine))
         if record is None:
@@ -35,7 +33,7 @@ class MemoryStore:
         return record
 
     def delete(self, user_id: str) -> int:
-        check_user_id(user_id)
+        user_id = check_user_id(user_id)
         with self._lock:
             keys = [k for k in self._records if k[0] == user_id]
             for key in keys:
@@ -47,5 +45,6 @@ class MemoryStore:
             return sorted({u for u, _ in self._records})
 
     def engines(self, user_id: str) -> list[str]:
+        user_id = check_user_id(user_id)
         with self._lock:
             return sorted(e for u, e in self._records if u == user_id)
