@@ -74,19 +74,20 @@ def path_entry(entry: ModelEntry) -> ModelEntry:
     return replace(entry, params={**entry.params, "path": list(PATH_STATS[1:])})
 
 
-def keep(rows: dict[str, TermRows], terms: Sequence[str]) -> dict[str, TermRows]:
-    """``rows`` without the path terms other than ``terms``."""
+def keep(rows: dict[str, TermRows], terms: Sequence[str], prefix: str = "path.") -> dict[str, TermRows]:
+    """``rows`` without the terms named ``prefix...`` other than ``terms``."""
     out = {}
     for name, r in rows.items():
-        cols = [i for i, n in enumerate(r.names) if not n.startswith("path.") or n in terms]
+        cols = [i for i, n in enumerate(r.names) if not n.startswith(prefix) or n in terms]
         out[name] = TermRows(tuple(r.names[i] for i in cols),
                              [replace(u, genuine=u.genuine[:, cols], forgery=u.forgery[:, cols]) for u in r.users])
     return out
 
 
-def winner(figs: dict[str, dict[str, np.ndarray]]) -> tuple[dict[str, str], str | None]:
+def winner(figs: dict[str, dict[str, np.ndarray]],
+           names: Sequence[str] = tuple(CANDIDATES)) -> tuple[dict[str, str], str | None]:
     """Each candidate's sets better / worse, and the winner by ``verdict`` (None: none wins)."""
-    verdicts = {n: verdict(figs[n], figs[SHIPPED]) for n in CANDIDATES}
+    verdicts = {n: verdict(figs[n], figs[SHIPPED]) for n in names}
     wins = [n for n, (_, won) in verdicts.items() if won]
     return ({n: v[0] for n, v in verdicts.items()},
             min(wins, key=lambda n: figs[n]["left_out"].mean(), default=None))

@@ -23,11 +23,12 @@ from edgesig.errors import InvalidInputError
 from edgesig.eval.protocols import Report, UserRows, UserSamples, UserScores, protocol_rows
 
 #: Term families a choice may combine: fixed names, or every term with the prefix
-#: (``path.``: the warping path's statistics, ``benchmarks/online_path.py``; an engine that
+#: (``path.``: the warping path's statistics, ``benchmarks/online_path.py``; ``sm.``: the
+#: stability-modulated alignment's, ``benchmarks/online_stability.py``; an engine that
 #: computes none gives none).
 FAMILIES: dict[str, tuple[str, ...] | str] = {
     "pair": ("min", "mean"), "all": TERMS, "global": "global.", "signed": "signed.", "spread": "spread.",
-    "ext": "ext.", "ext_signed": "ext_signed.", "path": "path."}
+    "ext": "ext.", "ext_signed": "ext_signed.", "path": "path.", "sm": "sm."}
 #: Prefixes of the extended global features' terms (``DtwEngine`` with ``global.extended``).
 EXTENDED_PREFIXES = ("ext.", "ext_signed.")
 #: The families tried, simplest first (a tie keeps the simpler). The extended global

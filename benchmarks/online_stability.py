@@ -1,0 +1,288 @@
+"""Should a query's deviations weigh more where the writer's own signatures are stable?
+
+Parziale, Diaz, Ferrer & Marcelli (SM-DTW, Pattern Recognition Letters 2019): a writer's
+signatures have stable regions, which every genuine execution reproduces, and unstable
+ones; a forger's deviations in the stable regions tell more than in the others. The DTW
+engines weigh every part of the alignment alike. Here the references alone (enrolment
+data, never a query) say which of each reference's rows are stable:
+
+- each reference is aligned to each of the four others by the engine's own DTW (same
+  features, band, local distances and ties; ``_aligned`` keeps each cell's step and
+  ``_traced`` reads the path back: 20 alignments at enrolment);
+- a reference row is a *direct match* in one alignment if the path holds it in exactly one
+  cell whose other row the path holds in no other cell (matched one-to-one);
+- its stability is the share of the four alignments in which it is a direct match, in
+  [0, 1] (a reference with no direct match at all gets stability 1 everywhere: no row is
+  preferred).
+
+Each query–reference alignment then gives (the reference's rows are the alignment's
+columns):
+
+- ``sm.stable``: along the usual optimal path (the engine's, unweighted), the local costs'
+  mean weighted by the stability of the reference row each cell reaches: how far the query
+  is where the writer is consistent (a term the path pass could carry, as
+  ``dtw_path_to_many`` carries its statistics);
+- ``sm.distance``: the stability-modulated DTW distance, the recurrence run on local costs
+  multiplied by 0.5 + the reference row's stability (stable rows count up to three times
+  unstable ones, no row counts nothing, so the path cannot slide for free through an
+  unstable part), divided by the path's length: a second DTW pass per reference.
+
+Like the distances and ``path.<stat>``, each is read against the references' own: the
+query's mean over the five references divided by the references' mean among themselves
+(each reference aligned as the query to each other, that other's stabilities weighting;
+``ReferenceStats``'s ``mean`` of that matrix), stored at enrolment in an engine. Everything
+else is the installed entry's, bit for bit (its terms come from ``DtwEngine.terms``).
+
+Candidates, fixed before any figure of theirs was seen: ``stable`` (``sm.stable``),
+``smdtw`` (``sm.distance``) and ``both``. Each is judged with the decision chosen as shipped
+(``choose_combiner(select="lodo")`` and ``earned``, per fold, threshold from the fold's
+validation writers; ``benchmarks.online_channels.evaluate``) on the shipped entry's grid
+plus each of its family sets with the ``sm`` family added (``edgesig.eval.combiner
+.FAMILIES``); the shipped entry on its own grid (``dtw-nopressure``: with its path terms).
+
+The rule, written before any candidate figure (validation writers only), is
+``benchmarks/online_channels.py``'s, unchanged (its ``verdict``): a candidate wins only if
+its left-out criterion (mean over sets of the left-out validation EER of the chosen grid
+point) and its mean in-domain validation EER are both lower than the shipped entry's, on
+fold 0 and as four-fold means, and its in-domain validation EER is better on more sets than
+worse, on fold 0 and on the four-fold means. Of several winners, the one with the lowest
+four-fold criterion. Judged separately for ``dtw`` (Task 2, SUSig, MCYT) and for
+``dtw-nopressure`` (the four sets). Test writers are printed after the choice, for the
+report only: four-fold test means, fold-0 test EER with 95 % writer interval, FAR / FRR at
+the fold-0 threshold, AUC.
+
+    PYTHONPATH=. python benchmarks/online_stability.py --variant dtw --out build/online/stability_dtw.json
+    PYTHONPATH=. python benchmarks/online_stability.py --variant dtw-nopressure \\
+        --out build/online/stability_dtw-nopressure.json
+    PYTHONPATH=. python benchmarks/online_stability.py --variant dtw --time   # cost, 1000-point pen
+"""
+from __future__ import annotations
+
+import json
+import timeit
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+import numba as nb
+import numpy as np
+
+from benchmarks.online_channels import SHIPPED, evaluate, figures, summary
+from benchmarks.online_combiner import VARIANTS
+from benchmarks.online_metric import cached, scored
+from benchmarks.online_path import keep, winner
+from benchmarks.online_resample import record_lines
+from edgesig.decision import ReferenceStats
+from edgesig.engines.dtw import DtwEngine
+from edgesig.eval.combiner import CombinerChoice, default_grid
+from edgesig.eval.datasets import FOLDS
+from edgesig.eval.protocols import load_set
+from edgesig.features.dtw import _bounds, _buffers, _costs, _padded
+from edgesig.runtime import Manifest
+
+#: Each candidate's terms.
+CANDIDATES = {"stable": ("sm.stable",), "smdtw": ("sm.distance",), "both": ("sm.stable", "sm.distance")}
+#: SM-DTW's local-cost weight is this plus the reference row's stability.
+FLOOR = 0.5
+
+
+@nb.njit(cache=True, nogil=True)
+def _aligned(a: np.ndarray, b: np.ndarray, band: float, weight: np.ndarray) -> np.ndarray:
+    """Each cell's chosen step (0 diagonal, 1 up, 2 left) of the banded DTW of ``a`` against
+    ``b`` on local costs ``weight[j] * |a[i] - b[j]|``: ``_dtw``'s band, local distances and
+    ties (diagonal, up, left), so with unit weights the engine's own path."""
+    n, m = a.shape[0], b.shape[0]
+    bt, row, _, width = _buffers(b, band, n)
+    cost = np.full((n + 1, m + 1), np.inf)
+    cost[0, 0] = 0.0
+    step = np.zeros((n + 1, m + 1), np.int8)
+    ratio = m / n
+    for i in range(1, n + 1):
+        lo, hi = _bounds(i, ratio, width, m)
+        _costs(a[i - 1], b, bt, lo, hi, row)
+        for j in range(lo, hi + 1):
+            best, k = cost[i - 1, j - 1], 0
+            if cost[i - 1, j] < best:
+                best, k = cost[i - 1, j], 1
+            if cost[i, j - 1] < best:
+                best, k = cost[i, j - 1], 2
+            cost[i, j] = best + weight[j - 1] * row[j]
+            step[i, j] = k
+    return step
+
+
+@nb.njit(cache=True, nogil=True)
+def _traced(step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The path's (rows, columns), 0-based, first cell first, read back from ``step``."""
+    i, j = step.shape[0] - 1, step.shape[1] - 1
+    rows, cols = np.empty(i + j, np.int64), np.empty(i + j, np.int64)
+    k = 0
+    while i > 0 and j > 0:
+        rows[k], cols[k] = i - 1, j - 1
+        k += 1
+        s = step[i, j]
+        if s != 2:
+            i -= 1
+        if s != 1:
+            j -= 1
+    return rows[:k][::-1].copy(), cols[:k][::-1].copy()
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """One alignment: the path's cells and the local cost of each."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    costs: np.ndarray
+
+
+def align(a: np.ndarray, b: np.ndarray, band: float, weight: np.ndarray | None = None) -> Alignment:
+    """The DTW path of ``a`` against ``b`` (float64 feature rows) on local costs weighted per
+    row of ``b`` (unit weights: the engine's path), with each cell's unweighted local cost."""
+    a, b = _padded(a), _padded(b)
+    rows, cols = _traced(_aligned(a, b, band, np.ones(len(b)) if weight is None else weight))
+    return Alignment(rows, cols, np.sqrt(((a[rows] - b[cols]) ** 2).sum(axis=1)))
+
+
+def direct(path: Alignment, n: int, m: int) -> np.ndarray:
+    """Per row of ``b`` (the columns), whether the path matches it one-to-one."""
+    per_row, per_col = np.bincount(path.rows, minlength=n), np.bincount(path.cols, minlength=m)
+    one = (per_row[path.rows] == 1) & (per_col[path.cols] == 1)
+    out = np.zeros(m, dtype=bool)
+    out[path.cols[one]] = True
+    return out
+
+
+def stability(refs: Sequence[np.ndarray], band: float) -> list[np.ndarray]:
+    """Per reference, each row's share of the other references that match it one-to-one
+    (all ones for a reference no other matches anywhere)."""
+    out = []
+    for k, r in enumerate(refs):
+        share = np.mean([direct(align(o, r, band), len(o), len(r)) for i, o in enumerate(refs) if i != k], axis=0)
+        out.append(share if share.any() else np.ones(len(r)))
+    return out
+
+
+def pair_terms(query: np.ndarray, ref: np.ndarray, stable: np.ndarray, band: float) -> tuple[float, float]:
+    """``sm.stable`` and ``sm.distance`` of one query against one reference (before the
+    references' own values divide them)."""
+    usual = align(query, ref, band)
+    w = stable[usual.cols]
+    weight = FLOOR + stable
+    modulated = align(query, ref, band, weight)
+    return (float((w * usual.costs).sum() / w.sum()),
+            float((weight[modulated.cols] * modulated.costs).sum() / len(modulated.rows)))
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """What enrolment would keep: the references' stabilities and their own mean terms."""
+
+    stable: list[np.ndarray]
+    own: np.ndarray
+
+
+class StabilityEngine(DtwEngine):
+    """The installed engine with the ``sm.`` terms beside its own (the benchmark's scorer).
+
+    The protocol hands the same reference list to every query of a writer, so what depends on
+    the references alone (stabilities, their own terms, the entry's own ``path`` terms) is
+    computed once per list."""
+
+    _memo: tuple[Any, Enrolled, dict[str, float]] | None = None
+
+    def enrolled(self, references: Sequence[np.ndarray]) -> tuple[Enrolled, dict[str, float]]:
+        if self._memo is None or self._memo[0] is not references:
+            refs = self._rows(references)
+            stable = stability(refs, self.band)
+            own = np.array([[pair_terms(q, r, s, self.band) if i != k else (0.0, 0.0)
+                             for k, (r, s) in enumerate(zip(refs, stable))] for i, q in enumerate(refs)])
+            means = np.array([ReferenceStats.from_matrix(own[:, :, t]).d_mean for t in range(2)])
+            self._memo = (references, Enrolled(stable, means), super().reference_terms(references))
+        return self._memo[1], self._memo[2]
+
+    def reference_terms(self, references: Sequence[np.ndarray]) -> dict[str, float]:
+        return self.enrolled(references)[1]
+
+    def terms(self, query: np.ndarray, references: Sequence[np.ndarray],
+              stats: ReferenceStats | None = None, paths: np.ndarray | None = None) -> dict[str, float]:
+        values = super().terms(query, references, stats, paths)
+        enrolled, _ = self.enrolled(references)
+        q = self._rows([query])[0]
+        mine = np.mean([pair_terms(q, r, s, self.band) for r, s in zip(self._rows(references), enrolled.stable)],
+                       axis=0)
+        values.update({"sm.stable": float(mine[0] / enrolled.own[0]),
+                       "sm.distance": float(mine[1] / enrolled.own[1])})
+        return values
+
+    def _rows(self, prepared: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(p[self.header:], dtype=np.float64) for p in prepared]
+
+
+def with_sm(grid: list[CombinerChoice]) -> list[CombinerChoice]:
+    """``grid`` and each of its points with the ``sm`` family added."""
+    return grid + [CombinerChoice((*c.families, "sm"), c.log, c.l2) for c in grid]
+
+
+def sm_cost(variant: str, rounds: int = 15, number: int = 10) -> dict[str, float]:
+    """Milliseconds (median over ``rounds`` alternating rounds of ``number`` calls), the
+    bench's 1000-point pen against five references (``edgesig.bench.inputs.pen_set``): the
+    installed entry's ``distances``; the five SM-DTW forward passes (``_aligned``, the
+    verification's extra work for ``sm.distance``; this full-matrix kernel with its step
+    matrix is an upper bound of a banded two-row one); and the enrolment's stabilities."""
+    from edgesig.bench.inputs import pen_set
+    engine = StabilityEngine(Manifest().get(variant))
+    pens = pen_set(1000, 0)
+    prepared, query = [engine.prepare(p) for p in pens.references], engine.prepare(pens.queries[0])
+    refs, q = [_padded(r) for r in engine._rows(prepared)], _padded(engine._rows([query])[0])
+    weights = [FLOOR + s for s in stability(engine._rows(prepared), engine.band)]
+    calls = {"distances": lambda: engine.distances(query, prepared),
+             "smdtw": lambda: [_aligned(q, r, engine.band, w) for r, w in zip(refs, weights)],
+             "stability": lambda: stability(engine._rows(prepared), engine.band)}
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            times[name].append(timeit.timeit(call, number=number) / number * 1e3)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+@click.command()
+@click.option("--variant", type=click.Choice(list(VARIANTS)), default="dtw", show_default=True)
+@click.option("--cache", default="build/online/stability", show_default=True,
+              help="folder for the scored term rows (the DTW work)")
+@click.option("--out", default="build/online/stability.json", show_default=True)
+@click.option("--score-only", is_flag=True, help="score and cache the rows, evaluate nothing")
+@click.option("--time", "time_only", is_flag=True, help="only time the SM-DTW pass against the distances")
+def main(variant: str, cache: str, out: str, score_only: bool, time_only: bool) -> None:
+    if time_only:
+        click.echo(f"{variant}, 1000-point pen, 5 references, ms (median): " + ", ".join(
+            f"{k} {v:.2f}" for k, v in sm_cost(variant).items()))
+        return
+    sets = VARIANTS[variant]
+    entry = Manifest().get(variant)
+    users = {name: [u for part in ("train", "val", "test") for u in load_set(name, part)] for name in sets}
+    rows = cached(Path(cache) / f"{variant}-{entry.version}.pkl", lambda: scored(StabilityEngine(entry), users))
+    if score_only:
+        return
+    grid = default_grid(path=bool(entry.params.get("path")))
+    result = {SHIPPED: evaluate([keep(rows, (), "sm.")] * FOLDS, sets, grid)}
+    click.echo(f"{variant} {SHIPPED}: evaluated", err=True)
+    for name, terms in CANDIDATES.items():
+        result[name] = evaluate([keep(rows, terms, "sm.")] * FOLDS, sets, with_sm(grid))
+        click.echo(f"{variant} {name}: evaluated", err=True)
+    figs = {n: figures(res, sets) for n, res in result.items()}
+    better, chosen = winner(figs, tuple(CANDIDATES))
+    lines = summary(variant, result, sets) + [f"winner: {chosen or 'none (' + variant + ' ' + entry.version + ' stays)'}"]
+    lines += record_lines(result, sets, {})
+    for line in lines:
+        click.echo(line)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps({"variant": variant, "version": entry.version, "sets": sets,
+                                     "candidates": CANDIDATES, "floor": FLOOR, "better_worse": better,
+                                     "winner": chosen, "result": result}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
