@@ -78,7 +78,7 @@ from edgesig.engines.dtw import DtwEngine
 from edgesig.eval.combiner import CombinerChoice, default_grid
 from edgesig.eval.datasets import FOLDS
 from edgesig.eval.protocols import load_set
-from edgesig.features.dtw import _bounds, _buffers, _costs, _padded
+from edgesig.features.dtw import _bounds, _buffers, _costs, _padded, dtw_path_to_many, dtw_to_many
 from edgesig.runtime import Manifest
 
 #: Each candidate's terms.
@@ -228,19 +228,31 @@ def with_sm(grid: list[CombinerChoice]) -> list[CombinerChoice]:
 
 def sm_cost(variant: str, rounds: int = 15, number: int = 10) -> dict[str, float]:
     """Milliseconds (median over ``rounds`` alternating rounds of ``number`` calls), the
-    bench's 1000-point pen against five references (``edgesig.bench.inputs.pen_set``): the
-    installed entry's ``distances``; the five SM-DTW forward passes (``_aligned``, the
-    verification's extra work for ``sm.distance``; this full-matrix kernel with its step
-    matrix is an upper bound of a banded two-row one); and the enrolment's stabilities."""
+    bench's 1000-point pen against five references (``edgesig.bench.inputs.pen_set``):
+    ``verify``, the installed entry's ``prepare`` and ``compare`` of the query; its
+    ``distances`` pass (``dtw_to_many``) and the ``path`` pass (``dtw_path_to_many``) alone;
+    ``smdtw-kernel``, this benchmark's five SM-DTW passes (full matrix, step matrix kept:
+    more than a runtime two-row pass would cost); ``stability``, the enrolment's 20
+    alignments with traceback. A runtime SM-DTW pass is the distance pass with its local
+    costs scaled by the row weights, so ``smdtw`` would cost about ``verify + distances``
+    and ``both`` (its ``sm.stable`` carried by the path pass, whose first column gives the
+    distances) about ``verify + path``."""
     from edgesig.bench.inputs import pen_set
-    engine = StabilityEngine(Manifest().get(variant))
+    engine = DtwEngine(Manifest().get(variant))
     pens = pen_set(1000, 0)
-    prepared, query = [engine.prepare(p) for p in pens.references], engine.prepare(pens.queries[0])
-    refs, q = [_padded(r) for r in engine._rows(prepared)], _padded(engine._rows([query])[0])
-    weights = [FLOOR + s for s in stability(engine._rows(prepared), engine.band)]
-    calls = {"distances": lambda: engine.distances(query, prepared),
-             "smdtw": lambda: [_aligned(q, r, engine.band, w) for r, w in zip(refs, weights)],
-             "stability": lambda: stability(engine._rows(prepared), engine.band)}
+    prepared = [engine.prepare(p) for p in pens.references]
+    stats = engine.reference_stats(prepared)
+    refs = [np.asarray(r[engine.header:], dtype=np.float64) for r in prepared]
+    weights = [FLOOR + s for s in stability(refs, engine.band)]
+    padded = [_padded(r) for r in refs]
+
+    query = engine.prepare(pens.queries[0])
+    q = np.asarray(query[engine.header:], dtype=np.float64)
+    calls = {"verify": lambda: engine.compare(engine.prepare(pens.queries[0]), prepared, stats),
+             "distances": lambda: dtw_to_many(q, refs, engine.band),
+             "path": lambda: dtw_path_to_many(q, refs, engine.band),
+             "smdtw-kernel": lambda: [_aligned(_padded(q), r, engine.band, w) for r, w in zip(padded, weights)],
+             "stability": lambda: stability(refs, engine.band)}
     times: dict[str, list[float]] = {k: [] for k in calls}
     for _ in range(rounds):
         for name, call in calls.items():
@@ -274,7 +286,8 @@ def main(variant: str, cache: str, out: str, score_only: bool, time_only: bool) 
         click.echo(f"{variant} {name}: evaluated", err=True)
     figs = {n: figures(res, sets) for n, res in result.items()}
     better, chosen = winner(figs, tuple(CANDIDATES))
-    lines = summary(variant, result, sets) + [f"winner: {chosen or 'none (' + variant + ' ' + entry.version + ' stays)'}"]
+    stays = f"none ({variant} {entry.version} stays)"
+    lines = summary(variant, result, sets) + [f"winner: {chosen or stays}"]
     lines += record_lines(result, sets, {})
     for line in lines:
         click.echo(line)
