@@ -112,6 +112,121 @@ def ship(work: str, fold: int, threads: int, models_dir: str | None, version: st
         params={"target": "sdinet"}, sizes={"fp32_bytes": info32["file_bytes"], "int8_bytes": info8["file_bytes"]})
 
 
+CROSSWRITER_WORK = "build/offline_crosswriter_pool"
+
+
+@pool.command("crosswriter")
+@click.option("--sets", default="cedar,svc2004-task2,svc2004-task1", show_default=True,
+              help="comma-separated sets whose training writers it learns from")
+@click.option("--fold", default=0, show_default=True)
+@click.option("--steps", default=1600, show_default=True)
+@click.option("--batch", default=24, show_default=True)
+@click.option("--lr", default=1e-3, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--input-pool", default=4, show_default=True,
+              help="in-model average pool of the 224x224 input (1.0.0: 2; 4 costs about half a step)")
+@click.option("--levels", default="1,7", show_default=True, help="SPP grid sizes; each divides the final map")
+@click.option("--eval-every", default=400, show_default=True,
+              help="steps between validation points of the learning curve (the training sets' writers)")
+@click.option("--threads", default=1, show_default=True)
+@click.option("--work", default=CROSSWRITER_WORK, show_default=True)
+@run_options
+def crosswriter(sets: str, fold: int, steps: int, batch: int, lr: float, seed: int, input_pool: int, levels: str,
+                eval_every: int, threads: int, work: str) -> None:
+    """Train the cross-writer network on the fold's training writers of --sets (crosswriter-normalised pool).
+
+    Writes fold<k>.pt (the last step's model), fold<k>.json and the learning curve
+    (curve.json, curve.png) in --work; ``ship-crosswriter`` measures and installs it.
+    """
+    import torch
+    from export import checkpoint
+    from export.offline.crosswriter import CrossWriterConfig
+    from export.offline.crosswriter_pool import ValidationCurve
+    from export.offline.crosswriter_train import TrainConfig, fit
+    from export.offline.pool import held_out, train_writers
+    torch.set_num_threads(threads)
+    names = sets.split(",")
+    try:
+        net = CrossWriterConfig(pool=input_pool, levels=tuple(int(v) for v in levels.split(",")))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    cfg = TrainConfig(steps=steps, batch=batch, lr=lr, seed=seed + fold, net=net)
+    train = train_writers(names, fold, "crosswriter")
+    val = {ds: held_out([ds], fold, "crosswriter")[0] for ds in names}
+    click.echo(f"fold {fold}: {len(train)} training writers of {sets}; curve on "
+               f"{sum(len(v) for v in val.values())} validation writers")
+    work_dir = Path(work)
+    curve = ValidationCurve(val, work_dir, eval_every)
+    checkpoint.OBSERVERS.append(curve)
+    try:
+        model, stats = fit(train, cfg, desc=f"crosswriter fold {fold}")
+    finally:
+        checkpoint.OBSERVERS.remove(curve)
+    if not is_main():
+        return
+    checkpoint.save_checkpoint(model, cfg, work_dir / f"fold{fold}.pt", {"fold": fold, "sets": names})
+    r = {"command": command_line(), "fold": fold, "sets": names, "config": cfg.to_dict(),
+         "train_writers": [w.key for w in train], **stats, "curve": curve.points}
+    (work_dir / f"fold{fold}.json").write_text(json.dumps(r, indent=1))
+    click.echo(f"trained in {stats['train_seconds']:.0f} s; {work_dir / f'fold{fold}.pt'}")
+
+
+@pool.command("ship-crosswriter")
+@click.option("--work", default=CROSSWRITER_WORK, show_default=True, help="where `crosswriter` left fold<k>.pt and .json")
+@click.option("--fold", default=0, show_default=True)
+@click.option("--sets", default=SETS, show_default=True, help="sets whose validation writers judge it and whose "
+              "test writers it is measured on")
+@click.option("--threads", default=1, show_default=True)
+@click.option("--models-dir", default=None, help="default: the package's models folder")
+@click.option("--version", default="2.0.0", show_default=True)
+def ship_crosswriter(work: str, fold: int, sets: str, threads: int, models_dir: str | None, version: str) -> None:
+    """ONNX, int8 (QDQ convs after the first dense block, dynamic MatMuls), fp32 and int8 measured on the pool;
+    installed as ``crosswriter`` only if both files' pooled validation EER is below the installed entry's
+    ``selection_eer``, then shipped in the precision ``export.precision`` picks."""
+    from edgesig.runtime import MODELS_DIR, Manifest
+    from export.offline.crosswriter import IMG
+    from export.offline.crosswriter_ship import export_onnx, float_convs, quantize
+    from export.offline.crosswriter_train import load_checkpoint
+    from export.offline.evaluate import onnx_scorer
+    from export.offline.pool import held_out, train_writers
+    from export.offline.pool_eval import evaluate, pair_comparator
+    from export.offline.ship import calibration_pairs, checked_int8
+    from export.precision import ship_precision
+    work_dir, names = Path(work), sets.split(",")
+    r = json.loads((work_dir / f"fold{fold}.json").read_text())
+    model, cfg, _ = load_checkpoint(work_dir / f"fold{fold}.pt")
+    fp32 = export_onnx(model, work_dir / "crosswriter-fp32.onnx")
+    int8 = quantize(fp32, work_dir / "crosswriter-int8.onnx", calibration_pairs(train_writers(r["sets"], fold,
+                                                                                              "crosswriter")))
+    kept = float_convs(fp32)
+    try:
+        info32, info8 = checked_int8(fp32, int8, kept, echo=click.echo)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    val, test = held_out(names, fold, "crosswriter")
+    res = {name: evaluate(pair_comparator(onnx_scorer(str(path), threads)), val, test)
+           for name, path in (("fp32", fp32), ("int8", int8))}
+    (work_dir / f"ship_fold{fold}.json").write_text(json.dumps({"command": command_line(), **res}, indent=1))
+    for name, m in res.items():
+        echo_result({**m, "fold": fold}, f"{name} ")
+    manifest = Manifest(models_dir or MODELS_DIR)
+    old = manifest.entries.get("crosswriter")
+    bar = old.metrics.get("selection_eer", 1.0) if old is not None else 1.0
+    if max(res["fp32"]["val_eer"], res["int8"]["val_eer"]) >= bar:
+        click.echo(f"NOT installed: pooled validation EER fp32 {100 * res['fp32']['val_eer']:.2f} % / int8 "
+                   f"{100 * res['int8']['val_eer']:.2f} % is not below the installed crosswriter's {100 * bar:.2f} %")
+        return
+    install_pool_model(
+        "crosswriter", int8, res, r, names, {"steps": cfg.steps, "batch": cfg.batch}, models_dir, version,
+        inputs=[{"name": "pair", "dtype": "float32", "shape": ["N", 2, IMG, IMG],
+                 "layout": "channel 0 = reference, 1 = query; gray + moment normalised, ink bright, paper 0"},
+                {"name": "p_genuine", "dtype": "float32", "shape": ["N"], "role": "output"}],
+        params={"target": "crosswriter", "net": cfg.net.to_dict(), "loss": cfg.loss.to_dict()},
+        sizes={"fp32_bytes": info32["file_bytes"], "int8_bytes": info8["file_bytes"], "float_convs": kept})
+    choice = ship_precision(Manifest(manifest.dir), "crosswriter", fp32, int8, threads=threads)
+    click.echo(f"precision: {json.dumps(choice.metrics())}")
+
+
 @pool.command()
 @click.argument("engine", type=click.Choice(["sdinet", "crosswriter"]))
 @click.option("--sets", default=SETS, show_default=True)
