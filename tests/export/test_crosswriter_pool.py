@@ -56,28 +56,26 @@ def _writers(sets: dict[str, int], seed: int = 0) -> dict[str, list[ImageWriter]
     return out
 
 
-@pytest.fixture
-def tiny_pool(monkeypatch):
-    """``train_writers`` and ``held_out`` of export.offline.pool answering from synthetic writers."""
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """A 2-step `pool crosswriter` run on synthetic writers: ``train_writers`` and ``held_out``
+    of export.offline.pool answer from them for the whole module (the ship tests too)."""
     import export.offline.pool as pool
-    train, val, test = _writers({"cedar": 3, "svc": 2}), _writers({"cedar": 2, "svc": 2}, 1), \
-        _writers({"cedar": 2, "svc": 2}, 2)
-    monkeypatch.setattr(pool, "train_writers", lambda sets, fold, target="sdinet", **kw:
-                        [w for ds in sets for w in train[ds]])
-    monkeypatch.setattr(pool, "held_out", lambda sets, fold, target="sdinet", **kw:
-                        ([w for ds in sets for w in val[ds]], {ds: test[ds] for ds in sets}))
-
-
-def _train(tmp_path) -> None:
     from export.offline.pool_cli import crosswriter
-    out = CliRunner().invoke(crosswriter, ["--sets", "cedar,svc", "--steps", "2", "--batch", "4",
-                                           "--eval-every", "1", "--work", str(tmp_path / "work")])
-    assert out.exit_code == 0, out.output
+    train, val, test = (_writers({"cedar": n, "svc": 2}, seed) for n, seed in ((3, 0), (2, 1), (2, 2)))
+    out_dir = tmp_path_factory.mktemp("cw") / "work"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pool, "train_writers", lambda sets, fold, target="sdinet", **kw:
+                   [w for ds in sets for w in train[ds]])
+        mp.setattr(pool, "held_out", lambda sets, fold, target="sdinet", **kw:
+                   ([w for ds in sets for w in val[ds]], {ds: test[ds] for ds in sets}))
+        out = CliRunner().invoke(crosswriter, ["--sets", "cedar,svc", "--steps", "2", "--batch", "4",
+                                               "--eval-every", "1", "--work", str(out_dir)])
+        assert out.exit_code == 0, out.output
+        yield out_dir
 
 
-def test_pool_training_writes_the_model_and_a_validation_curve(tiny_pool, tmp_path):
-    _train(tmp_path)
-    work = tmp_path / "work"
+def test_pool_training_writes_the_model_and_a_validation_curve(work):
     r = json.loads((work / "fold0.json").read_text())
     assert r["config"]["net"]["pool"] == 4 and r["config"]["net"]["levels"] == [1, 7]
     assert len(r["train_writers"]) == 5
@@ -91,21 +89,20 @@ def test_pool_training_writes_the_model_and_a_validation_curve(tiny_pool, tmp_pa
 
 
 @pytest.mark.parametrize("bar, installed", [(1.0, True), (0.0, False)])
-def test_ship_installs_only_below_the_installed_selection_eer(tiny_pool, tmp_path, monkeypatch, bar, installed):
+def test_ship_installs_only_below_the_installed_selection_eer(work, tmp_path, monkeypatch, bar, installed):
     import export.precision as precision
     from export.offline.pool_cli import ship_crosswriter
     from export.precision import PrecisionChoice
-    _train(tmp_path)
     old = Manifest(MODELS_DIR).get("crosswriter")
     models = Manifest(tmp_path / "models")
     models.put(ModelEntry.from_dict({**old.to_dict(), "metrics": {**old.metrics, "selection_eer": bar}}))
     monkeypatch.setattr(precision, "measure_precisions",
                         lambda fp32, int8, feeds, threads: PrecisionChoice(1.0, 1.0, threads))
-    out = CliRunner().invoke(ship_crosswriter, ["--work", str(tmp_path / "work"), "--sets", "cedar,svc",
+    out = CliRunner().invoke(ship_crosswriter, ["--work", str(work), "--sets", "cedar,svc",
                                                 "--models-dir", str(tmp_path / "models"), "--version", "9.0.0"])
     assert out.exit_code == 0, out.output
     entry = Manifest(tmp_path / "models").get("crosswriter")
-    shipped = json.loads((tmp_path / "work" / "ship_fold0.json").read_text())
+    shipped = json.loads((work / "ship_fold0.json").read_text())
     assert set(shipped["int8"]["test"]) == {"cedar/scan/skilled", "cedar/scan/random", "svc/clean/skilled",
                                             "svc/clean/random", "svc/camera/skilled", "svc/camera/random"}
     if not installed:
