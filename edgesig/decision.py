@@ -179,14 +179,19 @@ def fit_calibration(genuine: np.ndarray, forgery: np.ndarray) -> Calibration:
 
 
 def fit_logistic(X: np.ndarray, y: np.ndarray, ridge: np.ndarray, start: np.ndarray | None = None,
-                 iterations: int = 50) -> np.ndarray:
+                 iterations: int = 50, sample_weight: np.ndarray | None = None) -> np.ndarray:
     """Weights w of P(y = 1) = sigmoid(X · w) with an L2 penalty ``ridge`` per weight, by
-    Newton's method (a handful of weights: the Hessian is tiny, and Newton needs no step size)."""
+    Newton's method (a handful of weights: the Hessian is tiny, and Newton needs no step size).
+    ``sample_weight``: how much each row's log-likelihood counts (none: every row once)."""
     w = np.zeros(X.shape[1]) if start is None else np.asarray(start, dtype=np.float64).copy()
     for _ in range(iterations):
         p = 1.0 / (1.0 + np.exp(-np.clip(X @ w, -50, 50)))
-        grad = X.T @ (p - y) + ridge * w
-        hess = X.T @ (X * (p * (1 - p))[:, None]) + np.diag(ridge)
+        curve = p * (1 - p)
+        residual = p - y
+        if sample_weight is not None:
+            residual, curve = sample_weight * residual, sample_weight * curve
+        grad = X.T @ residual + ridge * w
+        hess = X.T @ (X * curve[:, None]) + np.diag(ridge)
         step = np.linalg.solve(hess, grad)
         w = w - step
         if np.max(np.abs(step)) < 1e-8:

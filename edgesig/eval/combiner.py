@@ -44,10 +44,13 @@ SELECT = ("lodo", "pooled")
 
 @dataclass(frozen=True)
 class TermRows:
-    """One set's writers as rows of named terms, one row per genuine test or forgery."""
+    """One set's writers as rows of named terms, one row per genuine test or forgery.
+    ``weight``: how much each row counts in a fit (``fit_combiner``), so that a set scored
+    under several reference draws per writer, or a large set, does not outweigh the others."""
 
     names: tuple[str, ...]
     users: list[UserRows]
+    weight: float = 1.0
 
     def design(self, terms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """The ``terms`` columns of every query, and 1 for genuine, 0 for a forgery."""
@@ -109,15 +112,18 @@ def default_grid(path: bool = False) -> list[CombinerChoice]:
 
 def fit_combiner(train: Sequence[TermRows], choice: CombinerChoice) -> Combiner:
     """L2-penalised logistic regression of genuine against forgery over the chosen terms,
-    each standardised so one penalty fits all; returned as dissimilarity weights (the
+    each standardised so one penalty fits all, each set's rows counted by its ``weight``; returned as dissimilarity weights (the
     negated log-odds weights: lower means genuine, as every engine's distance)."""
     terms = choice.terms(train[0].names)
     parts = [t.design(terms) for t in train]
     X = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
-    mu, sd = X.mean(axis=0), X.std(axis=0) + 1e-9
+    s = None if all(t.weight == 1.0 for t in train) else np.concatenate(
+        [np.full(len(p[1]), t.weight) for p, t in zip(parts, train)])
+    mu = np.average(X, axis=0, weights=s)
+    sd = (X.std(axis=0) if s is None else np.sqrt(np.average((X - mu) ** 2, axis=0, weights=s))) + 1e-9
     Z = np.column_stack([(X - mu) / sd, np.ones(len(X))])
-    w = fit_logistic(Z, y, np.r_[np.full(len(terms), choice.l2), 1e-9], iterations=100)
+    w = fit_logistic(Z, y, np.r_[np.full(len(terms), choice.l2), 1e-9], iterations=100, sample_weight=s)
     return Combiner(terms, tuple(float(v) for v in -w[:-1] / sd))
 
 

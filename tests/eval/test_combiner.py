@@ -129,3 +129,14 @@ def test_extra_terms_must_win_on_most_sets_not_on_the_mean_alone():
     assert earned([simple, tie], names) is tie
     unrelated = _trial(("spread",), {"a": 0.5, "b": 0.5, "c": 0.5})               # not a subset of the winner's terms
     assert earned([unrelated, simple], names) is simple
+
+
+def test_a_set_weight_counts_as_repeating_its_rows_and_one_changes_nothing():
+    rng = np.random.default_rng(2)
+    a, b = _rows(rng, 6), _rows(rng, 4)
+    choice = CombinerChoice(("pair", "spread"), False, 1.0)
+    doubled = TermRows(b.names, b.users + b.users)
+    weighted = fit_combiner([a, TermRows(b.names, b.users, 2.0)], choice)
+    assert np.allclose(weighted.weights, fit_combiner([a, doubled], choice).weights, rtol=1e-9)
+    assert fit_combiner([a, TermRows(b.names, b.users, 1.0)], choice) == fit_combiner([a, b], choice)
+    assert not np.allclose(weighted.weights, fit_combiner([a, b], choice).weights, rtol=1e-3)
