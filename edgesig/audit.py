@@ -134,10 +134,14 @@ class AuditLog:
 
 
 def verify_log(path: str | os.PathLike, *, key: bytes) -> list[str]:
-    """Problems found in an audit log file (empty when every line is intact and in order)."""
+    """Problems found in an audit log file (empty when every line is intact and in order).
+    A missing file is one: a deleted log, or a mistyped path, must not read as intact."""
     mac_key = derive_subkey(bytes(key), b"edgesig-audit", "audit-mac")
+    path = Path(path)
+    if not path.exists():
+        return [f"{path} does not exist: the audit log was deleted or moved, or the path is wrong"]
     problems, prev = [], None
-    for number, line in enumerate(_read_lines(Path(path)), start=1):
+    for number, line in enumerate(_read_lines(path), start=1):
         try:
             entry = json.loads(line)
             mac = entry.pop("mac")

@@ -120,3 +120,9 @@ def test_an_audit_log_in_a_missing_folder_fails_when_it_is_made(tmp_path):
     with pytest.raises(InvalidInputError, match="is a directory; give a file name"):
         AuditLog(tmp_path, key=KEY)
     AuditLog(tmp_path / "audit.jsonl", key=KEY).record("enrol", "alice")
+
+
+def test_a_missing_log_is_a_problem_not_an_intact_log(tmp_path):
+    """verify_log of a deleted log (or a mistyped path) returned [], the answer for an intact one."""
+    problems = verify_log(tmp_path / "audit.jsonl", key=KEY)
+    assert len(problems) == 1 and "does not exist" in problems[0]
