@@ -231,6 +231,13 @@ class ReplayGuard:
                     self._sequences.popitem(last=False)
         return reasons
 
+    def reset_device(self, device_name: str) -> bool:
+        """Forget the last sequence number of ``device_name`` (a pad whose counter restarted
+        after a firmware update or power loss is refused until then); its nonces stay
+        remembered. True if it had one."""
+        with self._lock:
+            return self._sequences.pop(device_name, None) is not None
+
     def remember_accepted(self, user_id: str, pen: PenStream, *, query_fp: np.ndarray | None = None) -> None:
         """Keep the fingerprint of an accepted signature to catch its replay later.
 
@@ -328,7 +335,8 @@ class ReplayGuard:
             return []
         if pen.sequence <= last:
             return [f"sequence number {pen.sequence} not above the last one from this device ({last}): "
-                    "an old capture"]
+                    "an old capture. If the pad's counter was reset (firmware update, power loss), check "
+                    f"the pad and call replay_guard.reset_device({pen.device.name!r})"]
         if pen.sequence - last > self._max_jump:
             return [f"sequence number {pen.sequence} jumps {pen.sequence - last} past the last one from this "
                     f"device ({last}), more than {self._max_jump} signings: refused, the device's counter "

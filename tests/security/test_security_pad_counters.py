@@ -87,3 +87,16 @@ def test_a_streaming_session_keys_the_counter_by_pad(signature, pens):
         result = session.add_frames(decoder.frames())
         assert session.device.name == pad_device_name(pad_id)
         assert not any("sequence" in r for r in result.reasons)
+
+
+def test_a_pad_whose_counter_restarted_is_told_how_to_recover(signature):
+    """A pad whose counter restarts at 0 (firmware update, power loss) was refused as 'an old
+    capture' until the process restarted, with nothing to say or do about it."""
+    guard = ReplayGuard()
+    assert guard.check("u", _capture(signature, 500)) == []
+    refused = guard.check("u", _capture(signature, 0))
+    name = pad_device_name(PAD_A)
+    assert refused and f"reset_device({name!r})" in refused[0]
+    assert guard.reset_device(name) and not guard.reset_device(name)
+    assert guard.check("u", _capture(signature, 0)) == []
+    assert "not above" in guard.check("u", _capture(signature, 0))[0]  # the counter counts again
