@@ -38,6 +38,9 @@ def _cached_verifier(store: TemplateStore, engine: str, image_engine: str) -> Ve
     """The Verifier of ``store``'s templates. An EncryptedStore is known by its file, so
     the same file opened again (per request) keeps the last Verifier's replay memory: a
     capture accepted through one store object is a replay to the next."""
+    if not isinstance(store, TemplateStore):  # None gave a new empty MemoryStore: "not enrolled"
+        raise InvalidInputError(f"store= must be the TemplateStore the user was enrolled in (verifier.store, or "
+                                f"edgesig.EncryptedStore(path, key)), got {type(store).__name__}")
     key = (("file", store.path.resolve()) if isinstance(store, EncryptedStore) else id(store), engine, image_engine)
     with _VERIFIERS_LOCK:
         verifier = _VERIFIERS.pop(key, None)

@@ -85,6 +85,9 @@ class Verifier:
                  replay_guard: ReplayGuard | None = None, audit: AuditLog | None = None,
                  adapt: AdaptPolicy | None = None, persist_replays: bool = False):
         _check_components(store=store, audit=audit, adapt=adapt, replay_guard=replay_guard)
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+            raise InvalidInputError(f"threads must be a whole number of at least 1 (the ONNX engines' "
+                                    f"intra-op threads), got {threads!r:.40}")
         self.store: TemplateStore = store if store is not None else MemoryStore()
         self.replay_guard = replay_guard if replay_guard is not None else shared_guard(self.store, persist_replays)
         self.audit = audit

@@ -214,3 +214,18 @@ def test_a_wrong_component_is_refused_when_the_verifier_is_made(pens, option, va
     AttributeError: 'str' object has no attribute 'put_many'."""
     with pytest.raises(InvalidInputError, match=expected):
         Verifier("dtw", **{option: value})
+
+
+@pytest.mark.parametrize("threads", ["2", 0, -1, 1.5, True])
+def test_a_wrong_thread_count_is_refused_when_the_verifier_is_made(threads):
+    """Any threads= was accepted: 'two' failed at the first ONNX engine's load with a raw
+    ValueError from int(), and 0 or -1 silently ran one thread."""
+    with pytest.raises(InvalidInputError, match="threads must be a whole number"):
+        Verifier("dtw", threads=threads)
+
+
+def test_the_one_shot_function_needs_the_store_the_user_is_in(verifier, pens):
+    """store=None made a new, empty MemoryStore: 'user is not enrolled; call enroll() first'
+    for a user enrolled a line earlier."""
+    with pytest.raises(InvalidInputError, match="store= must be the TemplateStore"):
+        edgesig.verify_stroke("alice", pens[5], store=None)
