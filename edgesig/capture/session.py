@@ -16,6 +16,7 @@ raises PenStreamError once, and the session starts over with the next sample.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Callable, Iterable
 
 import numpy as np
@@ -26,6 +27,7 @@ from edgesig.features.streaming import StreamingFeatures
 from edgesig.pen import MAX_CLOCK_STEP_BACK_MS, MAX_POINTS, DeviceInfo, PenStream
 from edgesig.results import VerifyResult
 from edgesig.store.base import check_user_id
+from edgesig.verifier import Verifier
 
 
 class _Samples:
@@ -53,6 +55,11 @@ class _Samples:
         return tuple(self._table[:self.n, k] for k in range(7))
 
 
+#: What to do with the bytes a framed pad sends, for the errors of Session.add_frames.
+_FEED_FIRST = ("feed the bytes from the pad to edgesig.capture.framing.FrameDecoder first: "
+               "decoder.feed(data); session.add_frames(decoder.frames())")
+
+
 class Session:
     """One signing: feed samples (or decoded frames), get a VerifyResult at the end.
 
@@ -68,10 +75,13 @@ class Session:
     def __init__(self, verifier, user_id: str, *, pen_up_timeout_ms: float = 1500.0,
                  inactivity_timeout_ms: float = 5000.0, device: DeviceInfo | None = None,
                  pressure_max: float = 1.0, on_result: Callable[[VerifyResult], None] | None = None):
+        if not isinstance(verifier, Verifier):
+            raise InvalidInputError(f"Session needs the edgesig.Verifier the user is enrolled with, "
+                                    f"got {type(verifier).__name__}")
         for name, value in (("pen_up_timeout_ms", pen_up_timeout_ms), ("inactivity_timeout_ms", inactivity_timeout_ms),
                             ("pressure_max", pressure_max)):
-            if not value > 0:
-                raise InvalidInputError(f"{name} must be positive, got {value}")
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+                raise InvalidInputError(f"{name} must be a positive number, got {value!r:.40}")
         self.verifier = verifier
         self.user_id = check_user_id(user_id)
         self.pen_up_timeout_ms = float(pen_up_timeout_ms)
@@ -160,7 +170,11 @@ class Session:
 
     def add_frames(self, frames: Iterable[SessionStart | PenPacket | SessionEnd]) -> VerifyResult | None:
         """Consume decoded frames from :class:`edgesig.capture.framing.FrameDecoder`; each
-        START begins a new signing (the samples of one left without its END are dropped)."""
+        START begins a new signing (the samples of one left without its END are dropped).
+        Anything else is refused: raw bytes from the port were taken one int at a time and
+        dropped without a word."""
+        if isinstance(frames, (bytes, bytearray, memoryview, str)) or not isinstance(frames, Iterable):
+            raise InvalidInputError(f"add_frames takes decoded frames, got {type(frames).__name__}; " + _FEED_FIRST)
         for frame in frames:
             if isinstance(frame, SessionStart):
                 # a new signing: what an unfinished one left (a pad restarted mid-signing) is no part of it
@@ -179,6 +193,9 @@ class Session:
                     return result
             elif isinstance(frame, SessionEnd):
                 return self._finish(by_itself=True)
+            else:
+                raise InvalidInputError(f"add_frames takes decoded frames, got a {type(frame).__name__} among "
+                                        "them; " + _FEED_FIRST)
         return None
 
     def poll(self, now_ms: float) -> VerifyResult | None:

@@ -244,3 +244,20 @@ def test_a_new_start_frame_begins_a_new_signing(writer_pens):
         decoder.feed(blob)
         result = session.add_frames(decoder.frames())
     assert result.accepted and len(session.pen()) == len(genuine[5]) and session.pen().nonce == nonce
+
+
+@pytest.mark.parametrize("verifier, options, words", [
+    (None, {}, "needs the edgesig.Verifier"),
+    ("v", {"pen_up_timeout_ms": "1500"}, "pen_up_timeout_ms must be a positive number"),
+])
+def test_wrong_session_arguments_are_typed_errors(writer_pens, verifier, options, words):
+    """Session(None, ...) raised AttributeError, a timeout given as text a raw TypeError."""
+    with pytest.raises(InvalidInputError, match=words):
+        Session(_verifier(writer_pens) if verifier == "v" else verifier, "w5", **options)
+
+
+@pytest.mark.parametrize("frames", [b"\xa5\x5a\x01\x00", None, [b"\xa5"]])
+def test_add_frames_refuses_what_is_not_a_decoded_frame(writer_pens, frames):
+    """Raw bytes from the port went in one int at a time and were dropped without a word."""
+    with pytest.raises(InvalidInputError, match="FrameDecoder first"):
+        Session(_verifier(writer_pens), "w5").add_frames(frames)
