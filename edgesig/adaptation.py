@@ -10,6 +10,7 @@ references were enrolled and their statistics, and :func:`reverted` restores the
 """
 from __future__ import annotations
 
+import numbers
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -33,10 +34,13 @@ class AdaptPolicy:
     max_added: int = 3
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.min_score <= 1.0:
-            raise InvalidInputError(f"min_score must be in (0, 1], got {self.min_score}")
-        if not 1 <= self.max_added <= 10:
-            raise InvalidInputError(f"max_added must be between 1 and 10, got {self.max_added}")
+        # a number first: "0.9" failed the range test with a raw TypeError
+        if isinstance(self.min_score, bool) or not isinstance(self.min_score, numbers.Real) \
+                or not 0.0 < self.min_score <= 1.0:
+            raise InvalidInputError(f"min_score must be a number in (0, 1], got {self.min_score!r:.40}")
+        if isinstance(self.max_added, bool) or not isinstance(self.max_added, numbers.Integral) \
+                or not 1 <= self.max_added <= 10:
+            raise InvalidInputError(f"max_added must be a whole number between 1 and 10, got {self.max_added!r:.40}")
 
 
 def n_enrolled(template: Template) -> int:

@@ -84,7 +84,8 @@ def test_adaptation_is_audited_without_biometrics():
     assert "alice" not in str(audit.entries())
 
 
-@pytest.mark.parametrize("kwargs", [{"min_score": 0.0}, {"min_score": 1.5}, {"max_added": 0}, {"max_added": 11}])
+@pytest.mark.parametrize("kwargs", [{"min_score": 0.0}, {"min_score": 1.5}, {"max_added": 0}, {"max_added": 11},
+                                    {"min_score": "0.9"}, {"max_added": "3"}, {"max_added": 2.5}])
 def test_bad_policy(kwargs):
     with pytest.raises(InvalidInputError):
         AdaptPolicy(**kwargs)
