@@ -229,16 +229,18 @@ class Verifier:
                                     "build one with PenStream.from_arrays or edgesig.load_pen")
         engine = self.engine(self._pen_engine(user_id, pen))
         template = self.store.get(user_id, engine.name)
+        # the features count samples, so a query from a pad of another rate is brought to the enrolment's
+        at_enrolled = at_rate(pen, template.meta.get(CAPTURE_RATE))
+        if prepared is not None and engine.name == self._engine_name and at_enrolled is pen:  # a session prepares
+            _check_prepared(prepared, engine, template)  # for the main engine, at the pad's own rate
+        else:
+            prepared = None
         query_fp = fingerprint(pen)  # once, for the replay check, remember_accepted and adaptation
         security = timing_anomalies(pen) + self.replay_guard.check(
             user_id, pen, template.meta.get("fingerprints", ()), query_fp=query_fp, advance=False)
         if not security:  # the pad's counter moves only for a capture that passed every check
             security = self.replay_guard.advance(pen)
-        # the features count samples, so a query from a pad of another rate is brought to the enrolment's
-        at_enrolled = at_rate(pen, template.meta.get(CAPTURE_RATE))
-        if prepared is None or engine.name != self._engine_name or at_enrolled is not pen:  # a session prepares
-            prepared = engine.prepare(at_enrolled)  # for the main engine, at the pad's own rate
-        query = _finite(prepared, engine, "the query")
+        query = _finite(engine.prepare(at_enrolled) if prepared is None else prepared, engine, "the query")
         result = self._decide(user_id, engine, template, query, start)
         if security:
             result = replace(result, accepted=False, reasons=result.reasons + tuple(security))
@@ -276,6 +278,8 @@ class Verifier:
         elif (template.user_id, template.engine) != (user_id, engine.name):
             raise InvalidInputError(f"the template given is {template.user_id!r}'s for {template.engine!r}; "
                                     f"verifying {user_id!r} needs theirs for {engine.name!r} (store.get)")
+        if prepared is not None:
+            _check_prepared(prepared, engine, template)
         query = _finite(engine.prepare(image) if prepared is None else prepared, engine, "the query")
         result = self._decide(user_id, engine, template, query, start)
         return self._audited(self._maybe_adapt(engine, template, query, result))
@@ -398,6 +402,20 @@ def _check_samples(samples: Any, kind: type, label: str) -> list[Any]:
         raise EnrollmentError(f"enrolment needs {MIN_REFERENCES} to {MAX_REFERENCES} references, "
                               f"got {len(samples)}; ask the signer for {MIN_REFERENCES}–5 signatures")
     return list(samples)
+
+
+def _check_prepared(prepared: Any, engine: Engine, template: Template) -> None:
+    """InvalidInputError for a caller's ``prepared=`` that ``engine.prepare`` cannot have
+    made (another type, or a shape the template's references do not share), before the
+    capture is consumed: it failed inside the scoring with a raw ValueError or TypeError."""
+    reference = template.references[0]
+    if not isinstance(prepared, np.ndarray) or prepared.dtype.kind not in "biuf":
+        raise InvalidInputError(f"prepared= must be a numeric array as {engine.name}'s prepare() returns it, "
+                                f"got {type(prepared).__name__}")
+    if (prepared.ndim, prepared.shape[1:]) != (reference.ndim, reference.shape[1:]):
+        raise InvalidInputError(f"prepared= has shape {prepared.shape}, {template.user_id!r}'s {engine.name} "
+                                f"references {reference.shape}: pass it only as {engine.name}'s prepare() "
+                                "returns it (or leave it out)")
 
 
 def _enrolled_elsewhere(template: Template, engine: Engine) -> bool:

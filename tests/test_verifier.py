@@ -229,3 +229,13 @@ def test_the_one_shot_function_needs_the_store_the_user_is_in(verifier, pens):
     for a user enrolled a line earlier."""
     with pytest.raises(InvalidInputError, match="store= must be the TemplateStore"):
         edgesig.verify_stroke("alice", pens[5], store=None)
+
+
+@pytest.mark.parametrize("prepared, words", [("x", "numeric array"), (np.zeros(3), "has shape")])
+def test_a_wrong_prepared_is_refused_before_the_capture_is_consumed(verifier, pens, prepared, words):
+    """A prepared= the engine cannot have made failed inside the scoring with a raw ValueError
+    or TypeError, after the replay guard had taken the capture."""
+    pen = pens[5].with_meta(nonce=b"n-1")
+    with pytest.raises(InvalidInputError, match=words):
+        verifier.verify_stroke("alice", pen, prepared=prepared)
+    assert verifier.verify_stroke("alice", pen).accepted  # its nonce was not used up
