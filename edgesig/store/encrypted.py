@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import numbers
 import os
 import secrets
 import sqlite3
@@ -192,6 +193,7 @@ class EncryptedStore:
     def __init__(self, path: str | os.PathLike, key: Any, *, create: bool = False,
                  timeout: float = DEFAULT_TIMEOUT_S, min_counter: int = 0, accept_lost_writes: bool = False,
                  cache_size: int = 256):
+        _check_options(timeout=timeout, min_counter=min_counter, cache_size=cache_size)
         self.path = Path(path)
         self._counter_file = self.path.with_name(self.path.name + COUNTER_SUFFIX)
         self._lock = threading.RLock()
@@ -576,6 +578,16 @@ def _migrate_1_to_2(conn: sqlite3.Connection, keys: _Keys) -> None:
 
 #: Schema upgrades, keyed by the version they start from; run in order when opening.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection, _Keys], None]] = {1: _migrate_1_to_2}
+
+
+def _check_options(*, timeout: Any, min_counter: Any, cache_size: Any) -> None:
+    """InvalidInputError for an option of the wrong kind, before anything is opened: a
+    timeout or counter given as text failed with a raw TypeError from SQLite or a comparison."""
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout >= 0:
+        raise InvalidInputError(f"timeout must be a number of seconds >= 0, got {timeout!r:.40}")
+    for name, value in (("min_counter", min_counter), ("cache_size", cache_size)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise InvalidInputError(f"{name} must be a whole number >= 0, got {value!r:.40}")
 
 
 def _check_file(path: Path, counter_file: Path, create: bool) -> bool:

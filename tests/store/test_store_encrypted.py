@@ -246,3 +246,14 @@ def test_decoded_templates_are_cached_only_while_unchanged(store_path, key):
         assert second is not first and same_template(second, make_template(seed=2))
     with EncryptedStore(store_path, key, cache_size=0, create=True) as store:
         assert store.get("alice", "dtw") is not store.get("alice", "dtw")
+
+
+@pytest.mark.parametrize("option, value", [("timeout", "10"), ("timeout", -1), ("min_counter", "5"),
+                                           ("min_counter", 1.5), ("cache_size", -1)])
+def test_options_of_the_wrong_kind_are_typed_errors(store_path, key, option, value):
+    """timeout='10' failed in SQLite with a raw TypeError, min_counter='5' in a comparison
+    after the store was opened."""
+    with EncryptedStore(store_path, key, create=True):
+        pass
+    with pytest.raises(InvalidInputError, match=f"{option} must be"):
+        EncryptedStore(store_path, key, **{option: value})
