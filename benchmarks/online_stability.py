@@ -34,7 +34,13 @@ query's mean over the five references divided by the references' mean among them
 else is the installed entry's, bit for bit (its terms come from ``DtwEngine.terms``).
 
 Candidates, fixed before any figure of theirs was seen: ``stable`` (``sm.stable``),
-``smdtw`` (``sm.distance``) and ``both``. Each is judged with the decision chosen as shipped
+``smdtw`` (``sm.distance``) and ``both``. Round 2, fixed after round 1's figures (``both``
+won for ``dtw`` but costs one to two more DTW passes per verification and a template that
+keeps per-row stabilities), before its own: ``consistency`` (``sm.consistency``, the
+writer's mean stability: the mean over references of their rows' stability), a term of the
+references alone, the same for every query of a writer, so a verification pays nothing and
+a template keeps one number (a writer whose signatures align one-to-one less may need a
+looser decision). Each is judged with the decision chosen as shipped
 (``choose_combiner(select="lodo")`` and ``earned``, per fold, threshold from the fold's
 validation writers; ``benchmarks.online_channels.evaluate``) on the shipped entry's grid
 plus each of its family sets with the ``sm`` family added (``edgesig.eval.combiner
@@ -54,6 +60,8 @@ the fold-0 threshold, AUC.
     PYTHONPATH=. python benchmarks/online_stability.py --variant dtw --out build/online/stability_dtw.json
     PYTHONPATH=. python benchmarks/online_stability.py --variant dtw-nopressure \\
         --out build/online/stability_dtw-nopressure.json
+    PYTHONPATH=. python benchmarks/online_stability.py --variant dtw --only consistency \\
+        --out build/online/stability2_dtw.json    # round 2 (same for dtw-nopressure)
     PYTHONPATH=. python benchmarks/online_stability.py --variant dtw --time   # cost, 1000-point pen
 """
 from __future__ import annotations
@@ -81,8 +89,9 @@ from edgesig.eval.protocols import load_set
 from edgesig.features.dtw import _bounds, _buffers, _costs, _padded, dtw_path_to_many, dtw_to_many
 from edgesig.runtime import Manifest
 
-#: Each candidate's terms.
-CANDIDATES = {"stable": ("sm.stable",), "smdtw": ("sm.distance",), "both": ("sm.stable", "sm.distance")}
+#: Each candidate's terms: round 1, then round 2 (``consistency``, fixed after round 1's figures).
+CANDIDATES = {"stable": ("sm.stable",), "smdtw": ("sm.distance",), "both": ("sm.stable", "sm.distance"),
+              "consistency": ("sm.consistency",)}
 #: SM-DTW's local-cost weight is this plus the reference row's stability.
 FLOOR = 0.5
 
@@ -183,6 +192,11 @@ class Enrolled:
     stable: list[np.ndarray]
     own: np.ndarray
 
+    @property
+    def consistency(self) -> float:
+        """The writer's mean stability: the mean over references of their rows' mean."""
+        return float(np.mean([s.mean() for s in self.stable]))
+
 
 class StabilityEngine(DtwEngine):
     """The installed engine with the ``sm.`` terms beside its own (the benchmark's scorer).
@@ -214,7 +228,7 @@ class StabilityEngine(DtwEngine):
         mine = np.mean([pair_terms(q, r, s, self.band) for r, s in zip(self._rows(references), enrolled.stable)],
                        axis=0)
         values.update({"sm.stable": float(mine[0] / enrolled.own[0]),
-                       "sm.distance": float(mine[1] / enrolled.own[1])})
+                       "sm.distance": float(mine[1] / enrolled.own[1]), "sm.consistency": enrolled.consistency})
         return values
 
     def _rows(self, prepared: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -265,9 +279,11 @@ def sm_cost(variant: str, rounds: int = 15, number: int = 10) -> dict[str, float
 @click.option("--cache", default="build/online/stability", show_default=True,
               help="folder for the scored term rows (the DTW work)")
 @click.option("--out", default="build/online/stability.json", show_default=True)
+@click.option("--only", multiple=True, type=click.Choice(list(CANDIDATES)),
+              help="candidates to judge (default: all), e.g. --only consistency for round 2")
 @click.option("--score-only", is_flag=True, help="score and cache the rows, evaluate nothing")
 @click.option("--time", "time_only", is_flag=True, help="only time the SM-DTW pass against the distances")
-def main(variant: str, cache: str, out: str, score_only: bool, time_only: bool) -> None:
+def main(variant: str, cache: str, out: str, only: tuple[str, ...], score_only: bool, time_only: bool) -> None:
     if time_only:
         click.echo(f"{variant}, 1000-point pen, 5 references, ms (median): " + ", ".join(
             f"{k} {v:.2f}" for k, v in sm_cost(variant).items()))
@@ -275,17 +291,19 @@ def main(variant: str, cache: str, out: str, score_only: bool, time_only: bool) 
     sets = VARIANTS[variant]
     entry = Manifest().get(variant)
     users = {name: [u for part in ("train", "val", "test") for u in load_set(name, part)] for name in sets}
-    rows = cached(Path(cache) / f"{variant}-{entry.version}.pkl", lambda: scored(StabilityEngine(entry), users))
+    # "-r2": the rows since round 2, with sm.consistency (round 1's rows lacked it)
+    rows = cached(Path(cache) / f"{variant}-{entry.version}-r2.pkl", lambda: scored(StabilityEngine(entry), users))
     if score_only:
         return
     grid = default_grid(path=bool(entry.params.get("path")))
     result = {SHIPPED: evaluate([keep(rows, (), "sm.")] * FOLDS, sets, grid)}
     click.echo(f"{variant} {SHIPPED}: evaluated", err=True)
-    for name, terms in CANDIDATES.items():
+    todo = {n: t for n, t in CANDIDATES.items() if not only or n in only}
+    for name, terms in todo.items():
         result[name] = evaluate([keep(rows, terms, "sm.")] * FOLDS, sets, with_sm(grid))
         click.echo(f"{variant} {name}: evaluated", err=True)
     figs = {n: figures(res, sets) for n, res in result.items()}
-    better, chosen = winner(figs, tuple(CANDIDATES))
+    better, chosen = winner(figs, tuple(todo))
     stays = f"none ({variant} {entry.version} stays)"
     lines = summary(variant, result, sets) + [f"winner: {chosen or stays}"]
     lines += record_lines(result, sets, {})
@@ -293,7 +311,7 @@ def main(variant: str, cache: str, out: str, score_only: bool, time_only: bool) 
         click.echo(line)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps({"variant": variant, "version": entry.version, "sets": sets,
-                                     "candidates": CANDIDATES, "floor": FLOOR, "better_worse": better,
+                                     "candidates": todo, "floor": FLOOR, "better_worse": better,
                                      "winner": chosen, "result": result}, indent=1))
 
 

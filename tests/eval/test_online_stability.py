@@ -62,8 +62,9 @@ def test_sm_terms_are_added_to_the_shipped_terms_unchanged():
         stats = ReferenceStats.from_matrix(shipped.pairwise(refs))
         base, more = shipped.term_values(distances, stats, query, refs), sm.term_values(distances, stats, query, refs)
         assert {k: more[k] for k in base} == base
-        assert set(more) - set(base) == {"sm.stable", "sm.distance"}
+        assert set(more) - set(base) == {"sm.stable", "sm.distance", "sm.consistency"}
         assert all(np.isfinite(more[k]) and more[k] > 0 for k in ("sm.stable", "sm.distance"))
+        assert 0.0 < more["sm.consistency"] <= 1.0
 
 
 def test_each_candidate_keeps_its_own_terms_and_the_grid_adds_the_family():
