@@ -25,6 +25,7 @@ from edgesig.engines import pressure_free
 from edgesig.errors import StoreError, TemplateIntegrityError
 from edgesig.security import REPLAY_RECORD, ReplayGuard
 from edgesig.store import EncryptedStore, KeyFile, MemoryStore
+from tests.conftest import wavy_pen
 from tests.store.store_helpers import make_template
 
 _COMMIT_AND_CRASH = """
@@ -261,3 +262,22 @@ def test_a_store_from_before_counter_files_opens_and_starts_one(store_path):
     counter_file.unlink()  # from now on a lost counter file is noticed
     with pytest.raises(TemplateIntegrityError, match="missing or damaged"):
         EncryptedStore(store_path, key)
+
+
+def test_a_persisted_replay_memory_sees_what_another_process_accepted(tmp_path, pens):
+    """Each process read a user's replay record from the store once and then kept its own
+    copy: a signature accepted by `edgesig verify` (or a second server) on the same store
+    was accepted again by a server that had verified that user before, and the server's
+    next write dropped it from the store."""
+    path, key = tmp_path / "t.db", os.urandom(32)
+    with EncryptedStore(path, key, create=True) as first, EncryptedStore(path, key) as second:
+        a = edgesig.Verifier("dtw", first, persist_replays=True)  # two store objects: two processes' guards
+        b = edgesig.Verifier("dtw", second, persist_replays=True)
+        a.enroll("alice", pens[:5])
+        assert a.verify_stroke("alice", wavy_pen(14)).accepted  # a now holds alice's memory
+        assert b.verify_stroke("alice", wavy_pen(15)).accepted
+        again = a.verify_stroke("alice", wavy_pen(15))
+        assert not again.accepted and any("recently accepted" in r for r in again.reasons)
+        assert a.verify_stroke("alice", wavy_pen(16)).accepted
+        assert not b.verify_stroke("alice", wavy_pen(14)).accepted  # a's write kept b's signature
+        assert not b.verify_stroke("alice", wavy_pen(15)).accepted
