@@ -64,6 +64,7 @@ def demo(writers: int, seed: int, data: str | None, engine: str) -> None:
 
 def _store_options(f):
     """--store and the key source shared by the commands that keep templates."""
+    f = _accept_lost_writes(f)
     f = click.option("--create", is_flag=True,
                      help="make the store (and its key file) if it does not exist yet: the first run")(f)
     f = click.option("--key-file", type=click.Path(dir_okay=False), default=None,
@@ -72,6 +73,15 @@ def _store_options(f):
     f = click.option("--store", "store_path", type=click.Path(dir_okay=False), required=True,
                      help="encrypted template store (SQLite file; --create makes a new one)")(f)
     return f
+
+
+#: --accept-lost-writes, kept in the command's context for _open_store (every command that
+#: opens a store takes it without a parameter of its own).
+_accept_lost_writes = click.option(
+    "--accept-lost-writes", is_flag=True, expose_value=False,
+    callback=lambda ctx, param, value: ctx.meta.__setitem__("accept_lost_writes", value),
+    help="open a store whose counter file says committed writes are missing (or is itself missing), "
+         "as it is: only after deciding not to restore it from a backup")
 
 
 def _open_store(store_path: str, key_file: str | None, key_env: str | None = None, create: bool = False):
@@ -85,7 +95,9 @@ def _open_store(store_path: str, key_file: str | None, key_env: str | None = Non
         key = EnvKey()
     else:
         key = KeyFile(key_file or f"{store_path}.key")
-    return EncryptedStore(store_path, key, create=create)
+    context = click.get_current_context(silent=True)
+    accept = bool(context is not None and context.meta.get("accept_lost_writes"))
+    return EncryptedStore(store_path, key, create=create, accept_lost_writes=accept)
 
 
 def _load_pens(files: Iterable[str | Path], fmt: str | None = None, rate: float | None = None) -> list:
@@ -226,6 +238,7 @@ def delete(store_path: str, key_file: str | None, create: bool, user: str) -> No
               help="encrypted template store (--create makes a new one); without it templates live in memory only")
 @click.option("--create", is_flag=True, help="make the --store (and its key file) if it does not exist yet")
 @click.option("--key-env", default=None, help="environment variable holding the store's key (base64 or hex)")
+@_accept_lost_writes
 @click.option("--key-file", type=click.Path(dir_okay=False), default=None, help="the store's key file (default STORE.key)")
 @click.option("--demo", is_flag=True, help="enrol synthetic demo users at start, to try the pages at once")
 @click.option("--allow-remote", is_flag=True, help="let --host be other than loopback (needs --tls-cert/--tls-key)")

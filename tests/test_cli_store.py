@@ -191,3 +191,18 @@ def test_a_capture_accepted_by_one_verify_is_a_replay_to_the_next(tmp_path):
     first, again = runner.invoke(cli, args), runner.invoke(cli, args)
     assert first.exit_code == 0, first.output
     assert again.exit_code == 1 and "near-duplicate of a recently accepted signature" in again.output
+
+
+def test_a_store_whose_counter_file_is_lost_opens_with_a_flag_the_message_names(tmp_path, monkeypatch, capsys):
+    """The error said 'open with accept_lost_writes=True', which the command had no way to do:
+    a store that lost its counter file could not be used from the shell at all."""
+    store = tmp_path / "t.db"
+    refs = [_files("svc2004", f"genuine_{k}") for k in range(1, 6)]
+    assert CliRunner().invoke(cli, ["enroll", "--store", str(store), "--create", "--user", "ann", "--engine", "dtw",
+                                    *refs]).exit_code == 0
+    Path(f"{store}.counter").unlink()
+    code, _, err = _main(monkeypatch, capsys, "users", "--store", str(store))
+    assert code == 2 and "rerun with --accept-lost-writes" in err and "accept_lost_writes=True" not in err
+    for flags in (["--accept-lost-writes"], []):  # then the counter file is back
+        result = CliRunner().invoke(cli, ["users", "--store", str(store), *flags])
+        assert result.exit_code == 0 and result.output.startswith("ann"), result.output

@@ -378,16 +378,16 @@ class EncryptedStore:
             return
         if not accept_lost_writes:
             if recorded is None and counter > 0:
-                raise TemplateIntegrityError(
+                raise _lost_writes_error(
                     f"{self._counter_file}, which records the last committed write, is missing or damaged, so "
-                    f"the store cannot tell whether writes were lost. Restore it with the store, or open with "
-                    "accept_lost_writes=True to continue with the store as it is")
+                    f"the store cannot tell whether writes were lost. Restore it with the store, or {{open}} "
+                    "to continue with the store as it is")
             if recorded is not None:
-                raise TemplateIntegrityError(
+                raise _lost_writes_error(
                     f"{self.path} is at write counter {counter} but {recorded} was committed: committed "
                     "writes are missing (the -wal file was deleted or damaged, or the database was "
                     "replaced by an older copy). Restore the store from a "
-                    "backup, or open with accept_lost_writes=True to continue without them")
+                    "backup, or {open} to continue without them")
         _write_counter(self._counter_file, self._keys, counter, force=True)
 
     # -- transactions and state ------------------------------------------------------
@@ -578,6 +578,13 @@ def _migrate_1_to_2(conn: sqlite3.Connection, keys: _Keys) -> None:
 
 #: Schema upgrades, keyed by the version they start from; run in order when opening.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection, _Keys], None]] = {1: _migrate_1_to_2}
+
+
+def _lost_writes_error(message: str) -> TemplateIntegrityError:
+    """The error for a store whose counter file says writes may be lost; ``{open}`` in
+    ``message`` is the way to open it anyway, for code and for the `edgesig` command."""
+    return TemplateIntegrityError(message.format(open="open with accept_lost_writes=True"),
+                                  cli_message=message.format(open="rerun with --accept-lost-writes"))
 
 
 def _check_options(*, timeout: Any, min_counter: Any, cache_size: Any) -> None:
