@@ -76,6 +76,8 @@ STORE_FORMAT = "edgesig-encrypted-store"
 COUNTER_SUFFIX = ".counter"
 #: meta entry present once the store keeps a counter file.
 COUNTER_META = "counter_file"
+#: meta entry holding the audit log key sealed under the store key, once the key was rotated.
+AUDIT_META = "audit_key_box"
 #: meta entry present once every stored user id is in NFC (see check_user_id).
 NFC_META = "user_ids_nfc"
 SCHEMA_VERSION = 2
@@ -122,6 +124,18 @@ class _Keys:
     def seal_uid(self, user_id: str, uid_hash: bytes) -> bytes:
         nonce = secrets.token_bytes(12)
         return nonce + self.aead.encrypt(nonce, user_id.encode("utf-8"), b"uid" + self.store_id + uid_hash)
+
+    def seal_audit(self, audit_key: bytes) -> bytes:
+        nonce = secrets.token_bytes(12)
+        return nonce + self.aead.encrypt(nonce, audit_key, b"audit" + self.store_id)
+
+    def open_audit(self, box_hex: Any) -> bytes:
+        try:
+            box = bytes.fromhex(str(box_hex))
+            return self.aead.decrypt(box[:12], box[12:], b"audit" + self.store_id)
+        except (InvalidTag, ValueError):
+            raise TemplateIntegrityError("the store's sealed audit log key failed authentication: the store "
+                                         "file was altered; restore it from a backup") from None
 
     def open_uid(self, box: bytes, uid_hash: bytes) -> str:
         try:
@@ -211,6 +225,7 @@ class EncryptedStore:
                 if meta is None:
                     raise StoreError(f"{self.path} is an SQLite file but not an edgesig store")
                 self._keys = self._open_existing(conn, meta, key)
+                self._audit = self._audit_key(conn)
                 self._sync(conn)
                 legacy = COUNTER_META not in meta  # a store from before counter files: start one
                 if legacy:
@@ -292,7 +307,9 @@ class EncryptedStore:
             empty = _State({}, state.counter, 0, "")
             new_state, _ = self._write_records(conn, records, keys, empty, keep_versions=True)
             conn.execute("DELETE FROM meta WHERE key = ?", (KDF_META,))
-            _set_meta(conn, {**new_meta, "key_check": keys.check_value()})
+            # the audit log beside the store keeps its key: lines before and after verify together
+            _set_meta(conn, {**new_meta, "key_check": keys.check_value(),
+                             AUDIT_META: keys.seal_audit(self._audit_key(conn)).hex()})
             return new_state, None
 
         self._write(rotate, keys=keys)
@@ -325,8 +342,17 @@ class EncryptedStore:
 
     @property
     def audit_key(self) -> bytes:
-        """A subkey for :class:`edgesig.audit.AuditLog`, so its user hashes need no extra secret."""
-        return derive_subkey(self._keys.master, self._keys.store_id, "audit")
+        """A key for :class:`edgesig.audit.AuditLog`, so its user hashes need no extra secret.
+        It survives rotate_key (sealed in the store under the new key): derived from the
+        master key as it was, it changed with it, and the log's older lines no longer verified.
+        Read when the store opens (a rotation keeps it), so a closed store still gives it."""
+        return self._audit
+
+    def _audit_key(self, conn: sqlite3.Connection) -> bytes:
+        box = conn.execute("SELECT value FROM meta WHERE key = ?", (AUDIT_META,)).fetchone()
+        if box is None:  # never rotated: the subkey of the key the store was made with
+            return derive_subkey(self._keys.master, self._keys.store_id, "audit")
+        return self._keys.open_audit(box[0])
 
     def close(self) -> None:
         with self._lock:

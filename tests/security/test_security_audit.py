@@ -126,3 +126,23 @@ def test_a_missing_log_is_a_problem_not_an_intact_log(tmp_path):
     """verify_log of a deleted log (or a mistyped path) returned [], the answer for an intact one."""
     problems = verify_log(tmp_path / "audit.jsonl", key=KEY)
     assert len(problems) == 1 and "does not exist" in problems[0]
+
+
+def test_the_audit_key_of_a_store_survives_its_key_rotation(tmp_path):
+    """EncryptedStore.audit_key was derived from the store's master key, so rotate_key changed
+    it: the log beside the store (edgesig serve's STORE.audit.jsonl) then failed verify_log
+    on every line before the rotation under the new key, and on every line after it under
+    the old one, and a user's pseudonym changed."""
+    from edgesig.store import EncryptedStore
+    path, log_path, final = tmp_path / "t.db", tmp_path / "audit.jsonl", os.urandom(32)
+    with EncryptedStore(path, os.urandom(32), create=True) as store:
+        first = store.audit_key
+        AuditLog(log_path, key=store.audit_key).record("enrol", "alice")
+        store.rotate_key(os.urandom(32))
+        store.rotate_key(final)
+        assert store.audit_key == first
+    with EncryptedStore(path, final) as store:
+        log = AuditLog(log_path, key=store.audit_key)
+        log.record("verify", "alice", accepted=True)
+        assert verify_log(log_path, key=store.audit_key) == []
+        assert len({e["user"] for e in log.entries()}) == 1
