@@ -5,7 +5,7 @@ path got there is thrown away. Sharma & Sundaram (IEEE Trans. Cybernetics 2018) 
 the alignment: a forger who draws slowly or hesitates aligns with more horizontal and
 vertical steps and less even local costs than the writer's own signatures do. Here each
 query–reference pair also gives, from the same recurrence (``edgesig.features.dtw
-.dtw_path_to_many``: counters carried with the chosen predecessor, no traceback; the
+.dtw_path_to_many``: each cell's move noted, one walk back along the path sums it; the
 engine's ``path`` option, ``edgesig.engines.dtw``):
 
 - ``nondiag``: the share of the path's steps that are not diagonal (the path's length over

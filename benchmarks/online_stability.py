@@ -20,8 +20,8 @@ columns):
 
 - ``sm.stable``: along the usual optimal path (the engine's, unweighted), the local costs'
   mean weighted by the stability of the reference row each cell reaches: how far the query
-  is where the writer is consistent (a term the path pass could carry, as
-  ``dtw_path_to_many`` carries its statistics);
+  is where the writer is consistent (a term the path pass could sum, as
+  ``dtw_path_to_many`` sums its statistics along the path);
 - ``sm.distance``: the stability-modulated DTW distance, the recurrence run on local costs
   multiplied by 0.5 + the reference row's stability (stable rows count up to three times
   unstable ones, no row counts nothing, so the path cannot slide for free through an

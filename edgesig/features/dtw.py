@@ -212,28 +212,15 @@ PATH_STATS = ("distance", "nondiag", "cost_sd", "cost_max")
 
 
 @nb.njit(inline="always")
-def _path_step(diag: tuple, up: tuple, left: tuple, cost: float) -> tuple[float, float, float, float]:
-    """One cell of :func:`_dtw_path`: :func:`_step`'s choice (diagonal, up, left; ties in
-    that order), the chosen cell's (cost, length, sum of squared local costs, largest local
-    cost) extended by this cell's local cost."""
-    best = diag
-    if up[0] < best[0]:
-        best = up
-    if left[0] < best[0]:
-        best = left
-    return best[0] + cost, best[1] + 1.0, best[2] + cost * cost, max(best[3], cost)
-
-
-@nb.njit(inline="always")
-def _cell(row: np.ndarray, j: int) -> tuple[float, float, float, float]:
-    """Cell ``j`` of a :func:`_dtw_path` row array."""
-    return row[j, 0], row[j, 1], row[j, 2], row[j, 3]
-
-
-@nb.njit(inline="always")
-def _put(row: np.ndarray, j: int, cell: tuple) -> None:
-    """Write ``cell`` as cell ``j`` of a :func:`_dtw_path` row array."""
-    row[j, 0], row[j, 1], row[j, 2], row[j, 3] = cell[0], cell[1], cell[2], cell[3]
+def _choose(diag: float, up: float, left: float) -> tuple[float, int]:
+    """:func:`_step`'s choice (diagonal, up, left; ties in that order) as its cost and a
+    code: 0 diagonal, 1 up, 2 left."""
+    best, code = diag, 0
+    if up < best:
+        best, code = up, 1
+    if left < best:
+        best, code = left, 2
+    return best, code
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
@@ -241,59 +228,95 @@ def _dtw_path(a: np.ndarray, b: np.ndarray, band: float) -> np.ndarray:
     """The end cell's cost, path length, non-diagonal steps, sum of squared local costs and
     largest local cost (:func:`_path_stats` turns them into :data:`PATH_STATS`).
 
-    :func:`_dtw`'s recurrence, row pairs included, each cell carrying beside its cost and
-    path length the sum of squared local costs and the largest local cost of the path that
-    reaches it, taken from the predecessor the recurrence chose: the path's statistics
-    without a traceback matrix. Same band, same local distances, same ties (diagonal, up,
-    left), so the same path. The four values of a cell lie side by side in one row array
-    (one swap per row, one cache line per two cells). The non-diagonal steps are not
-    carried: a path of L cells from (1, 1) to (n, m) has n - 1 + m - 1 steps counting a
-    diagonal twice, so 2 (L - 1) - (n - 1) - (m - 1) = 2 L - n - m of its L - 1 are not
-    diagonal (exact in floats; an unreachable end gives nonsense there, which
-    :func:`_path_stats` replaces by infinity)."""
+    :func:`_dtw`'s recurrence, row pairs included, carrying only the cost and noting in
+    ``moves`` which neighbour each cell came from (same band, same local distances, same
+    ties: diagonal, up, left), then one walk back from (n, m) along the noted moves:
+    :func:`_along`. Carrying the path length and the statistics with every cell instead
+    made each cell about twice :func:`_dtw`'s work; the walk touches only the path. The
+    non-diagonal steps: a path of L cells from (1, 1) to (n, m) has n - 1 + m - 1 steps
+    counting a diagonal twice, so 2 (L - 1) - (n - 1) - (m - 1) = 2 L - n - m of its
+    L - 1 are not diagonal. An unreachable end (costs overflowed) is returned with no path,
+    which :func:`_path_stats` replaces by infinity."""
     n, m = a.shape[0], b.shape[0]
     bt, row_a, row_b, width = _buffers(b, band, n)
     inf = np.inf
-    unreachable = (inf, 0.0, 0.0, 0.0)
-    prev, cur = np.zeros((m + 1, 4)), np.zeros((m + 1, 4))  # per cell: cost, length, squares, max
-    prev[:, 0] = inf
-    cur[:, 0] = inf
-    prev[0, 0] = 0.0
+    moves = np.empty((n + 1, min(m, 2 * width + 2)), dtype=np.uint8)  # row i, column j at j - lo(i)
+    prev, cur = np.full(m + 1, inf), np.full(m + 1, inf)
+    prev[0] = 0.0
     ratio = m / n
     i = 1
     if n % 2 == 1:  # one row alone, the rest in pairs (as in _dtw)
         lo, hi = _bounds(1, ratio, width, m)
         _, hi_next = _bounds(2, ratio, width, m)
-        _fence(cur[:, 0], lo, hi, hi_next)
+        _fence(cur, lo, hi, hi_next)
         _costs(a[0], b, bt, lo, hi, row_a)
-        left, diag = unreachable, _cell(prev, lo - 1)
+        left, diag = inf, prev[lo - 1]
         for j in range(lo, hi + 1):
-            up = _cell(prev, j)
-            left = _path_step(diag, up, left, row_a[j])
-            _put(cur, j, left)
+            up = prev[j]
+            best, moves[1, j - lo] = _choose(diag, up, left)
+            left = best + row_a[j]
+            cur[j] = left
             diag = up
         prev, cur = cur, prev
         i = 2
     while i < n:
         # As in _dtw: row i in registers (a0..a2, its cells j, j - 1, j - 2), row i + 1 one
         # cell behind (second, its cell j - 1) and written for the next pair.
-        lo1, hi1, lo2, hi2 = _pair(a, b, bt, i, ratio, width, cur[:, 0], row_a, row_b)
-        a1, a2, second = unreachable, unreachable, unreachable
-        diag = _cell(prev, lo1 - 1)
+        lo1, hi1, lo2, hi2 = _pair(a, b, bt, i, ratio, width, cur, row_a, row_b)
+        a1, a2, second = inf, inf, inf
+        diag = prev[lo1 - 1]
         for j in range(lo1, hi2 + 2):
-            a0 = unreachable
+            a0 = inf
             if j <= hi1:
-                up = _cell(prev, j)
-                a0 = _path_step(diag, up, a1, row_a[j])
+                up = prev[j]
+                best, moves[i, j - lo1] = _choose(diag, up, a1)
+                a0 = best + row_a[j]
                 diag = up
             if j - 1 >= lo2:
-                second = _path_step(a2, a1, second, row_b[j - 1])
-                _put(cur, j - 1, second)
+                best, moves[i + 1, j - 1 - lo2] = _choose(a2, a1, second)
+                second = best + row_b[j - 1]
+                cur[j - 1] = second
             a2, a1 = a1, a0
         prev, cur = cur, prev
         i += 2
-    end = prev[m]
-    return np.array([end[0], end[1], 2.0 * end[1] - n - m, end[2], end[3]])
+    if not np.isfinite(prev[m]):
+        return np.array([inf, 0.0, 0.0, 0.0, 0.0])
+    cells, squares, top = _along(a, b, bt, moves, ratio, width, row_a)
+    return np.array([prev[m], cells, 2.0 * cells - n - m, squares, top])
+
+
+@nb.njit(cache=True, nogil=True, fastmath={"contract"})
+def _along(a: np.ndarray, b: np.ndarray, bt: np.ndarray, moves: np.ndarray, ratio: float, width: int,
+           local: np.ndarray) -> tuple[float, float, float]:
+    """The path's number of cells, sum of squared local costs and largest local cost, from
+    the ``moves`` :func:`_dtw_path` noted.
+
+    The path crosses each row in one run of columns; the walk back from (n, m) finds each
+    row's first and last, then the rows are summed forwards, each run's local distances
+    computed as the recurrence computed them (:func:`_costs`): so the squares are added in
+    the path's order, with the multiply-add the carried sums used, and every statistic is
+    the one a cell-by-cell carry gives, bit for bit. No fast-math reassociation here: it
+    would split the sum into vector lanes."""
+    n, m = a.shape[0], b.shape[0]
+    first, last = np.empty(n + 1, dtype=np.int64), np.empty(n + 1, dtype=np.int64)
+    i, j = n, m
+    last[n] = m
+    while i > 0:
+        move = moves[i, j - _bounds(i, ratio, width, m)[0]]
+        if move == 2:
+            j -= 1
+            continue
+        first[i] = j
+        i -= 1
+        j -= 1 - (move == 1)
+        last[i] = j
+    cells, squares, top = 0.0, 0.0, 0.0
+    for i in range(1, n + 1):
+        _costs(a[i - 1], b, bt, first[i], last[i], local)
+        for j in range(first[i], last[i] + 1):
+            x = local[j]
+            cells, squares, top = cells + 1.0, squares + x * x, max(top, x)
+    return cells, squares, top
 
 
 @nb.njit(cache=True, nogil=True)

@@ -222,3 +222,12 @@ def test_path_kernel_equals_the_one_row_recurrence_bit_for_bit():
             q, refs = np.round(q), [np.round(r) for r in refs]
         want = _path_stats(np.stack([one_row_path_kernel(_padded(q), _padded(r), band) for r in refs]))
         assert np.array_equal(dtw_path_to_many(q, refs, band), want)
+
+
+def test_path_stats_of_an_unreachable_end_are_infinite():
+    """Local costs that overflow leave (n, m) unreachable: the kernel walks no path back and
+    every statistic is infinite, as the distance is; a finite pair beside it is unaffected."""
+    q, far = np.full((5, 3), 1e200), np.full((4, 3), -1e200)
+    got = dtw_path_to_many(q, [far, q], 0.2)
+    assert np.isinf(got[0]).all() and got[1].tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert np.array_equal(got[:, 0], dtw_to_many(q, [far, q], 0.2))
