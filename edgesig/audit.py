@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from edgesig.errors import InvalidInputError, StoreError
+from edgesig.errors import InvalidInputError, StoreError, WrongKeyError
 from edgesig.store.base import check_file_path
 from edgesig.store.keys import derive_subkey
 
@@ -69,9 +69,31 @@ class AuditLog:
             check_file_path(self.path, "audit log")
         self._user_key = derive_subkey(bytes(key), b"edgesig-audit", "audit-user")
         self._mac_key = derive_subkey(bytes(key), b"edgesig-audit", "audit-mac")
+        if self.path is not None:
+            self._check_key()
         self._fsync = fsync
         self._memory: deque[bytes] = deque(maxlen=keep)
         self._lock = threading.Lock()
+
+    def _check_key(self) -> None:
+        """WrongKeyError when the log's last entry does not verify under this key: appending
+        under another key left every later line unverifiable, noticed only by verify_log."""
+        try:
+            last, torn = _last_line(self.path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(f"cannot read audit log {self.path}: {exc.strerror}") from None
+        if last is None or torn:
+            return
+        try:
+            _, ok = _opened(last, self._mac_key)
+        except (ValueError, TypeError, AttributeError, KeyError):
+            return  # not an entry: verify_log reports it, appending goes on
+        if not ok:
+            raise WrongKeyError(f"the last entry of audit log {self.path} does not verify under this key: open it "
+                                "with the key it was written with (its store's audit_key), or start a new log "
+                                "file; if the key is right, the line was altered (verify_log lists the lines)")
 
     def user_hash(self, user_id: str) -> str:
         """The pseudonym this log uses for ``user_id`` (to search the log for one person),
@@ -143,9 +165,7 @@ def verify_log(path: str | os.PathLike, *, key: bytes) -> list[str]:
     problems, prev = [], None
     for number, line in enumerate(_read_lines(path), start=1):
         try:
-            entry = json.loads(line)
-            mac = entry.pop("mac")
-            ok_mac = hmac.compare_digest(mac, _mac(entry, mac_key))
+            entry, ok_mac = _opened(line, mac_key)
             ok_prev = entry.get("prev") == _line_hash(prev)
         except (ValueError, TypeError, AttributeError, KeyError):
             problems.append(f"line {number} is not a valid audit entry")
@@ -194,6 +214,14 @@ def _seal(entry: dict[str, Any], previous: bytes | None, mac_key: bytes) -> byte
     entry = {**entry, "prev": _line_hash(previous)}
     entry["mac"] = _mac(entry, mac_key)
     return json.dumps(entry, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+def _opened(line: bytes, mac_key: bytes) -> tuple[dict[str, Any], bool]:
+    """A line's entry (without its MAC) and whether the MAC is right; ValueError, TypeError,
+    AttributeError or KeyError for a line that is not an entry."""
+    entry = json.loads(line)
+    mac = entry.pop("mac")
+    return entry, hmac.compare_digest(mac, _mac(entry, mac_key))
 
 
 def _mac(entry: dict[str, Any], mac_key: bytes) -> str:

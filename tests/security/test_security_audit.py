@@ -146,3 +146,15 @@ def test_the_audit_key_of_a_store_survives_its_key_rotation(tmp_path):
         log.record("verify", "alice", accepted=True)
         assert verify_log(log_path, key=store.audit_key) == []
         assert len({e["user"] for e in log.entries()}) == 1
+
+
+def test_a_log_opened_with_another_key_is_refused_before_it_is_appended_to(tmp_path):
+    """AuditLog(path, key=other) appended lines under the other key: from then on the log
+    failed verify_log under either key, and nothing said so until someone checked."""
+    from edgesig.errors import WrongKeyError
+    path = tmp_path / "audit.jsonl"
+    AuditLog(path, key=KEY).record("enrol", "alice")
+    with pytest.raises(WrongKeyError, match="does not verify under this key"):
+        AuditLog(path, key=b"x" * 32)
+    AuditLog(path, key=KEY).record("verify", "alice", accepted=True)
+    assert verify_log(path, key=KEY) == []
