@@ -225,6 +225,17 @@ def ship_crosswriter(work: str, fold: int, sets: str, threads: int, models_dir: 
         sizes={"fp32_bytes": info32["file_bytes"], "int8_bytes": info8["file_bytes"], "float_convs": kept})
     choice = ship_precision(Manifest(manifest.dir), "crosswriter", fp32, int8, threads=threads)
     click.echo(f"precision: {json.dumps(choice.metrics())}")
+    use_measured_terms(Manifest(manifest.dir), "crosswriter", res[choice.chosen])
+
+
+def use_measured_terms(manifest: Any, name: str, result: dict[str, Any]) -> None:
+    """Give the entry ``name`` the terms, calibration and selection EER that ``result`` (the
+    pool protocol on the file it ships) chose: installed from the int8 file's measurement, an
+    entry the precision rule points at fp32 would otherwise decide with int8's threshold."""
+    entry = manifest.get(name)
+    manifest.put(replace(entry, params={**entry.params, "combine": list(result["combine"])},
+                         calibration=result["calibration"],
+                         metrics={**entry.metrics, "selection_eer": result["val_eer"], "pool": result}))
 
 
 @pool.command()

@@ -109,7 +109,9 @@ def test_ship_installs_only_below_the_installed_selection_eer(work, tmp_path, mo
         assert "NOT installed" in out.output and entry.version == old.version
         return
     assert entry.version == "9.0.0" and entry.params["net"]["pool"] == 4
-    assert entry.metrics["selection_eer"] == shipped["int8"]["val_eer"]
     assert entry.file == entry.extra["fp32_file"] == "crosswriter-fp32.onnx"   # 1.0x: not faster, fp32 ships
+    # the shipped file's own terms, threshold and selection EER, not the int8 file's
+    assert entry.metrics["selection_eer"] == shipped["fp32"]["val_eer"]
+    assert entry.params["combine"] == shipped["fp32"]["combine"] and entry.calibration == shipped["fp32"]["calibration"]
     assert entry.metrics["precision"]["shipped"] == "fp32" and "validation" in entry.metrics["parity"]
     assert Manifest(tmp_path / "models").model_path(entry).is_file()
