@@ -34,6 +34,19 @@ def svc_dir() -> Path:
     return SVC_DIR
 
 
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test (skipped without torch): a killed training run and
+    its resumption must run on the same threads to match bit for bit (float sums over two
+    threads round differently: bit equality failed in CI, 2 cores), and training tests
+    share the machine's cores."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
     with socket.socket() as s:

@@ -18,12 +18,7 @@ from export.offline.crosswriter import CrossWriter, CrossWriterConfig  # noqa: E
 from export.offline.data import VARIANTS, ImageWriter  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_input_pool_4_gives_a_7x7_map_and_levels_must_divide_it():

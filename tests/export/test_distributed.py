@@ -123,16 +123,6 @@ def _killed_run(directory: str) -> None:
     train_gru(RESUMED)
 
 
-@pytest.fixture
-def one_thread():
-    """The killed run trains on one thread; the resumed and uninterrupted runs must too, as
-    float sums over two threads round differently (bit equality failed in CI, 2 cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, one_thread):
     proc = mp.get_context("spawn").Process(target=_killed_run, args=(str(tmp_path),))
     proc.start()

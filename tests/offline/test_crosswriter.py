@@ -15,12 +15,7 @@ from export.offline.crosswriter import (CrossWriter, CrossWriterConfig, LossConf
 SMALL = CrossWriterConfig(stem=(4, 8), growth=4, bottleneck=2, blocks=(1, 1, 1), attn_dim=8)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _pairs(n: int, seed: int = 0) -> torch.Tensor:
