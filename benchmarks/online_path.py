@@ -48,7 +48,7 @@ import json
 import timeit
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import click
 import numpy as np
@@ -107,6 +107,12 @@ def path_cost(variant: str, rounds: int = 15, number: int = 10) -> dict[str, flo
     calls = {"distances": lambda: engine.distances(query, prepared),
              "path": lambda: dtw_path_to_many(query[engine.header:], refs, engine.band),
              "references": lambda: [dtw_path_to_many(r, refs, engine.band) for r in refs]}
+    return median_ms(calls, rounds, number)
+
+
+def median_ms(calls: dict[str, Callable[[], Any]], rounds: int, number: int) -> dict[str, float]:
+    """Each call's milliseconds, the median over ``rounds`` rounds of ``number`` calls, the
+    calls alternating within a round (so a load change hits them alike)."""
     times: dict[str, list[float]] = {k: [] for k in calls}
     for _ in range(rounds):
         for name, call in calls.items():

@@ -67,7 +67,6 @@ the fold-0 threshold, AUC.
 from __future__ import annotations
 
 import json
-import timeit
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -79,7 +78,7 @@ import numpy as np
 from benchmarks.online_channels import SHIPPED, evaluate, figures, summary
 from benchmarks.online_combiner import VARIANTS
 from benchmarks.online_metric import cached, scored
-from benchmarks.online_path import keep, winner
+from benchmarks.online_path import keep, median_ms, winner
 from benchmarks.online_resample import record_lines
 from edgesig.decision import ReferenceStats
 from edgesig.engines.dtw import DtwEngine
@@ -267,11 +266,7 @@ def sm_cost(variant: str, rounds: int = 15, number: int = 10) -> dict[str, float
              "path": lambda: dtw_path_to_many(q, refs, engine.band),
              "smdtw-kernel": lambda: [_aligned(_padded(q), r, engine.band, w) for r, w in zip(padded, weights)],
              "stability": lambda: stability(refs, engine.band)}
-    times: dict[str, list[float]] = {k: [] for k in calls}
-    for _ in range(rounds):
-        for name, call in calls.items():
-            times[name].append(timeit.timeit(call, number=number) / number * 1e3)
-    return {name: float(np.median(t)) for name, t in times.items()}
+    return median_ms(calls, rounds, number)
 
 
 @click.command()

@@ -13,16 +13,23 @@ from edgesig.runtime import Manifest
 from tests.conftest import wavy_pen
 
 
+def both_term_values(shipped: DtwEngine, candidate: DtwEngine) -> tuple[dict, dict]:
+    """The shipped engine's and a candidate's term values for one query against five
+    references (the shipped engine's distances and reference statistics, as a benchmark
+    scores them)."""
+    refs = [shipped.prepare(wavy_pen(s)) for s in range(5)]
+    query = shipped.prepare(wavy_pen(9, speed=0.5))
+    distances = shipped.distances(query, refs)
+    stats = ReferenceStats.from_matrix(shipped.pairwise(refs))
+    return (shipped.term_values(distances, stats, query, refs),
+            candidate.term_values(distances, stats, query, refs))
+
+
 def test_path_terms_are_added_to_the_shipped_terms_unchanged():
     for variant in ("dtw", "dtw-nopressure"):
         entry = Manifest().get(variant)
         own = {f"path.{s}" for s in entry.params.get("path", ())}
-        shipped, path = DtwEngine(entry), DtwEngine(path_entry(entry))
-        refs = [shipped.prepare(wavy_pen(s)) for s in range(5)]
-        query = shipped.prepare(wavy_pen(9, speed=0.5))
-        distances = shipped.distances(query, refs)
-        stats = ReferenceStats.from_matrix(shipped.pairwise(refs))
-        base, more = shipped.term_values(distances, stats, query, refs), path.term_values(distances, stats, query, refs)
+        base, more = both_term_values(DtwEngine(entry), DtwEngine(path_entry(entry)))
         assert {k: more[k] for k in base} == base
         assert {k for k in base if k.startswith("path.")} == own
         assert set(more) - set(base) == {"path.cost_max", "path.cost_sd", "path.nondiag"} - own

@@ -8,13 +8,13 @@ import numpy as np
 from benchmarks.online_path import keep
 from benchmarks.online_stability import (CANDIDATES, FLOOR, Alignment, StabilityEngine, align, direct, pair_terms,
                                          stability, with_sm)
-from edgesig.decision import ReferenceStats
 from edgesig.engines.dtw import DtwEngine
 from edgesig.eval.combiner import default_grid, term_rows
 from edgesig.eval.protocols import UserSamples
 from edgesig.features.dtw import dtw_path_to_many
 from edgesig.runtime import Manifest
 from tests.conftest import wavy_pen
+from tests.eval.test_online_path import both_term_values
 
 
 def _rows(engine: DtwEngine, seeds: range, speed: float = 1.0) -> list[np.ndarray]:
@@ -55,12 +55,7 @@ def test_identical_references_are_stable_everywhere_and_cost_nothing_there():
 def test_sm_terms_are_added_to_the_shipped_terms_unchanged():
     for variant in ("dtw", "dtw-nopressure"):
         entry = Manifest().get(variant)
-        shipped, sm = DtwEngine(entry), StabilityEngine(entry)
-        refs = [shipped.prepare(wavy_pen(s)) for s in range(5)]
-        query = shipped.prepare(wavy_pen(9, speed=0.5))
-        distances = shipped.distances(query, refs)
-        stats = ReferenceStats.from_matrix(shipped.pairwise(refs))
-        base, more = shipped.term_values(distances, stats, query, refs), sm.term_values(distances, stats, query, refs)
+        base, more = both_term_values(DtwEngine(entry), StabilityEngine(entry))
         assert {k: more[k] for k in base} == base
         assert set(more) - set(base) == {"sm.stable", "sm.distance", "sm.consistency"}
         assert all(np.isfinite(more[k]) and more[k] > 0 for k in ("sm.stable", "sm.distance"))
