@@ -173,7 +173,7 @@ class ReplayGuard:
                  max_devices: int = 1024, tol: float = 1.0, max_sequence_jump: int = 1000,
                  store: TemplateStore | None = None, write_behind: bool = False):
         self.tol = tol
-        self.store = store
+        self._store: TemplateStore | weakref.ref | None = store
         self.write_behind = write_behind
         self._max_nonces, self._max_users, self._max_devices = max_nonces, max_users, max_devices
         self._recent_per_user = recent_per_user
@@ -190,6 +190,18 @@ class ReplayGuard:
         self._write_lock = threading.Lock()  # one store write at a time; forget() waits for it
         #: the user and replay record the last check read from the store
         self._last_read: tuple[str | None, np.ndarray] = (None, _NO_FINGERPRINTS)
+
+    @property
+    def store(self) -> TemplateStore | None:
+        """Where accepted fingerprints are kept (None: memory only). A :func:`shared_guard`
+        refers to its store weakly: its table entry is keyed by the store, which a strong
+        reference here would keep alive, and the guard and its writer thread with it."""
+        store = self._store
+        return store() if isinstance(store, weakref.ref) else store
+
+    @store.setter
+    def store(self, store: TemplateStore | None) -> None:
+        self._store = store
 
     def check(self, user_id: str, pen: PenStream, reference_fingerprints: Sequence[Any] = (), *,
               query_fp: np.ndarray | None = None, advance: bool = True) -> list[str]:
@@ -381,10 +393,11 @@ def shared_guard(store: TemplateStore, persist: bool = False, write_behind: bool
             guard = _SHARED_GUARDS.get(store)
             if guard is None:
                 guard = _SHARED_GUARDS[store] = ReplayGuard()
+            kept = weakref.ref(store)  # not store: the table's entry would keep its own key alive
         except TypeError:
-            guard = ReplayGuard()
+            guard, kept = ReplayGuard(), store
         if persist:
-            guard.store = store
+            guard._store = kept
         if write_behind:
             guard.write_behind = True
     return guard
@@ -398,10 +411,8 @@ WRITE_BEHIND_S = 0.05
 
 def _write_behind(guard_ref: "weakref.ref[ReplayGuard]") -> None:
     """A write-behind guard's writer thread: every WRITE_BEHIND_S, writes what is queued.
-    It holds the guard only while looking, so the thread ends once the guard is collected.
-    A persisting :func:`shared_guard` is not collected before the process ends (its entry
-    in the weak-keyed table refers to the store, its key, through ``guard.store``), so the
-    writer of ``edgesig serve``'s guard runs, idle, until the process exits."""
+    It holds the guard only while looking, so a guard no longer used is collected (a
+    :func:`shared_guard` with its store) and the thread ends."""
     while True:
         time.sleep(WRITE_BEHIND_S)
         guard = guard_ref()

@@ -8,12 +8,14 @@ replay memory of its own.
 """
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,7 @@ import edgesig
 from edgesig.cli import cli
 from edgesig.engines import pressure_free
 from edgesig.errors import StoreError, TemplateIntegrityError
-from edgesig.security import REPLAY_RECORD, ReplayGuard
+from edgesig.security import REPLAY_RECORD, ReplayGuard, shared_guard
 from edgesig.store import EncryptedStore, KeyFile, MemoryStore
 from tests.conftest import wavy_pen
 from tests.store.store_helpers import make_template
@@ -204,8 +206,9 @@ class _GatedStore(MemoryStore):
 
 
 def test_write_behind_takes_the_replay_write_off_the_verification(pens):
-    """A synchronous replay write is a durable commit (about 8 ms on an EncryptedStore):
-    with write_behind the verification returns while the write is still held."""
+    """A synchronous replay write is a durable commit (6-19 ms a verification on an
+    EncryptedStore, tests.store.bench_store): with write_behind the verification returns
+    while the write is still held."""
     store = _GatedStore()
     guard = ReplayGuard(store=store, write_behind=True)
     v = edgesig.Verifier("dtw", store, replay_guard=guard)
@@ -215,6 +218,21 @@ def test_write_behind_takes_the_replay_write_off_the_verification(pens):
     store.gate.set()
     guard.flush()
     assert REPLAY_RECORD in store.engines("alice")
+
+
+def test_a_persisting_shared_guard_goes_with_its_store_and_its_writer_ends(pens):
+    """The shared guard's table entry is keyed by the store; a guard that held its store
+    strongly kept it, itself and its writer thread alive for the process's life."""
+    store = MemoryStore()
+    guard = shared_guard(store, persist=True, write_behind=True)
+    assert guard.store is store
+    guard.remember_accepted("alice", pens[0])
+    guard.flush()
+    writer, store_ref = guard._writer, weakref.ref(store)
+    del store, guard
+    gc.collect()
+    writer.join(10)
+    assert store_ref() is None and not writer.is_alive()
 
 
 def test_a_deleted_user_is_not_brought_back_by_a_replay_write_in_flight(pens):
