@@ -15,8 +15,8 @@ import hmac
 import logging
 import secrets
 import traceback
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -35,10 +35,10 @@ from edgesig.audit import AuditLog
 from edgesig.errors import (EdgesigError, EngineUnavailableError, EnrollmentError, FormatError, InvalidInputError,
                             LockedOutError, MissingExtraError, ModelError, ReplayError, RequestRefusedError,
                             RequestTooLargeError, UnknownUserError)
+from edgesig.security import shared_guard
 from edgesig.serve.config import Limits, ServeConfig
 from edgesig.serve.demo import Demo
 from edgesig.serve.imaging import data_url
-from edgesig.security import shared_guard
 from edgesig.serve.service import Service
 from edgesig.store import EncryptedStore, TemplateStore
 from edgesig.synth import make_writer
@@ -231,7 +231,7 @@ def create_app(service: Service, config: ServeConfig = ServeConfig(), demo: Demo
     return Guard(app, config.allowed_hosts(), sessions)
 
 
-def _lifespan(service: Service) -> Callable[[Starlette], AsyncIterator[None]]:
+def _lifespan(service: Service) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """The app's shutdown closes the service (the replay memory it still holds is written)."""
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
