@@ -112,8 +112,9 @@ def default_grid(path: bool = False) -> list[CombinerChoice]:
 
 def fit_combiner(train: Sequence[TermRows], choice: CombinerChoice) -> Combiner:
     """L2-penalised logistic regression of genuine against forgery over the chosen terms,
-    each standardised so one penalty fits all, each set's rows counted by its ``weight``; returned as dissimilarity weights (the
-    negated log-odds weights: lower means genuine, as every engine's distance)."""
+    each standardised so one penalty fits all, each set's rows counted by its ``weight``;
+    returned as dissimilarity weights (the negated log-odds weights: lower means genuine,
+    as every engine's distance)."""
     terms = choice.terms(train[0].names)
     parts = [t.design(terms) for t in train]
     X = np.concatenate([p[0] for p in parts])
