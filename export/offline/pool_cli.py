@@ -84,13 +84,16 @@ def sdinet(sets: str, folds: str, steps: int, batch: int, lr: float, seed: int, 
 @click.option("--models-dir", default=None, help="default: the package's models folder")
 @click.option("--version", default="2.0.0", show_default=True)
 def ship(work: str, fold: int, threads: int, models_dir: str | None, version: str) -> None:
-    """ONNX, int8 (QDQ convs and FCs, dynamic LSTMs), parity on every set, install as ``sdinet``."""
+    """ONNX, int8 (QDQ convs and FCs, dynamic LSTMs), parity on every set, install as ``sdinet``
+    in the precision ``export.precision`` picks, with that file's terms and threshold."""
+    from edgesig.runtime import MODELS_DIR, Manifest
     from export.offline.evaluate import onnx_scorer
     from export.offline.pool import load_pool, part
     from export.offline.pool_eval import pair_comparator
     from export.offline.ship import calibration_pairs, checked_int8
     from export.offline.to_onnx import export_onnx, quantize
     from export.offline.train import load_checkpoint
+    from export.precision import ship_precision
     work_dir = Path(work)
     r = json.loads((work_dir / f"fold{fold}.json").read_text())
     model, cfg, _ = load_checkpoint(work_dir / f"fold{fold}.pt")
@@ -110,6 +113,10 @@ def ship(work: str, fold: int, threads: int, models_dir: str | None, version: st
                  "layout": "channel 0 = reference, 1 = query; ink = 1, paper = 0"},
                 {"name": "p_genuine", "dtype": "float32", "shape": ["N"], "role": "output"}],
         params={"target": "sdinet"}, sizes={"fp32_bytes": info32["file_bytes"], "int8_bytes": info8["file_bytes"]})
+    manifest = Manifest(models_dir or MODELS_DIR)
+    choice = ship_precision(manifest, "sdinet", fp32, int8, threads=threads)
+    click.echo(f"precision: {json.dumps(choice.metrics())}")
+    use_measured_terms(Manifest(manifest.dir), "sdinet", res[choice.chosen])
 
 
 CROSSWRITER_WORK = "build/offline_crosswriter_pool"
@@ -229,13 +236,21 @@ def ship_crosswriter(work: str, fold: int, sets: str, threads: int, models_dir: 
 
 
 def use_measured_terms(manifest: Any, name: str, result: dict[str, Any]) -> None:
-    """Give the entry ``name`` the terms, calibration and selection EER that ``result`` (the
-    pool protocol on the file it ships) chose: installed from the int8 file's measurement, an
-    entry the precision rule points at fp32 would otherwise decide with int8's threshold."""
+    """Give the entry ``name`` what ``result`` (the pool protocol run on the very file the entry
+    ships) chose and measured: its terms and threshold, its pooled validation EER (as
+    ``selection_eer`` and ``val_eer``) and its test figures. An entry whose file changed since
+    it was measured (the precision rule swapping int8 for fp32) would otherwise decide with,
+    and report, the other file's threshold and figures."""
     entry = manifest.get(name)
+    fold = entry.metrics.get("shipped_fold", {})
     manifest.put(replace(entry, params={**entry.params, "combine": list(result["combine"])},
                          calibration=result["calibration"],
-                         metrics={**entry.metrics, "selection_eer": result["val_eer"], "pool": result}))
+                         metrics={**entry.metrics, "selection_eer": result["val_eer"], "val_eer": result["val_eer"],
+                                  "selection_eer_definition": POOLED_DEFINITION,
+                                  "val_eer_definition": POOLED_DEFINITION,
+                                  "shipped_fold": {**fold, "test": result["test"],
+                                                   **({"sets": result["sets"]} if "sets" in result else {})},
+                                  "pool": {**result, "file": entry.file}}))
 
 
 @pool.command()
@@ -245,11 +260,12 @@ def use_measured_terms(manifest: Any, name: str, result: dict[str, Any]) -> None
 @click.option("--threads", default=1, show_default=True)
 @click.option("--models-dir", default=None, help="default: the package's models folder")
 @click.option("--record/--no-record", default=False, show_default=True,
-              help="write the pooled validation EER into the entry as its selection_eer")
+              help="give the entry what was measured on its file: terms, threshold, pooled validation EER "
+                   "(its selection_eer) and test figures")
 @click.option("--out", default=None, help="also write the result as JSON here")
 def measure(engine: str, sets: str, fold: int, threads: int, models_dir: str | None, record: bool,
             out: str | None) -> None:
-    """An installed pair engine's int8 model on the fold's validation and test writers of the pool."""
+    """The file an installed pair engine ships, on the fold's validation and test writers of the pool."""
     from edgesig.runtime import MODELS_DIR, Manifest
     from export.offline.evaluate import onnx_scorer
     from export.offline.pool import held_out
@@ -265,9 +281,9 @@ def measure(engine: str, sets: str, fold: int, threads: int, models_dir: str | N
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(r, indent=1))
     if record:
-        manifest.put(replace(entry, metrics={**entry.metrics, "selection_eer": r["val_eer"],
-                                              "selection_eer_definition": POOLED_DEFINITION, "pool": r}))
-        click.echo(f"recorded selection_eer {100 * r['val_eer']:.2f} % for {engine}")
+        use_measured_terms(manifest, engine, r)
+        click.echo(f"recorded for {engine} ({entry.file}): terms {'+'.join(r['combine'])}, threshold "
+                   f"{r['calibration']['threshold']:.4f}, selection_eer {100 * r['val_eer']:.2f} %")
 
 
 def parse_grids(spec: str) -> tuple[tuple[int, int], ...]:
