@@ -16,7 +16,8 @@ from edgesig.audit import AuditLog, verify_log
 from edgesig.capture import load_pen, save_pen
 from edgesig.errors import (EdgesigError, EngineUnavailableError, EnrollmentError, FormatError,
                             ImageError, InvalidInputError, ModelError, PenStreamError, ReplayError,
-                            StoreError, TemplateIntegrityError, UnknownUserError, WrongKeyError)
+                            StoreBusyError, StoreError, TemplateIntegrityError, UnknownUserError,
+                            WrongKeyError)
 from edgesig.pen import DeviceInfo, PenStream
 from edgesig.results import EnrollmentReport, Identification, VerifyResult
 from edgesig.security import ReplayGuard, fingerprint, near_duplicate, timing_anomalies
@@ -71,5 +72,5 @@ __all__ = [
     "ReplayGuard", "fingerprint", "near_duplicate", "timing_anomalies",
     "EdgesigError", "InvalidInputError", "PenStreamError", "FormatError", "ImageError",
     "UnknownUserError", "EnrollmentError", "EngineUnavailableError", "ModelError", "StoreError",
-    "TemplateIntegrityError", "WrongKeyError", "ReplayError",
+    "StoreBusyError", "TemplateIntegrityError", "WrongKeyError", "ReplayError",
 ]

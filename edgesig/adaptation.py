@@ -48,6 +48,13 @@ def n_enrolled(template: Template) -> int:
     return int(template.meta.get(ENROLLED, len(template.references)))
 
 
+def same_enrolment(a: Template, b: Template) -> bool:
+    """Whether two versions of a record hold the same enrolled references (adapted ones may
+    differ): a query judged against ``a`` may join ``b``, not a re-enrolment's references."""
+    n = n_enrolled(a)
+    return n == n_enrolled(b) and all(np.array_equal(x, y) for x, y in zip(a.references[:n], b.references[:n]))
+
+
 def adapted(template: Template, engine: Engine, query: np.ndarray, policy: AdaptPolicy,
             fingerprint: np.ndarray | None = None) -> Template:
     """The template with ``query`` added as a reference (the oldest adapted one dropped when full)."""

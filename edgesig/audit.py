@@ -12,7 +12,7 @@ Lines are chained: each carries the SHA-256 of the previous line and an HMAC ove
 itself, so :func:`verify_log` finds edited, inserted, removed or reordered lines.
 Truncating the newest lines off the end is not detectable from the file alone.
 Several processes may append to one file: each line is one ``write`` under an
-exclusive ``flock``.
+exclusive lock on the file (:mod:`edgesig.store.filelock`).
 """
 from __future__ import annotations
 
@@ -34,12 +34,8 @@ import numpy as np
 
 from edgesig.errors import InvalidInputError, StoreError, WrongKeyError
 from edgesig.store.base import check_file_path
+from edgesig.store.filelock import exclusive
 from edgesig.store.keys import derive_subkey
-
-try:  # POSIX: serialise appends from several processes; elsewhere one process per log
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
 
 EVENTS = frozenset({"enrol", "verify", "reject", "delete", "rotate", "update", "backup", "restore",
                     "lockout"})
@@ -51,6 +47,8 @@ FIELDS: dict[str, str] = {
     "removed": "count", "error": "text",
 }
 MAX_TEXT = 400
+#: How long an append waits for another process appending to the same log.
+LOCK_TIMEOUT_S = 10.0
 _GENESIS = "0" * 64
 
 
@@ -136,23 +134,16 @@ class AuditLog:
         return entries
 
     def _append_to_file(self, entry: dict[str, Any]) -> bytes:
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise StoreError(f"cannot open audit log {self.path}: {exc.strerror}") from None
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            last, torn = _last_line(self.path)
-            line = _seal(entry, last, self._mac_key)
-            os.write(fd, (b"\n" if torn else b"") + line + b"\n")
-            if self._fsync:
-                os.fsync(fd)
-            return line
-        except OSError as exc:
-            raise StoreError(f"cannot append to audit log {self.path}: {exc.strerror}") from None
-        finally:
-            os.close(fd)  # releases the flock
+        with exclusive(self.path, timeout=LOCK_TIMEOUT_S, what=f"audit log {self.path}", append=True) as fd:
+            try:
+                last, torn = _last_line(self.path)
+                line = _seal(entry, last, self._mac_key)
+                os.write(fd, (b"\n" if torn else b"") + line + b"\n")
+                if self._fsync:
+                    os.fsync(fd)
+                return line
+            except OSError as exc:
+                raise StoreError(f"cannot append to audit log {self.path}: {exc.strerror}") from None
 
 
 def verify_log(path: str | os.PathLike, *, key: bytes) -> list[str]:

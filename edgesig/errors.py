@@ -23,8 +23,9 @@ class EdgesigError(Exception):
 def prefixed(error: EdgesigError, label: str) -> EdgesigError:
     """``error`` again (same type), both its messages led by ``label``: which file or which
     reference, when one of several failed ("no signature found" alone does not say which
-    of five photos to retake)."""
+    of five photos to retake). Its attributes (a busy store's ``path``) come along."""
     again = type(error)(f"{label}: {error}")
+    again.__dict__.update(error.__dict__)
     again.cli_message = f"{label}: {error.cli_message}"
     return again
 
@@ -91,6 +92,18 @@ class StoreError(EdgesigError):
 
 class TemplateIntegrityError(StoreError):
     """A stored template failed authentication: it was altered, moved or rolled back."""
+
+
+class StoreBusyError(StoreError):
+    """Another process held the store (or a lock file beside it) for longer than the timeout.
+
+    ``path`` is the file waited for. Worth a retry: unlike the other store errors,
+    nothing is wrong with the store.
+    """
+
+    def __init__(self, message: str = "", *, path: object = None, cli_message: str | None = None):
+        super().__init__(message, cli_message=cli_message)
+        self.path = path
 
 
 class WrongKeyError(StoreError):

@@ -58,7 +58,7 @@ import numpy as np
 from edgesig.errors import EdgesigError, InvalidInputError, UnknownUserError, prefixed
 from edgesig.features.kinematics import path_length, stroke_ids
 from edgesig.pen import DeviceInfo, PenStream
-from edgesig.store.base import Template, TemplateStore
+from edgesig.store.base import Template, TemplateStore, locked
 
 #: Points of the arc-length path in a fingerprint.
 FP_PATH_POINTS = 32
@@ -183,7 +183,7 @@ class ReplayGuard:
         #: per user, a (k, FP_SIZE) float32 table, replaced (never changed in place) on each update
         self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
-        #: write_behind: per user, the table not yet written to the store, and the writer
+        #: write_behind: per user, the accepted fingerprints not yet written to the store, and the writer
         self._pending: dict[str, np.ndarray] = {}
         self._writer: threading.Thread | None = None
         self._write_error: Exception | None = None
@@ -259,27 +259,44 @@ class ReplayGuard:
         ``query_fp`` is ``fingerprint(pen)`` when the caller already has it (see :meth:`check`).
         """
         query = fingerprint(pen) if query_fp is None else _as_fingerprint(query_fp, "query fingerprint")
+        if self.store is not None and not self.write_behind:
+            with self._write_lock:  # forget() waits for this write: none lands after a delete
+                self._remember(user_id, query)
+                self._persist({user_id: query[None]})
+            return
+        error = self._remember(user_id, query)
+        if error is not None:
+            raise prefixed(error, "an earlier accepted signature's replay memory could not be written to the "
+                                  "store, and is kept to write again") if isinstance(error, EdgesigError) else error
+
+    def _remember(self, user_id: str, query: np.ndarray) -> Exception | None:
+        """Add ``query`` to the user's table in memory and, write-behind, to the rows still
+        to write (starting the writer); a failed background write's error, to raise."""
         with self._lock:
             recent = np.vstack([self._recent_of(user_id, reuse=True), query])
-            recent = recent[max(0, len(recent) - self._recent_per_user):]
             self._recent.pop(user_id, None)
-            self._recent[user_id] = recent
+            self._recent[user_id] = recent[max(0, len(recent) - self._recent_per_user):]
             while len(self._recent) > self._max_users:
                 self._recent.popitem(last=False)
-            if self.store is None:
-                return
-            if not self.write_behind:
-                self.store.put(_replay_record(user_id, recent))
-                return
-            self._pending[user_id] = recent
+            if self.store is None or not self.write_behind:
+                return None
+            self._pending[user_id] = _merged(self._pending.get(user_id, _NO_FINGERPRINTS), query[None],
+                                             self._recent_per_user)
             error, self._write_error = self._write_error, None
             if self._writer is None:  # one for the guard's life: starting a thread waits for it to run
                 self._writer = threading.Thread(target=_write_behind, args=(weakref.ref(self),),
                                                 name="edgesig-replay-writer", daemon=True)
                 self._writer.start()
-        if error is not None:
-            raise prefixed(error, "an earlier accepted signature's replay memory could not be written to the "
-                                  "store, and is kept to write again") if isinstance(error, EdgesigError) else error
+        return error
+
+    def _persist(self, added: dict[str, np.ndarray]) -> None:
+        """Add each user's new fingerprints to their replay record in the store, read again
+        under the store's exclusive lock: what another process (a second server, `edgesig
+        verify`) added since this guard last read it is kept, not overwritten."""
+        store = self.store
+        with locked(store):
+            store.put_many([_replay_record(user, _merged(self._stored(user), rows, self._recent_per_user))
+                            for user, rows in added.items()])
 
     def flush(self) -> None:
         """Write the replay memory that ``write_behind`` still holds to the store now: at
@@ -291,10 +308,12 @@ class ReplayGuard:
             if not batch or self.store is None:
                 return
             try:
-                self.store.put_many([_replay_record(user, recent) for user, recent in batch.items()])
+                self._persist(batch)
             except BaseException:
-                with self._lock:  # newer tables queued meanwhile win
-                    self._pending = {**batch, **self._pending}
+                with self._lock:  # kept, before the rows queued meanwhile
+                    for user, rows in batch.items():
+                        self._pending[user] = _merged(rows, self._pending.get(user, _NO_FINGERPRINTS),
+                                                      self._recent_per_user)
                 raise
             with self._lock:  # what an earlier failure kept is written now
                 self._write_error = None

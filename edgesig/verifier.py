@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from edgesig.adaptation import AdaptPolicy, adapted, n_enrolled, reverted
+from edgesig.adaptation import AdaptPolicy, adapted, n_enrolled, reverted, same_enrolment
 from edgesig.audit import AuditLog
 from edgesig.decision import ReferenceStats
 from edgesig.engines import Engine, best_engine, load_engine, pressure_free
@@ -26,7 +26,7 @@ from edgesig.results import EnrollmentReport, Identification, VerifyResult
 from edgesig.runtime import Manifest
 from edgesig.security import ReplayGuard, fingerprint, near_duplicate, shared_guard, timing_anomalies
 from edgesig.store import MemoryStore, Template, TemplateStore
-from edgesig.store.base import check_user_id
+from edgesig.store.base import check_user_id, locked
 
 MIN_REFERENCES = 3
 MAX_REFERENCES = 20
@@ -287,25 +287,36 @@ class Verifier:
     def _maybe_adapt(self, engine: Engine, template: Template, query: np.ndarray, result: VerifyResult,
                      query_fp: np.ndarray | None = None) -> VerifyResult:
         """Add a confidently accepted query (with its pen fingerprint, if a pen) to the
-        template when adaptation is on."""
+        template when adaptation is on. The record is read again under the store's
+        exclusive lock and the query joins that: another process's adaptation since the
+        decision is kept, and a user re-enrolled or deleted since is left as they are."""
         if self.adapt is None or not result.accepted or result.score < self.adapt.min_score:
             return result
-        self.store.put(adapted(template, engine, query, self.adapt, query_fp))
+        with locked(self.store):
+            try:
+                current = self.store.get(template.user_id, template.engine)
+            except UnknownUserError:
+                return result
+            if not same_enrolment(template, current):
+                return result
+            new = adapted(current, engine, query, self.adapt, query_fp)
+            self.store.put(new)
         if self.audit is not None:
             self.audit.record("update", result.user_id, engine=engine.name, decision="adapted",
-                              n_references=len(template.references) + 1)
+                              n_references=len(new.references))
         return replace(result, details={**result.details, "adapted": True})
 
     def revert_adaptation(self, user_id: str) -> int:
         """Restore ``user_id``'s templates as enrolled; returns how many adapted references went."""
         user_id = check_user_id(user_id)
         removed = 0
-        for name in self.store.engines(user_id):
-            template = self.store.get(user_id, name)
-            extra = len(template.references) - n_enrolled(template)
-            if extra > 0:
-                self.store.put(reverted(template))
-                removed += extra
+        with locked(self.store):  # an adaptation by another process cannot land between read and write
+            for name in self.store.engines(user_id):
+                template = self.store.get(user_id, name)
+                extra = len(template.references) - n_enrolled(template)
+                if extra > 0:
+                    self.store.put(reverted(template))
+                    removed += extra
         if self.audit is not None:
             self.audit.record("update", user_id, decision="reverted adaptation", removed=removed)
         return removed

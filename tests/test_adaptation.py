@@ -89,3 +89,46 @@ def test_adaptation_is_audited_without_biometrics():
 def test_bad_policy(kwargs):
     with pytest.raises(InvalidInputError):
         AdaptPolicy(**kwargs)
+
+
+def _meanwhile(v: Verifier, action) -> None:
+    """Run ``action`` once, between ``v``'s next decision and its adaptation, as another
+    process (or thread) on the same store would."""
+    decide = v._decide
+
+    def decide_then_act(*args):
+        result = decide(*args)
+        v._decide = decide
+        action()
+        return result
+    v._decide = decide_then_act
+
+
+def test_an_adaptation_keeps_another_writers_adaptation_made_since_its_decision():
+    """Before the fix the adaptation wrote the template it had decided on plus its query:
+    the other adaptation was overwritten."""
+    v = _verifier()
+    other = Verifier("dtw", v.store, adapt=v.adapt)
+    _meanwhile(v, lambda: other.verify_stroke("alice", wavy_pen(6)))
+    assert v.verify_stroke("alice", wavy_pen(5)).details["adapted"]
+    t = v.store.get("alice", "dtw")
+    assert len(t.references) == 7 and n_enrolled(t) == 5 and len(t.meta["adapted_at"]) == 2
+
+
+def test_a_re_enrolment_since_the_decision_is_not_overwritten_by_the_adaptation():
+    v = _verifier()
+    other = Verifier("dtw", v.store)
+    _meanwhile(v, lambda: other.enroll("alice", [wavy_pen(s) for s in (8, 9, 11, 12, 15)]))
+    result = v.verify_stroke("alice", wavy_pen(5))
+    assert result.accepted and "adapted" not in result.details
+    t = v.store.get("alice", "dtw")
+    assert ENROLLED not in t.meta
+    for ref, s in zip(t.references, (8, 9, 11, 12, 15), strict=True):  # the new enrolment, untouched
+        np.testing.assert_array_equal(ref, v.engine("dtw").prepare(wavy_pen(s)))
+
+
+def test_a_user_deleted_since_the_decision_is_not_brought_back_by_the_adaptation():
+    v = _verifier()
+    _meanwhile(v, lambda: Verifier("dtw", v.store).delete("alice"))
+    assert v.verify_stroke("alice", wavy_pen(5)).accepted
+    assert v.store.users() == []

@@ -6,13 +6,14 @@ serialises to bytes without pickle, so an encrypted store can seal it as one blo
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import time
 import unicodedata
 from pathlib import Path
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Protocol, runtime_checkable
+from typing import Any, ContextManager, Iterable, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -101,7 +102,11 @@ class Template:
 
 @runtime_checkable
 class TemplateStore(Protocol):
-    """Where templates live. Implementations must make ``put`` atomic."""
+    """Where templates live. Implementations must make ``put`` atomic.
+
+    A store that several threads or processes write may also offer ``exclusive()``, a
+    context manager during which no one else writes (see :func:`locked`).
+    """
 
     def put(self, template: Template) -> None:
         """Insert or replace the record for (template.user_id, template.engine)."""
@@ -164,6 +169,14 @@ def checked_template(template: Any) -> Template:
     if not isinstance(template.version, int) or isinstance(template.version, bool) or not 0 <= template.version < 2 ** 62:
         raise InvalidInputError(f"template version must be a non-negative integer, got {template.version!r:.40}")
     return template if user_id == template.user_id else replace(template, user_id=user_id)
+
+
+def locked(store: TemplateStore) -> ContextManager[Any]:
+    """``store.exclusive()``, for a read-merge-write: without it another writer's change
+    that lands between the read and the write is overwritten. A store without that method
+    (one of the integrator's own) gives no such guarantee, and the step runs unguarded."""
+    exclusive = getattr(store, "exclusive", None)
+    return exclusive() if callable(exclusive) else contextlib.nullcontext()
 
 
 def iter_records(store: TemplateStore) -> Iterable[Template]:

@@ -34,6 +34,10 @@ someone editing the database file to swap, restore or plant templates):
   processes share the file; one connection per store object, guarded by a lock, makes
   it thread-safe. ``secure_delete`` zeroes freed pages so deleted users and old-key
   ciphertexts do not linger.
+* Nothing lost between processes: a read-merge-write (a replay record gaining a
+  fingerprint, a template gaining an adapted reference) runs under :meth:`EncryptedStore.exclusive`,
+  an advisory lock on ``<store>.lock`` that every write of this store also takes, so
+  another process's write cannot land between its read and its write and be overwritten.
 * Nothing lost silently: opening never creates a store (``create=True`` does, once, in a
   temporary file linked into place, so a crash cannot leave an empty store that a later
   open would take for a new one); a missing or empty file is an error. After each
@@ -65,15 +69,18 @@ from typing import Any, Callable, Iterable, Iterator
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from edgesig.errors import (InvalidInputError, StoreError, TemplateIntegrityError, UnknownUserError,
-                            WrongKeyError)
+from edgesig.errors import (InvalidInputError, StoreBusyError, StoreError, TemplateIntegrityError,
+                            UnknownUserError, WrongKeyError)
 from edgesig.store.backup import read_backup, write_atomically, write_backup
 from edgesig.store.base import Template, check_file_path, check_name, check_user_id, checked_template
+from edgesig.store.filelock import exclusive
 from edgesig.store.keys import KDF_META, derive_subkey, resolve_key
 
 STORE_FORMAT = "edgesig-encrypted-store"
 #: Suffix of the file beside the database that records the last committed write counter.
 COUNTER_SUFFIX = ".counter"
+#: Suffix of the lock file beside the database that makes read-merge-writes exclusive.
+LOCK_SUFFIX = ".lock"
 #: meta entry present once the store keeps a counter file.
 COUNTER_META = "counter_file"
 #: meta entry holding the audit log key sealed under the store key, once the key was rotated.
@@ -210,7 +217,11 @@ class EncryptedStore:
         _check_options(timeout=timeout, min_counter=min_counter, cache_size=cache_size)
         self.path = Path(path)
         self._counter_file = self.path.with_name(self.path.name + COUNTER_SUFFIX)
+        self._lock_file = self.path.with_name(self.path.name + LOCK_SUFFIX)
+        self._timeout = timeout
         self._lock = threading.RLock()
+        self._exclusive = threading.RLock()  # taken before _lock, never after it
+        self._exclusive_depth = 0
         self._state: _State | None = None
         self._conn: sqlite3.Connection | None = None
         self._cache: OrderedDict[tuple[bytes, str], tuple[bytes, bytes, Template]] = OrderedDict()
@@ -294,6 +305,23 @@ class EncryptedStore:
             self._sync(conn)
             uid_hash = self._keys.uid_hash(user_id)
             return sorted(e for h, e in self._state.tags if h == uid_hash)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the store for a read-merge-write: no other thread, and no other process
+        using this store file, writes until the block ends (each write takes it too). The
+        work inside should be short: other writers wait for it, up to their ``timeout``,
+        then get StoreBusyError. Nested use in one thread is free; reads never wait."""
+        with self._exclusive:
+            if self._exclusive_depth:
+                yield
+                return
+            with exclusive(self._lock_file, timeout=self._timeout, what=f"store {self.path}"):
+                self._exclusive_depth += 1
+                try:
+                    yield
+                finally:
+                    self._exclusive_depth -= 1
 
     # -- key management and backups --------------------------------------------------
     def rotate_key(self, new_key: Any) -> None:
@@ -443,7 +471,7 @@ class EncryptedStore:
 
         ``keys`` are the keys the new state is written under (a rotation's new ones).
         """
-        with self._lock:
+        with self.exclusive(), self._lock:
             keys = keys or self._keys
             with self._txn("IMMEDIATE") as conn:
                 self._sync(conn)
@@ -738,7 +766,8 @@ def _sqlite_errors(path: Path) -> Iterator[None]:
         yield
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
-            raise StoreError(f"store {path} is busy (another process holds it); retry, or raise timeout=") from None
+            raise StoreBusyError(f"store {path} is busy (another process holds it); retry, or raise timeout=",
+                                 path=path) from None
         raise StoreError(f"store {path} cannot be used: {exc}") from None
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"{path} is not an edgesig store or is corrupted ({exc}); restore it from a "

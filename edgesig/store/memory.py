@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Iterable
+from contextlib import contextmanager
+from typing import Iterable, Iterator
 
 from edgesig.errors import UnknownUserError
 from edgesig.store.base import Template, check_user_id, checked_template
@@ -14,6 +15,13 @@ class MemoryStore:
     def __init__(self) -> None:
         self._records: dict[tuple[str, str], Template] = {}
         self._lock = threading.Lock()
+        self._exclusive = threading.RLock()  # taken before _lock, never after it
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """No other thread writes until the block ends (a read-merge-write; see store.base.locked)."""
+        with self._exclusive:
+            yield
 
     def put(self, template: Template) -> None:
         self.put_many([template])
@@ -21,7 +29,7 @@ class MemoryStore:
     def put_many(self, templates: Iterable[Template]) -> None:
         """Store several records at once: all of them or, on a bad one, none."""
         templates = [checked_template(t) for t in templates]
-        with self._lock:
+        with self._exclusive, self._lock:
             self._records.update({(t.user_id, t.engine): t for t in templates})
 
     def get(self, user_id: str, engine: str) -> Template:
@@ -34,7 +42,7 @@ class MemoryStore:
 
     def delete(self, user_id: str) -> int:
         user_id = check_user_id(user_id)
-        with self._lock:
+        with self._exclusive, self._lock:
             keys = [k for k in self._records if k[0] == user_id]
             for key in keys:
                 del self._records[key]

@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgesig import audit
 from edgesig.audit import AuditLog, verify_log
-from edgesig.errors import InvalidInputError
+from edgesig.errors import InvalidInputError, StoreBusyError
+from edgesig.store.filelock import exclusive
 
 KEY = b"k" * 32
 
@@ -109,6 +111,18 @@ def test_several_processes_append_one_chain(tmp_path):
     assert all(c.wait(timeout=60) == 0 for c in children)
     assert len(AuditLog(path, key=KEY).entries()) == 180
     assert verify_log(path, key=KEY) == []
+
+
+def test_an_append_waits_a_bounded_time_for_another_appender(tmp_path, monkeypatch):
+    """It waited for ever: a hung process holding the log's lock hung every verification."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=KEY)
+    monkeypatch.setattr(audit, "LOCK_TIMEOUT_S", 0.2)
+    with exclusive(path, timeout=1.0, what="a test", append=True):  # as another process's append
+        with pytest.raises(StoreBusyError, match=r"audit log .*audit\.jsonl is busy"):
+            log.record("verify", "alice", accepted=True)
+    log.record("verify", "alice", accepted=True)
+    assert len(log.entries()) == 1 and verify_log(path, key=KEY) == []
 
 
 def test_an_audit_log_in_a_missing_folder_fails_when_it_is_made(tmp_path):

@@ -1,8 +1,11 @@
 """Child process for the durability tests: enrol in a burst, or hammer the store.
 
 Run as ``python store_worker.py burst DB KEYHEX START`` (prints "committed N" after
-each put returns) or ``python store_worker.py mixed DB KEYHEX WORKER SECONDS``
-(threads doing puts and gets; prints "ok PUTS GETS" or the first error).
+each put returns), ``python store_worker.py mixed DB KEYHEX WORKER SECONDS``
+(threads doing puts and gets; prints "ok PUTS GETS" or the first error) or
+``python store_worker.py remember DB KEYHEX WORKER N START_AT [behind]`` (from wall-clock
+time START_AT, N accepted fingerprints of one user kept through a persisting
+ReplayGuard, written at once or behind; prints "ok").
 """
 from __future__ import annotations
 
@@ -10,7 +13,10 @@ import sys
 import threading
 import time
 
+import numpy as np
+
 from edgesig.errors import UnknownUserError
+from edgesig.security import FP_SIZE, ReplayGuard
 from edgesig.store.encrypted import EncryptedStore
 from tests.store.store_helpers import make_template
 
@@ -56,9 +62,29 @@ def mixed(path: str, key: bytes, worker: int, seconds: float) -> None:
     print(f"error {errors[0]}" if errors else f"ok {counts[0]} {counts[1]}", flush=True)
 
 
+def accepted_fingerprint(worker: int, i: int) -> np.ndarray:
+    """The ``i``-th fingerprint a ``remember`` worker keeps (the parent checks for each)."""
+    return np.random.default_rng([worker, i]).random(FP_SIZE, dtype=np.float32)
+
+
+def remember(path: str, key: bytes, worker: int, n: int, start_at: float, behind: bool) -> None:
+    with EncryptedStore(path, key) as store:
+        guard = ReplayGuard(store=store, recent_per_user=1000, write_behind=behind)
+        time.sleep(max(0.0, start_at - time.time()))  # the workers start together
+        for i in range(n):
+            guard.remember_accepted("alice", None, query_fp=accepted_fingerprint(worker, i))
+            if behind:  # one row a background write, not all of them in the final flush
+                time.sleep(0.05)
+        guard.flush()
+    print("ok", flush=True)
+
+
 if __name__ == "__main__":
     mode, db, key_hex = sys.argv[1:4]
     if mode == "burst":
         burst(db, bytes.fromhex(key_hex), int(sys.argv[4]))
+    elif mode == "remember":
+        remember(db, bytes.fromhex(key_hex), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]),
+                 sys.argv[7:] == ["behind"])
     else:
         mixed(db, bytes.fromhex(key_hex), int(sys.argv[4]), float(sys.argv[5]))
