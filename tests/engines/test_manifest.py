@@ -61,3 +61,17 @@ def test_recalibrating_a_parameters_only_member_keeps_it_pinned():
                                       "enroll": {"outlier_ratio": 1.4, "max_spread": 0.6}})
     other = ModelEntry(name="descriptor", version="t", modality="image", params={"descriptor": {"bins": 8}})
     assert base.fingerprint == recalibrated.fingerprint != other.fingerprint
+
+
+def test_a_pool_measured_entry_decides_and_reports_with_its_own_files_measurement():
+    """The terms and threshold an image entry decides with, and the EERs it reports, are the
+    pool measurement of the file it ships: sdinet 2.0 shipped its fp32 file with the threshold,
+    selection EER and test figures measured on its int8 file."""
+    for name, entry in Manifest(MODELS_DIR).entries.items():
+        pool = entry.metrics.get("pool")
+        if pool is None:
+            continue
+        assert pool.get("file") == entry.file, name
+        assert entry.calibration == pool["calibration"] and entry.params["combine"] == pool["combine"], name
+        assert entry.metrics["selection_eer"] == entry.metrics["val_eer"] == pool["val_eer"], name
+        assert entry.metrics.get("shipped_fold", {}).get("test", pool["test"]) == pool["test"], name
