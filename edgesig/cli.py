@@ -6,11 +6,11 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 import click
 
-from edgesig.errors import EdgesigError, prefixed
+from edgesig.errors import EdgesigError, labelled
 from edgesig.eval.combiner import SELECT  # light (its imports are protocols'): --select's choices
 from edgesig.eval.protocols import ONLINE_SETS  # light (numpy, metrics): the --set choices need it
 
@@ -100,18 +100,24 @@ def _open_store(store_path: str, key_file: str | None, key_env: str | None = Non
     return EncryptedStore(store_path, key, create=create, accept_lost_writes=accept)
 
 
-def _load_pens(files: Iterable[str | Path], fmt: str | None = None, rate: float | None = None) -> list:
-    """The pen files read, a failure naming its file (the reader's message alone does not
+T = TypeVar("T")
+
+
+def _each(files: Iterable[str | Path], read: Callable[[Any], T]) -> list[T]:
+    """``read`` of each file, a failure naming its file (the reader's message alone does not
     say which of five references to fix)."""
+    done = []
+    for f in files:
+        with labelled(str(f)):
+            done.append(read(f))
+    return done
+
+
+def _load_pens(files: Iterable[str | Path], fmt: str | None = None, rate: float | None = None) -> list:
+    """The pen files read, a failure naming its file."""
     from edgesig.capture import load_pen
     options = {"sample_rate_hz": rate} if rate else {}
-    pens = []
-    for f in files:
-        try:
-            pens.append(load_pen(f, format=fmt, **options))
-        except EdgesigError as exc:
-            raise prefixed(exc, str(f)) from None
-    return pens
+    return _each(files, lambda f: load_pen(f, format=fmt, **options))
 
 
 _pen_format = click.option("--format", "fmt", default=None,
@@ -191,7 +197,8 @@ def verify_image_cmd(store_path: str, key_file: str | None, create: bool, user: 
     from edgesig.verifier import Verifier
     with _open_store(store_path, key_file, create=create) as store:
         verifier = Verifier(store=store, image_engine=engine)
-        verifier.warm_up(image)
+        with labelled(image):  # the first read of the image: an unreadable one names its file
+            verifier.warm_up(image)
         startup_ms = (time.perf_counter() - _STARTED) * 1e3
         result = verifier.verify_image(user, image)
     _print_result(result, as_json, startup_ms)
@@ -672,20 +679,25 @@ def explain_image_cmd(references: tuple[str, ...], query: str, out: str, engine:
 def identify_cmd(query: str, gallery: str, top_k: int, closed_set: bool) -> None:
     """Which user of --gallery wrote QUERY (a pen file or an image); exit 0 identified,
     1 unknown (nobody scores above the open-set threshold)."""
+    import numpy as np
+    from edgesig.capture import load_pen
     from edgesig.identify import Identifier, load_identification
     is_image = Path(query).suffix.lower() in IMAGE_SUFFIXES
     embedder, threshold = load_identification("image" if is_image else "pen")
-    load = (lambda files: [str(f) for f in files]) if is_image else _load_pens
+    read = str if is_image else load_pen
+
+    def embedded(files: Iterable[Path | str]) -> np.ndarray:  # a file that fails is named
+        return np.stack(_each(files, lambda f: embedder.embed(read(f))))
     ident = Identifier(threshold=None if closed_set else threshold)
     for user_dir in sorted(p for p in Path(gallery).iterdir() if p.is_dir()):
         files = sorted(f for f in user_dir.iterdir()  # hidden files are the OS's (.DS_Store), not references
                        if f.is_file() and not f.name.startswith(".")
                        and (f.suffix.lower() in IMAGE_SUFFIXES) == is_image)
         if files:
-            ident.add(user_dir.name, embedder.embed_many(load(files)))
+            ident.add(user_dir.name, embedded(files))
     if len(ident) == 0:
         raise click.UsageError(f"no {'image' if is_image else 'pen'} references in the sub-folders of {gallery}")
-    result = ident.identify(embedder.embed(load([query])[0]), top_k)
+    result = ident.identify(embedded([query])[0], top_k)
     if result.unknown:
         click.echo(f"unknown: no enrolled user scores above the threshold {result.threshold:.3f} "
                    f"({result.gallery_size} users searched); the closest were:")

@@ -6,6 +6,10 @@ with". Each message says what is wrong and what to do about it.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from os import PathLike
+from typing import Iterator
+
 
 class EdgesigError(Exception):
     """Base class of every error edgesig raises deliberately.
@@ -28,6 +32,21 @@ def prefixed(error: EdgesigError, label: str) -> EdgesigError:
     again.__dict__.update(error.__dict__)
     again.cli_message = f"{label}: {error.cli_message}"
     return again
+
+
+@contextmanager
+def labelled(label: str) -> Iterator[None]:
+    """An InvalidInputError raised inside, raised again led by ``label`` (see :func:`prefixed`):
+    the reader of a file or a sample cannot say which of several it was given."""
+    try:
+        yield
+    except InvalidInputError as exc:
+        raise prefixed(exc, label) from None
+
+
+def input_label(what: str, sample: object) -> str:
+    """``what`` and, when ``sample`` is a path, the file ("reference 2 (scan2.png)")."""
+    return what + (f" ({sample})" if isinstance(sample, (str, PathLike)) else "")
 
 
 class InvalidInputError(EdgesigError, ValueError):

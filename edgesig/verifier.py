@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from os import PathLike
 from typing import Any, Sequence
 
 import numpy as np
@@ -18,7 +17,7 @@ from edgesig.audit import AuditLog
 from edgesig.decision import ReferenceStats
 from edgesig.engines import Engine, best_engine, load_engine, pressure_free
 from edgesig.errors import (EnrollmentError, ImageError, InvalidInputError, PenStreamError, UnknownUserError,
-                            prefixed)
+                            input_label, labelled)
 from edgesig.features.kinematics import at_rate, capture_rate
 from edgesig.identify import Embedder, Identifier, entry_name, load_identification
 from edgesig.pen import PenStream
@@ -440,11 +439,10 @@ def _enrolled_elsewhere(template: Template, engine: Engine) -> bool:
 def _prepare_reference(engine: Engine, sample: Any, index: int) -> np.ndarray:
     """``engine.prepare`` of one reference, its failure naming the reference (and file):
     "no signature found" alone does not say which of five photos to retake."""
-    label = f"reference {index}" + (f" ({sample})" if isinstance(sample, (str, PathLike)) else "")
-    try:
-        return _finite(engine.prepare(sample), engine, label)
-    except InvalidInputError as exc:
-        raise prefixed(exc, label) from None
+    label = input_label(f"reference {index}", sample)
+    with labelled(label):
+        prepared = engine.prepare(sample)
+    return _finite(prepared, engine, label)  # its message names the reference already
 
 
 def _finite(prepared: np.ndarray, engine: Engine, label: str) -> np.ndarray:

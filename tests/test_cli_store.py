@@ -162,6 +162,20 @@ def test_a_bad_pen_file_is_named_in_the_error(tmp_path, monkeypatch, capsys):
     assert code == 2 and err.startswith(f"error: {torn}: SVC2004 line"), err
 
 
+@pytest.mark.parametrize("command", ["verify-image", "explain-image", "identify"])
+def test_an_unreadable_image_is_named_in_the_error(tmp_path, monkeypatch, capsys, command):
+    """'unreadable image: the data is not an image OpenCV can decode' did not say which file."""
+    bad = tmp_path / "gallery" / "ann" / "scan.png"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n torn off")
+    args = {"verify-image": ["--store", str(tmp_path / "t.db"), "--create", "--user", "a", "--image", str(bad)],
+            "explain-image": [str(bad), str(bad), "-q", str(bad)],
+            "identify": [str(bad), "--gallery", str(tmp_path / "gallery")]}[command]
+    code, _, err = _main(monkeypatch, capsys, command, *args)
+    label = f"reference 0 ({bad})" if command == "explain-image" else str(bad)
+    assert code == 2 and err.startswith(f"error: {label}: unreadable image"), err
+
+
 def test_identify_skips_hidden_files_and_names_a_bad_one(tmp_path, monkeypatch, capsys):
     """A .DS_Store (macOS) in a user's folder stopped the search: 'could not recognise the
     pen format of .DS_Store', naming neither the folder nor the file's path."""

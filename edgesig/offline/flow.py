@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from numba import njit
 
-from edgesig.errors import ImageError, InvalidInputError, ModelError
+from edgesig.errors import ImageError, InvalidInputError, ModelError, input_label, labelled
 
 Method = Literal["hs", "farneback"]
 
@@ -489,8 +489,12 @@ def explain_image(references: Sequence[Any], query: Any, out_png: str | os.PathL
     spreads away). ``model`` defaults to the installed ``flow`` manifest entry.
     """
     from edgesig.offline.pipeline import prepare
-    heatmap, exp = explain_arrays([prepare(r).array for r in references], prepare(query).array,
-                                  model=model, scale=scale)
+
+    def prepared(sample: Any, what: str) -> np.ndarray:  # a failure names the input (and its file)
+        with labelled(input_label(what, sample)):
+            return prepare(sample).array
+    heatmap, exp = explain_arrays([prepared(r, f"reference {i}") for i, r in enumerate(references)],
+                                  prepared(query, "query"), model=model, scale=scale)
     out = Path(out_png)
     try:
         ok = cv2.imwrite(str(out), heatmap)
