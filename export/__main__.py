@@ -309,11 +309,20 @@ def bench(data: str, ckpt: str, points: int, runs: int) -> None:
 @click.option("--models-dir", default=str(MODELS_DIR), show_default=True)
 @click.option("--threads", default=1, show_default=True)
 def precision(name: str, fp32: str, int8: str, models_dir: str, threads: int) -> None:
-    """Time the fp32 and int8 files of installed model NAME; ship int8 only if >= 1.3x faster."""
+    """Time the fp32 and int8 files of installed model NAME; ship int8 only if >= 1.3x faster.
+
+    The entry keeps its terms and threshold: where the file it ships changes, they are the
+    other file's until that file is measured (how sdinet 2.0 shipped fp32 at int8's threshold)."""
     from export.precision import ship_precision
+    before = Manifest(models_dir).get(name).file
     choice = ship_precision(Manifest(models_dir), name, Path(fp32), Path(int8), threads=threads)
     click.echo(f"{name}: fp32 {choice.fp32_ms:.3f} ms, int8 {choice.int8_ms:.3f} ms "
                f"(int8 {choice.speedup:.2f}x, needs {choice.min_speedup}x): ships {choice.chosen}")
+    after = Manifest(models_dir).get(name).file
+    if after != before:
+        click.echo(f"{name} now ships {after} instead of {before}: its terms and threshold are still those "
+                   f"measured on {before}; measure {after} and record them (an image pair engine: python -m "
+                   f"export offline pool measure {name} --record)")
 
 
 from export.offline.cli import offline  # noqa: E402  (the offline SDINet commands)

@@ -92,3 +92,24 @@ def test_dequantize_turns_dynamic_quantization_back_to_float(tmp_path, name, sha
     a = InferSession(tmp_path / f"{name}-rebuilt.onnx").run(pair)[0]
     b = InferSession(int8).run(pair)[0]
     np.testing.assert_allclose(a, b, atol=0.05)
+
+
+@pytest.mark.parametrize("speedup, warned", [(0.84, True), (1.5, False)])
+def test_precision_command_says_when_the_entry_now_ships_a_file_its_threshold_was_not_measured_on(
+        tmp_path, monkeypatch, speedup, warned):
+    """`python -m export precision` swapped sdinet 2.0 to fp32 without a word: the entry kept
+    deciding with the int8 file's threshold until someone noticed."""
+    from click.testing import CliRunner
+
+    from export.__main__ import precision as precision_command
+    source = Manifest(MODELS_DIR).get("gru")
+    for name in (source.extra["fp32_file"], source.extra["int8_file"]):
+        shutil.copy(MODELS_DIR / name, tmp_path / name)
+    Manifest(tmp_path).put(type(source).from_dict({**source.to_dict(), "file": source.extra["int8_file"]}))
+    monkeypatch.setattr(precision, "measure_precisions",
+                        lambda fp32, int8, feeds, threads: PrecisionChoice(speedup, 1.0, threads))
+    out = CliRunner().invoke(precision_command, ["gru", "--fp32", str(tmp_path / source.extra["fp32_file"]),
+                                                 "--int8", str(tmp_path / source.extra["int8_file"]),
+                                                 "--models-dir", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert ("still those measured on gru_int8.onnx" in out.output) == warned
