@@ -10,7 +10,12 @@ raw user id is scrubbed from any string field.
 
 Lines are chained: each carries the SHA-256 of the previous line and an HMAC over
 itself, so :func:`verify_log` finds edited, inserted, removed or reordered lines.
-Truncating the newest lines off the end is not detectable from the file alone.
+Lines cut off the end leave a valid shorter chain, so after each append the hash of the
+newest line is also written, with a MAC, to ``<log>.head`` beside it (as the store's
+counter file): a log whose newest line is torn (a crash mid-append) or whose head line is
+gone (the file cut short, its last writes lost) is reported by :meth:`AuditLog.entries`
+(TruncatedLogError) and :func:`verify_log`, and the next append first writes a ``gap``
+entry naming the last intact line, so the loss stays on record.
 Several processes may append to one file: each line is one ``write`` under an
 exclusive lock on the file (:mod:`edgesig.store.filelock`).
 """
@@ -32,13 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from edgesig.errors import InvalidInputError, StoreError, WrongKeyError
+from edgesig.errors import InvalidInputError, StoreError, TruncatedLogError, WrongKeyError
+from edgesig.store.backup import write_atomically
 from edgesig.store.base import check_file_path
 from edgesig.store.filelock import exclusive
 from edgesig.store.keys import derive_subkey
 
 EVENTS = frozenset({"enrol", "verify", "reject", "delete", "rotate", "update", "backup", "restore",
-                    "lockout"})
+                    "lockout", "gap"})
 #: The only fields an entry may carry, with their kinds: nothing that could hold a signature.
 FIELDS: dict[str, str] = {
     "engine": "text", "model_version": "text", "decision": "text", "accepted": "flag",
@@ -49,6 +55,8 @@ FIELDS: dict[str, str] = {
 MAX_TEXT = 400
 #: How long an append waits for another process appending to the same log.
 LOCK_TIMEOUT_S = 10.0
+#: Suffix of the file beside the log that records the newest line's hash.
+HEAD_SUFFIX = ".head"
 _GENESIS = "0" * 64
 
 
@@ -121,26 +129,45 @@ class AuditLog:
         """Every entry in the file (or in memory), oldest first.
 
         A line that does not parse (a write torn by a crash) is skipped here;
-        :func:`verify_log` reports it.
+        :func:`verify_log` reports it. A log whose end is torn or cut short raises
+        TruncatedLogError (its ``entries`` are the intact ones) until the next append
+        records the gap: fewer entries must not pass for all of them.
         """
         with self._lock:
-            lines = list(self._memory) if self.path is None else _read_lines(self.path)
+            if self.path is None:
+                lines, gap = list(self._memory), None
+            elif not self.path.exists():  # none yet, or deleted (which the head file shows)
+                lines, gap = [], _tail_gap(self.path, self._mac_key)
+            else:
+                with exclusive(self.path, timeout=LOCK_TIMEOUT_S, what=f"audit log {self.path}", append=True):
+                    lines, gap = _read_lines(self.path), _tail_gap(self.path, self._mac_key)
         entries = []
         for line in lines:
             try:
                 entries.append(json.loads(line))
             except ValueError:
                 continue
+        if gap is not None:
+            raise TruncatedLogError(f"audit log {self.path}: {gap}. Restore it from a backup if you keep one; "
+                                    "the next entry written records the gap, so the loss stays on record",
+                                    entries=entries)
         return entries
 
     def _append_to_file(self, entry: dict[str, Any]) -> bytes:
         with exclusive(self.path, timeout=LOCK_TIMEOUT_S, what=f"audit log {self.path}", append=True) as fd:
             try:
                 last, torn = _last_line(self.path)
+                gap = _tail_gap(self.path, self._mac_key)
+                out = b"\n" if torn else b""
+                if gap is not None:  # on record before anything follows it
+                    last = _seal({"time": _utc_now(), "event": "gap", "user": None, "decision": gap[:MAX_TEXT]},
+                                 last, self._mac_key)
+                    out += last + b"\n"
                 line = _seal(entry, last, self._mac_key)
-                os.write(fd, (b"\n" if torn else b"") + line + b"\n")
+                os.write(fd, out + line + b"\n")
                 if self._fsync:
                     os.fsync(fd)
+                _write_head(self.path, line, self._mac_key, self._fsync)
                 return line
             except OSError as exc:
                 raise StoreError(f"cannot append to audit log {self.path}: {exc.strerror}") from None
@@ -166,8 +193,11 @@ def verify_log(path: str | os.PathLike, *, key: bytes) -> list[str]:
             if not ok_prev:
                 problems.append(f"line {number} does not follow line {number - 1} (lines removed, inserted or "
                                 "reordered)")
+            if entry.get("event") == "gap":
+                problems.append(f"line {number} records lost entries: {entry.get('decision')}")
         prev = line
-    return problems
+    gap = _tail_gap(path, mac_key)
+    return problems + ([gap] if gap is not None else [])
 
 
 def _clean_field(name: str, value: Any, user_id: str | None, pseudonym: str | None) -> Any:
@@ -239,6 +269,69 @@ def _last_line(path: Path) -> tuple[bytes | None, bool]:
                 line = body[cut + 1:]
                 return (line or None), bool(data) and not data.endswith(b"\n")
             chunk *= 2
+
+
+def _head_path(path: Path) -> Path:
+    return path.with_name(path.name + HEAD_SUFFIX)
+
+
+def _head_mac(mac_key: bytes, line_hash: str) -> str:
+    return hmac.digest(mac_key, b"audit-head" + line_hash.encode(), "sha256").hex()
+
+
+def _write_head(path: Path, line: bytes, mac_key: bytes, sync: bool) -> None:
+    """Record ``line`` as the log's newest, beside it (synced when the log is)."""
+    line_hash = _line_hash(line)
+    write_atomically(_head_path(path), json.dumps({"last": line_hash, "mac": _head_mac(mac_key, line_hash)}).encode(),
+                     sync=sync, sync_dir=False)
+
+
+def _read_head(path: Path, mac_key: bytes) -> str | None:
+    """The newest line's hash the head file vouches for; None without one (a log from
+    before head files) or with one that does not authenticate (another key)."""
+    try:
+        head = json.loads(_head_path(path).read_bytes())
+        line_hash = str(head["last"])
+        return line_hash if hmac.compare_digest(str(head["mac"]), _head_mac(mac_key, line_hash)) else None
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _tail_gap(path: Path, mac_key: bytes) -> str | None:
+    """What is missing at the end of the log, naming its last intact line; None when its
+    newest line is whole and is the head's, or follows it (a crash between the two writes)."""
+    head = _read_head(path, mac_key)
+    try:
+        last, torn = _last_line(path)
+    except FileNotFoundError:
+        return None if head is None else f"it is missing, but {_head_path(path)} shows entries were written to it"
+    if not torn and (head is None or (last is not None and head in (_line_hash(last), _prev_of(last)))):
+        return None
+    lines = _read_lines(path)
+    if torn:
+        return f"its last line ({len(lines)}) is torn, a crash while it was written; {_last_intact(lines[:-1])}"
+    if head in map(_line_hash, lines):
+        return None  # lines appended without a head (an older edgesig): nothing is missing
+    return f"it was cut short, the newest entry written is gone (a crash or a full disk lost the last writes, " \
+           f"or the file was truncated); {_last_intact(lines)}"
+
+
+def _prev_of(line: bytes) -> str | None:
+    try:
+        return str(json.loads(line)["prev"])
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _last_intact(lines: list[bytes]) -> str:
+    """Which line is the last intact one, with its time, for a message."""
+    if not lines:
+        return "no intact entry is left"
+    try:
+        when = str(json.loads(lines[-1])["time"])
+    except (ValueError, TypeError, KeyError):
+        when = "time unreadable"
+    return f"line {len(lines)} ({when}) is the last intact entry"
 
 
 def _read_lines(path: Path) -> list[bytes]:

@@ -125,6 +125,17 @@ class StoreBusyError(StoreError):
         self.path = path
 
 
+class TruncatedLogError(StoreError):
+    """An audit log's end is torn or cut off: entries written to it are missing.
+
+    ``entries`` holds the intact ones, oldest first, for a caller that shows them anyway.
+    """
+
+    def __init__(self, message: str = "", *, entries: list | None = None, cli_message: str | None = None):
+        super().__init__(message, cli_message=cli_message)
+        self.entries = entries or []
+
+
 class WrongKeyError(StoreError):
     """The key given does not open this store."""
 

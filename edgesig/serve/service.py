@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from edgesig.audit import AuditLog
 from edgesig.capture.pointer_events import from_recording
-from edgesig.errors import EdgesigError, InvalidInputError, LockedOutError, UnknownUserError
+from edgesig.errors import EdgesigError, InvalidInputError, LockedOutError, TruncatedLogError, UnknownUserError
 from edgesig.results import VerifyResult
 from edgesig.serve import imaging
 from edgesig.serve.config import Limits
@@ -144,8 +144,13 @@ class Service:
         return {"user": user, "unlocked": was}
 
     def audit_entries(self) -> list[dict[str, Any]]:
-        """The newest audit entries: keyed user hashes and decisions, no biometric data."""
-        entries = self.audit.entries()[-AUDIT_SHOWN:]
+        """The newest audit entries: keyed user hashes and decisions, no biometric data. A log
+        whose end was torn or cut off shows its intact entries under a row that says so."""
+        try:
+            entries = self.audit.entries()[-AUDIT_SHOWN:]
+        except TruncatedLogError as exc:
+            flag = {"time": "", "event": "gap", "user": None, "decision": str(exc)}
+            entries = [*exc.entries[-AUDIT_SHOWN + 1:], flag]
         return [{k: v for k, v in e.items() if k not in ("mac", "prev")} for e in reversed(entries)]
 
     def models(self) -> list[dict[str, Any]]:

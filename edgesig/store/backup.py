@@ -122,17 +122,18 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise StoreError(f"cannot write backup {path}: {exc.strerror}") from None
 
 
-def write_atomically(path: Path, data: bytes, *, sync_dir: bool) -> None:
-    """Write to a sibling temp file (0600), fsync, rename over ``path``; with ``sync_dir``
-    fsync the folder too, so the rename itself is durable. OSError, the temp file gone,
-    on failure."""
+def write_atomically(path: Path, data: bytes, *, sync_dir: bool, sync: bool = True) -> None:
+    """Write to a sibling temp file (0600), fsync (unless ``sync`` is off), rename over
+    ``path``; with ``sync_dir`` fsync the folder too, so the rename itself is durable.
+    OSError, the temp file gone, on failure."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
         if sync_dir and os.name == "posix":
             dir_fd = os.open(path.parent, os.O_RDONLY)

@@ -13,7 +13,7 @@ import pytest
 
 from edgesig import audit
 from edgesig.audit import AuditLog, verify_log
-from edgesig.errors import InvalidInputError, StoreBusyError
+from edgesig.errors import InvalidInputError, StoreBusyError, TruncatedLogError
 from edgesig.store.filelock import exclusive
 
 KEY = b"k" * 32
@@ -82,17 +82,65 @@ def test_tampering_is_found(tmp_path):
     assert verify_log(path, key=b"x" * 32) != []  # another key cannot vouch for it
 
 
-def test_torn_last_line_does_not_break_the_log(tmp_path):
+def test_torn_last_line_does_not_break_the_log_and_is_reported(tmp_path):
     path = tmp_path / "audit.jsonl"
     log = AuditLog(path, key=KEY)
     log.record("verify", "alice", accepted=True)
     with open(path, "ab") as fh:
         fh.write(b'{"time": "2024-01-01T00:00')  # a crash in the middle of a write
-    log.record("verify", "bob", accepted=False)
-    assert verify_log(path, key=KEY) == ["line 2 is not a valid audit entry"]
-    assert [e["user"] for e in log.entries()] == [log.user_hash("alice"), log.user_hash("bob")]
+    with pytest.raises(TruncatedLogError, match=r"last line \(2\) is torn.*line 1 \(.*\) is the last intact") as info:
+        log.entries()
+    assert [e["user"] for e in info.value.entries] == [log.user_hash("alice")]
+    assert any("torn" in p for p in verify_log(path, key=KEY))
+    log.record("verify", "bob", accepted=False)  # goes on after a gap entry naming the last intact line
+    assert [e["event"] for e in log.entries()] == ["verify", "gap", "verify"]
+    assert [p.split(":")[0] for p in verify_log(path, key=KEY)] == ["line 2 is not a valid audit entry",
+                                                                    "line 3 records lost entries"]
     log.record("verify", "\ud800 odd id", accepted=False)  # any str works as a user id
-    assert len(log.entries()) == 3
+    assert len(log.entries()) == 4
+
+
+def test_a_log_cut_short_says_so_and_the_next_append_keeps_it_on_record(tmp_path):
+    """Entries cut off the end left a valid shorter chain: entries() returned fewer entries
+    and verify_log found nothing."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=KEY)
+    for user in ("alice", "bob", "carol"):
+        log.record("verify", user, accepted=True)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:2]))  # the newest line lost (a crash, a full disk, truncate -s)
+    when = json.loads(lines[1])["time"]
+    with pytest.raises(TruncatedLogError, match=rf"cut short.*line 2 \({when}\) is the last intact") as info:
+        log.entries()
+    assert len(info.value.entries) == 2
+    assert any("cut short" in p for p in verify_log(path, key=KEY))
+    log.record("verify", "dave", accepted=True)
+    entries = log.entries()
+    assert [e["event"] for e in entries] == ["verify", "verify", "gap", "verify"]
+    assert f"line 2 ({when}) is the last intact" in entries[2]["decision"]
+    assert [p.split(":")[0] for p in verify_log(path, key=KEY)] == ["line 3 records lost entries"]
+
+
+def test_an_emptied_or_deleted_log_is_not_read_as_an_empty_one(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=KEY)
+    log.record("verify", "alice", accepted=True)
+    path.write_bytes(b"")
+    with pytest.raises(TruncatedLogError, match="cut short.*no intact entry is left"):
+        log.entries()
+    path.unlink()
+    with pytest.raises(TruncatedLogError, match=r"missing, but .*audit\.jsonl\.head shows entries"):
+        log.entries()
+
+
+def test_a_log_from_before_head_files_reads_as_it_is(tmp_path):
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=KEY)
+    log.record("verify", "alice", accepted=True)
+    (tmp_path / "audit.jsonl.head").unlink()
+    assert len(log.entries()) == 1 and verify_log(path, key=KEY) == []
+    log.record("verify", "bob", accepted=True)  # and starts one
+    assert (tmp_path / "audit.jsonl.head").exists() and len(log.entries()) == 2
 
 
 def test_memory_log_keeps_the_last_entries():

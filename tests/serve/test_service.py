@@ -49,3 +49,15 @@ def test_verify_image_refuses_another_users_template(photos) -> None:
     theirs = replace(verifier.store.get("dora", verifier.image_engine_name), user_id="eve")
     with pytest.raises(InvalidInputError, match="'eve'"):
         verifier.verify_image("dora", photos[0], template=theirs)
+
+
+def test_the_admin_audit_list_of_a_log_cut_short_shows_its_entries_under_a_gap_row(tmp_path) -> None:
+    """A TruncatedLogError from the log would have emptied the admin page's audit table."""
+    from edgesig.audit import AuditLog
+    path = tmp_path / "audit.jsonl"
+    service = Service.create(Verifier(), audit=AuditLog(path, key=b"k" * 32))
+    for user in ("ann", "ben"):
+        service.unlock(user)  # one audit entry each
+    path.write_bytes(path.read_bytes().splitlines(keepends=True)[0])
+    shown = service.audit_entries()
+    assert [e["event"] for e in shown] == ["gap", "update"] and "line 1" in shown[0]["decision"]
