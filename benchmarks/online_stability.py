@@ -163,14 +163,25 @@ def direct(path: Alignment, n: int, m: int) -> np.ndarray:
     return out
 
 
+def direct_matches(refs: Sequence[np.ndarray], band: float) -> list[list[np.ndarray | None]]:
+    """``[i][k]``: which rows of reference k the alignment of reference i to it matches
+    one-to-one (None for i = k)."""
+    return [[direct(align(o, r, band), len(o), len(r)) if i != k else None for k, r in enumerate(refs)]
+            for i, o in enumerate(refs)]
+
+
+def share(matches: list[list[np.ndarray | None]], k: int, leave: int | None = None) -> np.ndarray:
+    """Reference k's rows' share of the other references (but ``leave``) that match them
+    one-to-one (all ones where none matches any row)."""
+    out = np.mean([m[k] for i, m in enumerate(matches) if i not in (k, leave)], axis=0)
+    return out if out.any() else np.ones(len(out))
+
+
 def stability(refs: Sequence[np.ndarray], band: float) -> list[np.ndarray]:
     """Per reference, each row's share of the other references that match it one-to-one
     (all ones for a reference no other matches anywhere)."""
-    out = []
-    for k, r in enumerate(refs):
-        share = np.mean([direct(align(o, r, band), len(o), len(r)) for i, o in enumerate(refs) if i != k], axis=0)
-        out.append(share if share.any() else np.ones(len(r)))
-    return out
+    matches = direct_matches(refs, band)
+    return [share(matches, k) for k in range(len(refs))]
 
 
 def pair_terms(query: np.ndarray, ref: np.ndarray, stable: np.ndarray, band: float) -> tuple[float, float]:

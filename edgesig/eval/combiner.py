@@ -70,14 +70,15 @@ class TermRows:
 
 def term_rows(engine: Engine, users: Sequence[UserSamples], refs: int = 5,
               progress: Callable[[Iterable], Iterable] | None = None) -> TermRows:
-    """Every query of ``users`` as a row of ``engine``'s named terms (the protocol's loop)."""
+    """Every query of ``users`` as a row of ``engine``'s named terms (the protocol's loop;
+    the references' statistics from ``engine.pairwise``, as an enrolment takes them)."""
     names: list[str] = []
 
     def row(distances: np.ndarray, stats: Any, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
         values = engine.term_values(distances, stats, query, references)
         names[:] = names or list(values)
         return np.array([values[n] for n in names])
-    rows = protocol_rows(users, engine.prepare, engine.distances, row, refs, progress)
+    rows = protocol_rows(users, engine.prepare, engine.distances, row, refs, progress, engine.pairwise)
     return TermRows(tuple(names), rows)
 
 

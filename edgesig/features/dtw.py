@@ -18,6 +18,8 @@ from edgesig.errors import InvalidInputError
 #: Channel counts up to this (every engine's feature set) take the vectorised local
 #: distances of :func:`_costs_narrow`; wider rows (GRU embeddings) :func:`_costs_wide`.
 NARROW = 12
+#: No row weights (:func:`_weigh`).
+_NO_WEIGHT = np.empty(0)
 
 
 @nb.njit(inline="always", fastmath=True)
@@ -80,6 +82,15 @@ def _costs(q: np.ndarray, b: np.ndarray, bt: np.ndarray, lo: int, hi: int, out: 
 
 
 @nb.njit(inline="always")
+def _weigh(out: np.ndarray, weight: np.ndarray, lo: int, hi: int) -> None:
+    """out[j] *= weight[j - 1] for the band's columns j in lo..hi: the local distances
+    weighted per row of ``b`` (an empty ``weight``: none, the distances untouched)."""
+    if weight.shape[0]:
+        for j in range(lo, hi + 1):
+            out[j] *= weight[j - 1]
+
+
+@nb.njit(inline="always")
 def _step(diag_cost: float, diag_len: float, up_cost: float, up_len: float, left_cost: float, left_len: float,
           cost: float) -> tuple[float, float]:
     """One cell: the cheapest of diagonal, up and left (ties in that order) plus its cost."""
@@ -121,8 +132,8 @@ def _buffers(b: np.ndarray, band: float, n: int) -> tuple[np.ndarray, np.ndarray
 
 
 @nb.njit(inline="always")
-def _pair(a: np.ndarray, b: np.ndarray, bt: np.ndarray, i: int, ratio: float, width: int, cost: np.ndarray,
-          row_a: np.ndarray, row_b: np.ndarray) -> tuple[int, int, int, int]:
+def _pair(a: np.ndarray, b: np.ndarray, bt: np.ndarray, weight: np.ndarray, i: int, ratio: float, width: int,
+          cost: np.ndarray, row_a: np.ndarray, row_b: np.ndarray) -> tuple[int, int, int, int]:
     """Rows ``i`` and ``i + 1``'s bands, their local distances (into ``row_a``, ``row_b``)
     and the fence of ``cost``, the row array that row ``i + 1`` is written to."""
     m = b.shape[0]
@@ -132,13 +143,16 @@ def _pair(a: np.ndarray, b: np.ndarray, bt: np.ndarray, i: int, ratio: float, wi
     _fence(cost, lo2, hi2, hi3)
     _costs(a[i - 1], b, bt, lo1, hi1, row_a)
     _costs(a[i], b, bt, lo2, hi2, row_b)
+    _weigh(row_a, weight, lo1, hi1)
+    _weigh(row_b, weight, lo2, hi2)
     return lo1, hi1, lo2, hi2
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def _dtw(a: np.ndarray, b: np.ndarray, band: float) -> float:
+def _dtw(a: np.ndarray, b: np.ndarray, band: float, weight: np.ndarray) -> float:
     """Banded DTW; each row's local distances are computed first (vectorised, into
-    ``row_a``/``row_b``), then its recurrence."""
+    ``row_a``/``row_b``, times ``weight`` per row of ``b`` unless it is empty), then its
+    recurrence."""
     n, m = a.shape[0], b.shape[0]
     bt, row_a, row_b, width = _buffers(b, band, n)
     inf = np.inf
@@ -158,6 +172,7 @@ def _dtw(a: np.ndarray, b: np.ndarray, band: float) -> float:
         for j in range(hi + 1, hi_next + 1):
             cur_cost[j] = inf
         _costs(a[0], b, bt, lo, hi, row_a)
+        _weigh(row_a, weight, lo, hi)
         left_cost, left_len = inf, 0.0
         diag_cost, diag_len = prev_cost[lo - 1], prev_len[lo - 1]
         for j in range(lo, hi + 1):
@@ -181,6 +196,8 @@ def _dtw(a: np.ndarray, b: np.ndarray, band: float) -> float:
             cur_cost[j] = inf
         _costs(a[i - 1], b, bt, lo1, hi1, row_a)
         _costs(a[i], b, bt, lo2, hi2, row_b)
+        _weigh(row_a, weight, lo1, hi1)
+        _weigh(row_b, weight, lo2, hi2)
         a1_cost, a1_len = inf, 0.0
         a2_cost, a2_len = inf, 0.0
         b_cost, b_len = inf, 0.0
@@ -224,7 +241,7 @@ def _choose(diag: float, up: float, left: float) -> tuple[float, int]:
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def _dtw_path(a: np.ndarray, b: np.ndarray, band: float) -> np.ndarray:
+def _dtw_path(a: np.ndarray, b: np.ndarray, band: float, weight: np.ndarray) -> np.ndarray:
     """The end cell's cost, path length, non-diagonal steps, sum of squared local costs and
     largest local cost (:func:`_path_stats` turns them into :data:`PATH_STATS`).
 
@@ -250,6 +267,7 @@ def _dtw_path(a: np.ndarray, b: np.ndarray, band: float) -> np.ndarray:
         _, hi_next = _bounds(2, ratio, width, m)
         _fence(cur, lo, hi, hi_next)
         _costs(a[0], b, bt, lo, hi, row_a)
+        _weigh(row_a, weight, lo, hi)
         left, diag = inf, prev[lo - 1]
         for j in range(lo, hi + 1):
             up = prev[j]
@@ -262,7 +280,7 @@ def _dtw_path(a: np.ndarray, b: np.ndarray, band: float) -> np.ndarray:
     while i < n:
         # As in _dtw: row i in registers (a0..a2, its cells j, j - 1, j - 2), row i + 1 one
         # cell behind (second, its cell j - 1) and written for the next pair.
-        lo1, hi1, lo2, hi2 = _pair(a, b, bt, i, ratio, width, cur, row_a, row_b)
+        lo1, hi1, lo2, hi2 = _pair(a, b, bt, weight, i, ratio, width, cur, row_a, row_b)
         a1, a2, second = inf, inf, inf
         diag = prev[lo1 - 1]
         for j in range(lo1, hi2 + 2):
@@ -281,13 +299,13 @@ def _dtw_path(a: np.ndarray, b: np.ndarray, band: float) -> np.ndarray:
         i += 2
     if not np.isfinite(prev[m]):
         return np.array([inf, 0.0, 0.0, 0.0, 0.0])
-    cells, squares, top = _along(a, b, bt, moves, ratio, width, row_a)
+    cells, squares, top = _along(a, b, bt, weight, moves, ratio, width, row_a)
     return np.array([prev[m], cells, 2.0 * cells - n - m, squares, top])
 
 
 @nb.njit(cache=True, nogil=True, fastmath={"contract"})
-def _along(a: np.ndarray, b: np.ndarray, bt: np.ndarray, moves: np.ndarray, ratio: float, width: int,
-           local: np.ndarray) -> tuple[float, float, float]:
+def _along(a: np.ndarray, b: np.ndarray, bt: np.ndarray, weight: np.ndarray, moves: np.ndarray, ratio: float,
+           width: int, local: np.ndarray) -> tuple[float, float, float]:
     """The path's number of cells, sum of squared local costs and largest local cost, from
     the ``moves`` :func:`_dtw_path` noted.
 
@@ -313,6 +331,7 @@ def _along(a: np.ndarray, b: np.ndarray, bt: np.ndarray, moves: np.ndarray, rati
     cells, squares, top = 0.0, 0.0, 0.0
     for i in range(1, n + 1):
         _costs(a[i - 1], b, bt, first[i], last[i], local)
+        _weigh(local, weight, first[i], last[i])
         for j in range(first[i], last[i] + 1):
             x = local[j]
             cells, squares, top = cells + 1.0, squares + x * x, max(top, x)
@@ -320,19 +339,27 @@ def _along(a: np.ndarray, b: np.ndarray, bt: np.ndarray, moves: np.ndarray, rati
 
 
 @nb.njit(cache=True, nogil=True)
-def _dtw_path_many(query: np.ndarray, packed: np.ndarray, starts: np.ndarray, band: float) -> np.ndarray:
+def _dtw_path_many(query: np.ndarray, packed: np.ndarray, starts: np.ndarray, band: float,
+                   weights: np.ndarray) -> np.ndarray:
     out = np.empty((len(starts) - 1, 5))
     for k in range(len(starts) - 1):
-        out[k] = _dtw_path(query, packed[starts[k]:starts[k + 1]], band)
+        out[k] = _dtw_path(query, packed[starts[k]:starts[k + 1]], band, _part(weights, starts, k))
     return out
 
 
 @nb.njit(cache=True, nogil=True)
-def _dtw_many(query: np.ndarray, packed: np.ndarray, starts: np.ndarray, band: float) -> np.ndarray:
+def _dtw_many(query: np.ndarray, packed: np.ndarray, starts: np.ndarray, band: float,
+              weights: np.ndarray) -> np.ndarray:
     out = np.empty(len(starts) - 1)
     for k in range(len(starts) - 1):
-        out[k] = _dtw(query, packed[starts[k]:starts[k + 1]], band)
+        out[k] = _dtw(query, packed[starts[k]:starts[k + 1]], band, _part(weights, starts, k))
     return out
+
+
+@nb.njit(inline="always")
+def _part(weights: np.ndarray, starts: np.ndarray, k: int) -> np.ndarray:
+    """Reference ``k``'s row weights out of the packed ones (none when ``weights`` is empty)."""
+    return weights[starts[k]:starts[k + 1]] if weights.shape[0] else weights[:0]
 
 
 def dtw(a: np.ndarray, b: np.ndarray, band: float = 0.0) -> float:
@@ -347,20 +374,25 @@ def dtw(a: np.ndarray, b: np.ndarray, band: float = 0.0) -> float:
         raise InvalidInputError(f"sequences have {a.shape[1]} and {b.shape[1]} channels; they must match")
     if not 0.0 <= band <= 1.0:
         raise InvalidInputError(f"band must be a fraction in [0, 1], got {band}")
-    return float(_dtw(_padded(a), _padded(b), float(band)))
+    return float(_dtw(_padded(a), _padded(b), float(band), _NO_WEIGHT))
 
 
-def dtw_to_many(query: np.ndarray, refs: list[np.ndarray], band: float = 0.0) -> np.ndarray:
+def dtw_to_many(query: np.ndarray, refs: list[np.ndarray], band: float = 0.0,
+                weights: list[np.ndarray] | None = None) -> np.ndarray:
     """DTW from one query to several references, in one compiled loop (no per-call
-    overhead; the references packed by :func:`_packed`)."""
+    overhead; the references packed by :func:`_packed`). ``weights``: per reference, one
+    weight per row that multiplies the local distances to that row (stability-modulated
+    DTW, Parziale et al. 2019); none: every row 1, bit for bit."""
     if not refs:
         return np.empty(0)
-    return _dtw_many(_padded(query), *_packed(refs), float(band))
+    return _dtw_many(_padded(query), *_packed(refs), float(band), _row_weights(refs, weights))
 
 
-def dtw_path_to_many(query: np.ndarray, refs: list[np.ndarray], band: float = 0.0) -> np.ndarray:
+def dtw_path_to_many(query: np.ndarray, refs: list[np.ndarray], band: float = 0.0,
+                     weights: list[np.ndarray] | None = None) -> np.ndarray:
     """Per reference, the :data:`PATH_STATS` of the query's warping path to it, shape
-    (len(refs), 4); column 0 is :func:`dtw_to_many`'s distance, bit for bit.
+    (len(refs), 4); column 0 is :func:`dtw_to_many`'s distance, bit for bit (with the same
+    ``weights``, whose weighted local distances the statistics then read).
 
     Why: the summed cost says how far the query is from a reference, not how it had to be
     warped to get there; a forger who draws slowly or hesitates aligns with more
@@ -369,7 +401,7 @@ def dtw_path_to_many(query: np.ndarray, refs: list[np.ndarray], band: float = 0.
     """
     if not refs:
         return np.empty((0, len(PATH_STATS)))
-    return _path_stats(_dtw_path_many(_padded(query), *_packed(refs), float(band)))
+    return _path_stats(_dtw_path_many(_padded(query), *_packed(refs), float(band), _row_weights(refs, weights)))
 
 
 def _path_stats(ends: np.ndarray) -> np.ndarray:
@@ -384,6 +416,16 @@ def _path_stats(ends: np.ndarray) -> np.ndarray:
         out = np.column_stack([mean, turns / steps, np.sqrt(np.maximum(squares / steps - mean * mean, 0.0)), top])
     out[~np.isfinite(cost)] = np.inf
     return out
+
+
+def _row_weights(refs: list[np.ndarray], weights: list[np.ndarray] | None) -> np.ndarray:
+    """The references' row weights packed as :func:`_packed` packs their rows (empty: none)."""
+    if weights is None:
+        return _NO_WEIGHT
+    if len(weights) != len(refs) or any(len(w) != len(r) for w, r in zip(weights, refs)):
+        raise InvalidInputError(f"weights: need one per row of each reference, got {[len(w) for w in weights]} "
+                                f"for references of {[len(r) for r in refs]} rows")
+    return np.concatenate([np.asarray(w, dtype=np.float64) for w in weights])
 
 
 def _packed(refs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
