@@ -12,7 +12,7 @@ to the four others by the engine's own DTW; a reference row's stability is the s
 those alignments that match it one-to-one. Here, per query and reference, the distance is
 the engine's recurrence on local costs x (``FLOOR`` + the reference row's stability) over
 the path's length (``dtw_to_many`` / ``dtw_path_to_many`` with ``weights``: the same kernel,
-one multiply per cell). Everything the decision reads from the distances (the four
+one multiply per cell; ``DtwEngine``'s ``stability`` option). Everything the decision reads from the distances (the four
 normalised distances, their logs, the spreads; for ``dtw-nopressure`` its ``path`` terms,
 whose statistics then read the weighted local costs) comes from these distances, and the
 references' statistics (``ReferenceStats``, ``path.<stat>``'s own means) from the
@@ -51,6 +51,7 @@ printed after the choice, for the record only.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -62,13 +63,13 @@ from benchmarks.online_combiner import VARIANTS
 from benchmarks.online_metric import cached, scored
 from benchmarks.online_path import keep, median_ms, winner
 from benchmarks.online_resample import record_lines
-from benchmarks.online_stability import FLOOR, direct_matches, share
+from benchmarks.online_stability import FLOOR
 from edgesig.decision import ReferenceStats
 from edgesig.engines.dtw import DtwEngine
 from edgesig.eval.combiner import default_grid
 from edgesig.eval.datasets import FOLDS
 from edgesig.eval.protocols import load_set
-from edgesig.features.dtw import PATH_STATS, dtw_path_to_many, dtw_to_many
+from edgesig.features.dtw import PATH_STATS, direct_matches, share
 from edgesig.runtime import Manifest, ModelEntry
 
 #: Each candidate: whether the references' matrix leaves the pair's own alignment out.
@@ -78,55 +79,47 @@ COST_CAP = 1.10
 
 
 class SmPassEngine(DtwEngine):
-    """The installed engine with its distance (and path) pass on stability-weighted local
-    costs. The protocol hands the same reference list to every query of a writer and to the
-    references' matrix, so the weights are computed once per list."""
+    """The installed entry with ``stability`` = ``FLOOR`` (``DtwEngine``'s own stability-
+    modulated pass), for ``smpass-loo`` with the references' matrix under leave-pair-out
+    weights. The protocol hands the same reference list to every query of a writer and to
+    the references' matrix, so the pair weights and the references' own path means (which
+    ``terms`` asks for per query, the protocol's statistics lacking them) are computed once
+    per list."""
 
     def __init__(self, entry: ModelEntry, loo: bool):
-        super().__init__(entry)
+        super().__init__(replace(entry, params={**entry.params, "stability": FLOOR}))
         self.loo = loo
-        self._memo: tuple[Any, list[np.ndarray], list[list[np.ndarray]], dict[str, float]] | None = None
+        self._own: tuple[Any, list[list[np.ndarray]], dict[str, float]] | None = None
 
-    def weights(self, references: Sequence[np.ndarray]) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
-        """A query's weights per reference, and per reference i the weights it is scored
-        under against each reference (its own entry: the query's, never read)."""
-        if self._memo is None or self._memo[0] is not references:
-            refs = [r[self.header:] for r in references]
-            matches = direct_matches(refs, self.band)
-            query = [FLOOR + share(matches, k) for k in range(len(refs))]
-            pairs = [[FLOOR + share(matches, k, leave=i) if self.loo and k != i else query[k]
-                      for k in range(len(refs))] for i in range(len(refs))]
-            self._memo = (references, query, pairs, {})
-        return self._memo[1], self._memo[2]
-
-    def distances(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
-        return dtw_to_many(query[self.header:], [r[self.header:] for r in references], self.band,
-                           self.weights(references)[0])
+    def pair_weights(self, references: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+        """Per reference i, the weights it is scored under against each reference (its own
+        entry: the query's, never read)."""
+        if self._own is None or self._own[0] is not references:
+            query = self.row_weights(references)
+            if self.loo:
+                matches = direct_matches([r[self.header:] for r in references], self.band)
+                pairs = [[FLOOR + share(matches, k, leave=i) if k != i else query[k] for k in range(len(query))]
+                         for i in range(len(query))]
+            else:
+                pairs = [query] * len(query)
+            self._own = (references, pairs, {})
+        return self._own[1]
 
     def pairwise(self, references: Sequence[np.ndarray]) -> np.ndarray:
-        """Reference i (row) against each other k under ``weights``'s pair weights (not
-        symmetric: k's stabilities weigh)."""
-        _, pairs = self.weights(references)
-        refs = [r[self.header:] for r in references]
-        out = np.stack([dtw_to_many(r, refs, self.band, w) for r, w in zip(refs, pairs)])
+        out = np.stack([self._distances(r, references, w) for r, w in zip(references, self.pair_weights(references))])
         np.fill_diagonal(out, 0.0)
         return out
 
     def reference_terms(self, references: Sequence[np.ndarray]) -> dict[str, float]:
         if not self.path:
             return {}
-        _, pairs = self.weights(references)
-        own = self._memo[3]
+        pairs = self.pair_weights(references)
+        own = self._own[2]
         if not own:
-            refs = [r[self.header:] for r in references]
-            matrix = np.stack([dtw_path_to_many(r, refs, self.band, w) for r, w in zip(refs, pairs)])
+            matrix = np.stack([self._path_stats(r, references, w) for r, w in zip(references, pairs)])
             own.update({f"path.{s}": ReferenceStats.from_matrix(matrix[:, :, PATH_STATS.index(s)]).d_mean
                         for s in self.path})
         return dict(own)
-
-    def _path_stats(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
-        return dtw_path_to_many(query[self.header:], [r[self.header:] for r in references], self.band,
-                                self.weights(references)[0])
 
 
 def pass_cost(variant: str, rounds: int = 15, number: int = 10) -> dict[str, float]:
@@ -146,7 +139,7 @@ def pass_cost(variant: str, rounds: int = 15, number: int = 10) -> dict[str, flo
         stats[name] = engine.reference_stats(prepared)
         calls[name] = lambda e=engine, n=name: e.compare(e.prepare(pens.queries[0]), prepared, stats[n])
     weights = SmPassEngine(entry, False)
-    calls["weights (enrolment)"] = lambda: weights.weights(list(prepared))
+    calls["stabilities (enrolment)"] = lambda: weights.row_weights(list(prepared))
     return median_ms(calls, rounds, number)
 
 

@@ -7,8 +7,8 @@ engines weigh every part of the alignment alike. Here the references alone (enro
 data, never a query) say which of each reference's rows are stable:
 
 - each reference is aligned to each of the four others by the engine's own DTW (same
-  features, band, local distances and ties; ``_aligned`` keeps each cell's step and
-  ``_traced`` reads the path back: 20 alignments at enrolment);
+  features, band, local distances and ties; ``edgesig.features.dtw.warping_path``
+  keeps each cell's step and reads the path back: 20 alignments at enrolment);
 - a reference row is a *direct match* in one alignment if the path holds it in exactly one
   cell whose other row the path holds in no other cell (matched one-to-one);
 - its stability is the share of the four alignments in which it is a direct match, in
@@ -72,7 +72,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import click
-import numba as nb
 import numpy as np
 
 from benchmarks.online_channels import SHIPPED, evaluate, figures, summary
@@ -85,7 +84,7 @@ from edgesig.engines.dtw import DtwEngine
 from edgesig.eval.combiner import CombinerChoice, default_grid
 from edgesig.eval.datasets import FOLDS
 from edgesig.eval.protocols import load_set
-from edgesig.features.dtw import _bounds, _buffers, _costs, _padded, dtw_path_to_many, dtw_to_many
+from edgesig.features.dtw import _padded, dtw_path_to_many, dtw_to_many, stabilities, warping_path
 from edgesig.runtime import Manifest
 
 #: Each candidate's terms: round 1, then round 2 (``consistency``, fixed after round 1's figures).
@@ -93,48 +92,6 @@ CANDIDATES = {"stable": ("sm.stable",), "smdtw": ("sm.distance",), "both": ("sm.
               "consistency": ("sm.consistency",)}
 #: SM-DTW's local-cost weight is this plus the reference row's stability.
 FLOOR = 0.5
-
-
-@nb.njit(cache=True, nogil=True)
-def _aligned(a: np.ndarray, b: np.ndarray, band: float, weight: np.ndarray) -> np.ndarray:
-    """Each cell's chosen step (0 diagonal, 1 up, 2 left) of the banded DTW of ``a`` against
-    ``b`` on local costs ``weight[j] * |a[i] - b[j]|``: ``_dtw``'s band, local distances and
-    ties (diagonal, up, left), so with unit weights the engine's own path."""
-    n, m = a.shape[0], b.shape[0]
-    bt, row, _, width = _buffers(b, band, n)
-    cost = np.full((n + 1, m + 1), np.inf)
-    cost[0, 0] = 0.0
-    step = np.zeros((n + 1, m + 1), np.int8)
-    ratio = m / n
-    for i in range(1, n + 1):
-        lo, hi = _bounds(i, ratio, width, m)
-        _costs(a[i - 1], b, bt, lo, hi, row)
-        for j in range(lo, hi + 1):
-            best, k = cost[i - 1, j - 1], 0
-            if cost[i - 1, j] < best:
-                best, k = cost[i - 1, j], 1
-            if cost[i, j - 1] < best:
-                best, k = cost[i, j - 1], 2
-            cost[i, j] = best + weight[j - 1] * row[j]
-            step[i, j] = k
-    return step
-
-
-@nb.njit(cache=True, nogil=True)
-def _traced(step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The path's (rows, columns), 0-based, first cell first, read back from ``step``."""
-    i, j = step.shape[0] - 1, step.shape[1] - 1
-    rows, cols = np.empty(i + j, np.int64), np.empty(i + j, np.int64)
-    k = 0
-    while i > 0 and j > 0:
-        rows[k], cols[k] = i - 1, j - 1
-        k += 1
-        s = step[i, j]
-        if s != 2:
-            i -= 1
-        if s != 1:
-            j -= 1
-    return rows[:k][::-1].copy(), cols[:k][::-1].copy()
 
 
 @dataclass(frozen=True)
@@ -149,39 +106,9 @@ class Alignment:
 def align(a: np.ndarray, b: np.ndarray, band: float, weight: np.ndarray | None = None) -> Alignment:
     """The DTW path of ``a`` against ``b`` (float64 feature rows) on local costs weighted per
     row of ``b`` (unit weights: the engine's path), with each cell's unweighted local cost."""
+    rows, cols = warping_path(a, b, band, weight)
     a, b = _padded(a), _padded(b)
-    rows, cols = _traced(_aligned(a, b, band, np.ones(len(b)) if weight is None else weight))
     return Alignment(rows, cols, np.sqrt(((a[rows] - b[cols]) ** 2).sum(axis=1)))
-
-
-def direct(path: Alignment, n: int, m: int) -> np.ndarray:
-    """Per row of ``b`` (the columns), whether the path matches it one-to-one."""
-    per_row, per_col = np.bincount(path.rows, minlength=n), np.bincount(path.cols, minlength=m)
-    one = (per_row[path.rows] == 1) & (per_col[path.cols] == 1)
-    out = np.zeros(m, dtype=bool)
-    out[path.cols[one]] = True
-    return out
-
-
-def direct_matches(refs: Sequence[np.ndarray], band: float) -> list[list[np.ndarray | None]]:
-    """``[i][k]``: which rows of reference k the alignment of reference i to it matches
-    one-to-one (None for i = k)."""
-    return [[direct(align(o, r, band), len(o), len(r)) if i != k else None for k, r in enumerate(refs)]
-            for i, o in enumerate(refs)]
-
-
-def share(matches: list[list[np.ndarray | None]], k: int, leave: int | None = None) -> np.ndarray:
-    """Reference k's rows' share of the other references (but ``leave``) that match them
-    one-to-one (all ones where none matches any row)."""
-    out = np.mean([m[k] for i, m in enumerate(matches) if i not in (k, leave)], axis=0)
-    return out if out.any() else np.ones(len(out))
-
-
-def stability(refs: Sequence[np.ndarray], band: float) -> list[np.ndarray]:
-    """Per reference, each row's share of the other references that match it one-to-one
-    (all ones for a reference no other matches anywhere)."""
-    matches = direct_matches(refs, band)
-    return [share(matches, k) for k in range(len(refs))]
 
 
 def pair_terms(query: np.ndarray, ref: np.ndarray, stable: np.ndarray, band: float) -> tuple[float, float]:
@@ -220,7 +147,7 @@ class StabilityEngine(DtwEngine):
     def enrolled(self, references: Sequence[np.ndarray]) -> tuple[Enrolled, dict[str, float]]:
         if self._memo is None or self._memo[0] is not references:
             refs = self._rows(references)
-            stable = stability(refs, self.band)
+            stable = stabilities(refs, self.band)
             own = np.array([[pair_terms(q, r, s, self.band) if i != k else (0.0, 0.0)
                              for k, (r, s) in enumerate(zip(refs, stable))] for i, q in enumerate(refs)])
             means = np.array([ReferenceStats.from_matrix(own[:, :, t]).d_mean for t in range(2)])
@@ -267,16 +194,15 @@ def sm_cost(variant: str, rounds: int = 15, number: int = 10) -> dict[str, float
     prepared = [engine.prepare(p) for p in pens.references]
     stats = engine.reference_stats(prepared)
     refs = [np.asarray(r[engine.header:], dtype=np.float64) for r in prepared]
-    weights = [FLOOR + s for s in stability(refs, engine.band)]
-    padded = [_padded(r) for r in refs]
+    weights = [FLOOR + s for s in stabilities(refs, engine.band)]
 
     query = engine.prepare(pens.queries[0])
     q = np.asarray(query[engine.header:], dtype=np.float64)
     calls = {"verify": lambda: engine.compare(engine.prepare(pens.queries[0]), prepared, stats),
              "distances": lambda: dtw_to_many(q, refs, engine.band),
              "path": lambda: dtw_path_to_many(q, refs, engine.band),
-             "smdtw-kernel": lambda: [_aligned(_padded(q), r, engine.band, w) for r, w in zip(padded, weights)],
-             "stability": lambda: stability(refs, engine.band)}
+             "smdtw-kernel": lambda: [warping_path(q, r, engine.band, w) for r, w in zip(refs, weights)],
+             "stability": lambda: stabilities(refs, engine.band)}
     return median_ms(calls, rounds, number)
 
 

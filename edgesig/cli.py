@@ -343,10 +343,13 @@ def tune_svc2004(directory: str, val_users: str, test_users: str, refs: int, ins
 @click.option("--path", "path_stats", default=None,
               help="comma-separated warping-path statistics the learned decision may weigh (with --combiner): "
                    "nondiag, cost_sd, cost_max (benchmarks/online_path.py chose cost_sd,cost_max for --no-pressure)")
+@click.option("--stability", type=click.FloatRange(min=0.0, min_open=True), default=None,
+              help="stability-modulated DTW: each local distance weighted by this floor plus the reference row's "
+                   "stability, in the one distance pass (benchmarks/online_smpass.py chose 0.5 for --no-pressure)")
 @_tune_outputs
 def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_one_out: bool, combiner: bool,
-                select: str, up_time: bool, extra: str | None, path_stats: str | None, refs: int,
-                install_dir: str | None, no_install: bool, out: str | None) -> None:
+                select: str, up_time: bool, extra: str | None, path_stats: str | None, stability: float | None,
+                refs: int, install_dir: str | None, no_install: bool, out: str | None) -> None:
     """Grid-search the DTW engine on the validation writers of several pen sets (the mean
     of their EERs), one threshold from all of them; report on each set's test writers."""
     from edgesig.eval.combiner import require_sets
@@ -370,7 +373,7 @@ def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_on
     entry, details = tune_dtw(val, test, refs=refs, progress=_progress("grid"), pressure=pressure, name=name,
                               scorer=scorer, protocol=f"{', '.join(val)} (fold {fold} of edgesig/eval/splits.json), "
                                                       f"skilled forgeries, {refs} references", train=train,
-                              select=select, up_time=up_time, extra=channels, path=path)
+                              select=select, up_time=up_time, extra=channels, path=path, stability=stability)
     if "svc2004-task2" in val:  # the DTW engine looked at the validation writers, a learned decision at the training ones
         unseen = ("test",) if "decision" in entry.params else ("train", "test")
         entry.metrics["unseen_users"] = sorted(int(w) for part in unseen for w in split("svc2004-task2", part, fold))
@@ -385,7 +388,8 @@ def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_on
         click.echo(_summary_line(f"{set_name} test writers", _test_figures(fig)))
     if leave_one_out:
         details["leave_one_out"] = lodo(val, test, scorer, pressure, progress=_progress("leave one out"), train=train,
-                                        select=select, up_time=up_time, extra=channels, path=path)
+                                        select=select, up_time=up_time, extra=channels, path=path,
+                                        stability=stability)
         for set_name, fig in details["leave_one_out"].items():
             kept = {True: ", learned decision kept", False: ", plain rule kept"}.get(fig.get("decision_kept"), "")
             click.echo(_summary_line(f"{set_name} test writers, tuned without {set_name}{kept}", _test_figures(fig)))
@@ -398,7 +402,8 @@ def tune_online(sets: str, fold: int, root: str | None, pressure: bool, leave_on
                                             + (f" --combiner --select {select}" if combiner else "")
                                             + (" --up-time" if up_time else "")
                                             + (f" --extra {','.join(channels)}" if channels else "")
-                                            + (f" --path {','.join(path)}" if path else ""),
+                                            + (f" --path {','.join(path)}" if path else "")
+                                            + (f" --stability {stability}" if stability is not None else ""),
                              target=install_dir)
         for line in done.lines():
             click.echo(line)
@@ -440,7 +445,7 @@ def eval_svc2004(directory: str, refs: int, engine: str, users: str, out: str) -
     data = load_svc2004(directory, wanted)
     _note_seen_users(eng, wanted)
     report = run_protocol(data, eng.prepare, eng.distances, refs=refs, decide=eng.decide,
-                          progress=_progress(f"{eng.name} on {len(data)} users"))
+                          progress=_progress(f"{eng.name} on {len(data)} users"), pairwise=eng.pairwise)
     _write_report(report, eng, {"refs": refs, "users_spec": users}, out, f"SVC2004 users {users}")
 
 
@@ -477,7 +482,7 @@ def eval_online(sets: tuple[str, ...], part: str, fold: str, engine: str, data: 
             if name == "svc2004-task2":
                 _note_seen_users(eng, [u.user for u in users])
             report = run_protocol(users, eng.prepare, eng.distances, refs=REFERENCES, decide=eng.decide,
-                                  progress=_progress(f"{eng.name} on {name} fold {k}"))
+                                  progress=_progress(f"{eng.name} on {name} fold {k}"), pairwise=eng.pairwise)
             extra = {"set": name, "split": part, "fold": k, "refs": REFERENCES, "writers": [u.user for u in users]}
             rows.append(_write_report(report, eng, extra, Path(out) / f"{name}-{part}-fold{k}",
                                       f"{name} {part} writers, fold {k}"))

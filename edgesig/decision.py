@@ -34,6 +34,10 @@ class ReferenceStats:
     #: The engine's own statistics of the references (``Engine.reference_terms``), kept with
     #: the template so a verification does not recompute them; empty for most engines.
     extra: dict[str, float] = field(default_factory=dict)
+    #: Per reference, each row's stability (``edgesig.features.dtw.stabilities``), for an
+    #: engine that weighs its local distances by them (``DtwEngine.stability``); empty for
+    #: the others. Kept with the template: 20 alignments at enrolment, none at verification.
+    stability: tuple[tuple[float, ...], ...] = ()
 
     @classmethod
     def from_matrix(cls, dist: np.ndarray) -> "ReferenceStats":
@@ -61,12 +65,16 @@ class ReferenceStats:
                 "max": q.max(axis=1) / self.d_max, "tmp": q[:, self.template_index] / self.d_tmp}
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not self.stability:  # templates of the engines without it are stored as before
+            del out["stability"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ReferenceStats":
         return cls(**{k: data[k] for k in ("template_index", "d_min", "d_mean", "d_max", "d_tmp")},
-                   extra={str(k): float(v) for k, v in data.get("extra", {}).items()})
+                   extra={str(k): float(v) for k, v in data.get("extra", {}).items()},
+                   stability=tuple(tuple(float(x) for x in row) for row in data.get("stability", ())))
 
 
 def _pos(value: float) -> float:

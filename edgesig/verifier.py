@@ -203,7 +203,7 @@ class Verifier:
                         prepared: list[np.ndarray]) -> tuple[Template, EnrollmentReport]:
         policy = EnrollPolicy.from_params(engine.entry.params)
         kept, outliers, reasons, stats = check_references(engine.pairwise(prepared), policy)
-        stats = replace(stats, extra=engine.reference_terms([prepared[i] for i in kept]))
+        stats = engine.kept_stats(stats, [prepared[i] for i in kept])
         typical = policy.typical_spread or stats.d_mean
         consistency = float(np.clip(typical / stats.d_mean, 0.0, 1.0))
         template = Template(user_id=user_id, engine=engine.name, model_version=engine.version,
@@ -336,6 +336,8 @@ class Verifier:
                 f"{engine.name} {engine.version} prepares signatures differently; enrol the user again "
                 "(the old template stays stored until then)")
         stats = ReferenceStats.from_dict(template.stats)
+        if template.meta.get(MODEL_FINGERPRINT) in engine.prepared_like:  # its statistics are another decision's
+            stats = engine.reference_stats(template.references)
         dists, d = engine.compare(query, template.references, stats)
         score = float(engine.calibration.probability(d))
         threshold = engine.calibration.score_threshold
@@ -431,8 +433,12 @@ def _check_prepared(prepared: Any, engine: Engine, template: Template) -> None:
 def _enrolled_elsewhere(template: Template, engine: Engine) -> bool:
     """Whether ``template`` was prepared by another model than ``engine``'s: another version,
     or the same version with other features (an entry ``edgesig tune`` installs keeps the
-    version it replaces). Templates from before fingerprints were kept are judged by version."""
+    version it replaces). Templates from before fingerprints were kept are judged by version.
+    A template of an entry ``engine`` names ``prepared_like`` was prepared alike: it verifies,
+    its statistics recomputed (``_decide``)."""
     enrolled = template.meta.get(MODEL_FINGERPRINT, engine.fingerprint)
+    if enrolled in engine.prepared_like:
+        return False
     return template.model_version != engine.version or enrolled != engine.fingerprint
 
 

@@ -81,6 +81,18 @@ class Engine(ABC):
         """The references' statistics: from their distance matrix, and ``reference_terms``."""
         return replace(ReferenceStats.from_matrix(self.pairwise(references)), extra=self.reference_terms(references))
 
+    def kept_stats(self, stats: ReferenceStats, references: Sequence[np.ndarray]) -> ReferenceStats:
+        """A template's statistics once enrolment kept ``references``: ``stats``, from the
+        kept references' part of the matrix, with their ``reference_terms``."""
+        return replace(stats, extra=self.reference_terms(references))
+
+    @property
+    def prepared_like(self) -> frozenset[str]:
+        """Fingerprints of other entries whose templates this engine verifies, with their
+        statistics recomputed from their references (``reference_stats``): entries that
+        prepare references alike and decide otherwise. None unless an engine has some."""
+        return frozenset()
+
     def decide(self, distances: np.ndarray, stats: ReferenceStats, query: np.ndarray,
                references: Sequence[np.ndarray]) -> float:
         """The query's dissimilarity from its distances to the references: the learned

@@ -18,18 +18,31 @@ reference (``dtw_path_to_many``): ``path.<stat>``, the query's mean over the ref
 the references' own mean among themselves, for a learned decision to weigh
 (``benchmarks/online_path.py``). The references' means are computed at enrolment and kept
 with the template (``ReferenceStats.extra``).
+
+An entry with ``stability`` (a floor, 0.5 shipped) runs stability-modulated DTW (Parziale,
+Diaz, Ferrer & Marcelli, Pattern Recognition Letters 2019) in that same one pass: each
+local distance to a reference row is weighted by the floor plus the row's stability, the
+share of the writer's other references whose path matches it one-to-one
+(``edgesig.features.dtw.stabilities``), so a query's deviations where the writer is
+consistent weigh up to three times those where the writer varies. The stabilities come
+from the references alone, at enrolment (``ReferenceStats.stability``); the references'
+statistics come from their weighted distances to each other (each as the query against
+each other, that other's stabilities weighing: ``pairwise``). A template enrolled by the
+same entry without ``stability`` (same preparation: ``prepared_like``) is verified with
+its statistics recomputed from its references (``benchmarks/online_smpass.py``).
 """
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from dataclasses import replace
+from typing import Any, Sequence
 
 import numpy as np
 
 from edgesig.decision import ReferenceStats, decision_terms
 from edgesig.engines.base import Engine
 from edgesig.errors import ModelError
-from edgesig.features.dtw import PATH_STATS, dtw_path_to_many, dtw_to_many
+from edgesig.features.dtw import PATH_STATS, dtw_path_to_many, dtw_to_many, stabilities
 from edgesig.features.global_features import (EXTENDED_FEATURES, GLOBAL_FEATURES, UP_TIME_FEATURES, deviation,
                                               global_features)
 from edgesig.features.kinematics import FeatureConfig, extract
@@ -67,6 +80,12 @@ class DtwEngine(Engine):
         if not set(self.path) <= set(PATH_STATS[1:]):
             raise ModelError(f"dtw manifest entry: path names {list(self.path)}; each must be one of "
                              f"{list(PATH_STATS[1:])}; re-run `edgesig tune online --path ...`")
+        #: The floor of the stability weights (None: plain DTW); see the module docstring.
+        self.stability = entry.params.get("stability")
+        if self.stability is not None and not (isinstance(self.stability, (int, float)) and self.stability > 0):
+            raise ModelError(f"dtw manifest entry: stability must be a positive floor (0.5 shipped), got "
+                             f"{self.stability!r}; re-run `edgesig tune online --stability ...`")
+        self._memo: tuple[Any, list[np.ndarray]] | None = None
         self.width = max(self.features.dim, N_GLOBAL)
         self.header = math.ceil(self.n_global / self.width)
 
@@ -81,8 +100,59 @@ class DtwEngine(Engine):
         out[self.header:, :features.shape[1]] = features
         return out
 
+    @property
+    def prepared_like(self) -> frozenset[str]:
+        """With ``stability``: the fingerprint of this entry without it, which prepares
+        references alike; its templates verify with their statistics recomputed."""
+        if self.stability is None:
+            return frozenset()
+        return frozenset({replace(self.entry, params={k: v for k, v in self.entry.params.items()
+                                                      if k != "stability"}).fingerprint})
+
     def distances(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
-        return dtw_to_many(query[self.header:], [r[self.header:] for r in references], self.band)
+        return self._distances(query, references, self.row_weights(references))
+
+    def row_weights(self, references: Sequence[np.ndarray],
+                    stats: ReferenceStats | None = None) -> list[np.ndarray] | None:
+        """With ``stability``, each reference's row weights: the floor plus the stabilities
+        ``stats`` holds, or (an evaluation's statistics, which lack them) those of
+        ``references``, computed once per reference list; None without ``stability``."""
+        if self.stability is None:
+            return None
+        if stats is not None and stats.stability:
+            return [self.stability + np.asarray(s) for s in stats.stability]
+        memo = self._memo
+        if memo is None or memo[0] is not references:
+            memo = (references, stabilities([r[self.header:] for r in references], self.band))
+            self._memo = memo
+        return [self.stability + s for s in memo[1]]
+
+    def pairwise(self, references: Sequence[np.ndarray]) -> np.ndarray:
+        """With ``stability``: each reference (row) against every other under that other's
+        weights, not symmetric; without, the symmetric matrix."""
+        if self.stability is None:
+            return super().pairwise(references)
+        weights = self.row_weights(references)
+        out = np.stack([self._distances(r, references, weights) for r in references])
+        np.fill_diagonal(out, 0.0)
+        return out
+
+    def reference_stats(self, references: Sequence[np.ndarray]) -> ReferenceStats:
+        """With ``stability``, the stabilities are kept with the statistics."""
+        stats = super().reference_stats(references)
+        if self.stability is None:
+            return stats
+        weights = self.row_weights(references)
+        return replace(stats, stability=tuple(tuple((w - self.stability).tolist()) for w in weights))
+
+    def kept_stats(self, stats: ReferenceStats, references: Sequence[np.ndarray]) -> ReferenceStats:
+        """With ``stability``, every statistic from the kept references among themselves
+        (the stabilities included: an outlier left out weighs none of them)."""
+        return super().kept_stats(stats, references) if self.stability is None else self.reference_stats(references)
+
+    def _distances(self, query: np.ndarray, references: Sequence[np.ndarray],
+                   weights: list[np.ndarray] | None) -> np.ndarray:
+        return dtw_to_many(query[self.header:], [r[self.header:] for r in references], self.band, weights)
 
     def penalty(self, query: np.ndarray, references: Sequence[np.ndarray]) -> float:
         """Weighted deviation of the query's plain global features from the references' mean
@@ -96,10 +166,13 @@ class DtwEngine(Engine):
                 stats: ReferenceStats) -> tuple[np.ndarray, float]:
         """With ``path`` and a learned decision, one path pass gives both the distances (its
         first column, bit for bit ``distances``) and the ``path.<stat>`` terms, where a
-        separate distance pass added half again to a verification's time."""
+        separate distance pass added half again to a verification's time. With
+        ``stability``, that one pass weighs its local distances by ``stats``'s stabilities."""
+        weights = self.row_weights(references, stats)
         if not self.path or self.decision is None:
-            return super().compare(query, references, stats)
-        paths = self._path_stats(query, references)
+            distances = self._distances(query, references, weights)
+            return distances, self.decide(distances, stats, query, references)
+        paths = self._path_stats(query, references, weights)
         distances = paths[:, 0].copy()
         values = {**decision_terms(distances, stats), **self.terms(query, references, stats, paths)}
         return distances, self.decision.apply(values)
@@ -119,7 +192,9 @@ class DtwEngine(Engine):
             values.update(zip(_EXTENDED_TERM_NAMES, np.abs(more).tolist() + more.tolist()))
         if self.path:
             own = stats.extra if stats is not None and stats.extra else self.reference_terms(references)
-            mine = (self._path_stats(query, references) if paths is None else paths).mean(axis=0)
+            if paths is None:
+                paths = self._path_stats(query, references, self.row_weights(references, stats))
+            mine = paths.mean(axis=0)
             values.update({f"path.{s}": float(mine[PATH_STATS.index(s)]) / own[f"path.{s}"] for s in self.path})
         return values
 
@@ -133,8 +208,12 @@ class DtwEngine(Engine):
         matrix = np.stack([self._path_stats(r, references) for r in references])
         return {f"path.{s}": ReferenceStats.from_matrix(matrix[:, :, PATH_STATS.index(s)]).d_mean for s in self.path}
 
-    def _path_stats(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
-        return dtw_path_to_many(query[self.header:], [r[self.header:] for r in references], self.band)
+    def _path_stats(self, query: np.ndarray, references: Sequence[np.ndarray],
+                    weights: list[np.ndarray] | None = None) -> np.ndarray:
+        """``dtw_path_to_many`` of the query to each reference; ``weights`` (None: the
+        references' own ``row_weights``)."""
+        weights = self.row_weights(references) if weights is None else weights
+        return dtw_path_to_many(query[self.header:], [r[self.header:] for r in references], self.band, weights)
 
     def _global_rows(self, query: np.ndarray, references: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """The query's global descriptor and the references' (one row each), in float64."""

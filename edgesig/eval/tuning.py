@@ -68,6 +68,7 @@ class DtwCandidate:
     global_extended: bool = False   # the descriptor holds the extended global features too
     up_time: bool = False   # the descriptor's pen-up share by time in place of down_fraction
     path: tuple[str, ...] = ()   # warping-path statistics a learned decision may weigh (DtwEngine.path)
+    stability: float | None = None   # stability-modulated local distances, this floor (DtwEngine.stability)
 
     @property
     def version(self) -> str:
@@ -82,6 +83,8 @@ class DtwCandidate:
             out["decision"] = self.decision.to_dict()
         if self.path:
             out["path"] = list(self.path)
+        if self.stability is not None:
+            out["stability"] = self.stability
         return out if self.pressure else {**out, "pressure": False}
 
     def engine(self) -> DtwEngine:
@@ -113,7 +116,7 @@ def evaluate(cand: DtwCandidate, users: Sequence[UserSamples], refs: int = 5) ->
         if key not in cache:
             cache[key] = engine.prepare(pen)
         return cache[key]
-    return run_protocol(users, prepare, engine.distances, refs=refs, decide=engine.decide)
+    return run_protocol(users, prepare, engine.distances, refs=refs, decide=engine.decide, pairwise=engine.pairwise)
 
 
 @dataclass
@@ -150,13 +153,16 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
              name: str = "dtw", scorer: SetScorer | None = None,
              train: SetUsers | None = None, select: str = "lodo",
              up_time: bool = False, extra: tuple[str, ...] | None = None,
-             path: tuple[str, ...] = ()) -> tuple[ModelEntry, dict[str, Any]]:
+             path: tuple[str, ...] = (), stability: float | None = None) -> tuple[ModelEntry, dict[str, Any]]:
     """Pick the candidate with the lowest validation EER (the mean over sets when given
     several); calibrate on all validation writers together (one global threshold); test once.
     ``up_time``: the global descriptor's pen-up share by time in place of ``down_fraction``.
     ``extra``: the raw channels appended to LNPS, in place of the greedy channel stage
     (which judges channels by the plain rule; see ``fixed_extra``). ``path``: warping-path
     statistics the learned decision may weigh (``DtwEngine.path``; none without ``train``).
+    ``stability``: the floor of stability-modulated local distances (``DtwEngine.stability``),
+    set after the plain rule's stages (LNPS, band, stride, channels, global weight), which it
+    leaves as they are without it, so the decision is fitted on what ships.
 
     With ``train`` writers (by set), a learned decision is fitted on them last, its terms
     chosen by ``select`` (``edgesig.eval.combiner.choose_combiner``), and kept where it
@@ -180,7 +186,7 @@ def tune_dtw(val: SetUsers | Sequence[UserSamples], test: SetUsers | Sequence[Us
     best = replace(best, up_time=up_time, path=path if train is not None else (),
                    global_scale=global_scale(pooled_val, refs, best.pressure, up_time=up_time))
     weighted = [(mean_set_eer(replace(best, global_weight=w), val_sets), w) for w in GLOBAL_WEIGHTS]
-    best = replace(best, global_weight=min(weighted, key=lambda t: t[0])[1])
+    best = replace(best, global_weight=min(weighted, key=lambda t: t[0])[1], stability=stability)
     decision_trials: dict[str, Any] = {}
     if train is not None:
         extended = replace(best, global_extended=True,
@@ -226,7 +232,7 @@ def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bo
                   progress: Callable[[Iterable], Iterable] = lambda it: it,
                   train: SetUsers | None = None, select: str = "lodo",
                   up_time: bool = False, extra: tuple[str, ...] | None = None,
-                  path: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+                  path: tuple[str, ...] = (), stability: float | None = None) -> dict[str, dict[str, Any]]:
     """For each set, the engine tuned (and its decision fitted, given ``train``) and
     thresholded on the other sets' writers, scored on this set's test writers: how the
     choice carries to a new pad."""
@@ -235,7 +241,7 @@ def leave_one_out(val: SetUsers, test: SetUsers, scorer: SetScorer, pressure: bo
         others = None if train is None else {k: v for k, v in train.items() if k != name}
         _, details = tune_dtw({k: v for k, v in val.items() if k != name}, {name: test[name]}, refs=scorer.refs,
                               progress=progress, pressure=pressure, scorer=scorer, train=others,
-                              select=select, up_time=up_time, extra=extra, path=path)
+                              select=select, up_time=up_time, extra=extra, path=path, stability=stability)
         out[name] = {**details["per_set"][name],
                      **({"decision_kept": details["decision_trials"]["kept"]} if others is not None else {})}
     return out

@@ -8,6 +8,7 @@ long and short signatures score on one scale.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numba as nb
 import numpy as np
@@ -360,6 +361,89 @@ def _dtw_many(query: np.ndarray, packed: np.ndarray, starts: np.ndarray, band: f
 def _part(weights: np.ndarray, starts: np.ndarray, k: int) -> np.ndarray:
     """Reference ``k``'s row weights out of the packed ones (none when ``weights`` is empty)."""
     return weights[starts[k]:starts[k + 1]] if weights.shape[0] else weights[:0]
+
+
+@nb.njit(cache=True, nogil=True)
+def _aligned(a: np.ndarray, b: np.ndarray, band: float, weight: np.ndarray) -> np.ndarray:
+    """Each cell's chosen step (0 diagonal, 1 up, 2 left) of the banded DTW of ``a`` against
+    ``b`` on local costs ``weight[j] * |a[i] - b[j]|``: ``_dtw``'s band, local distances and
+    ties (diagonal, up, left), so with unit weights the engine's own path."""
+    n, m = a.shape[0], b.shape[0]
+    bt, row, _, width = _buffers(b, band, n)
+    cost = np.full((n + 1, m + 1), np.inf)
+    cost[0, 0] = 0.0
+    step = np.zeros((n + 1, m + 1), np.int8)
+    ratio = m / n
+    for i in range(1, n + 1):
+        lo, hi = _bounds(i, ratio, width, m)
+        _costs(a[i - 1], b, bt, lo, hi, row)
+        for j in range(lo, hi + 1):
+            best, k = cost[i - 1, j - 1], 0
+            if cost[i - 1, j] < best:
+                best, k = cost[i - 1, j], 1
+            if cost[i, j - 1] < best:
+                best, k = cost[i, j - 1], 2
+            cost[i, j] = best + weight[j - 1] * row[j]
+            step[i, j] = k
+    return step
+
+
+@nb.njit(cache=True, nogil=True)
+def _traced(step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The path's (rows, columns), 0-based, first cell first, read back from ``step``."""
+    i, j = step.shape[0] - 1, step.shape[1] - 1
+    rows, cols = np.empty(i + j, np.int64), np.empty(i + j, np.int64)
+    k = 0
+    while i > 0 and j > 0:
+        rows[k], cols[k] = i - 1, j - 1
+        k += 1
+        s = step[i, j]
+        if s != 2:
+            i -= 1
+        if s != 1:
+            j -= 1
+    return rows[:k][::-1].copy(), cols[:k][::-1].copy()
+
+
+def warping_path(a: np.ndarray, b: np.ndarray, band: float = 0.0,
+                 weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The DTW path of ``a`` against ``b`` as (rows, columns), 0-based, first cell first: the
+    engine's band, local distances and ties, the local distances weighted per row of ``b``
+    (none: the path of :func:`dtw`). A full cost matrix: for enrolment, not verification."""
+    b = _padded(b)
+    return _traced(_aligned(_padded(a), b, float(band), np.ones(len(b)) if weight is None else weight))
+
+
+def one_to_one(rows: np.ndarray, cols: np.ndarray, n: int, m: int) -> np.ndarray:
+    """Per row of ``b`` (the path's columns), whether the path matches it one-to-one: it holds
+    the row in one cell, whose row of ``a`` it holds in no other cell."""
+    per_row, per_col = np.bincount(rows, minlength=n), np.bincount(cols, minlength=m)
+    one = (per_row[rows] == 1) & (per_col[cols] == 1)
+    out = np.zeros(m, dtype=bool)
+    out[cols[one]] = True
+    return out
+
+
+def direct_matches(refs: Sequence[np.ndarray], band: float) -> list[list[np.ndarray | None]]:
+    """``[i][k]``: which rows of reference k the path of reference i to it matches
+    one-to-one (None for i = k)."""
+    return [[one_to_one(*warping_path(o, r, band), len(o), len(r)) if i != k else None for k, r in enumerate(refs)]
+            for i, o in enumerate(refs)]
+
+
+def share(matches: list[list[np.ndarray | None]], k: int, leave: int | None = None) -> np.ndarray:
+    """Reference k's rows' share of the other references (but ``leave``) that match them
+    one-to-one (all ones where none matches any row: no row is preferred)."""
+    out = np.mean([m[k] for i, m in enumerate(matches) if i not in (k, leave)], axis=0)
+    return out if out.any() else np.ones(len(out))
+
+
+def stabilities(refs: Sequence[np.ndarray], band: float) -> list[np.ndarray]:
+    """Per reference, each row's stability (Parziale et al. 2019): the share of the other
+    references whose path to it matches the row one-to-one, in [0, 1]. Genuine executions
+    reproduce a writer's stable parts; a forger's deviations there tell more."""
+    matches = direct_matches(refs, band)
+    return [share(matches, k) for k in range(len(refs))]
 
 
 def dtw(a: np.ndarray, b: np.ndarray, band: float = 0.0) -> float:

@@ -1,4 +1,5 @@
 """The DTW engine: its stored layout, the global-feature term, and stale templates."""
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -236,3 +237,57 @@ def test_compare_with_path_aligns_once_and_decides_as_distances_then_decide(monk
     monkeypatch.setattr(dtw_engine, "dtw_to_many", distance_pass)
     distances, got = engine.compare(query, refs, stats)
     assert np.array_equal(distances, expected) and got == d
+
+
+def _stability_entry(floor: float | None = 0.5) -> ModelEntry:
+    """The shipped dtw-nopressure's parameters (path terms, learned decision) with the
+    stability-modulated pass (``floor``) or without it (None), an accepting threshold."""
+    entry = Manifest().get("dtw-nopressure")
+    params = {k: v for k, v in entry.params.items() if k != "stability"}
+    return replace(entry, version="t", params=params if floor is None else {**params, "stability": floor},
+                   calibration={**entry.calibration, "threshold": 1e9})
+
+
+def test_stability_weighs_the_one_pass_and_the_template_keeps_the_stabilities(monkeypatch):
+    """With ``stability`` the references' row stabilities are kept in the statistics (JSON
+    round trip), ``compare`` decides from them in its one path pass as ``distances`` then
+    ``decide`` do, and the distances differ from the plain entry's."""
+    engine, plain = DtwEngine(_stability_entry()), DtwEngine(_stability_entry(None))
+    refs = [engine.prepare(wavy_pen(s, speed=1.0 + 0.1 * (s % 3))) for s in range(5)]
+    query = engine.prepare(wavy_pen(9, speed=0.5))
+    stats = engine.reference_stats(refs)
+    assert [len(s) for s in stats.stability] == [len(r) - engine.header for r in refs]
+    assert all(0.0 <= x <= 1.0 for s in stats.stability for x in s)
+    stored = ReferenceStats.from_dict(json.loads(json.dumps(stats.to_dict())))
+    assert stored == stats and "stability" not in plain.reference_stats(refs).to_dict()
+    expected = engine.distances(query, refs)
+    assert not np.allclose(expected, plain.distances(query, refs))
+    d = engine.decide(expected, stats, query, refs)
+
+    def recomputed(*_):
+        raise AssertionError("the verification recomputed the stabilities")
+    monkeypatch.setattr(dtw_engine, "stabilities", recomputed)
+    distances, got = engine.compare(query, tuple(refs), stored)
+    assert np.array_equal(distances, expected) and got == d
+
+
+def test_templates_of_the_entry_without_stability_verify_with_recomputed_statistics(tmp_path, pens):
+    """A template enrolled by the same entry without ``stability`` (another version, same
+    preparation) verifies under the entry with it as a fresh enrolment would; one prepared
+    otherwise still asks for re-enrolment."""
+    old, new = _stability_entry(None), replace(_stability_entry(), version="t2")  # named dtw below: pens with pressure
+    v = _installed(tmp_path / "old", replace(old, name="dtw"), None)
+    v.enroll("alice", pens[:5])
+    assert "stability" not in v.store.get("alice", "dtw").stats
+    upgraded = _installed(tmp_path / "new", replace(new, name="dtw"), v.store).verify_stroke("alice", pens[5])
+    fresh = _installed(tmp_path / "fresh", replace(new, name="dtw"), None)
+    fresh.enroll("alice", pens[:5])
+    assert upgraded.distance == fresh.verify_stroke("alice", pens[5]).distance
+    other = replace(new, name="dtw", params={**new.params, "band": 0.1})
+    with pytest.raises(EnrollmentError, match="enrol the user again"):
+        _installed(tmp_path / "other", other, v.store).verify_stroke("alice", pens[5])
+
+
+def test_stability_must_be_a_positive_floor():
+    with pytest.raises(ModelError, match="positive floor"):
+        DtwEngine(_stability_entry(0.0))

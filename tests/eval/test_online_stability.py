@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.online_path import keep
-from benchmarks.online_stability import (CANDIDATES, FLOOR, Alignment, StabilityEngine, align, direct, pair_terms,
-                                         stability, with_sm)
+from benchmarks.online_stability import CANDIDATES, FLOOR, StabilityEngine, align, pair_terms, with_sm
 from edgesig.engines.dtw import DtwEngine
 from edgesig.eval.combiner import default_grid, term_rows
 from edgesig.eval.protocols import UserSamples
-from edgesig.features.dtw import dtw_path_to_many
+from edgesig.features.dtw import dtw_path_to_many, one_to_one, stabilities
 from edgesig.runtime import Manifest
 from tests.conftest import wavy_pen
 from tests.eval.test_online_path import both_term_values
@@ -35,14 +34,13 @@ def test_unit_weights_follow_the_engine_path():
 
 def test_direct_matches_are_one_to_one_cells():
     # rows 0-0, then row 1 against columns 1 and 2, then rows 2 and 3 against column 3
-    path = Alignment(np.array([0, 1, 1, 2, 3]), np.array([0, 1, 2, 3, 3]), np.zeros(5))
-    assert direct(path, 4, 4).tolist() == [True, False, False, False]
+    assert one_to_one(np.array([0, 1, 1, 2, 3]), np.array([0, 1, 2, 3, 3]), 4, 4).tolist() == [True, False, False, False]
 
 
 def test_identical_references_are_stable_everywhere_and_cost_nothing_there():
     engine = DtwEngine(Manifest().get("dtw"))
     ref = _rows(engine, range(1))[0]
-    stable = stability([ref] * 3, engine.band)
+    stable = stabilities([ref] * 3, engine.band)
     assert all(np.array_equal(s, np.ones(len(ref))) for s in stable)
     assert pair_terms(ref, ref, stable[0], engine.band) == (0.0, 0.0)
     other = _rows(engine, range(5, 6), speed=0.6)[0]

@@ -231,3 +231,42 @@ def test_path_stats_of_an_unreachable_end_are_infinite():
     got = dtw_path_to_many(q, [far, q], 0.2)
     assert np.isinf(got[0]).all() and got[1].tolist() == [0.0, 0.0, 0.0, 0.0]
     assert np.array_equal(got[:, 0], dtw_to_many(q, [far, q], 0.2))
+
+
+def weighted_reference(a, b, band, weight):
+    """``path_reference``'s recurrence on local costs times ``weight`` per row of ``b``:
+    the weighted cost over the path's length."""
+    n, m = len(a), len(b)
+    width = max(int(np.ceil(band * max(n, m))), 1) if band > 0 else max(n, m)
+    cost, steps = np.full((n + 1, m + 1), np.inf), np.zeros((n + 1, m + 1))
+    cost[0, 0] = 0
+    for i in range(1, n + 1):
+        centre = int(i * m / n)
+        for j in range(max(1, centre - width), min(m, centre + width + 1) + 1):
+            options = [(cost[i - 1, j - 1], steps[i - 1, j - 1]), (cost[i - 1, j], steps[i - 1, j]),
+                       (cost[i, j - 1], steps[i, j - 1])]
+            best = min(range(3), key=lambda k: options[k][0])
+            cost[i, j] = options[best][0] + weight[j - 1] * np.linalg.norm(a[i - 1] - b[j - 1])
+            steps[i, j] = options[best][1] + 1
+    return cost[n, m] / steps[n, m]
+
+
+@pytest.mark.parametrize("n, m, band", [(31, 24, 0.2), (24, 31, 0.1), (40, 40, 0.0)])
+def test_row_weights_weigh_the_local_distances(n, m, band):
+    rng = np.random.default_rng(n + m)
+    a, refs = rng.normal(size=(n, 10)), [rng.normal(size=(m, 10)), rng.normal(size=(m + 3, 10))]
+    weights = [0.5 + rng.integers(0, 5, len(r)) / 4 for r in refs]
+    got = dtw_to_many(a, refs, band, weights)
+    assert got == pytest.approx([weighted_reference(a, r, band, w) for r, w in zip(refs, weights)], rel=1e-9)
+    path = dtw_path_to_many(a, refs, band, weights)
+    assert np.array_equal(path[:, 0], got)
+    # weights of one: the unweighted distances and path statistics, bit for bit
+    ones = [np.ones(len(r)) for r in refs]
+    assert np.array_equal(dtw_to_many(a, refs, band, ones), dtw_to_many(a, refs, band))
+    assert np.array_equal(dtw_path_to_many(a, refs, band, ones), dtw_path_to_many(a, refs, band))
+
+
+def test_row_weights_need_one_per_row():
+    a, b = np.zeros((5, 2)), np.zeros((6, 2))
+    with pytest.raises(InvalidInputError, match="one per row"):
+        dtw_to_many(a, [b], 0.1, [np.ones(5)])
