@@ -159,6 +159,8 @@ class ReplayGuard:
     cannot lock the pad out. Thread-safe. With ``store`` the accepted fingerprints are
     also kept there (one ``REPLAY_RECORD`` per user, encrypted like the templates in an
     EncryptedStore), so a restart does not forget them; nonces and counters stay in memory.
+    Only for users with a template in the store: the record goes with them when they are
+    deleted, and a write still in flight does not bring it back.
 
     A store write is a durable commit (two fsyncs on an EncryptedStore: an accepted
     verification took 6-19 ms instead of 2-3, ``python -m tests.store.bench_store``), which
@@ -292,11 +294,20 @@ class ReplayGuard:
     def _persist(self, added: dict[str, np.ndarray]) -> None:
         """Add each user's new fingerprints to their replay record in the store, read again
         under the store's exclusive lock: what another process (a second server, `edgesig
-        verify`) added since this guard last read it is kept, not overwritten."""
+        verify`) added since this guard last read it is kept, not overwritten. A user with
+        no template left (deleted since the signature was accepted, here or by another
+        process) gets none, and is dropped from memory: the delete brought them back."""
         store = self.store
         with locked(store):
-            store.put_many([_replay_record(user, _merged(self._stored(user), rows, self._recent_per_user))
-                            for user, rows in added.items()])
+            gone = {user for user in added if not _enrolled(store, user)}
+            records = [_replay_record(user, _merged(self._stored(user), rows, self._recent_per_user))
+                       for user, rows in added.items() if user not in gone]
+            if records:
+                store.put_many(records)
+        if gone:
+            with self._lock:
+                for user in gone:
+                    self._recent.pop(user, None)
 
     def flush(self) -> None:
         """Write the replay memory that ``write_behind`` still holds to the store now: at
@@ -448,6 +459,11 @@ def _merged(stored: np.ndarray, memory: np.ndarray, keep: int) -> np.ndarray:
     extra = [row for row in memory if not (stored == row).all(axis=1).any()]
     table = np.vstack([stored, *extra]) if extra else stored
     return table[max(0, len(table) - keep):]
+
+
+def _enrolled(store: TemplateStore, user_id: str) -> bool:
+    """Whether the user has a record in ``store`` besides their replay memory."""
+    return any(engine != REPLAY_RECORD for engine in store.engines(user_id))
 
 
 def _replay_record(user_id: str, recent: np.ndarray) -> Template:

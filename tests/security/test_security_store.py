@@ -252,6 +252,7 @@ def test_a_deleted_user_is_not_brought_back_by_a_replay_write_in_flight(pens):
 
 def test_a_failed_replay_write_is_kept_and_raised_by_the_next_acceptance(pens):
     store = _GatedStore()
+    store.put_many([make_template("alice"), make_template("bob")])  # replay memory is kept for enrolled users
     store.fail = True
     store.gate.set()
     guard = ReplayGuard(store=store, write_behind=True)
@@ -262,7 +263,7 @@ def test_a_failed_replay_write_is_kept_and_raised_by_the_next_acceptance(pens):
     with pytest.raises(StoreError, match="could not be written to the store.*disk full"):
         guard.remember_accepted("bob", pens[1])
     guard.flush()
-    assert store.users() == ["alice", "bob"]
+    assert {REPLAY_RECORD} <= set(store.engines("alice")) & set(store.engines("bob"))
 
 
 def test_a_store_from_before_counter_files_opens_and_starts_one(store_path):
@@ -299,3 +300,29 @@ def test_a_persisted_replay_memory_sees_what_another_process_accepted(tmp_path, 
         assert a.verify_stroke("alice", wavy_pen(16)).accepted
         assert not b.verify_stroke("alice", wavy_pen(14)).accepted  # a's write kept b's signature
         assert not b.verify_stroke("alice", wavy_pen(15)).accepted
+
+
+@pytest.mark.parametrize("behind", [False, True], ids=["at-once", "write-behind"])
+def test_a_user_deleted_while_their_verification_runs_gets_no_replay_record_back(tmp_path, pens, behind):
+    """The delete came between the decision and remember_accepted (another thread, or another
+    process on the store): the replay write that followed put the deleted user's signature
+    fingerprints back in the store, listed by users()."""
+    path, key = tmp_path / "t.db", os.urandom(32)
+    with EncryptedStore(path, key, create=True) as store, EncryptedStore(path, key) as other:
+        v = edgesig.Verifier("dtw", store, replay_guard=ReplayGuard(store=store, write_behind=behind))
+        v.enroll("alice", pens[:5])
+        decide = v._decide
+
+        def decide_then_delete(*args):
+            result = decide(*args)
+            edgesig.Verifier("dtw", other).delete("alice")  # as another process does
+            return result
+        v._decide = decide_then_delete
+        assert v.verify_stroke("alice", pens[5]).accepted
+        v.replay_guard.flush()
+        assert store.users() == [] and other.users() == []
+        v._decide = decide
+        v.enroll("alice", pens[:5])  # enrolled again: remembered again
+        assert v.verify_stroke("alice", wavy_pen(14)).accepted
+        v.replay_guard.flush()
+        assert REPLAY_RECORD in store.engines("alice")

@@ -23,7 +23,8 @@ WORKERS, EACH = 3, 20
 
 @pytest.mark.parametrize("behind", [False, True], ids=["at-once", "write-behind"])
 def test_processes_keeping_one_users_replay_memory_lose_no_fingerprint(store_path, key, behind):
-    EncryptedStore(store_path, key, create=True).close()
+    with EncryptedStore(store_path, key, create=True) as store:
+        store.put(make_template("alice"))  # replay memory is kept for enrolled users
     start_at = time.time() + 3.0  # after every worker has imported edgesig
     children = [subprocess.Popen([sys.executable, str(WORKER), "remember", str(store_path), key.hex(), str(w),
                                   str(EACH), repr(start_at)] + (["behind"] if behind else []),
