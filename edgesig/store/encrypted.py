@@ -87,6 +87,8 @@ COUNTER_META = "counter_file"
 AUDIT_META = "audit_key_box"
 #: meta entry present once every stored user id is in NFC (see check_user_id).
 NFC_META = "user_ids_nfc"
+#: Suffix of the backup beside the database that keeps the records NFC re-keying replaced.
+NFC_DUPLICATES_SUFFIX = ".nfc-duplicates.backup"
 SCHEMA_VERSION = 2
 DEFAULT_TIMEOUT_S = 10.0
 _CHECK_TEXT = b"edgesig store key check"
@@ -350,8 +352,7 @@ class EncryptedStore:
             records = [self._read_record(conn, h, e) for h, e in sorted(self._state.tags)]
             meta = _read_meta(conn)
         if key is None:  # same key and passphrase parameters as the store
-            kdf = {KDF_META: meta[KDF_META]} if KDF_META in meta else {}
-            return write_backup(path, records, self._keys.master, kdf)
+            return write_backup(path, records, self._keys.master, _kdf_of(meta))
         return write_backup(path, records, key)
 
     def import_backup(self, path: str | os.PathLike, key: Any = None) -> int:
@@ -522,18 +523,27 @@ class EncryptedStore:
     def _normalise_user_ids(self, conn: sqlite3.Connection, state: _State) -> tuple[_State, None]:
         """Re-key every record of a non-NFC user id under its NFC form, so the users of a
         store written before ids were normalised are found again. Where both forms were
-        enrolled (one person, two enrolments), each engine keeps the later-updated record."""
+        enrolled (one person, two enrolments), each engine keeps the later-updated record;
+        the others are sealed, under the store's key, in ``<store>.nfc-duplicates.backup``
+        (``import_backup`` puts one back), so neither enrolment is lost."""
         chosen: dict[tuple[str, str], Template] = {}
+        replaced: list[Template] = []
         for old_hash, user_id in self._unnormalised_users(conn).items():
             new_hash = self._keys.uid_hash(user_id)
             for h, engine in sorted(state.tags):
                 if h != old_hash:
                     continue
-                candidates = [self._read_record(conn, h, engine), chosen.get((user_id, engine))]
-                if (new_hash, engine) in state.tags:
+                candidates = [self._read_record(conn, h, engine)]
+                if (user_id, engine) in chosen:  # another form's record, or the NFC one, weighed already
+                    candidates.append(chosen[(user_id, engine)])
+                elif (new_hash, engine) in state.tags:
                     candidates.append(self._read_record(conn, new_hash, engine))
-                chosen[(user_id, engine)] = max((c for c in candidates if c is not None), key=lambda t: t.updated_at)
+                chosen[(user_id, engine)] = max(candidates, key=lambda t: t.updated_at)
+                replaced += [c for c in candidates if c is not chosen[(user_id, engine)]]
             state, _ = self._delete_rows(conn, old_hash, state)
+        if replaced:  # before the transaction commits: a failed write leaves the store as it was
+            write_backup(self.path.with_name(self.path.name + NFC_DUPLICATES_SUFFIX), replaced, self._keys.master,
+                         _kdf_of(_read_meta(conn)))
         state, _ = self._write_records(conn, [replace(t, user_id=u) for (u, _), t in chosen.items()], self._keys,
                                        state)
         _set_meta(conn, {NFC_META: "1"})
@@ -639,6 +649,11 @@ def _lost_writes_error(message: str) -> TemplateIntegrityError:
     ``message`` is the way to open it anyway, for code and for the `edgesig` command."""
     return TemplateIntegrityError(message.format(open="open with accept_lost_writes=True"),
                                   cli_message=message.format(open="rerun with --accept-lost-writes"))
+
+
+def _kdf_of(meta: dict[str, str]) -> dict[str, str]:
+    """The store's passphrase parameters, for a backup sealed with the store's own key."""
+    return {KDF_META: meta[KDF_META]} if KDF_META in meta else {}
 
 
 def _check_options(*, timeout: Any, min_counter: Any, cache_size: Any) -> None:

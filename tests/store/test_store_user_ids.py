@@ -15,6 +15,7 @@ import edgesig
 from edgesig.audit import AuditLog
 from edgesig.errors import InvalidInputError
 from edgesig.store import EncryptedStore, MemoryStore
+from edgesig.store.backup import read_backup
 from edgesig.store.base import check_user_id
 from edgesig.store.encrypted import NFC_META
 from tests.store.store_helpers import make_template, same_template
@@ -91,6 +92,7 @@ def test_a_store_from_before_finds_its_users_under_either_form(store_path, key):
         assert same_template(store.get("bob", "dtw"), make_template("bob"))
     with EncryptedStore(store_path, key) as store:  # done once: the next open finds nothing to do
         assert store.users() == sorted(["bob", NFC])
+    assert not store_path.with_name("templates.db.nfc-duplicates.backup").exists()  # no duplicate to keep
 
 
 def test_a_user_enrolled_under_both_forms_keeps_the_later_record_per_engine(store_path, key):
@@ -105,3 +107,8 @@ def test_a_user_enrolled_under_both_forms_keeps_the_later_record_per_engine(stor
         assert store.engines(NFC) == ["dtw", "gru"]
         assert same_template(store.get(NFC, "dtw"), make_template(NFC, seed=3))
         assert same_template(store.get(NFC, "gru"), make_template(NFC, engine="gru", seed=2))
+        # the older enrolment was dropped from the store, not lost: it can be put back
+        kept = read_backup(store_path.with_name("templates.db.nfc-duplicates.backup"), key)
+        assert len(kept) == 1 and same_template(kept[0], old)
+        store.import_backup(store_path.with_name("templates.db.nfc-duplicates.backup"))
+        assert same_template(store.get(NFC, "dtw"), replace(old, user_id=NFC))
