@@ -50,6 +50,9 @@ the decision is chosen and fitted per fold as shipped (``choose_combiner(select=
 ``earned``, the shipped grid with the path family where the entry reads the path) and
 thresholded on the fold's validation writers.
 
+Verdict (RESULTS_online_dtw.md, "Session drift under the learned decision"): no candidate
+wins for either variant; ``--sessions`` prints each one's FRR by session for the record.
+
 Rule: ``benchmarks.online_channels.verdict`` unchanged against the shipped entry (lower
 left-out criterion and lower mean in-domain validation EER, on fold 0 and over four
 folds; better on more sets than worse, on fold 0 and on the four-fold means), ``dtw`` and
@@ -81,17 +84,18 @@ from typing import Any, Sequence
 import click
 import numpy as np
 
-from benchmarks.online_combiner import VARIANTS
 from benchmarks.online_channels import SHIPPED, figures, summary, verdict
-from benchmarks.online_fit import REFS, WriterMatrix, draw_rows, evaluate_fit, lodo_lines, protocol_set, score_set
+from benchmarks.online_combiner import VARIANTS, part
+from benchmarks.online_fit import (REFS, WriterMatrix, draw_rows, evaluate_fit, fold_decision, lodo_lines,
+                                   protocol_set, score_set)
 from benchmarks.online_metric import cached
 from benchmarks.online_path import median_ms
 from benchmarks.online_resample import record_lines
 from benchmarks.online_stability import align
 from edgesig.decision import Combiner, ReferenceStats
 from edgesig.engines.dtw import DtwEngine
-from edgesig.eval.combiner import default_grid
-from edgesig.eval.datasets import split, writers
+from edgesig.eval.combiner import TermRows, default_grid
+from edgesig.eval.datasets import FOLDS, split, writers
 from edgesig.eval.protocols import load_set
 from edgesig.features.kinematics import extract
 from edgesig.features.lnps import signature_dim
@@ -229,14 +233,31 @@ class GeometryDtw(DtwEngine):
         return self.from_features(extract(self.pen_input(pen), self.features), sample)
 
 
+def engines(entry: ModelEntry) -> dict[str, DtwEngine]:
+    """The shipped engine and each candidate's, by name."""
+    return {SHIPPED: DtwEngine(entry), **{n: GeometryDtw(entry, *c) for n, c in CANDIDATES.items()}}
+
+
+def scored(variant: str, cache: str) -> dict[str, tuple[dict[str, list[WriterMatrix]], dict[str, TermRows]]]:
+    """Per engine of ``engines``: every writer's matrix by set (cached: the DTW work) and the
+    protocol's rows."""
+    entry = Manifest().get(variant)
+    out = {}
+    for name, engine in engines(entry).items():
+        tag = "" if name == SHIPPED else f"-{name}"
+        matrices = {s: cached(Path(cache) / f"{variant}-{entry.version}{tag}-{s}.pkl",
+                              lambda s=s: score_set(engine, s)) for s in VARIANTS[variant]}
+        out[name] = matrices, {s: protocol_set(engine, m) for s, m in matrices.items()}
+    return out
+
+
 def verify_cost(entry: ModelEntry, rounds: int = 31, number: int = 10) -> dict[str, float]:
     """Milliseconds (median, alternating) of ``prepare`` + ``compare`` of the bench's
     1000-point query against five prepared references, shipped and each candidate."""
     from edgesig.bench.inputs import pen_set
     pens = pen_set(1000, 0)
     calls = {}
-    for name, engine in {SHIPPED: DtwEngine(entry),
-                         **{n: GeometryDtw(entry, *c) for n, c in CANDIDATES.items()}}.items():
+    for name, engine in engines(entry).items():
         refs = [engine.prepare(p) for p in pens.references]
         stats = replace(ReferenceStats.from_matrix(engine.pairwise(refs)), extra=engine.reference_terms(refs))
         calls[name] = lambda engine=engine, refs=refs, stats=stats: engine.compare(
@@ -251,12 +272,7 @@ def judge(variant: str, cache: str) -> tuple[dict[str, Any], list[str]]:
     entry = Manifest().get(variant)
     choices = default_grid(path=bool(entry.params.get("path")))
     result: dict[str, Any] = {}
-    for name, engine in {SHIPPED: DtwEngine(entry),
-                         **{n: GeometryDtw(entry, *c) for n, c in CANDIDATES.items()}}.items():
-        tag = "" if name == SHIPPED else f"-{name}"
-        matrices = {s: cached(Path(cache) / f"{variant}-{entry.version}{tag}-{s}.pkl",
-                              lambda s=s: score_set(engine, s)) for s in sets}
-        rows = {s: protocol_set(engine, m) for s, m in matrices.items()}
+    for name, (_, rows) in scored(variant, cache).items():
         result[name] = evaluate_fit(rows, sets, choices, None)
         click.echo(f"{variant} {name}: evaluated", err=True)
     cost = verify_cost(entry)
@@ -273,6 +289,35 @@ def judge(variant: str, cache: str) -> tuple[dict[str, Any], list[str]]:
     return {"variant": variant, "version": entry.version, "sets": sets, "candidates": CANDIDATES,
             "better_worse": {n: v[0] for n, v in verdicts.items()}, "cost_ms": cost, "winner": chosen,
             "result": result}, lines
+
+
+def session_frr(variant: str, cache: str) -> list[str]:
+    """Per candidate (and the shipped entry) and set: FRR of session-1 and session-2 genuine
+    queries and FAR, validation writers of the four folds together, each at its fold's
+    threshold (``online_fit.fold_decision``: the decision chosen and fitted as shipped);
+    from the cached matrices of ``--candidates``."""
+    sets = VARIANTS[variant]
+    out = [f"\n{variant}, validation writers of the four folds at each fold's threshold: candidate | per set "
+           "FRR session 1 / session 2, FAR (%)"]
+    for name, (matrices, rows) in scored(variant, cache).items():
+        counts = {s: np.zeros(5) for s in sets}  # rejected s1, s1, rejected s2, s2, accepted forged
+        forged = {s: 0 for s in sets}
+        for fold in range(FOLDS):
+            combiner, threshold, _ = fold_decision(rows, fold, sets)
+            for s in sets:
+                sess = {w.user: np.array(w.sessions[REFS:]) for w in matrices[s]}
+                for u in part(rows[s], s, "val", fold).report(combiner).users:
+                    rejected, g = u.genuine > threshold, sess[u.user]
+                    counts[s] += [rejected[g == 1].sum(), (g == 1).sum(), rejected[g == 2].sum(), (g == 2).sum(),
+                                  (u.forgery <= threshold).sum()]
+                    forged[s] += len(u.forgery)
+        cells = []
+        for s in sets:
+            c = counts[s]
+            two = f"{100 * c[2] / c[3]:.1f}" if c[3] else "–"
+            cells.append(f"{s} {100 * c[0] / c[1]:.1f} / {two}, {100 * c[4] / forged[s]:.1f}")
+        out.append(f"| {name} | " + " ; ".join(cells) + " |")
+    return out
 
 
 def lines_terms(name: str, table: list[dict[str, Any]], counts: dict[str, int]) -> list[str]:
@@ -303,12 +348,18 @@ def raw_drift(engine: DtwEngine, table: list[dict[str, Any]]) -> list[str]:
               help="online_fit's folder of writer matrices (made there if missing)")
 @click.option("--channels", is_flag=True, help="also the per-channel costs along the path (DTW work)")
 @click.option("--candidates", "candidates_only", is_flag=True, help="judge the candidates (the rule above)")
+@click.option("--sessions", "sessions_only", is_flag=True,
+              help="FRR by session of each candidate (after --candidates; record only)")
 @click.option("--geometry", "geometry_only", is_flag=True, help="only the slant and aspect drift (no DTW)")
 @click.option("--split-lnps", is_flag=True, help="with --channels: each LNPS column on its own")
 @click.option("--only-set", "only_sets", multiple=True, help="sets to analyse (default: the variant's)")
 @click.option("--out", default=None, help="JSON of every figure")
-def main(variant: str, cache: str, channels: bool, candidates_only: bool, geometry_only: bool, split_lnps: bool, only_sets: tuple[str, ...],
+def main(variant: str, cache: str, channels: bool, candidates_only: bool, sessions_only: bool, geometry_only: bool, split_lnps: bool, only_sets: tuple[str, ...],
          out: str | None) -> None:
+    if sessions_only:
+        for line in session_frr(variant, cache):
+            click.echo(line)
+        return
     if candidates_only:
         record, lines = judge(variant, cache)
         for line in lines:
@@ -332,11 +383,14 @@ def main(variant: str, cache: str, channels: bool, candidates_only: bool, geomet
         matrices = cached(Path(cache) / f"{variant}-{entry.version}-{name}.pkl", lambda: score_set(engine, name))
         users = seen(name)
         names, rows = query_rows(engine, [w for w in matrices if w.user in users])
+        if not len(rows["s2"]):
+            click.echo(f"\n{name}: one session label for every genuine signature, no drift to measure")
+            continue
         table = term_table(names, rows, decision)
         result[name] = {"terms": table, "counts": {c: len(rows[c]) for c in CLASSES}}
         for line in lines_terms(name, table, result[name]["counts"]) + raw_drift(engine, table):
             click.echo(line)
-        if channels and result[name]["counts"]["s2"]:
+        if channels:
             grouping = channel_groups(engine, split_lnps)
             costs = channel_costs(engine, name, users, grouping)
             groups = [g for g, _ in grouping]
