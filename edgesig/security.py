@@ -187,6 +187,7 @@ class ReplayGuard:
         self._lock = threading.Lock()
         #: write_behind: per user, the accepted fingerprints not yet written to the store, and the writer
         self._pending: dict[str, np.ndarray] = {}
+        self._writing: dict[str, np.ndarray] = {}  # the batch a flush is writing, until it is in the store
         self._writer: threading.Thread | None = None
         self._write_error: Exception | None = None
         self._write_lock = threading.Lock()  # one store write at a time; forget() waits for it
@@ -314,9 +315,10 @@ class ReplayGuard:
         shutdown, before the store is closed. The store's error, if it fails (the records
         are kept to write again)."""
         with self._write_lock:
-            with self._lock:
+            with self._lock:  # in one step: a check in between sees the batch in one or the other
                 batch, self._pending = self._pending, {}
-            if not batch or self.store is None:
+                self._writing = batch if self.store is not None else {}
+            if not self._writing:
                 return
             try:
                 self._persist(batch)
@@ -325,9 +327,10 @@ class ReplayGuard:
                     for user, rows in batch.items():
                         self._pending[user] = _merged(rows, self._pending.get(user, _NO_FINGERPRINTS),
                                                       self._recent_per_user)
+                    self._writing = {}
                 raise
             with self._lock:  # what an earlier failure kept is written now
-                self._write_error = None
+                self._write_error, self._writing = None, {}
 
     def forget(self, user_id: str) -> None:
         """Drop the user's accepted fingerprints from memory and from the writes still to
@@ -354,8 +357,9 @@ class ReplayGuard:
         check read, if it was this user's (remember_accepted right after the check: a
         second read cost a verification 0.3 ms)."""
         recent = self._recent.get(user_id)
-        if recent is None:
-            recent = self._pending.get(user_id)  # forgotten from memory, not yet written
+        if recent is None:  # forgotten from memory (max_users): the rows still to write, or being written
+            recent = _merged(self._writing.get(user_id, _NO_FINGERPRINTS),
+                             self._pending.get(user_id, _NO_FINGERPRINTS), self._recent_per_user)
         if self.store is not None:
             last_user, stored = self._last_read
             if not (reuse and last_user == user_id):

@@ -326,3 +326,19 @@ def test_a_user_deleted_while_their_verification_runs_gets_no_replay_record_back
         assert v.verify_stroke("alice", wavy_pen(14)).accepted
         v.replay_guard.flush()
         assert REPLAY_RECORD in store.engines("alice")
+
+
+def test_a_replay_is_refused_while_its_users_memory_is_evicted_and_its_write_in_flight(pens):
+    """With the user's table evicted from memory (max_users) and the write-behind batch
+    taken off the queue but not yet in the store, the guard saw the signature nowhere and
+    accepted its replay."""
+    store = _GatedStore()
+    store.put_many([make_template("alice"), make_template("bob")])
+    guard = ReplayGuard(store=store, write_behind=True, max_users=1)
+    guard.remember_accepted("alice", pens[0])
+    assert store.entered.wait(10)  # the writer holds alice's row, the store has not got it
+    guard.remember_accepted("bob", pens[1])  # evicts alice from memory
+    reasons = guard.check("alice", pens[0])
+    store.gate.set()
+    guard.flush()
+    assert any("recently accepted" in r for r in reasons), reasons
