@@ -321,7 +321,7 @@ def precision(name: str, fp32: str, int8: str, models_dir: str, threads: int) ->
     after = Manifest(models_dir).get(name).file
     if after != before:
         click.echo(f"{name} now ships {after} instead of {before}: its terms and threshold are still those "
-                   f"measured on {before}; measure {after} and record them (an image pair engine: python -m "
+                   f"measured on {before}; measure {after} and record them (an image engine: python -m "
                    f"export offline pool measure {name} --record)")
 
 

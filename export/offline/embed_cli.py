@@ -182,11 +182,15 @@ def load_model(path: Path) -> Any:
 def ship(work: str, fold: int, ridge: float, threads: int, models_dir: str | None, version: str,
          eval_sets: str | None) -> None:
     """ONNX, int8 (static QDQ, per channel), fp32/int8 parity on every set; install the cosine
-    route as ``sigembed`` and the writer-dependent one as ``sigembed-wd`` (same network)."""
+    route as ``sigembed`` and the writer-dependent one as ``sigembed-wd`` (same network), each in
+    the precision ``export.precision`` picks, with that file's terms, threshold and background."""
+    from dataclasses import replace
+
     import numpy as np
-    from edgesig.runtime import MODELS_DIR, sha256_file
+    from edgesig.runtime import MODELS_DIR, Manifest
     from export.offline.data import to_float
     from export.offline.pool import load_pool, part
+    from export.offline.pool_cli import ship_measured
     from export.offline.pool_eval import background, embedding_comparator, user_model_comparator
     from export.offline.ship import checked_int8
     from export.offline.sigembed import INPUT, OUTPUT, export_onnx
@@ -208,11 +212,12 @@ def ship(work: str, fold: int, ridge: float, threads: int, models_dir: str | Non
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     embedders = {name: onnx_embedder(path, threads) for name, path in (("fp32", fp32), ("int8", int8))}
-    backgrounds = {name: background(emb, train, ridge) for name, emb in embedders.items()}
+    # measured as shipped: the .npz holds float32
+    backgrounds = {name: tuple(a.astype(np.float32).astype(np.float64) for a in background(emb, train, ridge))
+                   for name, emb in embedders.items()}
     target = Path(models_dir or MODELS_DIR)
+    target.mkdir(parents=True, exist_ok=True)
     bg_file = target / "sigembed-wd-background.npz"
-    np.savez(bg_file, mean=backgrounds["int8"][0].astype(np.float32),
-             precision=backgrounds["int8"][1].astype(np.float32))
     common = dict(inputs=[{"name": INPUT, "dtype": "float32", "shape": ["N", 1, 155, 220],
                            "layout": "ink = 1, paper = 0"},
                           {"name": OUTPUT, "dtype": "float32", "shape": ["N", 128], "role": "output, L2-normalised"}],
@@ -221,7 +226,7 @@ def ship(work: str, fold: int, ridge: float, threads: int, models_dir: str | Non
                            {"target": "sdinet", "dim": 128, "distance": "1 - cosine"}),
               "sigembed-wd": ({n: user_model_comparator(e, *backgrounds[n]) for n, e in embedders.items()},
                               {"target": "sdinet", "dim": 128, "ridge": ridge, "background": bg_file.name,
-                               "background_sha256": sha256_file(bg_file),
+                               "background_sha256": save_background(bg_file, backgrounds["int8"]),
                                "distance": "Fisher-discriminant distance to the user model (0 = references' "
                                            "mean, 1 = background mean)"})}
     for name, (comparators, params) in routes.items():
@@ -229,6 +234,20 @@ def ship(work: str, fold: int, ridge: float, threads: int, models_dir: str | Non
         res = {n: fold_results(c, pool, sets, fold) for n, c in comparators.items()}
         install_pool_model(name, int8, res, r, sets, {"steps": r["config"]["steps"]}, str(target), version,
                            params=params, **common)
+        chosen = ship_measured(target, name, fp32, int8, res, threads)
+        if "background" in params:  # the user models the shipped file's scores were measured with
+            entry = Manifest(target).get(name)
+            Manifest(target).put(replace(entry, params={
+                **entry.params, "background_sha256": save_background(bg_file, backgrounds[chosen])}))
+
+
+def save_background(path: Path, background: tuple[Any, Any]) -> str:
+    """Write the writer-dependent route's background (mean, precision) as float32; its sha256."""
+    import numpy as np
+    from edgesig.runtime import sha256_file
+    mean, precision = background
+    np.savez(path, mean=mean.astype(np.float32), precision=precision.astype(np.float32))
+    return sha256_file(path)
 
 
 def install_pool_model(name: str, int8: Path, res: dict[str, dict[str, Any]], trained: dict[str, Any],
@@ -241,11 +260,7 @@ def install_pool_model(name: str, int8: Path, res: dict[str, dict[str, Any]], tr
     from edgesig.runtime import MODELS_DIR, Manifest
     from export.offline.ship import install_pair_model
     fold = trained["fold"]
-    parity = {k: {"fp32_eer": res["fp32"]["test"][k]["eer"], "int8_eer": m["eer"],
-                  "abs_diff_points": 100 * abs(res["fp32"]["test"][k]["eer"] - m["eer"])}
-              for k, m in res["int8"]["test"].items()}
-    parity["validation"] = {"fp32_eer": res["fp32"]["val_eer"], "int8_eer": res["int8"]["val_eer"],
-                            "abs_diff_points": 100 * abs(res["fp32"]["val_eer"] - res["int8"]["val_eer"])}
+    parity = precision_parity(res)
     click.echo(f"parity: {json.dumps(parity)}")
     echo_result({**res["int8"], "fold": fold})
     shipped = {**res["int8"], "fold": fold, "sets": eval_sets,  # *_users: SVC2004 Task 2's, as eval svc2004 reads them
@@ -264,6 +279,16 @@ def install_pool_model(name: str, int8: Path, res: dict[str, dict[str, Any]], tr
     click.echo(f"installed {entry.name} {entry.version} ({entry.file}) in {models_dir or MODELS_DIR}")
     set_aside_other_selections(Manifest(models_dir or MODELS_DIR))
     return entry
+
+
+def precision_parity(res: dict[str, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """fp32 against int8 EER per test cell and on the pooled validation writers (``res``: the
+    pool protocol's result per precision, on the same writers)."""
+    def pair(fp32: float, int8: float) -> dict[str, float]:
+        return {"fp32_eer": fp32, "int8_eer": int8, "abs_diff_points": 100 * abs(fp32 - int8)}
+    out = {k: pair(res["fp32"]["test"][k]["eer"], m["eer"]) for k, m in res["int8"]["test"].items()}
+    out["validation"] = pair(res["fp32"]["val_eer"], res["int8"]["val_eer"])
+    return out
 
 
 def set_aside_other_selections(manifest: Any) -> None:

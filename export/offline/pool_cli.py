@@ -5,8 +5,9 @@ image engines measured on it.
 network and loop as ``python -m export offline cv`` (``export.offline.train.fit``) on the
 pooled sets' training writers of an ``edgesig.eval.datasets`` fold instead of 25 rendered
 SVC2004 writers. Everything is measured by ``export.offline.pool_eval``, the protocol
-SigEmbed is measured by, and ``measure --record`` writes an installed engine's pooled
-validation EER as its ``selection_eer``, so ``image_engine="auto"`` compares like with like.
+SigEmbed is measured by, and ``measure --record`` gives an installed engine the terms, threshold
+and figures measured on the file it ships (its pooled validation EER as its ``selection_eer``,
+so ``image_engine="auto"`` compares like with like).
 """
 from __future__ import annotations
 
@@ -86,14 +87,13 @@ def sdinet(sets: str, folds: str, steps: int, batch: int, lr: float, seed: int, 
 def ship(work: str, fold: int, threads: int, models_dir: str | None, version: str) -> None:
     """ONNX, int8 (QDQ convs and FCs, dynamic LSTMs), parity on every set, install as ``sdinet``
     in the precision ``export.precision`` picks, with that file's terms and threshold."""
-    from edgesig.runtime import MODELS_DIR, Manifest
+    from edgesig.runtime import MODELS_DIR
     from export.offline.evaluate import onnx_scorer
     from export.offline.pool import load_pool, part
     from export.offline.pool_eval import pair_comparator
     from export.offline.ship import calibration_pairs, checked_int8
     from export.offline.to_onnx import export_onnx, quantize
     from export.offline.train import load_checkpoint
-    from export.precision import ship_precision
     work_dir = Path(work)
     r = json.loads((work_dir / f"fold{fold}.json").read_text())
     model, cfg, _ = load_checkpoint(work_dir / f"fold{fold}.pt")
@@ -113,10 +113,7 @@ def ship(work: str, fold: int, threads: int, models_dir: str | None, version: st
                  "layout": "channel 0 = reference, 1 = query; ink = 1, paper = 0"},
                 {"name": "p_genuine", "dtype": "float32", "shape": ["N"], "role": "output"}],
         params={"target": "sdinet"}, sizes={"fp32_bytes": info32["file_bytes"], "int8_bytes": info8["file_bytes"]})
-    manifest = Manifest(models_dir or MODELS_DIR)
-    choice = ship_precision(manifest, "sdinet", fp32, int8, threads=threads)
-    click.echo(f"precision: {json.dumps(choice.metrics())}")
-    use_measured_terms(Manifest(manifest.dir), "sdinet", res[choice.chosen])
+    ship_measured(Path(models_dir or MODELS_DIR), "sdinet", fp32, int8, res, threads)
 
 
 CROSSWRITER_WORK = "build/offline_crosswriter_pool"
@@ -198,7 +195,6 @@ def ship_crosswriter(work: str, fold: int, sets: str, threads: int, models_dir: 
     from export.offline.pool import held_out, train_writers
     from export.offline.pool_eval import evaluate, pair_comparator
     from export.offline.ship import calibration_pairs, checked_int8
-    from export.precision import ship_precision
     work_dir, names = Path(work), sets.split(",")
     r = json.loads((work_dir / f"fold{fold}.json").read_text())
     model, cfg, _ = load_checkpoint(work_dir / f"fold{fold}.pt")
@@ -230,9 +226,22 @@ def ship_crosswriter(work: str, fold: int, sets: str, threads: int, models_dir: 
                 {"name": "p_genuine", "dtype": "float32", "shape": ["N"], "role": "output"}],
         params={"target": "crosswriter", "net": cfg.net.to_dict(), "loss": cfg.loss.to_dict()},
         sizes={"fp32_bytes": info32["file_bytes"], "int8_bytes": info8["file_bytes"], "float_convs": kept})
-    choice = ship_precision(Manifest(manifest.dir), "crosswriter", fp32, int8, threads=threads)
+    ship_measured(Path(manifest.dir), "crosswriter", fp32, int8, res, threads)
+
+
+def ship_measured(models: Path, name: str, fp32: Path, int8: Path, res: dict[str, dict[str, Any]],
+                  threads: int) -> str:
+    """Point the entry ``name`` installed in ``models`` at the precision ``export.precision``
+    picks and give it that file's measurement (``res``: the pool protocol's result per
+    precision); returns the precision. An export that installs one file and lets a later
+    command swap it leaves the entry deciding with the other file's threshold (sdinet 2.0,
+    sigembed 1.2.0)."""
+    from edgesig.runtime import Manifest
+    from export.precision import ship_precision
+    choice = ship_precision(Manifest(models), name, fp32, int8, threads=threads)
     click.echo(f"precision: {json.dumps(choice.metrics())}")
-    use_measured_terms(Manifest(manifest.dir), "crosswriter", res[choice.chosen])
+    use_measured_terms(Manifest(models), name, res[choice.chosen])
+    return choice.chosen
 
 
 def use_measured_terms(manifest: Any, name: str, result: dict[str, Any]) -> None:
@@ -253,8 +262,14 @@ def use_measured_terms(manifest: Any, name: str, result: dict[str, Any]) -> None
                                   "pool": {**result, "file": entry.file}}))
 
 
+#: Installed image engines ``measure`` scores: the pair networks (their file's batched pair
+#: scores) and SigEmbed's two routes (the engine itself, as the kiosk runs it).
+MEASURED = ("sdinet", "crosswriter", "sigembed", "sigembed-wd")
+PAIR_NETWORKS = ("sdinet", "crosswriter")
+
+
 @pool.command()
-@click.argument("engine", type=click.Choice(["sdinet", "crosswriter"]))
+@click.argument("engine", type=click.Choice(MEASURED))
 @click.option("--sets", default=SETS, show_default=True)
 @click.option("--fold", default=0, show_default=True)
 @click.option("--threads", default=1, show_default=True)
@@ -262,19 +277,22 @@ def use_measured_terms(manifest: Any, name: str, result: dict[str, Any]) -> None
 @click.option("--record/--no-record", default=False, show_default=True,
               help="give the entry what was measured on its file: terms, threshold, pooled validation EER "
                    "(its selection_eer) and test figures")
+@click.option("--parity/--no-parity", default=False, show_default=True,
+              help="with --record: measure the entry's other precision (extra.fp32_file / int8_file) on the "
+                   "same writers too and record metrics.parity, the shipped file against it")
 @click.option("--out", default=None, help="also write the result as JSON here")
-def measure(engine: str, sets: str, fold: int, threads: int, models_dir: str | None, record: bool,
+def measure(engine: str, sets: str, fold: int, threads: int, models_dir: str | None, record: bool, parity: bool,
             out: str | None) -> None:
-    """The file an installed pair engine ships, on the fold's validation and test writers of the pool."""
+    """The file an installed image engine ships, on the fold's validation and test writers of the pool."""
     from edgesig.runtime import MODELS_DIR, Manifest
-    from export.offline.evaluate import onnx_scorer
+    from export.offline.embed_cli import precision_parity
     from export.offline.pool import held_out
-    from export.offline.pool_eval import evaluate, pair_comparator
+    from export.offline.pool_eval import evaluate
     names = sets.split(",")
     manifest = Manifest(models_dir or MODELS_DIR)
     entry = manifest.get(engine)
     val, test = held_out(names, fold, str(entry.params.get("target", engine)))
-    r = evaluate(pair_comparator(onnx_scorer(str(manifest.model_path(entry)), threads)), val, test)
+    r = evaluate(entry_comparator(manifest, entry, threads), val, test)
     r = {"command": command_line(), "engine": engine, "file": entry.file, "sets": names, "fold": fold, **r}
     echo_result(r, f"{engine} ")
     if out:
@@ -284,6 +302,34 @@ def measure(engine: str, sets: str, fold: int, threads: int, models_dir: str | N
         use_measured_terms(manifest, engine, r)
         click.echo(f"recorded for {engine} ({entry.file}): terms {'+'.join(r['combine'])}, threshold "
                    f"{r['calibration']['threshold']:.4f}, selection_eer {100 * r['val_eer']:.2f} %")
+    if record and parity:
+        files = {p: entry.extra[f"{p}_file"] for p in ("fp32", "int8")}
+        shipped = next(p for p, f in files.items() if f == entry.file)
+        other = "int8" if shipped == "fp32" else "fp32"
+        res = {shipped: r, other: evaluate(entry_comparator(manifest, other_file(manifest, entry, files[other]),
+                                                            threads), val, test)}
+        echo_result({**res[other], "fold": fold}, f"{engine} {files[other]} ")
+        entry = manifest.get(engine)
+        manifest.put(replace(entry, metrics={**entry.metrics, "parity": precision_parity(res),
+                                             "parity_files": files}))
+        click.echo(f"recorded parity {files['fp32']} against {files['int8']} for {engine}")
+
+
+def entry_comparator(manifest: Any, entry: Any, threads: int) -> Any:
+    """The comparator ``measure`` scores an entry's file with: a pair network's batched pair
+    scores, or SigEmbed's engine itself as the kiosk runs it (its background included)."""
+    from edgesig.engines.sigembed import SigEmbedEngine
+    from export.offline.evaluate import onnx_scorer
+    from export.offline.pool_eval import engine_comparator, pair_comparator
+    if entry.name in PAIR_NETWORKS:
+        return pair_comparator(onnx_scorer(str(manifest.model_path(entry)), threads))
+    return engine_comparator(SigEmbedEngine(entry, threads, manifest))
+
+
+def other_file(manifest: Any, entry: Any, file: str) -> Any:
+    """``entry`` pointed at ``file`` beside it (the precision it does not ship), with that file's sha256."""
+    from edgesig.runtime import sha256_file
+    return replace(entry, file=file, sha256=sha256_file(manifest.origin(entry.name) / file))
 
 
 def parse_grids(spec: str) -> tuple[tuple[int, int], ...]:

@@ -94,3 +94,58 @@ def test_ship_sdinet_gives_the_entry_the_terms_of_the_precision_it_ships(tmp_pat
     fp32 = json.loads((tmp_path / "fp32.json").read_text())
     assert entry.calibration == fp32["calibration"] and entry.params["combine"] == fp32["combine"]
     assert entry.metrics["selection_eer"] == fp32["val_eer"] and entry.metrics["pool"]["file"] == "sdinet-fp32.onnx"
+
+
+@pytest.mark.usefixtures("one_thread")  # tests/conftest.py: skips without torch
+def test_embed_ship_gives_both_routes_the_terms_and_background_of_the_precision_they_ship(tmp_path, monkeypatch):
+    """embed ship installed sigembed and sigembed-wd as int8 files with int8's terms, threshold
+    and background; `python -m export precision` then pointed them at fp32 and kept all three
+    (sigembed 1.2.0). Now embed ship picks the precision itself, and `pool measure` of each
+    installed route (the engine as the kiosk runs it) finds the terms and threshold it ships."""
+    pytest.importorskip("onnx")
+    import torch
+
+    import export.offline.pool as pool
+    import export.precision as precision
+    from edgesig.engines.sigembed import load_background
+    from export.checkpoint import save_checkpoint
+    from export.offline.embed_cli import onnx_embedder, ship
+    from export.offline.pool_cli import measure
+    from export.offline.pool_eval import embedding_comparator, evaluate, user_model_comparator
+    from export.offline.sigembed import EmbedConfig, SigEmbed
+    from export.precision import PrecisionChoice
+    torch.manual_seed(0)
+    cfg = EmbedConfig(width=4, steps=1, batch=4)
+    work = tmp_path / "work"
+    save_checkpoint(SigEmbed.of(cfg).eval(), cfg, work / "fold0.pt", {"fold": 0})
+    (work / "fold0.json").write_text(json.dumps({"fold": 0, "sets": ["cedar", "svc"], "train_writers": ["cedar:0"],
+                                                 "train_seconds": 1.0, "config": cfg.to_dict()}))
+    parts = {name: _writers({"cedar": 2, "svc": 2}, seed) for seed, name in enumerate(("train", "val", "test"))}
+    monkeypatch.setattr(pool, "load_pool", lambda sets, **kw: {})
+    monkeypatch.setattr(pool, "part", lambda found, sets, name, fold=0: [w for ds in sets for w in parts[name][ds]])
+    monkeypatch.setattr(pool, "held_out", lambda sets, fold, target="sdinet", **kw:
+                        ([w for ds in sets for w in parts["val"][ds]], {ds: parts["test"][ds] for ds in sets}))
+    monkeypatch.setattr(precision, "measure_precisions",
+                        lambda fp32, int8, feeds, threads: PrecisionChoice(1.0, 1.0, threads))   # fp32 ships
+    models = tmp_path / "models"
+    models.mkdir()
+    out = CliRunner().invoke(ship, ["--work", str(work), "--models-dir", str(models), "--version", "9.0.0",
+                                    "--threads", "1"])
+    assert out.exit_code == 0, out.output
+    manifest = Manifest(models)
+    embedder = onnx_embedder(models / "sigembed-fp32.onnx", 1)
+    shipped = {"sigembed": embedding_comparator(embedder),
+               "sigembed-wd": user_model_comparator(embedder, *load_background(manifest.get("sigembed-wd"), manifest))}
+    for name, compare in shipped.items():
+        entry = manifest.get(name)
+        assert entry.version == "9.0.0" and entry.file == entry.extra["fp32_file"] == "sigembed-fp32.onnx", name
+        fp32 = evaluate(compare, *pool.held_out(["cedar", "svc"], 0))   # the shipped file and background
+        assert entry.calibration == fp32["calibration"] and entry.params["combine"] == fp32["combine"], name
+        assert entry.metrics["selection_eer"] == fp32["val_eer"] and entry.metrics["pool"]["file"] == entry.file
+        out = CliRunner().invoke(measure, [name, "--sets", "cedar,svc", "--models-dir", str(models), "--record",
+                                           "--parity"])
+        assert out.exit_code == 0, out.output   # measure runs the installed route as the kiosk does
+        measured = Manifest(models).get(name).metrics
+        assert measured["pool"]["file"] == measured["parity_files"]["fp32"] == "sigembed-fp32.onnx"
+        assert measured["parity"]["validation"]["fp32_eer"] == measured["val_eer"]
+        assert set(measured["parity"]) == set(measured["pool"]["test"]) | {"validation"}
