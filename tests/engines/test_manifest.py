@@ -75,3 +75,13 @@ def test_a_pool_measured_entry_decides_and_reports_with_its_own_files_measuremen
         assert entry.calibration == pool["calibration"] and entry.params["combine"] == pool["combine"], name
         assert entry.metrics["selection_eer"] == entry.metrics["val_eer"] == pool["val_eer"], name
         assert entry.metrics.get("shipped_fold", {}).get("test", pool["test"]) == pool["test"], name
+
+
+def test_every_image_model_file_decides_with_a_threshold_measured_on_that_file():
+    """An image entry that ships a model file names the file its threshold was measured on
+    (``metrics.pool.file``), and it is that file: sigembed and sigembed-wd 1.2.0 shipped their
+    fp32 file at thresholds fitted on their int8 file's scores by ``embed ship``, which named no
+    file, so the check above (entries with a pool measurement) passed them by."""
+    for name, entry in Manifest(MODELS_DIR).entries.items():
+        if entry.modality == "image" and entry.file and entry.calibration:
+            assert entry.metrics.get("pool", {}).get("file") == entry.file, name
