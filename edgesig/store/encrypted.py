@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import numbers
 import os
 import secrets
@@ -102,6 +103,14 @@ _UPSERT = """INSERT INTO records (uid_hash, engine, model_version, version, seq,
     model_version = excluded.model_version, version = excluded.version, seq = excluded.seq,
     nonce = excluded.nonce, blob = excluded.blob, uid_box = excluded.uid_box"""
 _ROW_COLUMNS = "uid_hash, engine, model_version, version, seq, nonce"
+#: Records that failed authentication while user ids were re-keyed, kept byte for byte
+#: (``records``' columns after the owner's NFC uid hash and the reason); outside the
+#: authenticated state, so a row here only ever turns "not enrolled" into an integrity error.
+_SET_ASIDE_TABLE = """CREATE TABLE IF NOT EXISTS set_aside (
+    owner_hash BLOB NOT NULL, reason TEXT NOT NULL, uid_hash BLOB, engine TEXT, model_version TEXT,
+    version INTEGER, seq INTEGER, nonce BLOB, blob BLOB, uid_box BLOB)"""
+
+log = logging.getLogger("edgesig.store")
 
 
 @dataclass(frozen=True)
@@ -274,7 +283,13 @@ class EncryptedStore:
         check_name("engine", engine)
         with self._txn() as conn:
             self._sync(conn)
-            template = self._read_record(conn, self._keys.uid_hash(user_id), engine)
+            uid_hash = self._keys.uid_hash(user_id)
+            template = self._read_record(conn, uid_hash, engine)
+            if template is None and _was_set_aside(conn, uid_hash, engine):
+                raise TemplateIntegrityError(
+                    f"{user_id!r}'s {engine!r} record failed authentication when the store re-keyed its user "
+                    "ids and was set aside (kept in the store's set_aside table): restore it from a backup "
+                    "(import_backup) or enrol the user again")
         if template is None:
             raise UnknownUserError.not_enrolled(user_id, engine)
         if template.user_id != user_id:
@@ -284,7 +299,13 @@ class EncryptedStore:
     def delete(self, user_id: str) -> int:
         """Remove every record of the user (freed pages are zeroed); returns how many."""
         user_id = check_user_id(user_id)
-        removed = self._write(lambda conn, state: self._delete_rows(conn, self._keys.uid_hash(user_id), state))
+        uid_hash = self._keys.uid_hash(user_id)
+
+        def delete(conn: sqlite3.Connection, state: _State) -> tuple[_State, int]:
+            new_state, removed = self._delete_rows(conn, uid_hash, state)
+            return new_state, removed + _delete_set_aside(conn, uid_hash)
+
+        removed = self._write(delete)
         self._checkpoint()
         return removed
 
@@ -514,32 +535,49 @@ class EncryptedStore:
         self._state = _State(tags, counter, digest, mac)
 
     # -- user ids from before NFC ------------------------------------------------------
-    def _unnormalised_users(self, conn: sqlite3.Connection) -> dict[bytes, str]:
+    def _unnormalised_users(self, conn: sqlite3.Connection) -> dict[bytes, str | None]:
         """The uid hashes of stored ids that are not in NFC (written before check_user_id
-        normalised), each with its NFC form."""
-        ids = {h: self._keys.open_uid(box, h) for h, box in conn.execute("SELECT uid_hash, uid_box FROM records")}
-        return {h: nfc for h, uid in ids.items() if (nfc := unicodedata.normalize("NFC", uid)) != uid}
+        normalised), each with its NFC form; None for an id that fails authentication,
+        which cannot be told apart (its record is left in place, see _normalise_user_ids)."""
+        renames: dict[bytes, str | None] = {}
+        for h, box in conn.execute("SELECT uid_hash, uid_box FROM records"):
+            try:
+                uid = self._keys.open_uid(box, h)
+            except TemplateIntegrityError:
+                renames[h] = None
+                continue
+            if (nfc := unicodedata.normalize("NFC", uid)) != uid:
+                renames[h] = nfc
+        return renames
 
     def _normalise_user_ids(self, conn: sqlite3.Connection, state: _State) -> tuple[_State, None]:
         """Re-key every record of a non-NFC user id under its NFC form, so the users of a
         store written before ids were normalised are found again. Where both forms were
         enrolled (one person, two enrolments), each engine keeps the later-updated record;
         the others are sealed, under the store's key, in ``<store>.nfc-duplicates.backup``
-        (``import_backup`` puts one back), so neither enrolment is lost."""
+        (``import_backup`` puts one back), so neither enrolment is lost. A record that fails
+        authentication is set aside (``_sound_records``) rather than stopping the store from
+        opening for every user; one whose user id fails is left where it is; both are logged."""
         chosen: dict[tuple[str, str], Template] = {}
         replaced: list[Template] = []
         for old_hash, user_id in self._unnormalised_users(conn).items():
+            if user_id is None:
+                log.warning("%s: a record whose user id fails authentication was left in place while user ids "
+                            "were re-keyed (its user may not be found); restore the store from a backup", self.path)
+                continue
             new_hash = self._keys.uid_hash(user_id)
             for h, engine in sorted(state.tags):
                 if h != old_hash:
                     continue
-                candidates = [self._read_record(conn, h, engine)]
+                keys = [(h, engine)]
+                if (user_id, engine) not in chosen and (new_hash, engine) in state.tags:
+                    keys.append((new_hash, engine))
+                state, candidates = self._sound_records(conn, keys, user_id, state)
                 if (user_id, engine) in chosen:  # another form's record, or the NFC one, weighed already
                     candidates.append(chosen[(user_id, engine)])
-                elif (new_hash, engine) in state.tags:
-                    candidates.append(self._read_record(conn, new_hash, engine))
-                chosen[(user_id, engine)] = max(candidates, key=lambda t: t.updated_at)
-                replaced += [c for c in candidates if c is not chosen[(user_id, engine)]]
+                if candidates:
+                    chosen[(user_id, engine)] = max(candidates, key=lambda t: t.updated_at)
+                    replaced += [c for c in candidates if c is not chosen[(user_id, engine)]]
             state, _ = self._delete_rows(conn, old_hash, state)
         if replaced:  # before the transaction commits: a failed write leaves the store as it was
             write_backup(self.path.with_name(self.path.name + NFC_DUPLICATES_SUFFIX), replaced, self._keys.master,
@@ -548,6 +586,24 @@ class EncryptedStore:
                                        state)
         _set_meta(conn, {NFC_META: "1"})
         return state, None
+
+    def _sound_records(self, conn: sqlite3.Connection, keys: list[tuple[bytes, str]], user_id: str,
+                       state: _State) -> tuple[_State, list[Template]]:
+        """The records at ``keys`` that authenticate; each other one is moved, byte for byte,
+        to the set_aside table under ``user_id`` (whose ``get`` then names it) and logged."""
+        sound = []
+        for uid_hash, engine in keys:
+            try:
+                sound.append(self._read_record(conn, uid_hash, engine))
+            except TemplateIntegrityError as exc:
+                conn.execute(_SET_ASIDE_TABLE)
+                conn.execute("INSERT INTO set_aside SELECT ?, ?, * FROM records WHERE uid_hash = ? AND engine = ?",
+                             (self._keys.uid_hash(user_id), str(exc), uid_hash, engine))
+                state, _ = self._delete_rows(conn, uid_hash, state, engine)
+                log.warning("%s: %r's %r record failed authentication while user ids were re-keyed and was set "
+                            "aside (table set_aside); the other users are served. Restore it from a backup or "
+                            "enrol the user again", self.path, user_id, engine)
+        return state, sound
 
     # -- records ---------------------------------------------------------------------
     def _read_record(self, conn: sqlite3.Connection, uid_hash: bytes, engine: str) -> Template | None:
@@ -603,13 +659,18 @@ class EncryptedStore:
             digest ^= int.from_bytes(tag, "big")
         return _State(tags, counter, digest, ""), None
 
-    def _delete_rows(self, conn: sqlite3.Connection, uid_hash: bytes, state: _State) -> tuple[_State, int]:
-        doomed = [k for k in state.tags if k[0] == uid_hash]
-        removed = conn.execute("DELETE FROM records WHERE uid_hash = ?", (uid_hash,)).rowcount
+    def _delete_rows(self, conn: sqlite3.Connection, uid_hash: bytes, state: _State,
+                     engine: str | None = None) -> tuple[_State, int]:
+        """Remove the user's records (of one ``engine``, when given) and their tags from the state."""
+        doomed = [k for k in state.tags if k[0] == uid_hash and engine in (None, k[1])]
+        if engine is None:
+            removed = conn.execute("DELETE FROM records WHERE uid_hash = ?", (uid_hash,)).rowcount
+        else:
+            removed = conn.execute("DELETE FROM records WHERE uid_hash = ? AND engine = ?", (uid_hash, engine)).rowcount
         if removed != len(doomed):
             raise TemplateIntegrityError("the store held records of this user that edgesig did not write; "
                                          "nothing was deleted. Restore the store from a backup")
-        tags = {k: v for k, v in state.tags.items() if k[0] != uid_hash}
+        tags = {k: v for k, v in state.tags.items() if k not in doomed}
         digest = state.digest
         for k in doomed:
             digest ^= int.from_bytes(state.tags[k][0], "big")
@@ -649,6 +710,19 @@ def _lost_writes_error(message: str) -> TemplateIntegrityError:
     ``message`` is the way to open it anyway, for code and for the `edgesig` command."""
     return TemplateIntegrityError(message.format(open="open with accept_lost_writes=True"),
                                   cli_message=message.format(open="rerun with --accept-lost-writes"))
+
+
+def _was_set_aside(conn: sqlite3.Connection, owner_hash: bytes, engine: str) -> bool:
+    """Whether the user's record for ``engine`` failed authentication and was set aside."""
+    return _has_table(conn, "set_aside") and conn.execute(
+        "SELECT 1 FROM set_aside WHERE owner_hash = ? AND engine = ?", (owner_hash, engine)).fetchone() is not None
+
+
+def _delete_set_aside(conn: sqlite3.Connection, owner_hash: bytes) -> int:
+    """Forget what was set aside of a deleted user; returns how many records."""
+    if not _has_table(conn, "set_aside"):
+        return 0
+    return conn.execute("DELETE FROM set_aside WHERE owner_hash = ?", (owner_hash,)).rowcount
 
 
 def _kdf_of(meta: dict[str, str]) -> dict[str, str]:
@@ -791,10 +865,13 @@ def _sqlite_errors(path: Path) -> Iterator[None]:
         raise StoreError(f"{path} is corrupted (text that is not UTF-8); restore it from a backup") from None
 
 
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
 def _read_meta(conn: sqlite3.Connection) -> dict[str, str] | None:
     """The meta table as a dict, or None when there is no meta table (a new file)."""
-    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
-    return dict(conn.execute("SELECT key, value FROM meta")) if exists else None
+    return dict(conn.execute("SELECT key, value FROM meta")) if _has_table(conn, "meta") else None
 
 
 def _set_meta(conn: sqlite3.Connection, values: dict[str, str]) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 import edgesig
 from edgesig.audit import AuditLog
-from edgesig.errors import InvalidInputError
+from edgesig.errors import InvalidInputError, TemplateIntegrityError
 from edgesig.store import EncryptedStore, MemoryStore
 from edgesig.store.backup import read_backup
 from edgesig.store.base import check_user_id
@@ -112,3 +112,73 @@ def test_a_user_enrolled_under_both_forms_keeps_the_later_record_per_engine(stor
         assert len(kept) == 1 and same_template(kept[0], old)
         store.import_backup(store_path.with_name("templates.db.nfc-duplicates.backup"))
         assert same_template(store.get(NFC, "dtw"), replace(old, user_id=NFC))
+
+
+def _tamper_blob(path, user_hash: bytes, engine: str) -> None:
+    """Flip a byte of one record's sealed template, as damage or an edit outside edgesig would."""
+    with sqlite3.connect(path) as raw:
+        blob = raw.execute("SELECT blob FROM records WHERE uid_hash = ? AND engine = ?",
+                           (user_hash, engine)).fetchone()[0]
+        raw.execute("UPDATE records SET blob = ? WHERE uid_hash = ? AND engine = ?",
+                    (bytes([blob[0] ^ 1]) + blob[1:], user_hash, engine))
+    raw.close()
+
+
+def test_a_damaged_record_met_while_re_keying_is_set_aside_and_the_others_open(store_path, key, caplog):
+    with EncryptedStore(store_path, key, create=True) as store:
+        _write_unnormalised(store, make_template(NFD))
+        _write_unnormalised(store, make_template(NFD, engine="gru", seed=2))
+        store.put(make_template("bob"))
+        damaged = store._keys.uid_hash(NFD)
+    _tamper_blob(store_path, damaged, "dtw")
+    _forget_normalisation(store_path)
+    with caplog.at_level("WARNING", logger="edgesig.store"):
+        store = EncryptedStore(store_path, key)  # opened TemplateIntegrityError for everyone before
+    with store:
+        assert "'dtw'" in caplog.text and NFC in caplog.text and "set aside" in caplog.text
+        assert same_template(store.get("bob", "dtw"), make_template("bob"))  # the others are served
+        assert same_template(store.get(NFC, "gru"), make_template(NFC, engine="gru", seed=2))  # and its sound one
+        with pytest.raises(TemplateIntegrityError, match="set aside.*(backup|enrol)"):
+            store.get(NFD, "dtw")  # never taken for a valid record, nor for a user never enrolled
+        with sqlite3.connect(store_path) as raw:  # kept, byte for byte, not deleted
+            assert raw.execute("SELECT count(*) FROM set_aside").fetchone()[0] == 1
+        raw.close()
+        store.put(make_template(NFC, seed=5))  # re-enrolled: served again
+        assert same_template(store.get(NFC, "dtw"), make_template(NFC, seed=5))
+        assert store.delete(NFC) == 3  # forgetting the user takes what was set aside too
+        with sqlite3.connect(store_path) as raw:
+            assert raw.execute("SELECT count(*) FROM set_aside").fetchone()[0] == 0
+        raw.close()
+    with EncryptedStore(store_path, key) as store:  # re-keyed once: the next open finds nothing to do
+        assert store.users() == ["bob"]
+
+
+def test_a_record_whose_user_id_fails_authentication_is_left_in_place_while_re_keying(store_path, key, caplog):
+    with EncryptedStore(store_path, key, create=True) as store:
+        _write_unnormalised(store, make_template(NFD))
+        store.put(make_template("bob"))
+        bob = store._keys.uid_hash("bob")
+    with sqlite3.connect(store_path) as raw:
+        raw.execute("UPDATE records SET uid_box = zeroblob(40) WHERE uid_hash = ?", (bob,))
+    raw.close()
+    _forget_normalisation(store_path)
+    with caplog.at_level("WARNING", logger="edgesig.store"):
+        store = EncryptedStore(store_path, key)
+    with store:
+        assert "left in place" in caplog.text
+        assert same_template(store.get(NFC, "dtw"), make_template(NFC))
+        assert same_template(store.get("bob", "dtw"), make_template("bob"))  # its template is sound
+
+
+def test_a_tampered_record_fails_for_its_user_only(store_path, key):
+    with EncryptedStore(store_path, key, create=True) as store:
+        store.put(make_template("alice"))
+        store.put(make_template("bob"))
+        _tamper_blob(store_path, store._keys.uid_hash("alice"), "dtw")
+        with pytest.raises(TemplateIntegrityError, match="restore it from a backup"):
+            store.get("alice", "dtw")
+        assert same_template(store.get("bob", "dtw"), make_template("bob"))
+    with EncryptedStore(store_path, key) as store:  # and a fresh open
+        assert same_template(store.get("bob", "dtw"), make_template("bob"))
+        with pytest.raises(TemplateIntegrityError):
+            store.get("alice", "dtw")
