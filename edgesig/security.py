@@ -193,6 +193,11 @@ class ReplayGuard:
         self._write_lock = threading.Lock()  # one store write at a time; forget() waits for it
         #: the user and replay record the last check read from the store
         self._last_read: tuple[str | None, np.ndarray] = (None, _NO_FINGERPRINTS)
+        #: forget() calls so far, the last ``max_users`` users forgotten with the count then,
+        #: and the highest count among those pushed out (see :meth:`generation`)
+        self._forgets = 0
+        self._forgotten: OrderedDict[str, int] = OrderedDict()
+        self._forgotten_before = 0
 
     @property
     def store(self) -> TemplateStore | None:
@@ -256,33 +261,46 @@ class ReplayGuard:
         with self._lock:
             return self._sequences.pop(device_name, None) is not None
 
-    def remember_accepted(self, user_id: str, pen: PenStream, *, query_fp: np.ndarray | None = None) -> None:
+    def generation(self) -> int:
+        """A token a verification takes before it reads the user's template, and gives
+        :meth:`remember_accepted`: a user :meth:`forget` dropped since (deleted while their
+        verification ran) then gets nothing back in memory. The store's check (a user with
+        no template gets no record) cannot cover a guard without a store."""
+        with self._lock:
+            return self._forgets
+
+    def remember_accepted(self, user_id: str, pen: PenStream, *, query_fp: np.ndarray | None = None,
+                          generation: int | None = None) -> None:
         """Keep the fingerprint of an accepted signature to catch its replay later.
 
-        ``query_fp`` is ``fingerprint(pen)`` when the caller already has it (see :meth:`check`).
+        ``query_fp`` is ``fingerprint(pen)`` when the caller already has it (see :meth:`check`);
+        ``generation`` is :meth:`generation` as the verification began.
         """
         query = fingerprint(pen) if query_fp is None else _as_fingerprint(query_fp, "query fingerprint")
         if self.store is not None and not self.write_behind:
             with self._write_lock:  # forget() waits for this write: none lands after a delete
-                self._remember(user_id, query)
-                self._persist({user_id: query[None]})
+                if self._remember(user_id, query, generation)[0]:
+                    self._persist({user_id: query[None]})
             return
-        error = self._remember(user_id, query)
+        _, error = self._remember(user_id, query, generation)
         if error is not None:
             raise prefixed(error, "an earlier accepted signature's replay memory could not be written to the "
                                   "store, and is kept to write again") if isinstance(error, EdgesigError) else error
 
-    def _remember(self, user_id: str, query: np.ndarray) -> Exception | None:
+    def _remember(self, user_id: str, query: np.ndarray, generation: int | None) -> tuple[bool, Exception | None]:
         """Add ``query`` to the user's table in memory and, write-behind, to the rows still
-        to write (starting the writer); a failed background write's error, to raise."""
+        to write (starting the writer), unless the user was forgotten since ``generation``;
+        whether it was kept, and a failed background write's error, to raise."""
         with self._lock:
+            if generation is not None and self._forgotten_since(user_id, generation):
+                return False, None
             recent = np.vstack([self._recent_of(user_id, reuse=True), query])
             self._recent.pop(user_id, None)
             self._recent[user_id] = recent[max(0, len(recent) - self._recent_per_user):]
             while len(self._recent) > self._max_users:
                 self._recent.popitem(last=False)
             if self.store is None or not self.write_behind:
-                return None
+                return True, None
             self._pending[user_id] = _merged(self._pending.get(user_id, _NO_FINGERPRINTS), query[None],
                                              self._recent_per_user)
             error, self._write_error = self._write_error, None
@@ -290,7 +308,7 @@ class ReplayGuard:
                 self._writer = threading.Thread(target=_write_behind, args=(weakref.ref(self),),
                                                 name="edgesig-replay-writer", daemon=True)
                 self._writer.start()
-        return error
+        return True, error
 
     def _persist(self, added: dict[str, np.ndarray]) -> None:
         """Add each user's new fingerprints to their replay record in the store, read again
@@ -340,6 +358,16 @@ class ReplayGuard:
             self._pending.pop(user_id, None)
             self._recent.pop(user_id, None)
             self._last_read = (None, _NO_FINGERPRINTS)
+            self._forgets += 1
+            self._forgotten.pop(user_id, None)
+            self._forgotten[user_id] = self._forgets
+            while len(self._forgotten) > self._max_users:
+                self._forgotten_before = self._forgotten.popitem(last=False)[1]
+
+    def _forgotten_since(self, user_id: str, generation: int) -> bool:
+        """Whether forget() dropped the user after ``generation`` was taken; also when that
+        can no longer be told (a forget since then was pushed out of the bounded record)."""
+        return self._forgotten.get(user_id, 0) > generation or self._forgotten_before > generation
 
     def _write_queued(self) -> None:
         """The background writer's turn: flush; a failure is kept for the next

@@ -226,6 +226,7 @@ class Verifier:
         if not isinstance(pen, PenStream):
             raise InvalidInputError(f"verify_stroke needs a PenStream, got {type(pen).__name__}; "
                                     "build one with PenStream.from_arrays or edgesig.load_pen")
+        generation = self.replay_guard.generation()  # before the template: a delete from here on wins
         engine = self.engine(self._pen_engine(user_id, pen))
         template = self.store.get(user_id, engine.name)
         # the features count samples, so a query from a pad of another rate is brought to the enrolment's
@@ -244,7 +245,7 @@ class Verifier:
         if security:
             result = replace(result, accepted=False, reasons=result.reasons + tuple(security))
         elif result.accepted:
-            self.replay_guard.remember_accepted(user_id, pen, query_fp=query_fp)
+            self.replay_guard.remember_accepted(user_id, pen, query_fp=query_fp, generation=generation)
             result = self._maybe_adapt(engine, template, query, result, query_fp)
         return self._audited(result, device=pen.device.name, sequence=pen.sequence)
 
@@ -389,6 +390,7 @@ class Verifier:
         user_id = check_user_id(user_id)
         self.replay_guard.forget(user_id)  # before the store: a replay record still to be written goes too
         removed = self.store.delete(user_id)
+        self.replay_guard.forget(user_id)  # and after: a verification that read the template before it keeps none
         self._identifiers.clear()
         if self.audit is not None:
             self.audit.record("delete", user_id, removed=removed)

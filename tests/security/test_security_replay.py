@@ -6,9 +6,11 @@ import threading
 import numpy as np
 import pytest
 
+import edgesig
 from edgesig.errors import InvalidInputError
 from edgesig.pen import DeviceInfo
 from edgesig.security import ReplayGuard, fingerprint
+from edgesig.store import MemoryStore
 from tests.security.test_security_fingerprint import copy_of
 
 PAD = DeviceInfo(name="pad-1")
@@ -126,3 +128,46 @@ def test_verify_stroke_fingerprints_the_query_once(monkeypatch):
     assert result.accepted, result.reasons
     assert len(calls) == 1
     assert "recently accepted" in " ".join(verifier.verify_stroke("alice", wavy_pen(5)).reasons)
+
+
+def test_a_user_forgotten_while_their_verification_runs_is_not_remembered_again(pens):
+    """A guard without a store (memory only): Verifier.delete (forget) came between the
+    decision and remember_accepted, which put the deleted user's fingerprint back in memory."""
+    v = edgesig.Verifier("dtw", MemoryStore(), replay_guard=ReplayGuard())
+    v.enroll("alice", pens[:5])
+    decided, deleted = threading.Event(), threading.Event()
+    decide = v._decide
+
+    def decide_and_wait(*args):
+        result = decide(*args)
+        decided.set()
+        assert deleted.wait(30)
+        return result
+    v._decide = decide_and_wait
+    results = []
+    worker = threading.Thread(target=lambda: results.append(v.verify_stroke("alice", pens[5])))
+    worker.start()
+    assert decided.wait(60)
+    v.delete("alice")
+    deleted.set()
+    worker.join(60)
+    assert results and results[0].accepted
+    assert "alice" not in v.replay_guard._recent
+    v._decide = decide
+    v.enroll("alice", pens[:5])  # enrolled again: the signature is new to the guard, and remembered once more
+    assert v.verify_stroke("alice", pens[5]).accepted
+    again = v.verify_stroke("alice", pens[5])
+    assert not again.accepted and any("recently accepted" in r for r in again.reasons)
+
+
+def test_a_forget_pushed_out_of_the_guards_record_still_wins(scribble):
+    """The record of forgotten users is bounded (max_users): where a forget since the
+    token may have been pushed out, nothing is remembered rather than a deleted user's."""
+    guard = ReplayGuard(max_users=1)
+    token = guard.generation()
+    guard.forget("alice")
+    guard.forget("bob")  # pushes alice's forget out of the record
+    guard.remember_accepted("alice", scribble, generation=token)
+    assert guard.check("alice", scribble) == []  # not remembered
+    guard.remember_accepted("alice", scribble, generation=guard.generation())
+    assert any("recently accepted" in r for r in guard.check("alice", scribble))
