@@ -34,10 +34,13 @@ class ReferenceStats:
     #: The engine's own statistics of the references (``Engine.reference_terms``), kept with
     #: the template so a verification does not recompute them; empty for most engines.
     extra: dict[str, float] = field(default_factory=dict)
-    #: Per reference, each row's stability (``edgesig.features.dtw.stabilities``), for an
-    #: engine that weighs its local distances by them (``DtwEngine.stability``); empty for
-    #: the others. Kept with the template: 20 alignments at enrolment, none at verification.
-    stability: tuple[tuple[float, ...], ...] = ()
+    #: Per reference, each row's stability (``edgesig.features.dtw.stabilities``) as the
+    #: number of other references matching the row one-to-one, one character per row
+    #: (``chr(48 + count)``: a template's JSON holds one byte a row, read back in
+    #: microseconds), for an engine that weighs its local distances by them
+    #: (``DtwEngine.stability``); empty for the others. Kept with the template: 20 alignments
+    #: at enrolment, none at verification.
+    stability: tuple[str, ...] = ()
 
     @classmethod
     def from_matrix(cls, dist: np.ndarray) -> "ReferenceStats":
@@ -74,7 +77,13 @@ class ReferenceStats:
     def from_dict(cls, data: dict[str, Any]) -> "ReferenceStats":
         return cls(**{k: data[k] for k in ("template_index", "d_min", "d_mean", "d_max", "d_tmp")},
                    extra={str(k): float(v) for k, v in data.get("extra", {}).items()},
-                   stability=tuple(tuple(float(x) for x in row) for row in data.get("stability", ())))
+                   stability=_stability(data.get("stability", ())))
+
+
+def _stability(rows: Any) -> tuple[str, ...]:
+    """The stored stabilities, one string per reference; the lists of floats main held for an
+    hour (3a5baff) read as none, so the engine computes them from the references."""
+    return tuple(rows) if all(isinstance(r, str) for r in rows) else ()
 
 
 def _pos(value: float) -> float:

@@ -86,6 +86,8 @@ class DtwEngine(Engine):
             raise ModelError(f"dtw manifest entry: stability must be a positive floor (0.5 shipped), got "
                              f"{self.stability!r}; re-run `edgesig tune online --stability ...`")
         self._memo: tuple[Any, list[np.ndarray]] | None = None
+        self._prepared_like = frozenset() if self.stability is None else frozenset({replace(
+            entry, params={k: v for k, v in entry.params.items() if k != "stability"}).fingerprint})
         self.width = max(self.features.dim, N_GLOBAL)
         self.header = math.ceil(self.n_global / self.width)
 
@@ -104,10 +106,7 @@ class DtwEngine(Engine):
     def prepared_like(self) -> frozenset[str]:
         """With ``stability``: the fingerprint of this entry without it, which prepares
         references alike; its templates verify with their statistics recomputed."""
-        if self.stability is None:
-            return frozenset()
-        return frozenset({replace(self.entry, params={k: v for k, v in self.entry.params.items()
-                                                      if k != "stability"}).fingerprint})
+        return self._prepared_like
 
     def distances(self, query: np.ndarray, references: Sequence[np.ndarray]) -> np.ndarray:
         return self._distances(query, references, self.row_weights(references))
@@ -120,7 +119,9 @@ class DtwEngine(Engine):
         if self.stability is None:
             return None
         if stats is not None and stats.stability:
-            return [self.stability + np.asarray(s) for s in stats.stability]
+            others = len(stats.stability) - 1
+            return [self.stability + (np.frombuffer(s.encode("ascii"), np.uint8) - 48) / others
+                    for s in stats.stability]
         memo = self._memo
         if memo is None or memo[0] is not references:
             memo = (references, stabilities([r[self.header:] for r in references], self.band))
@@ -142,8 +143,9 @@ class DtwEngine(Engine):
         stats = super().reference_stats(references)
         if self.stability is None:
             return stats
-        weights = self.row_weights(references)
-        return replace(stats, stability=tuple(tuple((w - self.stability).tolist()) for w in weights))
+        others = len(references) - 1
+        counts = [np.rint((w - self.stability) * others).astype(np.uint8) + 48 for w in self.row_weights(references)]
+        return replace(stats, stability=tuple(c.tobytes().decode("ascii") for c in counts))
 
     def kept_stats(self, stats: ReferenceStats, references: Sequence[np.ndarray]) -> ReferenceStats:
         """With ``stability``, every statistic from the kept references among themselves

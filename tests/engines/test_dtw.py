@@ -9,6 +9,7 @@ from edgesig import EnrollmentError, ModelError, Verifier
 from edgesig.decision import ReferenceStats
 from edgesig.engines import dtw as dtw_engine
 from edgesig.engines.dtw import N_GLOBAL, DtwEngine
+from edgesig.features.dtw import stabilities
 from edgesig.features.global_features import EXTENDED_FEATURES, GLOBAL_FEATURES, global_features
 from edgesig.features.kinematics import FeatureConfig, extract
 from edgesig.runtime import Manifest, ModelEntry
@@ -257,7 +258,9 @@ def test_stability_weighs_the_one_pass_and_the_template_keeps_the_stabilities(mo
     query = engine.prepare(wavy_pen(9, speed=0.5))
     stats = engine.reference_stats(refs)
     assert [len(s) for s in stats.stability] == [len(r) - engine.header for r in refs]
-    assert all(0.0 <= x <= 1.0 for s in stats.stability for x in s)
+    assert set("".join(stats.stability)) <= set("01234")  # one-to-one matches out of the 4 other references
+    assert all(np.array_equal(w, 0.5 + s) for w, s in zip(engine.row_weights(refs, stats),
+                                                           stabilities([r[engine.header:] for r in refs], engine.band)))
     stored = ReferenceStats.from_dict(json.loads(json.dumps(stats.to_dict())))
     assert stored == stats and "stability" not in plain.reference_stats(refs).to_dict()
     expected = engine.distances(query, refs)
@@ -291,3 +294,15 @@ def test_templates_of_the_entry_without_stability_verify_with_recomputed_statist
 def test_stability_must_be_a_positive_floor():
     with pytest.raises(ModelError, match="positive floor"):
         DtwEngine(_stability_entry(0.0))
+
+
+def test_stabilities_stored_as_floats_read_as_none_and_are_recomputed():
+    """Main held the stabilities as lists of floats for an hour: such a template decides as
+    one with the one-character form (the weights recomputed from its references)."""
+    engine = DtwEngine(_stability_entry())
+    refs = [engine.prepare(wavy_pen(s, speed=1.0 + 0.1 * (s % 3))) for s in range(5)]
+    stats = engine.reference_stats(refs)
+    floats = {**stats.to_dict(), "stability": [[0.25] * len(s) for s in stats.stability]}
+    assert ReferenceStats.from_dict(floats).stability == ()
+    query = engine.prepare(wavy_pen(9, speed=0.5))
+    assert engine.compare(query, tuple(refs), ReferenceStats.from_dict(floats))[1] == engine.compare(query, refs, stats)[1]
