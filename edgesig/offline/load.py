@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal, Union
+from typing import Iterator, Literal, Union
 
 import cv2
 import numpy as np
@@ -58,17 +60,55 @@ def decode_image(data: bytes) -> np.ndarray:
     declared = declared_size(data)
     if declared is not None:
         _check_pixels(*declared)
+    # a PNG cut short: libpng prints "libpng error: ..." itself, which no OpenCV log level silences
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data:
+        raise image_error(UNREADABLE, "the PNG data is cut short (no end chunk): the file was not completely "
+                                      "written or sent; send the whole file")
     is_jpeg = data[:2] == b"\xff\xd8"
     # JPEG: honour EXIF rotation (phones); others: keep alpha and 16-bit depth.
     flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if is_jpeg else cv2.IMREAD_UNCHANGED
     try:
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        with _opencv_quiet():
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error:
         img = None
     if img is None or img.size == 0:
         raise image_error(UNREADABLE, "the data is not an image OpenCV can decode or it is corrupt; "
                                       "send a PNG or JPEG file")
     return _from_array(img, rgb=False)
+
+
+class _QuietOpenCV:
+    """OpenCV's log level (process-wide) and how many decodes asked for it to be silent."""
+
+    lock = threading.Lock()
+    users = 0
+    saved: int | None = None
+
+
+@contextmanager
+def _opencv_quiet() -> Iterator[None]:
+    """OpenCV's own log lines off while edgesig decodes: a bad upload printed ``[ WARN ] ...
+    input buffer is incomplete`` or ``[ERROR] ...`` on stderr beside the ImageError edgesig
+    raises, an untyped second account a service's log filled with. The level is
+    process-wide: the first decode in saves it, the last out puts it back (another
+    thread's OpenCV lines are silent meanwhile). Left alone where cv2 has no logging API."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    with _QuietOpenCV.lock:
+        if _QuietOpenCV.users == 0:
+            _QuietOpenCV.saved = logging.getLogLevel()
+            logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+        _QuietOpenCV.users += 1
+    try:
+        yield
+    finally:
+        with _QuietOpenCV.lock:
+            _QuietOpenCV.users -= 1
+            if _QuietOpenCV.users == 0:
+                logging.setLogLevel(_QuietOpenCV.saved)
 
 
 def declared_size(data: bytes) -> tuple[int, int] | None:

@@ -166,6 +166,19 @@ def test_truncated_png_is_unreadable() -> None:
     raises_reason(UNREADABLE, decode_image, data[: len(data) // 3])
 
 
+@pytest.mark.parametrize("data", [encode(bgr_image(200, 200))[:40], encode(bgr_image(200, 200))[:11000],
+                                  b"BM" + b"\x00" * 60, encode(bgr_image(), ".tiff")[:100]],
+                         ids=["png-header", "png-half", "bmp", "tiff"])
+def test_a_torn_image_gives_edgesigs_error_and_no_opencv_output(data: bytes, capfd) -> None:
+    """OpenCV printed '[ WARN ] ... PNG input buffer is incomplete' (libpng its own error
+    line, for a PNG cut in its data) on stderr beside edgesig's ImageError."""
+    level = cv2.utils.logging.getLogLevel()
+    capfd.readouterr()
+    raises_reason(UNREADABLE, decode_image, data)
+    assert capfd.readouterr().err == ""
+    assert cv2.utils.logging.getLogLevel() == level  # OpenCV's logging as the caller had it
+
+
 def test_empty_bytes_and_empty_arrays_are_unreadable() -> None:
     err = raises_reason(UNREADABLE, load_image, b"")
     assert "empty" in str(err)
