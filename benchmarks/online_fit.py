@@ -270,6 +270,10 @@ def analyse(rows: dict[str, TermRows], matrices: dict[str, list[WriterMatrix]], 
 def main(variant: str, cache: str, score_only: bool, analyse_only: bool, out: str) -> None:
     sets = VARIANTS[variant]
     entry = Manifest().get(variant)
+    if "stability" in entry.params:  # dtw-nopressure since 1.7
+        raise click.ClickException(f"{variant} {entry.version} weighs its distances by the references' stabilities, "
+                                   "so a reference draw's distances are not the one matrix's: this benchmark "
+                                   "(written for 1.6) does not score it")
     engine = DtwEngine(entry)
     matrices = {name: cached(Path(cache) / f"{variant}-{entry.version}-{name}.pkl",
                              lambda name=name: score_set(engine, name)) for name in sets}

@@ -85,7 +85,7 @@ class DtwEngine(Engine):
         if self.stability is not None and not (isinstance(self.stability, (int, float)) and self.stability > 0):
             raise ModelError(f"dtw manifest entry: stability must be a positive floor (0.5 shipped), got "
                              f"{self.stability!r}; re-run `edgesig tune online --stability ...`")
-        self._memo: tuple[Any, list[np.ndarray]] | None = None
+        self._stable_memo: tuple[Any, list[np.ndarray]] | None = None
         self._prepared_like = frozenset() if self.stability is None else frozenset({replace(
             entry, params={k: v for k, v in entry.params.items() if k != "stability"}).fingerprint})
         self.width = max(self.features.dim, N_GLOBAL)
@@ -122,10 +122,10 @@ class DtwEngine(Engine):
             others = len(stats.stability) - 1
             return [self.stability + (np.frombuffer(s.encode("ascii"), np.uint8) - 48) / others
                     for s in stats.stability]
-        memo = self._memo
+        memo = self._stable_memo
         if memo is None or memo[0] is not references:
             memo = (references, stabilities([r[self.header:] for r in references], self.band))
-            self._memo = memo
+            self._stable_memo = memo
         return [self.stability + s for s in memo[1]]
 
     def pairwise(self, references: Sequence[np.ndarray]) -> np.ndarray:

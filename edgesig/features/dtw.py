@@ -87,8 +87,16 @@ def _weigh(out: np.ndarray, weight: np.ndarray, lo: int, hi: int) -> None:
     """out[j] *= weight[j - 1] for the band's columns j in lo..hi: the local distances
     weighted per row of ``b`` (an empty ``weight``: none, the distances untouched)."""
     if weight.shape[0]:
-        for j in range(lo, hi + 1):
-            out[j] *= weight[j - 1]
+        _scale(out[lo:hi + 1], weight[lo - 1:hi])
+
+
+@nb.njit(fastmath=True)
+def _scale(out: np.ndarray, weight: np.ndarray) -> None:
+    """out *= weight, element by element: a call of its own, so the compiler vectorises it
+    (inlined into the recurrence the loop ran one element at a time, a quarter of the
+    path kernel's time)."""
+    for t in range(out.shape[0]):
+        out[t] *= weight[t]
 
 
 @nb.njit(inline="always")
