@@ -77,13 +77,7 @@ class ReferenceStats:
     def from_dict(cls, data: dict[str, Any]) -> "ReferenceStats":
         return cls(**{k: data[k] for k in ("template_index", "d_min", "d_mean", "d_max", "d_tmp")},
                    extra={str(k): float(v) for k, v in data.get("extra", {}).items()},
-                   stability=_stability(data.get("stability", ())))
-
-
-def _stability(rows: Any) -> tuple[str, ...]:
-    """The stored stabilities, one string per reference; the lists of floats main held for an
-    hour (3a5baff) read as none, so the engine computes them from the references."""
-    return tuple(rows) if all(isinstance(r, str) for r in rows) else ()
+                   stability=tuple(data.get("stability", ())))
 
 
 def _pos(value: float) -> float:

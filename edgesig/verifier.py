@@ -338,7 +338,7 @@ class Verifier:
                 "(the old template stays stored until then)")
         stats = ReferenceStats.from_dict(template.stats)
         if template.meta.get(MODEL_FINGERPRINT) in engine.prepared_like:  # its statistics are another decision's
-            stats = engine.reference_stats(template.references)
+            stats = engine.restated(template.references)
         dists, d = engine.compare(query, template.references, stats)
         score = float(engine.calibration.probability(d))
         threshold = engine.calibration.score_threshold

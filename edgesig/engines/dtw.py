@@ -80,6 +80,10 @@ class DtwEngine(Engine):
         if not set(self.path) <= set(PATH_STATS[1:]):
             raise ModelError(f"dtw manifest entry: path names {list(self.path)}; each must be one of "
                              f"{list(PATH_STATS[1:])}; re-run `edgesig tune online --path ...`")
+        #: Those the learned decision weighs, all a verification reads: an entry whose fit
+        #: kept none (``dtw-nopressure`` 1.7) runs the distance pass, not the slower path pass.
+        self.weighed_path = () if self.decision is None else tuple(
+            s for s in self.path if f"path.{s}" in self.decision.terms)
         #: The floor of the stability weights (None: plain DTW); see the module docstring.
         self.stability = entry.params.get("stability")
         if self.stability is not None and not (isinstance(self.stability, (int, float)) and self.stability > 0):
@@ -166,38 +170,41 @@ class DtwEngine(Engine):
 
     def compare(self, query: np.ndarray, references: Sequence[np.ndarray],
                 stats: ReferenceStats) -> tuple[np.ndarray, float]:
-        """With ``path`` and a learned decision, one path pass gives both the distances (its
-        first column, bit for bit ``distances``) and the ``path.<stat>`` terms, where a
-        separate distance pass added half again to a verification's time. With
-        ``stability``, that one pass weighs its local distances by ``stats``'s stabilities."""
+        """With a learned decision that weighs ``path`` terms, one path pass gives both the
+        distances (its first column, bit for bit ``distances``) and those terms, where a
+        separate distance pass added half again to a verification's time; without such
+        terms, the distance pass alone. With ``stability``, that one pass weighs its local
+        distances by ``stats``'s stabilities."""
         weights = self.row_weights(references, stats)
-        if not self.path or self.decision is None:
+        if self.decision is None:
             distances = self._distances(query, references, weights)
             return distances, self.decide(distances, stats, query, references)
-        paths = self._path_stats(query, references, weights)
-        distances = paths[:, 0].copy()
-        values = {**decision_terms(distances, stats), **self.terms(query, references, stats, paths)}
+        paths = self._path_stats(query, references, weights) if self.weighed_path else None
+        distances = self._distances(query, references, weights) if paths is None else paths[:, 0].copy()
+        values = {**decision_terms(distances, stats), **self.terms(query, references, stats, paths, self.weighed_path)}
         return distances, self.decision.apply(values)
 
-    def terms(self, query: np.ndarray, references: Sequence[np.ndarray],
-              stats: ReferenceStats | None = None, paths: np.ndarray | None = None) -> dict[str, float]:
+    def terms(self, query: np.ndarray, references: Sequence[np.ndarray], stats: ReferenceStats | None = None,
+              paths: np.ndarray | None = None, path: Sequence[str] | None = None) -> dict[str, float]:
         """Each global feature's scaled deviation from the references' mean, absolute as
         ``global.<name>`` and signed as ``signed.<name>`` (a forger is slower, not just
         different), the extended entries' as ``ext.<name>`` and ``ext_signed.<name>``: a
-        learned decision weighs them one by one where ``penalty`` averages. With ``path``,
-        the ``path.<stat>`` terms."""
+        learned decision weighs them one by one where ``penalty`` averages. The
+        ``path.<stat>`` terms of ``path`` (default: the entry's ``path``, every one a fit may
+        weigh; ``compare`` asks for ``weighed_path`` alone)."""
+        path = self.path if path is None else tuple(path)
         q, refs = self._global_rows(query, references)
         signed = (q - refs.mean(axis=0)) / self.global_scale
         base, more = signed[:N_GLOBAL], signed[N_GLOBAL:]
         values = dict(zip(self.term_names, np.abs(base).tolist() + base.tolist()))
         if self.extended:
             values.update(zip(_EXTENDED_TERM_NAMES, np.abs(more).tolist() + more.tolist()))
-        if self.path:
+        if path:
             own = stats.extra if stats is not None and stats.extra else self.reference_terms(references)
             if paths is None:
                 paths = self._path_stats(query, references, self.row_weights(references, stats))
             mine = paths.mean(axis=0)
-            values.update({f"path.{s}": float(mine[PATH_STATS.index(s)]) / own[f"path.{s}"] for s in self.path})
+            values.update({f"path.{s}": float(mine[PATH_STATS.index(s)]) / own[f"path.{s}"] for s in path})
         return values
 
     def reference_terms(self, references: Sequence[np.ndarray]) -> dict[str, float]:

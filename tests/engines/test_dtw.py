@@ -182,8 +182,12 @@ def test_extended_entry_needs_a_scale_per_extended_feature():
 
 
 def _path_entry(stats: tuple[str, ...] = ("cost_sd", "cost_max")) -> ModelEntry:
+    """The shipped dtw with ``path`` and a decision that weighs those statistics too."""
     entry = Manifest().get("dtw")
-    return replace(entry, params={**entry.params, "path": list(stats)})
+    decision = entry.params["decision"]
+    decision = {**decision, "terms": [*decision["terms"], *(f"path.{s}" for s in stats)],
+                "weights": [*decision["weights"], *([0.1] * len(stats))]}
+    return replace(entry, params={**entry.params, "path": list(stats), "decision": decision})
 
 
 def test_path_terms_read_the_references_own_paths_stored_at_enrolment(tmp_path, monkeypatch):
@@ -225,7 +229,7 @@ def test_compare_with_path_aligns_once_and_decides_as_distances_then_decide(monk
     """With ``path`` and a learned decision, ``compare`` reads the distances off the one path
     pass: the same distances and dissimilarity as ``distances`` then ``decide``, without
     the distance-only kernel."""
-    engine = DtwEngine(Manifest().get("dtw-nopressure"))
+    engine = DtwEngine(_path_entry())
     assert engine.path and engine.decision is not None
     refs = [engine.prepare(wavy_pen(s)) for s in range(5)]
     query = engine.prepare(wavy_pen(9, speed=0.5))
@@ -238,6 +242,28 @@ def test_compare_with_path_aligns_once_and_decides_as_distances_then_decide(monk
     monkeypatch.setattr(dtw_engine, "dtw_to_many", distance_pass)
     distances, got = engine.compare(query, refs, stats)
     assert np.array_equal(distances, expected) and got == d
+
+
+def test_path_statistics_the_decision_gives_no_weight_are_not_computed(monkeypatch):
+    """An entry whose learned decision kept none of its ``path`` terms (``dtw-nopressure``
+    1.7) verifies with the distance pass alone and decides as the entry without ``path``
+    does (enrolment still stores every path statistic a refit may weigh)."""
+    entry = Manifest().get("dtw-nopressure")
+    assert entry.params["path"] and not any(t.startswith("path.") for t in entry.params["decision"]["terms"])
+    engine = DtwEngine(entry)
+    bare = DtwEngine(replace(entry, params={k: v for k, v in entry.params.items() if k != "path"}))
+    refs = [engine.prepare(wavy_pen(s)) for s in range(5)]
+    query = engine.prepare(wavy_pen(9, speed=0.5))
+
+    stats = engine.reference_stats(refs)
+    assert engine.weighed_path == () and sorted(stats.extra) == ["path.cost_max", "path.cost_sd"]
+
+    def path_pass(*_):
+        raise AssertionError("a path pass ran for statistics the decision does not weigh")
+    monkeypatch.setattr(dtw_engine, "dtw_path_to_many", path_pass)
+    distances, d = engine.compare(query, refs, stats)
+    expected = bare.compare(query, refs, bare.reference_stats(refs))
+    assert np.array_equal(distances, expected[0]) and d == expected[1]
 
 
 def _stability_entry(floor: float | None = 0.5) -> ModelEntry:
@@ -291,18 +317,24 @@ def test_templates_of_the_entry_without_stability_verify_with_recomputed_statist
         _installed(tmp_path / "other", other, v.store).verify_stroke("alice", pens[5])
 
 
+def test_recomputed_statistics_are_kept_by_the_references_content(tmp_path, pens, monkeypatch):
+    """A template of the entry prepared alike has its statistics recomputed at its first
+    verification only (``Engine.restated``); other references are recomputed anew."""
+    old, new = _stability_entry(None), replace(_stability_entry(), version="t2")
+    v = _installed(tmp_path / "old", replace(old, name="dtw"), None)
+    v.enroll("alice", pens[:5])
+    v.enroll("bob", pens[1:6])
+    calls = []
+    monkeypatch.setattr(DtwEngine, "reference_stats",
+                        lambda self, refs, real=DtwEngine.reference_stats: calls.append(1) or real(self, refs))
+    upgraded = _installed(tmp_path / "new", replace(new, name="dtw"), v.store)
+    queries = [wavy_pen(seed, speed=1.1) for seed in (6, 7)]
+    distances = [upgraded.verify_stroke("alice", q).distance for q in queries]
+    assert len(calls) == 1 and distances[0] != distances[1]
+    upgraded.verify_stroke("bob", wavy_pen(8, speed=1.1))
+    assert len(calls) == 2
+
+
 def test_stability_must_be_a_positive_floor():
     with pytest.raises(ModelError, match="positive floor"):
         DtwEngine(_stability_entry(0.0))
-
-
-def test_stabilities_stored_as_floats_read_as_none_and_are_recomputed():
-    """Main held the stabilities as lists of floats for an hour: such a template decides as
-    one with the one-character form (the weights recomputed from its references)."""
-    engine = DtwEngine(_stability_entry())
-    refs = [engine.prepare(wavy_pen(s, speed=1.0 + 0.1 * (s % 3))) for s in range(5)]
-    stats = engine.reference_stats(refs)
-    floats = {**stats.to_dict(), "stability": [[0.25] * len(s) for s in stats.stability]}
-    assert ReferenceStats.from_dict(floats).stability == ()
-    query = engine.prepare(wavy_pen(9, speed=0.5))
-    assert engine.compare(query, tuple(refs), ReferenceStats.from_dict(floats))[1] == engine.compare(query, refs, stats)[1]
