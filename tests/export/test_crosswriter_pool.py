@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -15,7 +14,7 @@ from click.testing import CliRunner  # noqa: E402
 
 from edgesig.runtime import MODELS_DIR, Manifest, ModelEntry  # noqa: E402
 from export.offline.crosswriter import CrossWriter, CrossWriterConfig  # noqa: E402
-from export.offline.data import VARIANTS, ImageWriter  # noqa: E402
+from tests.export.test_pool_measure import synthetic_writers  # noqa: E402
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -39,25 +38,14 @@ def test_an_entry_written_before_the_input_pool_reads_as_pool_2():
     assert CrossWriterConfig.from_dict(old) == CrossWriterConfig.from_dict({**old, "pool": 2})
 
 
-def _writers(sets: dict[str, int], seed: int = 0) -> dict[str, list[ImageWriter]]:
-    """Per set, writers of sparse random ink: 7 genuine and 3 forgeries, one variant for a
-    scan set ("cedar"), every style for a rendered one."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for ds, n in sets.items():
-        nv = 1 if ds == "cedar" else len(VARIANTS)
-        out[ds] = [ImageWriter(f"{ds}:{k}", ((rng.random((7, nv, 224, 224)) > 0.97) * 230).astype(np.uint8),
-                               ((rng.random((3, nv, 224, 224)) > 0.97) * 230).astype(np.uint8)) for k in range(n)]
-    return out
-
-
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     """A 2-step `pool crosswriter` run on synthetic writers: ``train_writers`` and ``held_out``
     of export.offline.pool answer from them for the whole module (the ship tests too)."""
     import export.offline.pool as pool
     from export.offline.pool_cli import crosswriter
-    train, val, test = (_writers({"cedar": n, "svc": 2}, seed) for n, seed in ((3, 0), (2, 1), (2, 2)))
+    train, val, test = (synthetic_writers({"cedar": n, "svc": 2}, seed, size=(224, 224), ink=230)
+                        for n, seed in ((3, 0), (2, 1), (2, 2)))
     out_dir = tmp_path_factory.mktemp("cw") / "work"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pool, "train_writers", lambda sets, fold, target="sdinet", **kw:

@@ -13,16 +13,34 @@ from edgesig.runtime import MODELS_DIR, Manifest, ModelEntry
 from export.offline.data import VARIANTS, ImageWriter
 
 
-def _writers(sets: dict[str, int], seed: int) -> dict[str, list[ImageWriter]]:
-    """Per set, writers of sparse random ink at SDINet's size: 7 genuine and 3 forgeries,
-    one variant for a scan set ("cedar"), every style for a rendered one."""
+def synthetic_writers(sets: dict[str, int], seed: int, size: tuple[int, int] = (155, 220),
+                      ink: int = 255) -> dict[str, list[ImageWriter]]:
+    """Per set, writers of sparse random ink (at SDINet's size unless ``size``): 7 genuine
+    and 3 forgeries, one variant for a scan set ("cedar"), every style for a rendered one.
+    tests/export/test_crosswriter_pool.py uses them too."""
     rng = np.random.default_rng(seed)
     out = {}
     for ds, n in sets.items():
         nv = 1 if ds == "cedar" else len(VARIANTS)
-        out[ds] = [ImageWriter(f"{ds}:{k}", ((rng.random((7, nv, 155, 220)) > 0.97) * 255).astype(np.uint8),
-                               ((rng.random((3, nv, 155, 220)) > 0.97) * 255).astype(np.uint8)) for k in range(n)]
+        out[ds] = [ImageWriter(f"{ds}:{k}", ((rng.random((7, nv, *size)) > 0.97) * ink).astype(np.uint8),
+                               ((rng.random((3, nv, *size)) > 0.97) * ink).astype(np.uint8)) for k in range(n)]
     return out
+
+
+def _pool_choosing_fp32(monkeypatch) -> None:
+    """A ship's pool of tiny synthetic writers (train, validation and test parts of
+    "cedar" and "svc") and a precision rule that ships fp32, for ship-sdinet and embed ship."""
+    import export.offline.pool as pool
+    import export.precision as precision
+    from export.precision import PrecisionChoice
+    parts = {name: synthetic_writers({"cedar": 2, "svc": 2}, seed)
+             for seed, name in enumerate(("train", "val", "test"))}
+    monkeypatch.setattr(pool, "load_pool", lambda sets, **kw: {})
+    monkeypatch.setattr(pool, "part", lambda found, sets, name, fold=0: [w for ds in sets for w in parts[name][ds]])
+    monkeypatch.setattr(pool, "held_out", lambda sets, fold, target="sdinet", **kw:
+                        ([w for ds in sets for w in parts["val"][ds]], {ds: parts["test"][ds] for ds in sets}))
+    monkeypatch.setattr(precision, "measure_precisions",
+                        lambda fp32, int8, feeds, threads: PrecisionChoice(1.0, 1.0, threads))
 
 
 def test_measure_record_gives_the_entry_the_terms_and_figures_of_its_own_file(tmp_path, monkeypatch):
@@ -30,7 +48,7 @@ def test_measure_record_gives_the_entry_the_terms_and_figures_of_its_own_file(tm
     terms measured on another file (sdinet 2.0: its int8 file's, while fp32 shipped)."""
     import export.offline.pool as pool
     from export.offline.pool_cli import measure
-    val, test = _writers({"cedar": 2, "svc": 2}, 0), _writers({"cedar": 2, "svc": 2}, 1)
+    val, test = synthetic_writers({"cedar": 2, "svc": 2}, 0), synthetic_writers({"cedar": 2, "svc": 2}, 1)
     monkeypatch.setattr(pool, "held_out", lambda sets, fold, target="sdinet", **kw:
                         ([w for ds in sets for w in val[ds]], {ds: test[ds] for ds in sets}))
     packaged = Manifest(MODELS_DIR).get("sdinet")
@@ -62,13 +80,10 @@ def test_ship_sdinet_gives_the_entry_the_terms_of_the_precision_it_ships(tmp_pat
     pytest.importorskip("onnx")
     import torch
 
-    import export.offline.pool as pool
-    import export.precision as precision
     from export.checkpoint import save_checkpoint
     from export.offline.pool_cli import measure, ship
     from export.offline.sdinet import Sdinet, SdinetConfig
     from export.offline.train import TrainConfig
-    from export.precision import PrecisionChoice
     torch.manual_seed(0)
     cfg = TrainConfig(steps=1, batch=4, net=SdinetConfig(c1=4, c2=4, c3=8, detail=2, hidden=8, lstm_layers=2,
                                                          fused=8))
@@ -76,13 +91,7 @@ def test_ship_sdinet_gives_the_entry_the_terms_of_the_precision_it_ships(tmp_pat
     save_checkpoint(Sdinet(cfg.net).eval(), cfg, work / "fold0.pt", {"fold": 0})
     (work / "fold0.json").write_text(json.dumps({"fold": 0, "sets": ["cedar", "svc"], "train_writers": ["cedar:0"],
                                                  "train_seconds": 1.0}))
-    parts = {name: _writers({"cedar": 2, "svc": 2}, seed) for seed, name in enumerate(("train", "val", "test"))}
-    monkeypatch.setattr(pool, "load_pool", lambda sets, **kw: {})
-    monkeypatch.setattr(pool, "part", lambda found, sets, name, fold=0: [w for ds in sets for w in parts[name][ds]])
-    monkeypatch.setattr(pool, "held_out", lambda sets, fold, target="sdinet", **kw:
-                        ([w for ds in sets for w in parts["val"][ds]], {ds: parts["test"][ds] for ds in sets}))
-    monkeypatch.setattr(precision, "measure_precisions",
-                        lambda fp32, int8, feeds, threads: PrecisionChoice(1.0, 1.0, threads))   # fp32 ships
+    _pool_choosing_fp32(monkeypatch)
     models = tmp_path / "models"
     out = CliRunner().invoke(ship, ["--work", str(work), "--models-dir", str(models), "--version", "9.0.0"])
     assert out.exit_code == 0, out.output
@@ -106,27 +115,19 @@ def test_embed_ship_gives_both_routes_the_terms_and_background_of_the_precision_
     import torch
 
     import export.offline.pool as pool
-    import export.precision as precision
     from edgesig.engines.sigembed import load_background
     from export.checkpoint import save_checkpoint
     from export.offline.embed_cli import onnx_embedder, ship
     from export.offline.pool_cli import measure
     from export.offline.pool_eval import embedding_comparator, evaluate, user_model_comparator
     from export.offline.sigembed import EmbedConfig, SigEmbed
-    from export.precision import PrecisionChoice
     torch.manual_seed(0)
     cfg = EmbedConfig(width=4, steps=1, batch=4)
     work = tmp_path / "work"
     save_checkpoint(SigEmbed.of(cfg).eval(), cfg, work / "fold0.pt", {"fold": 0})
     (work / "fold0.json").write_text(json.dumps({"fold": 0, "sets": ["cedar", "svc"], "train_writers": ["cedar:0"],
                                                  "train_seconds": 1.0, "config": cfg.to_dict()}))
-    parts = {name: _writers({"cedar": 2, "svc": 2}, seed) for seed, name in enumerate(("train", "val", "test"))}
-    monkeypatch.setattr(pool, "load_pool", lambda sets, **kw: {})
-    monkeypatch.setattr(pool, "part", lambda found, sets, name, fold=0: [w for ds in sets for w in parts[name][ds]])
-    monkeypatch.setattr(pool, "held_out", lambda sets, fold, target="sdinet", **kw:
-                        ([w for ds in sets for w in parts["val"][ds]], {ds: parts["test"][ds] for ds in sets}))
-    monkeypatch.setattr(precision, "measure_precisions",
-                        lambda fp32, int8, feeds, threads: PrecisionChoice(1.0, 1.0, threads))   # fp32 ships
+    _pool_choosing_fp32(monkeypatch)
     models = tmp_path / "models"
     models.mkdir()
     out = CliRunner().invoke(ship, ["--work", str(work), "--models-dir", str(models), "--version", "9.0.0",
