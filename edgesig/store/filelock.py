@@ -54,7 +54,9 @@ def exclusive(path: Path, *, timeout: float, what: str, append: bool = False) ->
 
 
 def _open(path: Path, append: bool, what: str) -> int:
-    flags = (os.O_WRONLY | os.O_APPEND if append else os.O_RDWR) | os.O_CREAT
+    # O_BINARY (Windows only): in the C runtime's default text mode each b"\n" the audit
+    # log writes through the descriptor would land as b"\r\n", and its lines' hashes break
+    flags = (os.O_WRONLY | os.O_APPEND if append else os.O_RDWR) | os.O_CREAT | getattr(os, "O_BINARY", 0)
     try:
         return os.open(path, flags, 0o600)
     except OSError as exc:
