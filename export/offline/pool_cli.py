@@ -284,6 +284,9 @@ PAIR_NETWORKS = ("sdinet", "crosswriter")
 def measure(engine: str, sets: str, fold: int, threads: int, models_dir: str | None, record: bool, parity: bool,
             out: str | None) -> None:
     """The file an installed image engine ships, on the fold's validation and test writers of the pool."""
+    if parity and not record:  # parity is recorded in the entry: alone it measured the other file for nothing
+        raise click.UsageError("--parity records the shipped file against the other precision in the entry: "
+                               "add --record")
     from edgesig.runtime import MODELS_DIR, Manifest
     from export.offline.embed_cli import precision_parity
     from export.offline.pool import held_out

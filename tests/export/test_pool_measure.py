@@ -150,3 +150,11 @@ def test_embed_ship_gives_both_routes_the_terms_and_background_of_the_precision_
         assert measured["pool"]["file"] == measured["parity_files"]["fp32"] == "sigembed-fp32.onnx"
         assert measured["parity"]["validation"]["fp32_eer"] == measured["val_eer"]
         assert set(measured["parity"]) == set(measured["pool"]["test"]) | {"validation"}
+
+
+def test_parity_without_record_is_refused_before_measuring():
+    """--parity alone scored the entry's file and its other precision on the pool, then
+    recorded nothing and said nothing of it."""
+    from export.offline.pool_cli import measure
+    out = CliRunner().invoke(measure, ["sdinet", "--parity"])
+    assert out.exit_code == 2 and "add --record" in out.output, out.output
