@@ -333,8 +333,9 @@ class EncryptedStore:
     def exclusive(self) -> Iterator[None]:
         """Hold the store for a read-merge-write: no other thread, and no other process
         using this store file, writes until the block ends (each write takes it too). The
-        work inside should be short: other writers wait for it, up to their ``timeout``,
-        then get StoreBusyError. Nested use in one thread is free; reads never wait."""
+        work inside should be short: other processes (and other store objects on the file)
+        wait for it up to their ``timeout``, then get StoreBusyError; other threads using
+        this object wait until it ends. Nested use in one thread is free; reads never wait."""
         with self._exclusive:
             if self._exclusive_depth:
                 yield
