@@ -333,10 +333,17 @@ class EncryptedStore:
     def exclusive(self) -> Iterator[None]:
         """Hold the store for a read-merge-write: no other thread, and no other process
         using this store file, writes until the block ends (each write takes it too). The
-        work inside should be short: other processes (and other store objects on the file)
-        wait for it up to their ``timeout``, then get StoreBusyError; other threads using
-        this object wait until it ends. Nested use in one thread is free; reads never wait."""
-        with self._exclusive:
+        work inside should be short: other writers (threads of this store object first,
+        then processes and other store objects on the file) wait for it up to the store's
+        ``timeout`` each, then get StoreBusyError. Nested use in one thread is free; reads
+        never wait."""
+        if not self._exclusive.acquire(timeout=self._timeout if self._timeout < threading.TIMEOUT_MAX else -1):
+            raise StoreBusyError(
+                f"store {self.path} is busy: another thread of this process has held it for over "
+                f"{self._timeout:g} s (a write, or a read-merge-write in store.exclusive()). Retry, or open the "
+                "store with a longer timeout=; a thread that hangs inside store.exclusive() holds up every writer",
+                path=self._lock_file)
+        try:
             if self._exclusive_depth:
                 yield
                 return
@@ -346,6 +353,8 @@ class EncryptedStore:
                     yield
                 finally:
                     self._exclusive_depth -= 1
+        finally:
+            self._exclusive.release()
 
     # -- key management and backups --------------------------------------------------
     def rotate_key(self, new_key: Any) -> None:

@@ -63,3 +63,30 @@ def test_a_lock_held_too_long_is_a_typed_error_naming_the_lock_file(store_path, 
         assert info.value.path == store_path.with_name("templates.db.lock")
         second.put(make_template("bob"))  # released: goes in
         assert second.users() == ["bob"]
+
+
+def test_a_thread_held_up_by_another_threads_read_merge_write_gets_the_typed_error(store_path, key):
+    """Threads sharing one store object waited on its thread lock without bound, where a
+    process got StoreBusyError after the timeout: a thread hung inside exclusive() hung
+    every writer of the process."""
+    with EncryptedStore(store_path, key, create=True, timeout=0.2) as store:
+        inside, leave = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with store.exclusive():
+                inside.set()
+                leave.wait(10)
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert inside.wait(10)
+        try:
+            with pytest.raises(StoreBusyError, match="another thread of this process.*timeout=") as info:
+                store.put(make_template("bob"))
+            assert info.value.path == store_path.with_name("templates.db.lock")
+        finally:
+            leave.set()
+            holder.join(10)
+        store.put(make_template("bob"))  # released: goes in
+        with store.exclusive(), store.exclusive():  # nested in one thread: free
+            store.put(make_template("carol"))
+        assert store.users() == ["bob", "carol"]
