@@ -20,9 +20,9 @@ from edgesig.decision import Calibration, Combiner, ReferenceStats, decision_ter
 from edgesig.runtime import ModelEntry
 
 
-#: How many recomputed templates' statistics an engine keeps (``Engine.restated``): a few
-#: hundred bytes each.
-RESTATED_KEPT = 4096
+#: How many recomputed templates' statistics an engine keeps (``Engine.restated``): up to
+#: 1.3 kB each (the stabilities of five 1000-point references), 1.3 MB at most.
+RESTATED_KEPT = 1024
 
 
 class Engine(ABC):
