@@ -139,7 +139,7 @@ class AuditLog:
             elif not self.path.exists():  # none yet, or deleted (which the head file shows)
                 lines, gap = [], _tail_gap(self.path, self._mac_key)
             else:
-                with exclusive(self.path, timeout=LOCK_TIMEOUT_S, what=f"audit log {self.path}", append=True):
+                with exclusive(self.path, timeout=LOCK_TIMEOUT_S, what=f"audit log {self.path}", read=True):
                     lines, gap = _read_lines(self.path), _tail_gap(self.path, self._mac_key)
         entries = []
         for line in lines:

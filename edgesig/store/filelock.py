@@ -35,14 +35,17 @@ _WINDOWS_BYTE = 2 ** 31 - 2
 
 
 @contextmanager
-def exclusive(path: Path, *, timeout: float, what: str, append: bool = False) -> Iterator[int]:
+def exclusive(path: Path, *, timeout: float, what: str, append: bool = False,
+              read: bool = False) -> Iterator[int]:
     """Hold the lock on ``path`` (made owner-only if missing) and yield its descriptor.
 
     Waits up to ``timeout`` seconds for another holder, then raises StoreBusyError
     naming the lock file; ``what`` says what the lock guards ("store x.db"). ``append``
-    opens the file for appending (the audit log writes its line through the descriptor).
+    opens the file for appending (the audit log writes its line through the descriptor);
+    ``read`` opens an existing file for reading only, so a reader that may not write the
+    file (an auditor's read-only copy) still takes the lock and reads between appends.
     """
-    fd = _open(path, append, what)
+    fd = _open(path, append, what, read)
     try:
         _acquire(fd, path, timeout, what)
         try:
@@ -53,10 +56,11 @@ def exclusive(path: Path, *, timeout: float, what: str, append: bool = False) ->
         os.close(fd)
 
 
-def _open(path: Path, append: bool, what: str) -> int:
+def _open(path: Path, append: bool, what: str, read: bool = False) -> int:
     # O_BINARY (Windows only): in the C runtime's default text mode each b"\n" the audit
     # log writes through the descriptor would land as b"\r\n", and its lines' hashes break
-    flags = (os.O_WRONLY | os.O_APPEND if append else os.O_RDWR) | os.O_CREAT | getattr(os, "O_BINARY", 0)
+    mode = os.O_RDONLY if read else (os.O_WRONLY | os.O_APPEND if append else os.O_RDWR) | os.O_CREAT
+    flags = mode | getattr(os, "O_BINARY", 0)
     try:
         return os.open(path, flags, 0o600)
     except OSError as exc:

@@ -121,6 +121,20 @@ def test_a_log_cut_short_says_so_and_the_next_append_keeps_it_on_record(tmp_path
     assert [p.split(":")[0] for p in verify_log(path, key=KEY)] == ["line 3 records lost entries"]
 
 
+def test_reading_the_log_opens_it_for_reading_only(tmp_path, monkeypatch):
+    """entries() takes the appenders' lock on a read-only descriptor: a reader without
+    write access to the log (an auditor's copy) can read it."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, key=KEY)
+    log.record("verify", "alice", accepted=True)
+    opened, real_open = [], os.open
+    monkeypatch.setattr(os, "open", lambda file, flags, *a: opened.append((Path(file), flags))
+                        or real_open(file, flags, *a))
+    assert len(log.entries()) == 1
+    writes = [flags for file, flags in opened if file == path and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)]
+    assert [file for file, _ in opened].count(path) >= 1 and writes == []
+
+
 def test_an_emptied_or_deleted_log_is_not_read_as_an_empty_one(tmp_path):
     path = tmp_path / "audit.jsonl"
     log = AuditLog(path, key=KEY)
